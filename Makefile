@@ -1,0 +1,71 @@
+# Build, run and test the MCU. `make run` and `make test` work on a fresh Debian 12 / Ubuntu machine with Go:
+# both install the Debian packages they need first (apt-get as root, sudo otherwise).
+
+SHELL := /bin/bash
+# extlib,pkgconfig: x264c links the system libx264 (with its assembly) instead of its bundled, slower copy.
+# nolibopusfile: hraban/opus without the Ogg file API, so libopus-dev alone is enough.
+export GOFLAGS := -tags=extlib,pkgconfig,nolibopusfile
+export CGO_ENABLED := 1
+
+BIN        := bin
+FUZZTIME   ?= 5s
+BENCHTIME  ?= 1s
+SUDO       := $(if $(filter 0,$(shell id -u)),,sudo)
+
+# Debian packages the build needs; the check uses dpkg, never a build (a warm Go cache hides missing -dev packages).
+BUILD_DEBS := pkg-config libopus-dev libx264-dev libavcodec-dev libavutil-dev libyuv-dev libvpx-dev
+
+.PHONY: all deps build run test vet lint fmt fuzz bench clean
+
+all: build
+
+deps:
+	@missing=""; for p in $(BUILD_DEBS); do \
+		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+build: deps
+	go build -o $(BIN)/ ./cmd/...
+
+run: build
+	./$(BIN)/mcu
+
+vet: deps
+	go vet ./...
+
+# Package boundaries (see DESIGN.md): cgo only under codec/, and the import graph codec <- mixer <- mcu <- signaling.
+lint: vet
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	@bad=$$(grep -rl --include='*.go' '^import "C"' . | grep -v '^./codec/' || true); \
+		test -z "$$bad" || { echo "cgo outside codec/: $$bad"; exit 1; }
+	@! go list -deps ./codec/... | grep -E 'github.com/pion|/mixer$$|/mcu$$|/signaling$$' || { echo "codec imports too much"; exit 1; }
+	@! go list -deps ./mixer/... | grep -E 'github.com/pion|/mcu$$|/signaling$$' || { echo "mixer imports too much"; exit 1; }
+	@echo lint ok
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+test: lint
+	go test -race -count=1 ./...
+	$(MAKE) fuzz
+
+# Each fuzz target runs briefly; a crash fails the build and leaves its input under testdata/fuzz.
+fuzz: deps
+	@set -e; for pkg in $$(go list ./...); do \
+		dir=$$(go list -f '{{.Dir}}' $$pkg); \
+		for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/^func //'); do \
+			echo "fuzz $$pkg $$f"; \
+			go test -run='^$$' -fuzz="^$$f\$$" -fuzztime=$(FUZZTIME) $$pkg; \
+		done; \
+	done
+
+bench: deps
+	go test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) ./codec/... ./mixer/...
+
+clean:
+	rm -rf $(BIN)
