@@ -235,6 +235,10 @@ type VideoDecoder interface {
 	// the frame produced no picture yet, an error wrapping ErrNeedKeyframe while it waits for a keyframe,
 	// and an error wrapping ErrCorrupt for an undecodable frame (after which it waits for a keyframe).
 	Decode(frame []byte) (*VideoFrame, error)
+	// Lost tells the decoder that one or more frames before the next call to Decode never arrived. Until
+	// a keyframe decodes, Decode then returns ErrNeedKeyframe instead of pictures built on missing
+	// references.
+	Lost()
 	// Close frees the decoder. It is idempotent.
 	Close() error
 }
