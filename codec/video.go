@@ -63,19 +63,19 @@ func (f *VideoFrame) Bounds() image.Rectangle { return image.Rect(0, 0, f.Width,
 
 // Sub returns a view of the rectangle r of f, sharing its memory. r is clipped to f and its corners are
 // rounded down to even coordinates so the chroma planes stay aligned. The view has no pool: releasing
-// it does nothing.
-func (f *VideoFrame) Sub(r image.Rectangle) *VideoFrame {
+// it does nothing. It is returned by value so taking a view allocates nothing.
+func (f *VideoFrame) Sub(r image.Rectangle) VideoFrame {
 	r = r.Intersect(f.Bounds())
 	r.Min.X &^= 1
 	r.Min.Y &^= 1
 	r.Max.X &^= 1
 	r.Max.Y &^= 1
 	if r.Empty() {
-		return &VideoFrame{}
+		return VideoFrame{}
 	}
 	cx, cy := r.Min.X/2, r.Min.Y/2
 	w, h := r.Dx(), r.Dy()
-	return &VideoFrame{
+	return VideoFrame{
 		Width: w, Height: h,
 		Y:       f.Y[r.Min.Y*f.StrideY+r.Min.X : (r.Max.Y-1)*f.StrideY+r.Max.X],
 		U:       f.U[cy*f.StrideU+cx : (cy+h/2-1)*f.StrideU+cx+w/2],
