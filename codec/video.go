@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"image"
 	"sync"
+	"time"
 )
 
 // Limits on picture sizes accepted anywhere in the pipeline. A decoder that meets a larger picture returns
@@ -41,6 +42,9 @@ type VideoFrame struct {
 	Width, Height             int
 	Y, U, V                   []byte
 	StrideY, StrideU, StrideV int
+	// Time is when the picture entered the server (the arrival of its last packet for a decoded frame,
+	// the tick for a composed one); it is what mixer-added latency is measured from. Zero if unknown.
+	Time time.Time
 
 	pool *FramePool
 }

@@ -75,3 +75,17 @@ func (t *ticker) Stop() {
 	defer t.clock.mu.Unlock()
 	t.stopped = true
 }
+
+// Tickers returns how many tickers are running (created and not stopped). Tests use it to wait until a
+// loop started in another goroutine has made its ticker before they Advance the clock.
+func (c *Clock) Tickers() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, t := range c.tickers {
+		if !t.stopped {
+			n++
+		}
+	}
+	return n
+}

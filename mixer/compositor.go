@@ -1,0 +1,670 @@
+package mixer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/openmcu/mcu/codec"
+	"github.com/openmcu/mcu/codec/scale"
+)
+
+// CompositorConfig is the serialisable configuration of a Compositor.
+type CompositorConfig struct {
+	// FrameRate is how many times per second the compositor draws (and the highest output frame rate).
+	FrameRate int `json:"frame_rate"`
+	// VisibleTiles is the largest number of tiles in one view. In larger rooms the most recent active
+	// speakers are shown.
+	VisibleTiles int `json:"visible_tiles"`
+	// Letterbox shows whole pictures with bars instead of cropping them to fill their tiles.
+	Letterbox bool `json:"letterbox"`
+	// Labels draws each participant's name on their tile.
+	Labels bool `json:"labels"`
+}
+
+// DefaultCompositorConfig returns 30 fps, up to 9 visible tiles, crop-to-fill and name labels.
+func DefaultCompositorConfig() CompositorConfig {
+	return CompositorConfig{FrameRate: 30, VisibleTiles: 9, Labels: true}
+}
+
+// Validate reports the first unusable setting.
+func (c CompositorConfig) Validate() error {
+	if c.FrameRate < 1 || c.FrameRate > 60 {
+		return fmt.Errorf("compositor frame rate %d: want 1..60", c.FrameRate)
+	}
+	if c.VisibleTiles < 1 || c.VisibleTiles > 49 {
+		return fmt.Errorf("compositor visible tiles %d: want 1..49", c.VisibleTiles)
+	}
+	return nil
+}
+
+// CompositorParams holds a Compositor's runtime dependencies.
+type CompositorParams struct {
+	// Clock paces the tick loop; nil means SystemClock.
+	Clock Clock
+	// Logger receives lifecycle messages; nil means slog.Default().
+	Logger *slog.Logger
+	// Listener is told which outputs exist and which receivers each serves. It may be nil.
+	Listener CompositorListener
+}
+
+// CompositorListener learns about the compositor's outputs. Its method is called from the compositor's
+// goroutine with no lock held and must return quickly.
+type CompositorListener interface {
+	// OutputsChanged is called after any change of views with every current output and the receivers
+	// it serves. Outputs missing from the list have been closed (their Done channel is closed).
+	OutputsChanged(outputs []Assignment)
+}
+
+// Assignment is one output and the receivers that see it.
+type Assignment struct {
+	Output    *Output
+	Receivers []ParticipantID
+}
+
+// ReceiverOptions describes what one receiver gets.
+type ReceiverOptions struct {
+	// Width and Height are the canvas size (even, at least 64x36).
+	Width, Height int
+	// FrameRate is the output frame rate; it is rounded to the compositor's rate divided by a whole number.
+	FrameRate int
+	// Layout arranges the tiles.
+	Layout Layout
+	// IncludeSelf shows the receiver's own picture among the tiles (by default it is left out).
+	IncludeSelf bool
+}
+
+// OutputKey identifies one output: the tiles it shows, in order and layout, and its size and rate.
+// Receivers with equal keys share the output and so one encoder.
+type OutputKey struct {
+	View          string
+	Width, Height int
+	FrameRate     int
+}
+
+// Output is one composed picture stream, shared by every receiver of the same view at the same size and
+// rate. The consumer (an encoder) reads frames from Frames, and must Release each frame when done with
+// it; the compositor never blocks on it: if the consumer has not taken the previous frame, that frame is
+// dropped (released and counted). Done is closed when the output is no longer used.
+// All methods are safe for concurrent use.
+type Output struct {
+	key     OutputKey
+	tiles   []ParticipantID
+	layout  Layout
+	frames  chan *codec.VideoFrame
+	done    chan struct{}
+	dropped atomic.Uint64
+	sent    atomic.Uint64
+}
+
+// Key returns the output's identity.
+func (o *Output) Key() OutputKey { return o.key }
+
+// Tiles returns the participants shown, in tile order. The slice must not be modified.
+func (o *Output) Tiles() []ParticipantID { return o.tiles }
+
+// Frames returns the channel composed pictures arrive on (capacity 1, newest wins).
+func (o *Output) Frames() <-chan *codec.VideoFrame { return o.frames }
+
+// Done is closed when the output has been removed.
+func (o *Output) Done() <-chan struct{} { return o.done }
+
+// Dropped is how many composed pictures the consumer never took.
+func (o *Output) Dropped() uint64 { return o.dropped.Load() }
+
+// Sent is how many composed pictures were offered to the consumer.
+func (o *Output) Sent() uint64 { return o.sent.Load() }
+
+func (o *Output) offer(f *codec.VideoFrame) {
+	o.sent.Add(1)
+	for {
+		select {
+		case o.frames <- f:
+			return
+		default:
+		}
+		select {
+		case old := <-o.frames:
+			old.Release()
+			o.dropped.Add(1)
+		default:
+		}
+	}
+}
+
+func (o *Output) close() {
+	close(o.done)
+	for {
+		select {
+		case f := <-o.frames:
+			f.Release()
+		default:
+			return
+		}
+	}
+}
+
+// CompositorStats are counters since the compositor started.
+type CompositorStats struct {
+	Ticks         uint64 // draw ticks run
+	Composed      uint64 // canvases drawn
+	Scaled        uint64 // source pictures scaled into a tile size
+	ScaleReused   uint64 // tiles served from the per-tick scaled-tile cache
+	FramesIn      uint64 // source pictures pushed
+	FramesSkipped uint64 // source pictures replaced before any tick drew them
+	Outputs       int    // outputs running now
+}
+
+type source struct {
+	id      ParticipantID
+	name    string
+	nameVer int
+	joined  uint64
+	pending *codec.VideoFrame // newest pushed picture, guarded by Compositor.mu
+	current *codec.VideoFrame // picture being drawn, owned by the tick goroutine
+	seq     uint64            // bumped when current changes, owned by the tick goroutine
+}
+
+type receiver struct {
+	id   ParticipantID
+	opts ReceiverOptions
+}
+
+type tileKey struct {
+	src  *source
+	w, h int
+}
+
+type tileEntry struct {
+	frame    *codec.VideoFrame
+	seq      uint64 // source seq drawn; 0 = placeholder
+	nameVer  int
+	lastTick uint64
+}
+
+// outputPlan is what the tick goroutine draws for one output.
+type outputPlan struct {
+	out     *Output
+	every   int // draw on ticks divisible by this
+	sources []*source
+	rects   []image.Rectangle
+}
+
+// Compositor draws every view of a room: for each output it places the latest picture of each visible
+// source in its tile (scaled once per source and tile size per tick and shared by every view showing it),
+// labels tiles with names, shows a placeholder for participants without video, and hands the canvas to
+// the output's consumer. Methods are safe for concurrent use; drawing happens on the goroutine that
+// calls Run.
+type Compositor struct {
+	cfg      CompositorConfig
+	clock    Clock
+	log      *slog.Logger
+	listener CompositorListener
+	pool     *codec.FramePool
+
+	mu        sync.Mutex
+	sources   map[ParticipantID]*source
+	receivers map[ParticipantID]*receiver
+	rank      []ParticipantID // most recent speakers first
+	joinSeq   uint64
+	dirty     bool
+	removed   []*source
+	framesIn  uint64
+	skipped   uint64
+
+	// Owned by the tick goroutine.
+	text    *textRenderer
+	outputs map[OutputKey]*Output
+	plans   []outputPlan
+	tiles   map[tileKey]*tileEntry
+	labels  map[labelKey]*image.Alpha
+	tick    uint64
+	stats   struct{ ticks, composed, scaled, reused atomic.Uint64 }
+	nOut    atomic.Int64
+	closeMu sync.Mutex
+	closed  bool
+	stop    chan struct{}
+	running sync.WaitGroup
+}
+
+type labelKey struct {
+	name     string
+	px, maxW int
+}
+
+// NewCompositor returns a compositor with no sources and no receivers. It starts no goroutine: call Run.
+func NewCompositor(cfg CompositorConfig, p CompositorParams) (*Compositor, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	text, err := newTextRenderer()
+	if err != nil {
+		return nil, err
+	}
+	if p.Clock == nil {
+		p.Clock = SystemClock{}
+	}
+	if p.Logger == nil {
+		p.Logger = slog.Default()
+	}
+	return &Compositor{
+		cfg: cfg, clock: p.Clock, log: p.Logger, listener: p.Listener,
+		pool:      codec.NewFramePool(),
+		sources:   make(map[ParticipantID]*source),
+		receivers: make(map[ParticipantID]*receiver),
+		text:      text,
+		outputs:   make(map[OutputKey]*Output),
+		tiles:     make(map[tileKey]*tileEntry),
+		labels:    make(map[labelKey]*image.Alpha),
+		stop:      make(chan struct{}),
+	}, nil
+}
+
+// AddSource adds (or renames) a participant whose picture can appear in views. Until its first picture
+// arrives it shows as a placeholder tile with its name.
+func (c *Compositor) AddSource(id ParticipantID, name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s, ok := c.sources[id]; ok {
+		if s.name != name {
+			s.name = name
+			s.nameVer++
+		}
+		return
+	}
+	c.joinSeq++
+	c.sources[id] = &source{id: id, name: name, joined: c.joinSeq}
+	c.rank = append(c.rank, id)
+	c.dirty = true
+}
+
+// RemoveSource removes a participant's tile from every view.
+func (c *Compositor) RemoveSource(id ParticipantID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, ok := c.sources[id]
+	if !ok {
+		return
+	}
+	delete(c.sources, id)
+	c.rank = slices.DeleteFunc(c.rank, func(r ParticipantID) bool { return r == id })
+	c.removed = append(c.removed, s)
+	c.dirty = true
+}
+
+// PushFrame gives a source's newest picture. The picture is copied (into a pooled frame), so the caller
+// keeps ownership of f. Pictures are never queued: a newer one replaces one not yet drawn.
+func (c *Compositor) PushFrame(id ParticipantID, f *codec.VideoFrame) error {
+	if f.Width < 2 || f.Height < 2 || f.Width > codec.MaxWidth || f.Height > codec.MaxHeight {
+		return fmt.Errorf("push %dx%d picture: %w", f.Width, f.Height, codec.ErrFrameSize)
+	}
+	cp := c.pool.Get(f.Width&^1, f.Height&^1)
+	if f.Width%2 != 0 || f.Height%2 != 0 {
+		v := f.Sub(cp.Bounds())
+		f = &v
+	}
+	if err := cp.CopyFrom(f); err != nil {
+		cp.Release()
+		return err
+	}
+	cp.Time = f.Time
+	c.mu.Lock()
+	s, ok := c.sources[id]
+	var old *codec.VideoFrame
+	if ok {
+		old, s.pending = s.pending, cp
+		c.framesIn++
+		if old != nil {
+			c.skipped++
+		}
+	}
+	c.mu.Unlock()
+	if !ok {
+		cp.Release()
+		return fmt.Errorf("push picture: unknown source %q", id)
+	}
+	old.Release()
+	return nil
+}
+
+// AddReceiver adds (or updates) a participant who receives a composed picture.
+func (c *Compositor) AddReceiver(id ParticipantID, opts ReceiverOptions) error {
+	if opts.Width < 64 || opts.Height < 36 || opts.Width%2 != 0 || opts.Height%2 != 0 ||
+		opts.Width > codec.MaxWidth || opts.Height > codec.MaxHeight {
+		return fmt.Errorf("receiver %s canvas %dx%d: %w", id, opts.Width, opts.Height, codec.ErrFrameSize)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.receivers[id] = &receiver{id: id, opts: opts}
+	c.dirty = true
+	return nil
+}
+
+// RemoveReceiver stops composing for a participant.
+func (c *Compositor) RemoveReceiver(id ParticipantID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.receivers[id]; ok {
+		delete(c.receivers, id)
+		c.dirty = true
+	}
+}
+
+// SetSpeakers tells the compositor who is speaking, most relevant first (as the audio mixer's
+// ActiveSpeakers gives them). They move to the front of the speaker ranking, which picks the visible
+// tiles in rooms larger than VisibleTiles and the main tile of the Speaker layout.
+func (c *Compositor) SetSpeakers(ids []ParticipantID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(ids) == 0 || (len(c.rank) >= len(ids) && slices.Equal(c.rank[:len(ids)], ids)) {
+		return
+	}
+	rest := slices.DeleteFunc(slices.Clone(c.rank), func(r ParticipantID) bool { return slices.Contains(ids, r) })
+	next := make([]ParticipantID, 0, len(c.rank))
+	for _, id := range ids {
+		if _, ok := c.sources[id]; ok {
+			next = append(next, id)
+		}
+	}
+	c.rank = append(next, rest...)
+	c.dirty = true
+}
+
+// Stats returns the compositor's counters.
+func (c *Compositor) Stats() CompositorStats {
+	c.mu.Lock()
+	in, skipped := c.framesIn, c.skipped
+	c.mu.Unlock()
+	return CompositorStats{
+		Ticks: c.stats.ticks.Load(), Composed: c.stats.composed.Load(),
+		Scaled: c.stats.scaled.Load(), ScaleReused: c.stats.reused.Load(),
+		FramesIn: in, FramesSkipped: skipped, Outputs: int(c.nOut.Load()),
+	}
+}
+
+// Run draws on every tick of the clock until ctx is cancelled or Close is called, then closes every
+// output. Call it once.
+func (c *Compositor) Run(ctx context.Context) error {
+	c.closeMu.Lock()
+	if c.closed {
+		c.closeMu.Unlock()
+		return errors.New("compositor closed")
+	}
+	c.running.Add(1)
+	c.closeMu.Unlock()
+	defer c.running.Done()
+	t := c.clock.NewTicker(time.Second / time.Duration(c.cfg.FrameRate))
+	defer t.Stop()
+	defer c.shutdown()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-c.stop:
+			return nil
+		case now := <-t.C():
+			c.composeOnce(now)
+		}
+	}
+}
+
+// Close stops Run and waits for it to return. It is idempotent.
+func (c *Compositor) Close() error {
+	c.closeMu.Lock()
+	if !c.closed {
+		c.closed = true
+		close(c.stop)
+	}
+	c.closeMu.Unlock()
+	c.running.Wait()
+	return nil
+}
+
+func (c *Compositor) shutdown() {
+	for k, o := range c.outputs {
+		o.close()
+		delete(c.outputs, k)
+	}
+	c.nOut.Store(0)
+	for k, e := range c.tiles {
+		e.frame.Release()
+		delete(c.tiles, k)
+	}
+	c.mu.Lock()
+	for _, s := range c.sources {
+		s.pending.Release()
+		s.pending = nil
+		s.current.Release()
+		s.current = nil
+	}
+	c.mu.Unlock()
+}
+
+// composeOnce runs one tick: take the newest pictures, rebuild views if membership changed, draw every
+// output due on this tick and hand the canvases over.
+func (c *Compositor) composeOnce(now time.Time) {
+	c.tick++
+	c.stats.ticks.Add(1)
+
+	c.mu.Lock()
+	for _, s := range c.sources {
+		if s.pending != nil {
+			s.current.Release()
+			s.current, s.pending = s.pending, nil
+			s.seq++
+		}
+	}
+	removed := c.removed
+	c.removed = nil
+	var changed []Assignment
+	if c.dirty {
+		c.dirty = false
+		changed = c.rebuildLocked()
+	}
+	c.mu.Unlock()
+
+	for _, s := range removed {
+		s.current.Release()
+		s.current = nil
+		s.pending.Release()
+		s.pending = nil
+	}
+	if changed != nil && c.listener != nil {
+		c.listener.OutputsChanged(changed)
+	}
+
+	for i := range c.plans {
+		p := &c.plans[i]
+		if (c.tick-1)%uint64(p.every) != 0 {
+			continue
+		}
+		canvas := c.pool.Get(p.out.key.Width, p.out.key.Height)
+		c.draw(canvas, p)
+		canvas.Time = now
+		p.out.offer(canvas)
+		c.stats.composed.Add(1)
+	}
+	for k, e := range c.tiles {
+		if e.lastTick+2 < c.tick {
+			e.frame.Release()
+			delete(c.tiles, k)
+		}
+	}
+}
+
+var background = codec.RGBToYUV(18, 20, 26)
+
+func (c *Compositor) draw(canvas *codec.VideoFrame, p *outputPlan) {
+	canvas.Fill(background)
+	if len(p.sources) == 0 {
+		px := max(canvas.Height/18, 10)
+		m := c.label("Waiting for others to join…", px, canvas.Width*9/10)
+		if m != nil {
+			blendText(canvas, m, (canvas.Width-m.Rect.Dx())/2, (canvas.Height-m.Rect.Dy())/2)
+		}
+		return
+	}
+	for i, s := range p.sources {
+		r := p.rects[i]
+		tile := c.tile(s, r.Dx(), r.Dy())
+		dst := canvas.Sub(r)
+		_ = dst.CopyFrom(tile)
+		if len(p.sources) > 1 {
+			drawBorder(&dst, tileBorder, background)
+		}
+	}
+}
+
+// drawBorder paints a border of width px along the inside edge of f.
+func drawBorder(f *codec.VideoFrame, px int, c codec.YUV) {
+	w, h := f.Width, f.Height
+	for _, r := range []image.Rectangle{
+		image.Rect(0, 0, w, px), image.Rect(0, h-px, w, h), image.Rect(0, 0, px, h), image.Rect(w-px, 0, w, h),
+	} {
+		edge := f.Sub(r)
+		edge.Fill(c)
+	}
+}
+
+// tile returns source s drawn at w x h (scaled picture with label, or placeholder), from the cache when
+// this tick or an earlier one already drew it and nothing changed.
+func (c *Compositor) tile(s *source, w, h int) *codec.VideoFrame {
+	k := tileKey{s, w, h}
+	e := c.tiles[k]
+	if e == nil {
+		e = &tileEntry{frame: c.pool.Get(w, h), seq: ^uint64(0)}
+		c.tiles[k] = e
+	}
+	e.lastTick = c.tick
+	c.mu.Lock()
+	name, nameVer := s.name, s.nameVer
+	c.mu.Unlock()
+	if e.seq == s.seq && e.nameVer == nameVer {
+		c.stats.reused.Add(1)
+		return e.frame
+	}
+	e.seq, e.nameVer = s.seq, nameVer
+	if s.current == nil {
+		drawPlaceholder(e.frame, c.label(name, min(max(h/8, 11), 40), w*9/10))
+		return e.frame
+	}
+	mode := scale.Crop
+	if c.cfg.Letterbox {
+		mode = scale.Letterbox
+	}
+	if err := scale.Fit(e.frame, s.current, mode, scale.Box, codec.Black); err != nil {
+		c.log.Warn("scale tile", "participant", s.id, "err", err)
+		drawPlaceholder(e.frame, nil)
+	}
+	c.stats.scaled.Add(1)
+	if c.cfg.Labels {
+		drawLabel(e.frame, c.label(name, min(max(h/14, 11), 26), w*3/4))
+	}
+	return e.frame
+}
+
+func (c *Compositor) label(text string, px, maxW int) *image.Alpha {
+	k := labelKey{text, px, maxW}
+	if m, ok := c.labels[k]; ok {
+		return m
+	}
+	if len(c.labels) > 256 {
+		clear(c.labels)
+	}
+	m := c.text.render(text, px, maxW)
+	c.labels[k] = m
+	return m
+}
+
+// rebuildLocked recomputes every receiver's view, creates and closes outputs, and returns the new
+// assignment. Called with c.mu held; it does no I/O and calls nobody.
+func (c *Compositor) rebuildLocked() []Assignment {
+	ordered := make([]*source, 0, len(c.sources))
+	for _, s := range c.sources {
+		ordered = append(ordered, s)
+	}
+	slices.SortFunc(ordered, func(a, b *source) int { return int(a.joined) - int(b.joined) })
+	rankOf := make(map[ParticipantID]int, len(c.rank))
+	for i, id := range c.rank {
+		rankOf[id] = i
+	}
+	limit := c.cfg.VisibleTiles
+
+	byKey := make(map[OutputKey]*Assignment)
+	plans := make(map[OutputKey]outputPlan)
+	var keys []OutputKey
+	recvIDs := make([]ParticipantID, 0, len(c.receivers))
+	for id := range c.receivers {
+		recvIDs = append(recvIDs, id)
+	}
+	slices.Sort(recvIDs)
+	for _, rid := range recvIDs {
+		r := c.receivers[rid]
+		// Candidates: every source but the receiver (unless asked), best-ranked first.
+		cands := make([]*source, 0, len(ordered))
+		for _, s := range ordered {
+			if s.id != r.id || r.opts.IncludeSelf {
+				cands = append(cands, s)
+			}
+		}
+		byRank := slices.Clone(cands)
+		slices.SortStableFunc(byRank, func(a, b *source) int { return rankOf[a.id] - rankOf[b.id] })
+		if len(byRank) > limit {
+			byRank = byRank[:limit]
+		}
+		// Tiles keep join order so they do not jump around; the Speaker layout puts the top speaker first.
+		tiles := slices.DeleteFunc(slices.Clone(cands), func(s *source) bool { return !slices.Contains(byRank, s) })
+		if r.opts.Layout == Speaker && len(byRank) > 0 {
+			top := byRank[0]
+			tiles = slices.DeleteFunc(tiles, func(s *source) bool { return s == top })
+			tiles = append([]*source{top}, tiles...)
+		}
+		every := max(1, c.cfg.FrameRate/max(1, min(r.opts.FrameRate, c.cfg.FrameRate)))
+		var view strings.Builder
+		view.WriteString(r.opts.Layout.String())
+		for _, s := range tiles {
+			view.WriteByte('|')
+			view.WriteString(string(s.id))
+		}
+		key := OutputKey{View: view.String(), Width: r.opts.Width, Height: r.opts.Height, FrameRate: c.cfg.FrameRate / every}
+		a := byKey[key]
+		if a == nil {
+			out := c.outputs[key]
+			if out == nil {
+				ids := make([]ParticipantID, len(tiles))
+				for i, s := range tiles {
+					ids[i] = s.id
+				}
+				out = &Output{key: key, tiles: ids, layout: r.opts.Layout, frames: make(chan *codec.VideoFrame, 1), done: make(chan struct{})}
+			}
+			a = &Assignment{Output: out}
+			byKey[key] = a
+			keys = append(keys, key)
+			plans[key] = outputPlan{out: out, every: every, sources: tiles, rects: r.opts.Layout.Rects(len(tiles), key.Width, key.Height)}
+		}
+		a.Receivers = append(a.Receivers, r.id)
+	}
+	for k, o := range c.outputs {
+		if _, ok := byKey[k]; !ok {
+			o.close()
+			delete(c.outputs, k)
+		}
+	}
+	c.plans = c.plans[:0]
+	assign := make([]Assignment, 0, len(keys))
+	for _, k := range keys {
+		a := byKey[k]
+		c.outputs[k] = a.Output
+		c.plans = append(c.plans, plans[k])
+		assign = append(assign, *a)
+	}
+	c.nOut.Store(int64(len(c.outputs)))
+	return assign
+}

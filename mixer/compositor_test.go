@@ -1,0 +1,383 @@
+package mixer_test
+
+import (
+	"fmt"
+	"image"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/openmcu/mcu/codec"
+	. "github.com/openmcu/mcu/mixer"
+	"github.com/openmcu/mcu/mixer/mixertest"
+)
+
+// palette are the distinct source colours the tests paint with.
+var palette = []codec.YUV{
+	codec.RGBToYUV(220, 30, 30), codec.RGBToYUV(30, 200, 40), codec.RGBToYUV(40, 60, 230), codec.RGBToYUV(240, 220, 30),
+	codec.RGBToYUV(230, 40, 220), codec.RGBToYUV(30, 210, 220), codec.RGBToYUV(250, 140, 20), codec.RGBToYUV(140, 70, 30),
+	codec.RGBToYUV(130, 130, 130), codec.RGBToYUV(250, 250, 250), codec.RGBToYUV(100, 20, 140), codec.RGBToYUV(20, 90, 60),
+}
+
+// nearestPalette returns the index of the palette colour closest to c, and the distance.
+func nearestPalette(c codec.YUV, cols []codec.YUV) (int, int) {
+	best, bestD := -1, 1<<30
+	for i, p := range cols {
+		dy, du, dv := int(c.Y)-int(p.Y), int(c.U)-int(p.U), int(c.V)-int(p.V)
+		if d := dy*dy + du*du + dv*dv; d < bestD {
+			best, bestD = i, d
+		}
+	}
+	return best, bestD
+}
+
+type recordingListener struct{ last []Assignment }
+
+func (l *recordingListener) OutputsChanged(a []Assignment) { l.last = a }
+
+func (l *recordingListener) outputOf(t *testing.T, id ParticipantID) *Output {
+	t.Helper()
+	for _, a := range l.last {
+		if slices.Contains(a.Receivers, id) {
+			return a.Output
+		}
+	}
+	t.Fatalf("receiver %s has no output in %v", id, l.last)
+	return nil
+}
+
+func newTestCompositor(t *testing.T, cfg CompositorConfig) (*Compositor, *recordingListener) {
+	t.Helper()
+	l := &recordingListener{}
+	c, err := NewCompositor(cfg, CompositorParams{Clock: mixertest.NewClock(time.Unix(0, 0)), Listener: l})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Shutdown() })
+	return c, l
+}
+
+func solid(w, h int, c codec.YUV) *codec.VideoFrame {
+	f := codec.NewVideoFrame(w, h)
+	f.Fill(c)
+	return f
+}
+
+// take returns the frame waiting on out, failing if there is none.
+func take(t *testing.T, out *Output) *codec.VideoFrame {
+	t.Helper()
+	select {
+	case f := <-out.Frames():
+		t.Cleanup(f.Release)
+		return f
+	default:
+		t.Fatalf("output %v has no frame", out.Key())
+		return nil
+	}
+}
+
+// tileColours returns the palette index found at the centre of each tile of out's canvas.
+func tileColours(t *testing.T, f *codec.VideoFrame, rects []image.Rectangle, cols []codec.YUV) []int {
+	t.Helper()
+	var got []int
+	for _, r := range rects {
+		c := f.Mean(image.Rect(r.Min.X+r.Dx()*3/8, r.Min.Y+r.Dy()/4, r.Max.X-r.Dx()*3/8, r.Min.Y+r.Dy()/2))
+		i, _ := nearestPalette(c, cols)
+		got = append(got, i)
+	}
+	return got
+}
+
+func TestGridShowsEveryoneButSelf(t *testing.T) {
+	c, l := newTestCompositor(t, DefaultCompositorConfig())
+	sizes := [][2]int{{640, 360}, {640, 480}, {1280, 720}, {360, 640}} // mixed resolutions and aspect ratios
+	for i := range 4 {
+		id := ParticipantID(fmt.Sprint("p", i))
+		c.AddSource(id, fmt.Sprint("Person ", i))
+		if err := c.AddReceiver(id, ReceiverOptions{Width: 1280, Height: 720, FrameRate: 30}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.PushFrame(id, solid(sizes[i][0], sizes[i][1], palette[i])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.ComposeOnce(time.Unix(0, 0))
+	if len(l.last) != 4 {
+		t.Fatalf("4 receivers with distinct views got %d outputs", len(l.last))
+	}
+	for i := range 4 {
+		id := ParticipantID(fmt.Sprint("p", i))
+		out := l.outputOf(t, id)
+		f := take(t, out)
+		got := tileColours(t, f, Grid.Rects(3, 1280, 720), palette[:4])
+		var want []int
+		for j := range 4 {
+			if j != i {
+				want = append(want, j)
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("receiver %s sees colours %v, want %v (everyone but itself, in join order)", id, got, want)
+		}
+	}
+	// Four sources, one tile size: each source is scaled once, not once per view that shows it.
+	if s := c.Stats(); s.Scaled != 4 {
+		t.Errorf("scaled %d tiles in one tick, want 4 (once per source and tile size)", s.Scaled)
+	}
+}
+
+func TestPlaceholderAndLabels(t *testing.T) {
+	c, l := newTestCompositor(t, DefaultCompositorConfig())
+	c.AddSource("cam", "Camera Person")
+	c.AddSource("nocam", "Audio Only")
+	if err := c.AddReceiver("viewer", ReceiverOptions{Width: 1280, Height: 720, FrameRate: 30}); err != nil {
+		t.Fatal(err)
+	}
+	green := codec.RGBToYUV(30, 200, 40)
+	if err := c.PushFrame("cam", solid(640, 360, green)); err != nil {
+		t.Fatal(err)
+	}
+	c.ComposeOnce(time.Unix(0, 0))
+	f := take(t, l.outputOf(t, "viewer"))
+	rects := Grid.Rects(2, 1280, 720)
+
+	// The camera tile is green in its middle, and its bottom-left corner carries a label: darker box
+	// with bright text pixels.
+	cam := rects[0]
+	if i, _ := nearestPalette(f.Mean(image.Rect(cam.Min.X+cam.Dx()/3, cam.Min.Y+cam.Dy()/3, cam.Max.X-cam.Dx()/3, cam.Max.Y-cam.Dy()/3)), []codec.YUV{green, PlaceholderColour}); i != 0 {
+		t.Errorf("camera tile centre is not green")
+	}
+	labelArea := image.Rect(cam.Min.X, cam.Max.Y-cam.Dy()/8, cam.Min.X+cam.Dx()/3, cam.Max.Y)
+	if n := countBright(f, labelArea, 200); n < 50 {
+		t.Errorf("camera tile label area has %d bright text pixels, want a readable name", n)
+	}
+	// The audio-only tile is the placeholder colour with the name drawn in its middle.
+	ph := rects[1]
+	corner := f.Mean(image.Rect(ph.Min.X+4, ph.Min.Y+4, ph.Min.X+40, ph.Min.Y+40))
+	if i, d := nearestPalette(corner, []codec.YUV{PlaceholderColour, green, codec.Black}); i != 0 || d > 12 {
+		t.Errorf("placeholder tile corner = %v, want the placeholder colour %v", corner, PlaceholderColour)
+	}
+	if n := countBright(f, image.Rect(ph.Min.X, ph.Min.Y+ph.Dy()/3, ph.Max.X, ph.Max.Y-ph.Dy()/3), 200); n < 100 {
+		t.Errorf("placeholder tile has %d bright pixels in its middle, want the participant's name", n)
+	}
+}
+
+func countBright(f *codec.VideoFrame, r image.Rectangle, min uint8) int {
+	n := 0
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			if f.Y[y*f.StrideY+x] >= min {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func TestLargeRoomSharesViewsAndFollowsSpeakers(t *testing.T) {
+	cfg := DefaultCompositorConfig()
+	cfg.VisibleTiles = 4
+	c, l := newTestCompositor(t, cfg)
+	const n = 8
+	for i := range n {
+		id := ParticipantID(fmt.Sprint("p", i))
+		c.AddSource(id, string(id))
+		if err := c.AddReceiver(id, ReceiverOptions{Width: 640, Height: 360, FrameRate: 30}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.PushFrame(id, solid(320, 180, palette[i])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.SetSpeakers([]ParticipantID{"p5", "p6", "p2", "p7"})
+	c.ComposeOnce(time.Unix(0, 0))
+	// The four visible speakers each see the other three plus the next-ranked participant; the other four
+	// share one view of the four speakers: 5 outputs for 8 receivers.
+	if len(l.last) != 5 {
+		t.Fatalf("got %d outputs, want 5 (one per visible speaker, one shared by the rest): %v", len(l.last), l.last)
+	}
+	shared := l.outputOf(t, "p0")
+	for _, id := range []ParticipantID{"p1", "p3", "p4"} {
+		if l.outputOf(t, id) != shared {
+			t.Errorf("%s does not share p0's output", id)
+		}
+	}
+	got := tileColours(t, take(t, shared), Grid.Rects(4, 640, 360), palette)
+	if want := []int{2, 5, 6, 7}; !slices.Equal(got, want) {
+		t.Errorf("shared view shows %v, want the speakers %v in join order", got, want)
+	}
+	own := tileColours(t, take(t, l.outputOf(t, "p5")), Grid.Rects(4, 640, 360), palette)
+	if want := []int{0, 2, 6, 7}; !slices.Equal(own, want) {
+		t.Errorf("speaker p5 sees %v, want %v (other speakers plus the next-ranked, never itself)", own, want)
+	}
+}
+
+func TestSpeakerLayoutPutsSpeakerInMainTile(t *testing.T) {
+	c, l := newTestCompositor(t, DefaultCompositorConfig())
+	for i := range 4 {
+		id := ParticipantID(fmt.Sprint("p", i))
+		c.AddSource(id, string(id))
+		if err := c.PushFrame(id, solid(640, 360, palette[i])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.AddReceiver("p0", ReceiverOptions{Width: 1280, Height: 720, FrameRate: 30, Layout: Speaker}); err != nil {
+		t.Fatal(err)
+	}
+	for _, speaker := range []int{2, 3} {
+		c.SetSpeakers([]ParticipantID{ParticipantID(fmt.Sprint("p", speaker))})
+		c.ComposeOnce(time.Unix(0, 0))
+		got := tileColours(t, take(t, l.outputOf(t, "p0")), Speaker.Rects(3, 1280, 720), palette[:4])
+		if got[0] != speaker {
+			t.Errorf("speaker p%d: main tile shows p%d (tiles %v)", speaker, got[0], got)
+		}
+	}
+}
+
+func TestResolutionChangeAndReuse(t *testing.T) {
+	c, l := newTestCompositor(t, DefaultCompositorConfig())
+	c.AddSource("a", "A")
+	c.AddSource("b", "B")
+	for _, id := range []ParticipantID{"x", "y"} { // two receivers share one view of a and b
+		if err := c.AddReceiver(id, ReceiverOptions{Width: 640, Height: 360, FrameRate: 30}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	steps := []struct {
+		w, h int
+		col  int
+	}{{640, 360, 0}, {1280, 720, 1}, {176, 144, 2}, {480, 848, 3}}
+	for _, st := range steps {
+		if err := c.PushFrame("a", solid(st.w, st.h, palette[st.col])); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.PushFrame("b", solid(320, 240, palette[9])); err != nil {
+			t.Fatal(err)
+		}
+		c.ComposeOnce(time.Unix(0, 0))
+		if len(l.last) != 1 {
+			t.Fatalf("two receivers with the same view got %d outputs", len(l.last))
+		}
+		got := tileColours(t, take(t, l.outputOf(t, "x")), Grid.Rects(2, 640, 360), palette)
+		if want := []int{st.col, 9}; !slices.Equal(got, want) {
+			t.Errorf("after a %dx%d picture: tiles %v, want %v", st.w, st.h, got, want)
+		}
+	}
+	// A tick with no new pictures redraws from the scaled-tile cache.
+	before := c.Stats().Scaled
+	c.ComposeOnce(time.Unix(0, 0))
+	if s := c.Stats(); s.Scaled != before || s.ScaleReused == 0 {
+		t.Errorf("a tick without new pictures scaled %d tiles (reused %d), want 0 scaled", s.Scaled-before, s.ScaleReused)
+	}
+}
+
+func TestRunPacesOutputsAndDropsForSlowConsumers(t *testing.T) {
+	clock := mixertest.NewClock(time.Unix(0, 0))
+	l := &recordingListener{}
+	c, err := NewCompositor(DefaultCompositorConfig(), CompositorParams{Clock: clock, Listener: l})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.AddSource("a", "A")
+	if err := c.AddReceiver("fast", ReceiverOptions{Width: 320, Height: 180, FrameRate: 30}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.AddReceiver("slow", ReceiverOptions{Width: 320, Height: 180, FrameRate: 15}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error)
+	go func() { done <- c.Run(t.Context()) }()
+	waitFor(t, "the compositor's ticker", func() bool { return clock.Tickers() == 1 })
+	// Step the clock one frame at a time and wait for each tick to be drawn.
+	for i := 1; i <= 30; i++ {
+		clock.Advance(time.Second / 30)
+		waitFor(t, fmt.Sprint("tick ", i), func() bool { return c.Stats().Ticks >= uint64(i) })
+	}
+	fast, slow := l.outputOf(t, "fast"), l.outputOf(t, "slow")
+	if fast.Sent() != 30 || slow.Sent() != 15 {
+		t.Errorf("in 1 s: 30 fps output got %d frames, 15 fps output got %d", fast.Sent(), slow.Sent())
+	}
+	// Nobody consumed: all but the newest frame of each output were dropped, never queued.
+	if fast.Dropped() != 29 || slow.Dropped() != 14 {
+		t.Errorf("dropped %d and %d frames, want 29 and 14 (newest wins)", fast.Dropped(), slow.Dropped())
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-fast.Done():
+	default:
+		t.Error("outputs are not closed after Close")
+	}
+	if err := c.Close(); err != nil { // idempotent
+		t.Fatal(err)
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after 5 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestBadInputIsRejected(t *testing.T) {
+	c, _ := newTestCompositor(t, DefaultCompositorConfig())
+	if err := c.PushFrame("ghost", solid(64, 64, palette[0])); err == nil {
+		t.Error("a picture for an unknown source was accepted")
+	}
+	c.AddSource("a", "A")
+	if err := c.PushFrame("a", &codec.VideoFrame{Width: codec.MaxWidth * 2, Height: 2}); err == nil {
+		t.Error("a huge picture was accepted")
+	}
+	if err := c.AddReceiver("r", ReceiverOptions{Width: 33, Height: 7}); err == nil {
+		t.Error("an unusable canvas size was accepted")
+	}
+	if err := c.PushFrame("a", solid(63, 35, palette[1])); err != nil {
+		t.Errorf("odd-sized picture: %v", err)
+	}
+	c.ComposeOnce(time.Unix(0, 0))
+}
+
+func BenchmarkCompose(b *testing.B) {
+	for _, n := range []int{4, 9, 16} {
+		b.Run(fmt.Sprintf("%d_sources_1280x720", n), func(b *testing.B) {
+			c, err := NewCompositor(DefaultCompositorConfig(), CompositorParams{Clock: mixertest.NewClock(time.Unix(0, 0))})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Shutdown()
+			frames := make([]*codec.VideoFrame, n)
+			ids := make([]ParticipantID, n)
+			for i := range n {
+				id := ParticipantID(fmt.Sprint("p", i))
+				ids[i] = id
+				c.AddSource(id, string(id))
+				if err := c.AddReceiver(id, ReceiverOptions{Width: 1280, Height: 720, FrameRate: 30}); err != nil {
+					b.Fatal(err)
+				}
+				frames[i] = solid(640, 360, palette[i%len(palette)])
+			}
+			c.ComposeOnce(time.Unix(0, 0))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				for i := range n {
+					if err := c.PushFrame(ids[i], frames[i]); err != nil {
+						b.Fatal(err)
+					}
+				}
+				c.ComposeOnce(time.Unix(0, 0))
+				c.DrainOutputs()
+			}
+		})
+	}
+}
