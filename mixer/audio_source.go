@@ -1,0 +1,110 @@
+package mixer
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/openmcu/mcu/codec"
+)
+
+// AudioSource is one participant's input to an AudioMixer, returned by AddSource. Its decoder goroutine
+// calls Write once per decoded 20 ms frame. Write is safe for concurrent use and never waits for the mixer
+// beyond a 960-sample copy: the input is a ring of 5 frames, and when it is full the oldest frame is
+// overwritten and counted in AudioStats.InputFramesDropped (M1).
+//
+// When the mixer finds the ring empty at a tick (an underrun), the source plays silence and buffers again
+// until it holds 3 frames, so a source that alternates between one frame and none does not crackle.
+type AudioSource struct {
+	id       ParticipantID
+	minusKey string
+	stats    *audioCounters
+
+	// mu guards the ring, shared by the writer and the mixing goroutine.
+	mu        sync.Mutex
+	ring      [inputBufferFrames][codec.FrameSamples]int16
+	head      int // index of the oldest frame
+	count     int // buffered frames
+	buffering bool
+	removed   bool
+
+	// Everything below belongs to the mixing goroutine.
+	frame        [codec.FrameSamples]int16 // this tick's frame (silence if none)
+	det          speakerDetector
+	contributing bool
+	minusPCM     [codec.FrameSamples]int16
+	minusLimiter limiter
+}
+
+func newAudioSource(id ParticipantID, stats *audioCounters, lim limiter) *AudioSource {
+	return &AudioSource{
+		id:           id,
+		minusKey:     MinusMixKey(id),
+		stats:        stats,
+		buffering:    true,
+		minusLimiter: lim,
+		det:          newSpeakerDetector(),
+	}
+}
+
+// ID returns the participant this source belongs to. Safe for concurrent use.
+func (s *AudioSource) ID() ParticipantID { return s.id }
+
+// Write copies one frame of codec.FrameSamples samples into the source's ring. It returns an error
+// wrapping codec.ErrFrameSize for a frame of another length, and ErrAudioSourceRemoved after RemoveSource.
+// Safe for concurrent use; it never blocks on the mixer.
+func (s *AudioSource) Write(pcm []int16) error {
+	if len(pcm) != codec.FrameSamples {
+		return fmt.Errorf("write audio source %s: %d samples, want %d: %w", s.id, len(pcm), codec.FrameSamples, codec.ErrFrameSize)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.removed {
+		return fmt.Errorf("write audio source %s: %w", s.id, ErrAudioSourceRemoved)
+	}
+	if s.count == inputBufferFrames {
+		// Full: drop the oldest frame to keep latency bounded.
+		s.head = (s.head + 1) % inputBufferFrames
+		s.count--
+		s.stats.dropped.Add(1)
+	}
+	copy(s.ring[(s.head+s.count)%inputBufferFrames][:], pcm)
+	s.count++
+	return nil
+}
+
+// remove makes later Writes fail. Called with the mixer's lock held.
+func (s *AudioSource) remove() {
+	s.mu.Lock()
+	s.removed = true
+	s.mu.Unlock()
+}
+
+// read moves the oldest buffered frame into s.frame, or fills it with silence while the source is
+// buffering or has starved. It reports whether a real frame was read. Mixing goroutine only.
+func (s *AudioSource) read() bool {
+	s.mu.Lock()
+	ok := s.readLocked()
+	s.mu.Unlock()
+	if !ok {
+		clear(s.frame[:])
+	}
+	return ok
+}
+
+func (s *AudioSource) readLocked() bool {
+	if s.buffering {
+		if s.count < inputResumeFrames {
+			return false
+		}
+		s.buffering = false
+	}
+	if s.count == 0 {
+		s.buffering = true
+		s.stats.underruns.Add(1)
+		return false
+	}
+	copy(s.frame[:], s.ring[s.head][:])
+	s.head = (s.head + 1) % inputBufferFrames
+	s.count--
+	return true
+}
