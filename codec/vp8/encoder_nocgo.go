@@ -1,0 +1,42 @@
+//go:build !cgo
+
+package vp8
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/openmcu/mcu/codec"
+)
+
+// Encoder is the VP8 encoder. Without cgo it cannot be created: NewEncoder returns an error.
+type Encoder struct{}
+
+// NewEncoder needs libvpx through cgo; without cgo it returns an error wrapping errors.ErrUnsupported.
+func NewEncoder(cfg Config) (*Encoder, error) {
+	return nil, fmt.Errorf("vp8: open %dx%d: libvpx needs cgo: %w", cfg.Width, cfg.Height, errors.ErrUnsupported)
+}
+
+// Config returns the zero Config.
+func (e *Encoder) Config() Config { return Config{} }
+
+// Frame returns nil.
+func (e *Encoder) Frame() *codec.VideoFrame { return nil }
+
+// Encode returns an error wrapping errors.ErrUnsupported.
+func (e *Encoder) Encode(*codec.VideoFrame) ([]byte, bool, error) {
+	return nil, false, fmt.Errorf("vp8: encode: %w", errors.ErrUnsupported)
+}
+
+// ForceKeyframe does nothing.
+func (e *Encoder) ForceKeyframe() {}
+
+// SetBitrate returns an error wrapping errors.ErrUnsupported.
+func (e *Encoder) SetBitrate(int) error {
+	return fmt.Errorf("vp8: set bitrate: %w", errors.ErrUnsupported)
+}
+
+// Close does nothing.
+func (e *Encoder) Close() error { return nil }
+
+var _ codec.VideoEncoder = (*Encoder)(nil)
