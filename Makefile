@@ -52,6 +52,7 @@ fmt:
 
 test: lint
 	go test -race -count=1 ./...
+	GOEXPERIMENT=cgocheck2 go test -count=1 ./codec/...
 	$(MAKE) fuzz
 
 # Each fuzz target runs briefly; a crash fails the build and leaves its input under testdata/fuzz.
