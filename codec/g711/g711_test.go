@@ -161,7 +161,7 @@ func TestConceal(t *testing.T) {
 				}
 			}
 			prev := rms(pcm)
-			for k := range len(concealGains) + 3 {
+			for k := range codec.FadeConcealFrames + 3 {
 				if err := dec.Conceal(payload, pcm); err != nil {
 					t.Fatalf("Conceal %d: %v", k, err)
 				}
@@ -172,15 +172,15 @@ func TestConceal(t *testing.T) {
 						t.Errorf("first concealed frame peaks at %g Hz, want 440", p)
 					}
 					fallthrough
-				case k < len(concealGains):
+				case k < codec.FadeConcealFrames:
 					if r <= 0 || r >= prev {
 						t.Errorf("concealed frame %d: RMS %.0f after %.0f, want quieter but not silent", k, r, prev)
 					}
-				case k == len(concealGains): // fades to zero
+				case k == codec.FadeConcealFrames: // fades to zero
 					if r >= prev {
 						t.Errorf("concealed frame %d: RMS %.0f after %.0f, want quieter", k, r, prev)
 					}
-				case k > len(concealGains)+1: // after one frame for the filter to drain
+				case k > codec.FadeConcealFrames+1: // after one frame for the filter to drain
 					if r != 0 {
 						t.Errorf("concealed frame %d: RMS %.1f, want silence", k, r)
 					}

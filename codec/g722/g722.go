@@ -86,10 +86,6 @@ func (e *Encoder) Close() error {
 	return nil
 }
 
-// concealGains is the volume of the repeated last frame for each consecutive lost frame; after them,
-// concealment is silence.
-var concealGains = [...]float32{0.8, 0.55, 0.3, 0.1}
-
 // Decoder decodes 160-byte G.722 payloads into 20 ms frames of 48 kHz PCM, and conceals lost frames by
 // repeating the last one at decreasing volume (four frames, 80 ms) before falling silent. It implements
 // codec.AudioDecoder.
@@ -154,29 +150,10 @@ func (d *Decoder) Conceal(next []byte, pcm []int16) error {
 	if len(pcm) < codec.FrameSamples {
 		return fmt.Errorf("g722: conceal into %d samples, want %d: %w", len(pcm), codec.FrameSamples, codec.ErrFrameSize)
 	}
-	fade(d.wide, d.last, d.lost)
+	codec.FadeConceal(d.wide, d.last, d.lost)
 	d.lost++
 	d.up.Process(pcm, d.wide)
 	return nil
-}
-
-// fade writes last into dst at the volume of the lost-th concealed frame, ramping linearly from the
-// previous frame's gain.
-func fade(dst, last []int16, lost int) {
-	gain := func(k int) float32 {
-		switch {
-		case k < 0:
-			return 1
-		case k < len(concealGains):
-			return concealGains[k]
-		}
-		return 0
-	}
-	g0, g1 := gain(lost-1), gain(lost)
-	for i, s := range last {
-		g := g0 + (g1-g0)*float32(i+1)/float32(len(last))
-		dst[i] = int16(float32(s) * g)
-	}
 }
 
 // Close frees the libavcodec decoder. It is idempotent and always returns nil.
