@@ -1,0 +1,114 @@
+package mcu
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/openmcu/mcu/codec/h264"
+)
+
+// ICEServer is a STUN or TURN server handed to clients, like the browser's RTCIceServer. It is plain data.
+type ICEServer struct {
+	URLs       []string `json:"urls"`
+	Username   string   `json:"username,omitempty"`
+	Credential string   `json:"credential,omitempty"`
+}
+
+// Config is the serialisable configuration of an MCU. Start from DefaultConfig, change what you need, and
+// call Validate (New does).
+type Config struct {
+	// Width and Height of every participant's composed picture in pixels (even).
+	Width  int `json:"width"`
+	Height int `json:"height"`
+	// FrameRate of the composed pictures, in frames per second.
+	FrameRate int `json:"frame_rate"`
+	// VideoBitrate is the target bitrate of each video encoder, in bits per second.
+	VideoBitrate int `json:"video_bitrate"`
+	// AudioBitrate is the target bitrate of each Opus encoder, in bits per second.
+	AudioBitrate int `json:"audio_bitrate"`
+	// VisibleTiles is the largest number of tiles in one picture; larger rooms show the active speakers.
+	VisibleTiles int `json:"visible_tiles"`
+	// MaxParticipants is the largest number of participants in one room.
+	MaxParticipants int `json:"max_participants"`
+
+	// UDPPort, when not zero, carries every peer's media on this one UDP port (ICE UDP mux), and
+	// UDPPortMin and UDPPortMax are ignored.
+	UDPPort int `json:"udp_port,omitempty"`
+	// UDPPortMin and UDPPortMax bound the ephemeral UDP ports of the peers; both zero means any port.
+	UDPPortMin uint16 `json:"udp_port_min,omitempty"`
+	UDPPortMax uint16 `json:"udp_port_max,omitempty"`
+	// NAT1To1IPs are public addresses that replace the host's own in the host candidates (a server
+	// behind a 1:1 NAT).
+	NAT1To1IPs []string `json:"nat_1to1_ips,omitempty"`
+	// Interfaces, when not empty, restricts candidates to these network interfaces (by name).
+	Interfaces []string `json:"interfaces,omitempty"`
+	// IncludeLoopback gathers loopback candidates, which local runs and tests need.
+	IncludeLoopback bool `json:"include_loopback"`
+	// ICEServers are handed to clients (MCU.ICEServers); the server itself gathers host candidates only.
+	ICEServers []ICEServer `json:"ice_servers,omitempty"`
+	// DisconnectTimeout is how long a participant may stay disconnected before it is removed.
+	DisconnectTimeout time.Duration `json:"disconnect_timeout"`
+}
+
+// DefaultConfig returns 1280x720 at 30 fps and 1.5 Mbit/s, Opus at 32 kbit/s, 9 visible tiles, 25
+// participants per room, any UDP port, no loopback candidates, and a 5 s disconnect timeout.
+func DefaultConfig() Config {
+	return Config{
+		Width:             1280,
+		Height:            720,
+		FrameRate:         30,
+		VideoBitrate:      1_500_000,
+		AudioBitrate:      32_000,
+		VisibleTiles:      9,
+		MaxParticipants:   25,
+		DisconnectTimeout: 5 * time.Second,
+	}
+}
+
+// Validate reports every field out of range, joined, or nil.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Width < 64 || c.Height < 36 || c.Width%2 != 0 || c.Height%2 != 0 {
+		errs = append(errs, fmt.Errorf("canvas %dx%d: want even sizes of at least 64x36", c.Width, c.Height))
+	}
+	if c.FrameRate < 1 || c.FrameRate > 60 {
+		errs = append(errs, fmt.Errorf("frame rate %d: want 1..60", c.FrameRate))
+	}
+	if c.VideoBitrate < h264.MinBitrate || c.VideoBitrate > h264.MaxBitrate {
+		errs = append(errs, fmt.Errorf("video bitrate %d: want %d..%d", c.VideoBitrate, h264.MinBitrate, h264.MaxBitrate))
+	}
+	if c.AudioBitrate < 6000 || c.AudioBitrate > 510000 {
+		errs = append(errs, fmt.Errorf("audio bitrate %d: want 6000..510000", c.AudioBitrate))
+	}
+	if c.VisibleTiles < 1 || c.VisibleTiles > 25 {
+		errs = append(errs, fmt.Errorf("visible tiles %d: want 1..25", c.VisibleTiles))
+	}
+	if c.MaxParticipants < 1 || c.MaxParticipants > 1000 {
+		errs = append(errs, fmt.Errorf("max participants %d: want 1..1000", c.MaxParticipants))
+	}
+	if c.UDPPort < 0 || c.UDPPort > 65535 {
+		errs = append(errs, fmt.Errorf("udp port %d: want 0..65535", c.UDPPort))
+	}
+	if (c.UDPPortMin == 0) != (c.UDPPortMax == 0) || c.UDPPortMin > c.UDPPortMax {
+		errs = append(errs, fmt.Errorf("udp port range %d..%d: want both zero or min <= max", c.UDPPortMin, c.UDPPortMax))
+	}
+	for _, ip := range c.NAT1To1IPs {
+		if net.ParseIP(ip) == nil {
+			errs = append(errs, fmt.Errorf("nat 1:1 ip %q: not an IP address", ip))
+		}
+	}
+	for i, s := range c.ICEServers {
+		if len(s.URLs) == 0 {
+			errs = append(errs, fmt.Errorf("ice server %d: no urls", i))
+		}
+	}
+	if c.DisconnectTimeout < 100*time.Millisecond || c.DisconnectTimeout > time.Minute {
+		errs = append(errs, fmt.Errorf("disconnect timeout %v: want 100ms..1m", c.DisconnectTimeout))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("mcu config: %w", errors.Join(errs...))
+	}
+	return nil
+}

@@ -1,0 +1,192 @@
+package mcu
+
+import (
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
+
+	"github.com/openmcu/mcu/codec"
+	"github.com/openmcu/mcu/codec/av"
+	"github.com/openmcu/mcu/codec/opus"
+)
+
+// Ingest tuning.
+const (
+	// pliInterval is the shortest time between two PLIs sent for one incoming video track.
+	pliInterval = 500 * time.Millisecond
+	// maxConcealed is the most lost audio frames concealed for one gap: the mixer's input ring holds no
+	// more.
+	maxConcealed = 5
+	// sampleMaxLate is how many packets the samplebuilder waits for a missing one, and sampleMaxDelay how
+	// long, before it gives up on the frame.
+	sampleMaxLate  = 512
+	sampleMaxDelay = 500 * time.Millisecond
+)
+
+// onTrack runs on its own pion goroutine for each incoming track and reads it until the connection
+// closes.
+func (p *Participant) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	p.mu.Lock()
+	if p.closing {
+		p.mu.Unlock()
+		return
+	}
+	p.wg.Add(1)
+	p.mu.Unlock()
+	defer p.wg.Done()
+	mime := strings.ToLower(t.Codec().MimeType)
+	log := p.log.With("track", t.ID(), "ssrc", uint32(t.SSRC()), "codec", mime)
+	log.Info("inbound track started")
+	defer log.Info("inbound track ended")
+	switch mime {
+	case strings.ToLower(webrtc.MimeTypeOpus):
+		p.readAudio(t)
+	case strings.ToLower(webrtc.MimeTypeH264):
+		p.readVideo(t, codec.H264, &codecs.H264Packet{})
+	case strings.ToLower(webrtc.MimeTypeVP8):
+		p.readVideo(t, codec.VP8, &codecs.VP8Packet{})
+	default:
+		log.Warn("unsupported inbound codec")
+	}
+}
+
+// readAudio decodes Opus into 20 ms frames for the mixer, concealing lost packets: with the next
+// packet's FEC for the last frame of a gap, with PLC for the others.
+func (p *Participant) readAudio(t *webrtc.TrackRemote) {
+	dec, err := opus.NewDecoder()
+	if err != nil {
+		p.log.Error("new opus decoder", "err", err)
+		return
+	}
+	defer dec.Close()
+	buf := make([]byte, 1500)
+	pcm := make([]int16, codec.FrameSamples)
+	silence := make([]int16, codec.FrameSamples)
+	var pkt rtp.Packet
+	var last uint16
+	started := false
+	write := func(frame []int16) {
+		if p.audioMuted.Load() {
+			frame = silence
+		}
+		if err := p.audioIn.Write(frame); err != nil {
+			p.m.stats.writeErrors.Add(1)
+		}
+	}
+	for {
+		n, _, err := t.Read(buf)
+		if err != nil {
+			return
+		}
+		if err := pkt.Unmarshal(buf[:n]); err != nil || len(pkt.Payload) == 0 {
+			continue
+		}
+		if started {
+			d := pkt.SequenceNumber - last
+			if d == 0 || d >= 0x8000 {
+				continue // duplicate or late: its frame was concealed already
+			}
+			if lost := int(d) - 1; lost > 0 {
+				p.m.stats.audioPacketsLost.Add(uint64(lost))
+				k := min(lost, maxConcealed)
+				for i := range k {
+					var next []byte
+					if i == k-1 {
+						next = pkt.Payload
+					}
+					if err := dec.Conceal(next, pcm); err == nil {
+						write(pcm)
+					}
+				}
+			}
+		}
+		started, last = true, pkt.SequenceNumber
+		if err := dec.Decode(pkt.Payload, pcm); err != nil && !errors.Is(err, codec.ErrFrameSize) {
+			p.m.stats.decodeErrors.Add(1)
+			if err := dec.Conceal(nil, pcm); err != nil {
+				continue
+			}
+		}
+		write(pcm)
+	}
+}
+
+// readVideo assembles frames with pion's samplebuilder, decodes them and pushes the pictures to the
+// compositor, asking the sender for a keyframe when the track starts and whenever the decoder needs one.
+func (p *Participant) readVideo(t *webrtc.TrackRemote, c codec.VideoCodec, depacketizer rtp.Depacketizer) {
+	dec, err := av.NewVideoDecoder(c)
+	if err != nil {
+		p.log.Error("new video decoder", "codec", c, "err", err)
+		return
+	}
+	defer dec.Close()
+	sb := samplebuilder.New(sampleMaxLate, depacketizer, t.Codec().ClockRate,
+		samplebuilder.WithMaxTimeDelay(sampleMaxDelay))
+	ssrc := uint32(t.SSRC())
+	var lastPLI time.Time
+	pli := func() {
+		if now := time.Now(); now.Sub(lastPLI) >= pliInterval {
+			lastPLI = now
+			if err := p.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}); err == nil {
+				p.m.stats.plisSent.Add(1)
+			}
+		}
+	}
+	pli()
+	videoMuted := false
+	for {
+		pkt, _, err := t.ReadRTP()
+		if err != nil {
+			return
+		}
+		sb.Push(pkt)
+		for s := sb.Pop(); s != nil; s = sb.Pop() {
+			if s.PrevDroppedPackets > 0 {
+				dec.Lost()
+			}
+			pic, err := dec.Decode(s.Data)
+			if err != nil {
+				if !errors.Is(err, codec.ErrNeedKeyframe) {
+					p.m.stats.decodeErrors.Add(1)
+				}
+				pli()
+				continue
+			}
+			if pic == nil {
+				continue
+			}
+			muted := p.videoMuted.Load()
+			if muted != videoMuted {
+				videoMuted = muted
+				if !muted {
+					lastPLI = time.Time{}
+					pli()
+				}
+			}
+			if muted {
+				continue
+			}
+			pic.Time = time.Now()
+			if err := p.r.video.PushFrame(p.id, pic); err == nil {
+				p.m.stats.videoFramesIn.Add(1)
+			}
+		}
+	}
+}
+
+// hasKeyframeRequest reports whether pkts hold a PLI or a FIR.
+func hasKeyframeRequest(pkts []rtcp.Packet) bool {
+	for _, pk := range pkts {
+		switch pk.(type) {
+		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+			return true
+		}
+	}
+	return false
+}

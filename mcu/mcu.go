@@ -1,0 +1,305 @@
+package mcu
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+)
+
+// Errors returned by Join and the Participant methods. Check them with errors.Is.
+var (
+	// ErrRoomFull is returned by Join when the room already has Config.MaxParticipants participants.
+	ErrRoomFull = errors.New("mcu: room full")
+	// ErrBadName is returned by Join for an empty, overlong or non-UTF-8 room or display name.
+	ErrBadName = errors.New("mcu: bad name")
+	// ErrClosed is returned after MCU.Close or Participant.Leave.
+	ErrClosed = errors.New("mcu: closed")
+	// ErrNoCodec is returned by HandleOffer when the offer has no codec the MCU can send or receive.
+	ErrNoCodec = errors.New("mcu: no usable codec in offer")
+)
+
+// maxNameLen is the longest room or display name, in bytes.
+const maxNameLen = 128
+
+// Params holds what an MCU needs from its owner besides configuration.
+type Params struct {
+	// Logger receives lifecycle messages, and pion's own logs (pion's Info as Debug); nil discards them.
+	Logger *slog.Logger
+}
+
+// Stats are counters since the MCU started, plus current sizes. A plain value: a snapshot.
+type Stats struct {
+	Rooms        int // rooms open now
+	Participants int // participants in all rooms now
+
+	VideoFramesIn      uint64 // decoded incoming pictures handed to a compositor
+	VideoFramesDropped uint64 // composed pictures an output encoder did not take in time
+	VideoFramesOut     uint64 // encoded composed pictures
+	AudioPacketsLost   uint64 // incoming audio packets missing in sequence (concealed)
+	DecodeErrors       uint64 // incoming frames that failed to decode
+	PLIsSent           uint64 // keyframe requests sent to publishers
+	KeyframesForced    uint64 // IDRs forced on output encoders (keyframe requests and new receivers)
+	WriteErrors        uint64 // samples that failed to go out (closed or unbound tracks)
+}
+
+type counters struct {
+	videoFramesIn, videoFramesOut, audioPacketsLost, decodeErrors atomic.Uint64
+	plisSent, keyframesForced, writeErrors, videoFramesDropped    atomic.Uint64
+}
+
+// MCU owns the rooms, the shared pion API and the UDP sockets. Create it with New and stop it with Close.
+// Its methods are safe for concurrent use.
+type MCU struct {
+	cfg   Config
+	log   *slog.Logger
+	api   *webrtc.API
+	stats counters
+
+	muxOnce sync.Once
+	mux     interface{ Close() error } // single-port ICE mux, nil unless Config.UDPPort
+
+	mu     sync.Mutex
+	rooms  map[string]*room
+	closed bool
+
+	nextID atomic.Uint64
+
+	wg sync.WaitGroup // removers started by connection failures
+}
+
+// New builds the shared pion API from cfg (and opens the single UDP port if cfg.UDPPort is set). It starts
+// no goroutine: rooms start theirs on their first Join.
+func New(cfg Config, p Params) (*MCU, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := p.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m := &MCU{cfg: cfg, log: log, rooms: make(map[string]*room)}
+	api, err := m.newAPI()
+	if err != nil {
+		if m.mux != nil {
+			m.mux.Close()
+		}
+		return nil, err
+	}
+	m.api = api
+	return m, nil
+}
+
+// H.264 parameters the MCU sends and accepts: Constrained Baseline and Baseline, packetization mode 1.
+const (
+	h264FmtpCB = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"
+	h264FmtpB  = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f"
+)
+
+var videoFeedback = []webrtc.RTCPFeedback{
+	{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"},
+}
+
+func (m *MCU) newAPI() (*webrtc.API, error) {
+	me := &webrtc.MediaEngine{}
+	codecs := []struct {
+		p    webrtc.RTPCodecParameters
+		kind webrtc.RTPCodecType
+	}{
+		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"},
+			PayloadType: 111}, webrtc.RTPCodecTypeAudio},
+		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeH264, ClockRate: 90000, SDPFmtpLine: h264FmtpCB, RTCPFeedback: videoFeedback},
+			PayloadType: 125}, webrtc.RTPCodecTypeVideo},
+		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeH264, ClockRate: 90000, SDPFmtpLine: h264FmtpB, RTCPFeedback: videoFeedback},
+			PayloadType: 127}, webrtc.RTPCodecTypeVideo},
+		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: videoFeedback},
+			PayloadType: 96}, webrtc.RTPCodecTypeVideo},
+	}
+	for _, c := range codecs {
+		if err := me.RegisterCodec(c.p, c.kind); err != nil {
+			return nil, fmt.Errorf("register codec %s: %w", c.p.MimeType, err)
+		}
+	}
+	if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.AudioLevelURI},
+		webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, fmt.Errorf("register audio level extension: %w", err)
+	}
+	lf := pionLoggerFactory{log: m.log}
+	ir := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptorsWithOptions(me, ir, webrtc.WithInterceptorLoggerFactory(lf)); err != nil {
+		return nil, fmt.Errorf("register interceptors: %w", err)
+	}
+
+	se := webrtc.SettingEngine{LoggerFactory: lf}
+	se.SetIncludeLoopbackCandidate(m.cfg.IncludeLoopback)
+	// Disconnected after 2 s without traffic, failed after 2 s more; the watchdog removes the
+	// participant after Config.DisconnectTimeout in either state.
+	se.SetICETimeouts(2*time.Second, 2*time.Second, time.Second)
+	if len(m.cfg.Interfaces) > 0 {
+		allowed := slices.Clone(m.cfg.Interfaces)
+		se.SetInterfaceFilter(func(name string) bool { return slices.Contains(allowed, name) })
+	}
+	if len(m.cfg.NAT1To1IPs) > 0 {
+		if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
+			External: slices.Clone(m.cfg.NAT1To1IPs), AsCandidateType: webrtc.ICECandidateTypeHost,
+		}); err != nil {
+			return nil, fmt.Errorf("nat 1:1 ips: %w", err)
+		}
+	}
+	switch {
+	case m.cfg.UDPPort != 0:
+		conn, err := net.ListenUDP("udp", &net.UDPAddr{Port: m.cfg.UDPPort})
+		if err != nil {
+			return nil, fmt.Errorf("listen on udp port %d: %w", m.cfg.UDPPort, err)
+		}
+		mux := webrtc.NewICEUDPMux(lf.NewLogger("udpmux"), conn)
+		m.mux = mux
+		se.SetICEUDPMux(mux)
+	case m.cfg.UDPPortMin != 0:
+		if err := se.SetEphemeralUDPPortRange(m.cfg.UDPPortMin, m.cfg.UDPPortMax); err != nil {
+			return nil, fmt.Errorf("udp port range: %w", err)
+		}
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir),
+		webrtc.WithSettingEngine(se)), nil
+}
+
+// ICEServers returns the STUN/TURN servers clients should use (Config.ICEServers). The slice is the
+// caller's. Safe for concurrent use.
+func (m *MCU) ICEServers() []ICEServer {
+	out := make([]ICEServer, len(m.cfg.ICEServers))
+	for i, s := range m.cfg.ICEServers {
+		out[i] = ICEServer{URLs: slices.Clone(s.URLs), Username: s.Username, Credential: s.Credential}
+	}
+	return out
+}
+
+// Config returns the configuration the MCU was created with.
+func (m *MCU) Config() Config { return m.cfg }
+
+func validName(s string) bool {
+	return s != "" && len(s) <= maxNameLen && utf8.ValidString(s)
+}
+
+// Join adds a participant called displayName to the room roomName, creating and starting the room on the
+// first join. l receives the participant's events (it must not be nil). The participant then negotiates
+// with HandleOffer. Join fails with ErrBadName, ErrRoomFull or ErrClosed. Safe for concurrent use.
+func (m *MCU) Join(roomName, displayName string, l ParticipantListener) (*Participant, error) {
+	if !validName(roomName) {
+		return nil, fmt.Errorf("join room %q: %w", roomName, ErrBadName)
+	}
+	if !validName(displayName) {
+		return nil, fmt.Errorf("join room %q as %q: %w", roomName, displayName, ErrBadName)
+	}
+	if l == nil {
+		return nil, fmt.Errorf("join room %q: nil listener", roomName)
+	}
+	id := ParticipantID(fmt.Sprintf("p%d", m.nextID.Add(1)))
+	p, err := newParticipant(m, id, displayName, l)
+	if err != nil {
+		return nil, fmt.Errorf("join room %q: %w", roomName, err)
+	}
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		p.discard()
+		return nil, fmt.Errorf("join room %q: %w", roomName, ErrClosed)
+	}
+	r := m.rooms[roomName]
+	created := false
+	if r == nil {
+		if r, err = newRoom(m, roomName); err != nil {
+			m.mu.Unlock()
+			p.discard()
+			return nil, fmt.Errorf("join room %q: %w", roomName, err)
+		}
+		m.rooms[roomName] = r
+		created = true
+	}
+	others, err := r.addLocked(p)
+	if err != nil && created {
+		m.removeRoomLocked(r)
+	}
+	m.mu.Unlock()
+	if err != nil {
+		p.discard()
+		if created {
+			r.close()
+		}
+		return nil, fmt.Errorf("join room %q: %w", roomName, err)
+	}
+	r.start()
+	if err := r.attach(p); err != nil {
+		p.leave(err)
+		return nil, fmt.Errorf("join room %q: %w", roomName, err)
+	}
+	r.log.Info("participant joined", "participant", p.id, "name", displayName)
+	r.announceJoin(p, others)
+	return p, nil
+}
+
+// Close removes every participant (their listeners get OnClosed with ErrClosed), closes every room and
+// waits for all goroutines. It is idempotent and safe for concurrent use.
+func (m *MCU) Close() error {
+	m.mu.Lock()
+	m.closed = true
+	var ps []*Participant
+	for _, r := range m.rooms {
+		ps = append(ps, r.members()...)
+	}
+	m.mu.Unlock()
+	for _, p := range ps {
+		p.leave(ErrClosed)
+	}
+	m.wg.Wait()
+	var err error
+	m.muxOnce.Do(func() {
+		if m.mux != nil {
+			err = m.mux.Close()
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("close udp mux: %w", err)
+	}
+	return nil
+}
+
+// Stats returns a snapshot of the counters. Safe for concurrent use.
+func (m *MCU) Stats() Stats {
+	m.mu.Lock()
+	s := Stats{Rooms: len(m.rooms)}
+	for _, r := range m.rooms {
+		s.Participants += len(r.members())
+	}
+	m.mu.Unlock()
+	c := &m.stats
+	s.VideoFramesIn = c.videoFramesIn.Load()
+	s.VideoFramesDropped = c.videoFramesDropped.Load()
+	s.VideoFramesOut = c.videoFramesOut.Load()
+	s.AudioPacketsLost = c.audioPacketsLost.Load()
+	s.DecodeErrors = c.decodeErrors.Load()
+	s.PLIsSent = c.plisSent.Load()
+	s.KeyframesForced = c.keyframesForced.Load()
+	s.WriteErrors = c.writeErrors.Load()
+	return s
+}
+
+// removeRoomLocked forgets r if it is still the room of its name. m.mu is held.
+func (m *MCU) removeRoomLocked(r *room) {
+	if m.rooms[r.name] == r {
+		delete(m.rooms, r.name)
+	}
+}

@@ -1,0 +1,458 @@
+package mcu_test
+
+import (
+	"errors"
+	"fmt"
+	"image"
+	"math"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+	"go.uber.org/goleak"
+
+	"github.com/openmcu/mcu/codec"
+	"github.com/openmcu/mcu/codec/codectest"
+	"github.com/openmcu/mcu/mcu"
+	"github.com/openmcu/mcu/mcu/mcutest"
+	"github.com/openmcu/mcu/mixer"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(*mcu.Config)
+		ok     bool
+	}{
+		{"default", func(*mcu.Config) {}, true},
+		{"single port", func(c *mcu.Config) { c.UDPPort = 50000 }, true},
+		{"port range", func(c *mcu.Config) { c.UDPPortMin, c.UDPPortMax = 50000, 50100 }, true},
+		{"odd width", func(c *mcu.Config) { c.Width = 1281 }, false},
+		{"zero frame rate", func(c *mcu.Config) { c.FrameRate = 0 }, false},
+		{"tiny video bitrate", func(c *mcu.Config) { c.VideoBitrate = 10 }, false},
+		{"tiny audio bitrate", func(c *mcu.Config) { c.AudioBitrate = 100 }, false},
+		{"no tiles", func(c *mcu.Config) { c.VisibleTiles = 0 }, false},
+		{"no participants", func(c *mcu.Config) { c.MaxParticipants = 0 }, false},
+		{"half a port range", func(c *mcu.Config) { c.UDPPortMin = 50000 }, false},
+		{"inverted port range", func(c *mcu.Config) { c.UDPPortMin, c.UDPPortMax = 50100, 50000 }, false},
+		{"bad nat ip", func(c *mcu.Config) { c.NAT1To1IPs = []string{"example.com"} }, false},
+		{"ice server without urls", func(c *mcu.Config) { c.ICEServers = []mcu.ICEServer{{}} }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := mcu.DefaultConfig()
+			tt.change(&cfg)
+			if err := cfg.Validate(); (err == nil) != tt.ok {
+				t.Errorf("Validate(%+v) = %v, want ok %t", cfg, err, tt.ok)
+			}
+		})
+	}
+}
+
+// listener records a participant's events and trickles candidates to its client.
+type listener struct {
+	mu     sync.Mutex
+	client *mcutest.Client
+	roster []mcu.RosterEvent
+	closed chan error
+}
+
+func newListener() *listener { return &listener{closed: make(chan error, 1)} }
+
+func (l *listener) OnICECandidate(c mcu.ICECandidate) {
+	l.mu.Lock()
+	client := l.client
+	l.mu.Unlock()
+	if client != nil {
+		client.AddICECandidate(webrtc.ICECandidateInit{Candidate: c.Candidate, SDPMid: c.SDPMid,
+			SDPMLineIndex: c.SDPMLineIndex, UsernameFragment: c.UsernameFragment})
+	}
+}
+
+func (l *listener) OnRoster(e mcu.RosterEvent) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.roster = append(l.roster, e)
+}
+
+func (l *listener) OnClosed(err error) { l.closed <- err }
+
+// has reports whether an event of type typ about name arrived.
+func (l *listener) has(typ mcu.RosterEventType, name string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.ContainsFunc(l.roster, func(e mcu.RosterEvent) bool {
+		return e.Type == typ && e.Participant.Name == name
+	})
+}
+
+func TestJoinErrors(t *testing.T) {
+	cfg := mcu.DefaultConfig()
+	cfg.MaxParticipants = 1
+	m, err := mcu.New(cfg, mcu.Params{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	for _, names := range [][2]string{{"", "a"}, {"r", ""}, {strings.Repeat("x", 200), "a"}, {"r", "\xff"}} {
+		if _, err := m.Join(names[0], names[1], newListener()); !errors.Is(err, mcu.ErrBadName) {
+			t.Errorf("Join(%q, %q) = %v, want ErrBadName", names[0], names[1], err)
+		}
+	}
+	l := newListener()
+	p, err := m.Join("r", "first", l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Join("r", "second", newListener()); !errors.Is(err, mcu.ErrRoomFull) {
+		t.Errorf("second Join in a room of 1 = %v, want ErrRoomFull", err)
+	}
+	if _, err := p.HandleOffer("v=0\r\n"); !errors.Is(err, mcu.ErrNoCodec) {
+		t.Errorf("HandleOffer without H.264 = %v, want ErrNoCodec", err)
+	}
+	if s := m.Stats(); s.Rooms != 1 || s.Participants != 1 {
+		t.Errorf("stats with one participant: %+v", s)
+	}
+	p.Leave()
+	p.Leave()
+	if err := <-l.closed; err != nil {
+		t.Errorf("OnClosed after Leave: %v, want nil", err)
+	}
+	if s := m.Stats(); s.Rooms != 0 || s.Participants != 0 {
+		t.Errorf("stats after the last leave: %+v", s)
+	}
+	p2, err := m.Join("r", "again", newListener())
+	if err != nil {
+		t.Fatalf("join after the room closed: %v", err)
+	}
+	m.Close()
+	if _, err := p2.HandleOffer("H264/90000"); !errors.Is(err, mcu.ErrClosed) {
+		t.Errorf("HandleOffer after MCU.Close = %v, want ErrClosed", err)
+	}
+	if _, err := m.Join("r", "late", newListener()); !errors.Is(err, mcu.ErrClosed) {
+		t.Errorf("Join after Close = %v, want ErrClosed", err)
+	}
+}
+
+// party is one synthetic client in the room.
+type party struct {
+	name   string
+	colour int // index into palette
+	tone   float64
+	client *mcutest.Client
+	p      *mcu.Participant
+	l      *listener
+	last   string // what checkView saw last
+}
+
+var palette = []codectest.NamedColor{
+	{Name: "red", R: 220, G: 30, B: 30},
+	{Name: "green", R: 30, G: 200, B: 30},
+	{Name: "blue", R: 30, G: 30, B: 220},
+	{Name: "yellow", R: 230, G: 220, B: 30},
+	{Name: "placeholder", R: 44, G: 48, B: 58},
+	{Name: "black", R: 0, G: 0, B: 0},
+}
+
+func join(t *testing.T, m *mcu.MCU, room, name string, colour int, tone float64) *party {
+	t.Helper()
+	client, err := mcutest.New(mcutest.Config{Colour: palette[colour].YUV(), ToneHz: tone,
+		IncludeLoopback: true, Interfaces: []string{"lo"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := newListener()
+	l.client = client
+	p, err := m.Join(room, name, l)
+	if err != nil {
+		client.Close()
+		t.Fatal(err)
+	}
+	offer, err := client.Offer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, err := p.HandleOffer(offer)
+	if err != nil {
+		t.Fatalf("%s: handle offer: %v", name, err)
+	}
+	if err := client.SetAnswer(answer); err != nil {
+		t.Fatalf("%s: set answer: %v", name, err)
+	}
+	return &party{name: name, colour: colour, tone: tone, client: client, p: p, l: l}
+}
+
+// nearest returns the palette index closest to c (squared distance in RGB).
+func nearest(c codec.YUV) int {
+	r, g, b := c.RGB()
+	best, bestD := 0, math.MaxInt
+	for i, p := range palette {
+		dr, dg, db := int(r)-int(p.R), int(g)-int(p.G), int(b)-int(p.B)
+		if d := dr*dr + dg*dg + db*db; d < bestD {
+			best, bestD = i, d
+		}
+	}
+	return best
+}
+
+// checkView reports why me's received picture and audio do not show exactly the others: their colours in
+// the grid's tiles, their tones, and its own tone and those of gone at least 30 dB below theirs.
+func checkView(me *party, others, gone []*party, canvasW, canvasH int) error {
+	pic := me.client.Picture()
+	if pic == nil {
+		return fmt.Errorf("%s: no picture yet", me.name)
+	}
+	if pic.Width != canvasW || pic.Height != canvasH {
+		return fmt.Errorf("%s: picture %dx%d, want %dx%d", me.name, pic.Width, pic.Height, canvasW, canvasH)
+	}
+	var got, want []string
+	for _, r := range mixer.Grid.Rects(len(others), canvasW, canvasH) {
+		c := r.Min.Add(r.Max).Div(2)
+		got = append(got, palette[nearest(pic.Mean(image.Rect(c.X-8, c.Y-8, c.X+8, c.Y+8)))].Name)
+	}
+	for _, o := range others {
+		want = append(want, palette[o.colour].Name)
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		return fmt.Errorf("%s sees tiles %v, want %v", me.name, got, want)
+	}
+	pcm := me.client.Audio(500 * time.Millisecond)
+	if len(pcm) < codec.SampleRate/2 {
+		return fmt.Errorf("%s: %d samples of audio, want %d", me.name, len(pcm), codec.SampleRate/2)
+	}
+	quietest := math.Inf(1)
+	var levels []string
+	for _, o := range others {
+		db := codectest.LevelDB(pcm, codec.SampleRate, o.tone)
+		levels = append(levels, fmt.Sprintf("%s %.0f Hz %.1f dB", o.name, o.tone, db))
+		quietest = min(quietest, db)
+	}
+	var unwanted []string
+	loudestUnwanted := math.Inf(-1)
+	for _, o := range append([]*party{me}, gone...) {
+		db := codectest.LevelDB(pcm, codec.SampleRate, o.tone)
+		unwanted = append(unwanted, fmt.Sprintf("%s %.0f Hz %.1f dB", o.name, o.tone, db))
+		loudestUnwanted = max(loudestUnwanted, db)
+	}
+	me.last = fmt.Sprintf("%s sees %v, hears %v, and itself or the departed %v", me.name, got, levels, unwanted)
+	if quietest < -40 || loudestUnwanted > quietest-30 {
+		return fmt.Errorf("%s hears %v and %v: want the others above -40 dB and itself and the departed 30 dB below them",
+			me.name, levels, unwanted)
+	}
+	return nil
+}
+
+// waitFor polls check until it returns nil or timeout passes, and returns its last error.
+func waitFor(timeout time.Duration, check func() error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := check()
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func checkAll(parties, gone []*party, w, h int) error {
+	var errs []error
+	for _, me := range parties {
+		others := slices.DeleteFunc(slices.Clone(parties), func(o *party) bool { return o == me })
+		if err := checkView(me, others, gone, w, h); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// TestRoomOverLoopback is the acceptance test: three pion clients join one room over loopback (real ICE,
+// DTLS and SRTP), each sending a distinct colour and tone; each receives a grid of the other two colours
+// and a mix of the other two tones with its own at least 30 dB below. Then a fourth joins and the first
+// leaves, and within 2 s every grid and mix follows.
+func TestRoomOverLoopback(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test over loopback")
+	}
+	cfg := mcu.DefaultConfig()
+	cfg.IncludeLoopback = true
+	cfg.Interfaces = []string{"lo"}
+	m, err := mcu.New(cfg, mcu.Params{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var parties []*party
+	defer func() {
+		for _, p := range parties {
+			p.client.Close()
+		}
+		if err := m.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	a := join(t, m, "room", "A", 0, 440)
+	parties = append(parties, a)
+	b := join(t, m, "room", "B", 1, 660)
+	parties = append(parties, b)
+	c := join(t, m, "room", "C", 2, 880)
+	parties = append(parties, c)
+
+	start := time.Now()
+	if err := waitFor(20*time.Second, func() error { return checkAll(parties, nil, cfg.Width, cfg.Height) }); err != nil {
+		t.Fatalf("three clients: %v\nstats %+v", err, m.Stats())
+	}
+	t.Logf("three clients see and hear each other after %v", time.Since(start).Round(time.Millisecond))
+	for _, p := range parties {
+		t.Log(p.last)
+	}
+
+	d := join(t, m, "room", "D", 3, 1100)
+	parties = append(parties, d)
+	if err := waitFor(10*time.Second, func() error {
+		if d.client.PicturesReceived() == 0 {
+			return errors.New("D received no picture")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	a.p.Leave()
+	start = time.Now()
+	if err := <-a.l.closed; err != nil {
+		t.Errorf("A's OnClosed after Leave: %v", err)
+	}
+	a.client.Close()
+	parties = slices.DeleteFunc(parties, func(p *party) bool { return p == a })
+	if err := waitFor(2*time.Second, func() error { return checkAll(parties, []*party{a}, cfg.Width, cfg.Height) }); err != nil {
+		t.Fatalf("2 s after D joined and A left: %v\nstats %+v", err, m.Stats())
+	}
+	t.Logf("grids and mixes followed %v after A left", time.Since(start).Round(time.Millisecond))
+	for _, p := range parties {
+		t.Log(p.last)
+	}
+
+	for _, p := range []*party{b, c} {
+		if !p.l.has(mcu.RosterJoined, "D") || !p.l.has(mcu.RosterLeft, "A") {
+			t.Errorf("%s's roster events %+v lack D joining or A leaving", p.name, p.l.roster)
+		}
+	}
+	if !d.l.has(mcu.RosterJoined, "B") || !d.l.has(mcu.RosterJoined, "C") {
+		t.Errorf("D's roster events %+v lack B and C", d.l.roster)
+	}
+	s := m.Stats()
+	t.Logf("stats %+v", s)
+	if s.Rooms != 1 || s.Participants != 3 || s.PLIsSent == 0 || s.KeyframesForced == 0 || s.VideoFramesOut == 0 {
+		t.Errorf("stats %+v: want 1 room, 3 participants, PLIs sent, keyframes forced, frames out", s)
+	}
+}
+
+// TestRemovedWhenConnectionDies checks that a participant whose client vanishes without leaving is removed
+// within a few seconds, and that the others are told.
+func TestRemovedWhenConnectionDies(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test over loopback")
+	}
+	cfg := mcu.DefaultConfig()
+	cfg.IncludeLoopback = true
+	cfg.Interfaces = []string{"lo"}
+	cfg.Width, cfg.Height = 640, 360
+	cfg.DisconnectTimeout = time.Second
+	m, err := mcu.New(cfg, mcu.Params{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	a := join(t, m, "room", "A", 0, 440)
+	defer a.client.Close()
+	b := join(t, m, "room", "B", 1, 660)
+	defer b.client.Close()
+	parties := []*party{a, b}
+	if err := waitFor(20*time.Second, func() error { return checkAll(parties, nil, cfg.Width, cfg.Height) }); err != nil {
+		t.Fatalf("two clients: %v", err)
+	}
+	a.client.Close()
+	start := time.Now()
+	select {
+	case err := <-a.l.closed:
+		t.Logf("A removed after %v: %v", time.Since(start).Round(time.Millisecond), err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("A not removed 10 s after its client closed")
+	}
+	if err := waitFor(time.Second, func() error {
+		if !b.l.has(mcu.RosterLeft, "A") {
+			return errors.New("B was not told that A left")
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
+	}
+	if s := m.Stats(); s.Participants != 1 {
+		t.Errorf("stats after A's removal: %+v, want 1 participant", s)
+	}
+}
+
+// TestSingleUDPPort runs two clients through one UDP port for all peers (ICE UDP mux).
+func TestSingleUDPPort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test over loopback")
+	}
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := conn.LocalAddr().(*net.UDPAddr).Port
+	conn.Close()
+	cfg := mcu.DefaultConfig()
+	cfg.IncludeLoopback = true
+	cfg.Interfaces = []string{"lo"}
+	cfg.Width, cfg.Height = 640, 360
+	cfg.UDPPort = port
+	m, err := mcu.New(cfg, mcu.Params{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	a := join(t, m, "room", "A", 0, 440)
+	defer a.client.Close()
+	b := join(t, m, "room", "B", 1, 660)
+	defer b.client.Close()
+	if err := waitFor(20*time.Second, func() error { return checkAll([]*party{a, b}, nil, cfg.Width, cfg.Height) }); err != nil {
+		t.Fatalf("two clients on udp port %d: %v", port, err)
+	}
+	t.Log(a.last)
+
+	// A re-offer on the same connection, and a layout change, keep the media flowing.
+	offer, err := a.client.Offer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, err := a.p.HandleOffer(offer)
+	if err != nil {
+		t.Fatalf("re-offer: %v", err)
+	}
+	if err := a.client.SetAnswer(answer); err != nil {
+		t.Fatalf("answer to re-offer: %v", err)
+	}
+	if err := a.p.SetLayout(mcu.LayoutSpeaker); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.p.SetLayout(mcu.LayoutGrid); err != nil {
+		t.Fatal(err)
+	}
+	before := a.client.PicturesReceived()
+	if err := waitFor(5*time.Second, func() error {
+		if a.client.PicturesReceived() < before+30 {
+			return fmt.Errorf("A received %d pictures after the re-offer, want 30", a.client.PicturesReceived()-before)
+		}
+		return checkAll([]*party{a, b}, nil, cfg.Width, cfg.Height)
+	}); err != nil {
+		t.Fatalf("after a re-offer: %v", err)
+	}
+}

@@ -1,0 +1,428 @@
+// Package mcutest holds a synthetic participant for tests and load generation: a pion client that sends
+// a solid colour (H.264) and a sine tone (Opus) over one PeerConnection, decodes what it receives, and
+// exposes the latest received picture and the last seconds of received audio. It speaks SDP strings, not
+// a signalling protocol, so any signalling layer (or the mcu package directly) can drive it.
+package mcutest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media"
+	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
+
+	"github.com/openmcu/mcu/codec"
+	"github.com/openmcu/mcu/codec/av"
+	"github.com/openmcu/mcu/codec/codectest"
+	"github.com/openmcu/mcu/codec/h264"
+	"github.com/openmcu/mcu/codec/opus"
+)
+
+// audioKept is how much received audio a Client keeps.
+const audioKept = 2 * time.Second
+
+// Config describes one synthetic participant. Zero fields take the defaults noted.
+type Config struct {
+	// Colour is the solid colour of the sent picture.
+	Colour codec.YUV
+	// ToneHz is the frequency of the sent sine; ToneAmplitude its peak (default 8000, about -12 dBFS).
+	ToneHz        float64
+	ToneAmplitude int16
+	// Width, Height and FrameRate of the sent video (default 640x360 at 30 fps); VideoBitrate in bit/s
+	// (default 500 kbit/s).
+	Width, Height, FrameRate int
+	VideoBitrate             int
+	// Interfaces restricts ICE candidates to these interfaces (for example "lo"); empty means all.
+	Interfaces []string
+	// IncludeLoopback gathers loopback candidates (needed to reach a server on 127.0.0.1).
+	IncludeLoopback bool
+	// Logger receives lifecycle messages; nil discards them.
+	Logger *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.ToneAmplitude == 0 {
+		c.ToneAmplitude = 8000
+	}
+	if c.Width == 0 || c.Height == 0 {
+		c.Width, c.Height = 640, 360
+	}
+	if c.FrameRate == 0 {
+		c.FrameRate = 30
+	}
+	if c.VideoBitrate == 0 {
+		c.VideoBitrate = 500_000
+	}
+}
+
+// Client is one synthetic participant. Create it with New, negotiate with Offer and SetAnswer, stop it
+// with Close. Its methods are safe for concurrent use.
+//
+// Goroutines: a video sender and an audio sender (started by the first SetAnswer), an RTCP reader per
+// sender, and a reader per received track (pion's OnTrack goroutine); Close stops and waits for all.
+type Client struct {
+	cfg      Config
+	log      *slog.Logger
+	pc       *webrtc.PeerConnection
+	outVideo *webrtc.TrackLocalStaticSample
+	outAudio *webrtc.TrackLocalStaticSample
+	keyframe atomic.Bool // the server asked for a keyframe
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	closed   bool
+	started  bool
+	picture  *codec.VideoFrame // latest received picture, a copy
+	pictures uint64
+	audio    []int16 // the last audioKept of received audio
+}
+
+// New creates the client's PeerConnection with one sendrecv audio and one sendrecv video transceiver.
+func New(cfg Config) (*Client, error) {
+	cfg.defaults()
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
+		MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"},
+		PayloadType: 111}, webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, fmt.Errorf("register opus: %w", err)
+	}
+	fb := []webrtc.RTCPFeedback{{Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"}}
+	if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
+		MimeType: webrtc.MimeTypeH264, ClockRate: 90000, RTCPFeedback: fb,
+		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"},
+		PayloadType: 102}, webrtc.RTPCodecTypeVideo); err != nil {
+		return nil, fmt.Errorf("register h264: %w", err)
+	}
+	se := webrtc.SettingEngine{}
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetIncludeLoopbackCandidate(cfg.IncludeLoopback)
+	if len(cfg.Interfaces) > 0 {
+		allowed := slices.Clone(cfg.Interfaces)
+		se.SetInterfaceFilter(func(name string) bool { return slices.Contains(allowed, name) })
+	}
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se))
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, fmt.Errorf("new peer connection: %w", err)
+	}
+	c := &Client{cfg: cfg, log: log, pc: pc}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	if c.outAudio, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{
+		MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", "mcutest"); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("new audio track: %w", err)
+	}
+	if c.outVideo, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{
+		MimeType: webrtc.MimeTypeH264, ClockRate: 90000}, "video", "mcutest"); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("new video track: %w", err)
+	}
+	for _, t := range []*webrtc.TrackLocalStaticSample{c.outAudio, c.outVideo} {
+		tr, err := pc.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv})
+		if err != nil {
+			c.Close()
+			return nil, fmt.Errorf("add %s transceiver: %w", t.Kind(), err)
+		}
+		c.wg.Add(1)
+		go c.readRTCP(tr.Sender(), t.Kind() == webrtc.RTPCodecTypeVideo)
+	}
+	pc.OnTrack(c.onTrack)
+	return c, nil
+}
+
+// Offer creates the client's offer and returns it once ICE gathering is complete, so that it carries
+// every candidate.
+func (c *Client) Offer() (string, error) {
+	offer, err := c.pc.CreateOffer(nil)
+	if err != nil {
+		return "", fmt.Errorf("create offer: %w", err)
+	}
+	gathered := webrtc.GatheringCompletePromise(c.pc)
+	if err := c.pc.SetLocalDescription(offer); err != nil {
+		return "", fmt.Errorf("set local description: %w", err)
+	}
+	select {
+	case <-gathered:
+	case <-time.After(5 * time.Second):
+		return "", errors.New("ice gathering timed out")
+	}
+	return c.pc.LocalDescription().SDP, nil
+}
+
+// SetAnswer applies the server's answer and, the first time, starts sending.
+func (c *Client) SetAnswer(answer string) error {
+	if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+		return fmt.Errorf("set remote description: %w", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.started || c.closed {
+		return nil
+	}
+	c.started = true
+	c.wg.Add(2)
+	go c.sendVideo()
+	go c.sendAudio()
+	return nil
+}
+
+// AddICECandidate adds a candidate trickled by the server.
+func (c *Client) AddICECandidate(init webrtc.ICECandidateInit) error {
+	if err := c.pc.AddICECandidate(init); err != nil {
+		return fmt.Errorf("add ice candidate: %w", err)
+	}
+	return nil
+}
+
+// ConnectionState returns the PeerConnection's state.
+func (c *Client) ConnectionState() webrtc.PeerConnectionState { return c.pc.ConnectionState() }
+
+// Picture returns a copy of the latest received picture, or nil before the first one.
+func (c *Client) Picture() *codec.VideoFrame {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.picture == nil {
+		return nil
+	}
+	f := codec.NewVideoFrame(c.picture.Width, c.picture.Height)
+	f.CopyFrom(c.picture)
+	f.Time = c.picture.Time
+	return f
+}
+
+// PicturesReceived returns how many pictures have been decoded.
+func (c *Client) PicturesReceived() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pictures
+}
+
+// Audio returns a copy of the last d of received audio (48 kHz mono; less if less has arrived; at most 2 s).
+func (c *Client) Audio(d time.Duration) []int16 {
+	n := int(d.Seconds() * codec.SampleRate)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n = min(n, len(c.audio))
+	return slices.Clone(c.audio[len(c.audio)-n:])
+}
+
+// Close stops sending, closes the connection and waits for every goroutine. It is idempotent.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.cancel()
+	err := c.pc.Close()
+	c.wg.Wait()
+	if err != nil {
+		return fmt.Errorf("close peer connection: %w", err)
+	}
+	return nil
+}
+
+func (c *Client) readRTCP(s *webrtc.RTPSender, video bool) {
+	defer c.wg.Done()
+	for {
+		pkts, _, err := s.ReadRTCP()
+		if err != nil {
+			return
+		}
+		if !video {
+			continue
+		}
+		for _, pk := range pkts {
+			switch pk.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				c.keyframe.Store(true)
+			}
+		}
+	}
+}
+
+func (c *Client) sendVideo() {
+	defer c.wg.Done()
+	enc, err := h264.NewEncoder(h264.Config{Width: c.cfg.Width, Height: c.cfg.Height, FrameRate: c.cfg.FrameRate,
+		Bitrate: c.cfg.VideoBitrate, KeyframeInterval: 2 * time.Second})
+	if err != nil {
+		c.log.Error("new h264 encoder", "err", err)
+		return
+	}
+	defer enc.Close()
+	enc.Frame().Fill(c.cfg.Colour)
+	interval := time.Second / time.Duration(c.cfg.FrameRate)
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if c.keyframe.Swap(false) {
+			enc.ForceKeyframe()
+		}
+		au, _, err := enc.Encode(nil)
+		if err != nil {
+			c.log.Error("h264 encode", "err", err)
+			return
+		}
+		if err := c.outVideo.WriteSample(media.Sample{Data: au, Duration: interval}); err != nil {
+			c.log.Debug("write video", "err", err)
+		}
+	}
+}
+
+func (c *Client) sendAudio() {
+	defer c.wg.Done()
+	enc, err := opus.NewEncoder(opus.DefaultEncoderConfig())
+	if err != nil {
+		c.log.Error("new opus encoder", "err", err)
+		return
+	}
+	defer enc.Close()
+	buf := make([]byte, opus.MaxPacketSize)
+	var phase float64
+	tick := time.NewTicker(codec.FrameDuration)
+	defer tick.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		pcm := codectest.Tone(c.cfg.ToneHz, c.cfg.ToneAmplitude, codec.FrameSamples, codec.SampleRate, &phase)
+		n, err := enc.Encode(pcm, buf)
+		if err != nil {
+			c.log.Error("opus encode", "err", err)
+			return
+		}
+		if err := c.outAudio.WriteSample(media.Sample{Data: buf[:n], Duration: codec.FrameDuration}); err != nil {
+			c.log.Debug("write audio", "err", err)
+		}
+	}
+}
+
+func (c *Client) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.wg.Add(1)
+	c.mu.Unlock()
+	defer c.wg.Done()
+	switch t.Kind() {
+	case webrtc.RTPCodecTypeAudio:
+		c.readAudio(t)
+	case webrtc.RTPCodecTypeVideo:
+		c.readVideo(t)
+	}
+}
+
+func (c *Client) readAudio(t *webrtc.TrackRemote) {
+	dec, err := opus.NewDecoder()
+	if err != nil {
+		c.log.Error("new opus decoder", "err", err)
+		return
+	}
+	defer dec.Close()
+	buf := make([]byte, 1500)
+	pcm := make([]int16, codec.FrameSamples)
+	var pkt rtp.Packet
+	var last uint16
+	started := false
+	keep := int(audioKept.Seconds() * codec.SampleRate)
+	got := make([]int16, 0, 5*codec.FrameSamples)
+	for {
+		n, _, err := t.Read(buf)
+		if err != nil {
+			return
+		}
+		if pkt.Unmarshal(buf[:n]) != nil || len(pkt.Payload) == 0 {
+			continue
+		}
+		frames := 1
+		if started {
+			d := pkt.SequenceNumber - last
+			if d == 0 || d >= 0x8000 {
+				continue
+			}
+			frames = min(int(d), 5)
+		}
+		started, last = true, pkt.SequenceNumber
+		got = got[:0]
+		for range frames - 1 {
+			if dec.Conceal(nil, pcm) == nil {
+				got = append(got, pcm...)
+			}
+		}
+		if dec.Decode(pkt.Payload, pcm) == nil {
+			got = append(got, pcm...)
+		}
+		c.mu.Lock()
+		c.audio = append(c.audio, got...)
+		if len(c.audio) > 2*keep {
+			c.audio = append(c.audio[:0], c.audio[len(c.audio)-keep:]...)
+		}
+		c.mu.Unlock()
+	}
+}
+
+func (c *Client) readVideo(t *webrtc.TrackRemote) {
+	dec, err := av.NewVideoDecoder(codec.H264)
+	if err != nil {
+		c.log.Error("new video decoder", "err", err)
+		return
+	}
+	defer dec.Close()
+	sb := samplebuilder.New(512, &codecs.H264Packet{}, 90000, samplebuilder.WithMaxTimeDelay(500*time.Millisecond))
+	var lastPLI time.Time
+	for {
+		pkt, _, err := t.ReadRTP()
+		if err != nil {
+			return
+		}
+		sb.Push(pkt)
+		for s := sb.Pop(); s != nil; s = sb.Pop() {
+			if s.PrevDroppedPackets > 0 {
+				dec.Lost()
+			}
+			pic, err := dec.Decode(s.Data)
+			if err != nil {
+				if now := time.Now(); now.Sub(lastPLI) >= 500*time.Millisecond {
+					lastPLI = now
+					_ = c.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(t.SSRC())}})
+				}
+				continue
+			}
+			if pic == nil {
+				continue
+			}
+			c.mu.Lock()
+			if c.picture == nil || c.picture.Width != pic.Width || c.picture.Height != pic.Height {
+				c.picture = codec.NewVideoFrame(pic.Width, pic.Height)
+			}
+			c.picture.CopyFrom(pic)
+			c.picture.Time = time.Now()
+			c.pictures++
+			c.mu.Unlock()
+		}
+	}
+}

@@ -1,0 +1,445 @@
+package mcu
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media"
+
+	"github.com/openmcu/mcu/mixer"
+)
+
+// ParticipantID names a participant; it is unique within an MCU. It is the mixer's participant ID.
+type ParticipantID = mixer.ParticipantID
+
+// gatherTimeout bounds how long HandleOffer waits for the server's candidates to be gathered into the
+// answer; later candidates are trickled through ParticipantListener.OnICECandidate.
+const gatherTimeout = 2 * time.Second
+
+// ICECandidate is one ICE candidate, like the browser's RTCIceCandidateInit. It is plain data.
+type ICECandidate struct {
+	Candidate        string  `json:"candidate"`
+	SDPMid           *string `json:"sdpMid,omitempty"`
+	SDPMLineIndex    *uint16 `json:"sdpMLineIndex,omitempty"`
+	UsernameFragment *string `json:"usernameFragment,omitempty"`
+}
+
+// ParticipantInfo is what the others see of a participant. It is plain data.
+type ParticipantInfo struct {
+	ID         ParticipantID `json:"id"`
+	Name       string        `json:"name"`
+	AudioMuted bool          `json:"audio_muted"`
+	VideoMuted bool          `json:"video_muted"`
+	Speaking   bool          `json:"speaking"`
+}
+
+// RosterEventType says what happened to a participant.
+type RosterEventType int
+
+// Roster events.
+const (
+	// RosterJoined: the participant is in the room (also sent, once per member, to a new participant).
+	RosterJoined RosterEventType = iota + 1
+	// RosterLeft: the participant left or was removed.
+	RosterLeft
+	// RosterSpeaking: the participant started or stopped speaking (Participant.Speaking).
+	RosterSpeaking
+	// RosterMuted: the participant muted or unmuted audio or video.
+	RosterMuted
+)
+
+// String returns "joined", "left", "speaking" or "muted".
+func (t RosterEventType) String() string {
+	switch t {
+	case RosterJoined:
+		return "joined"
+	case RosterLeft:
+		return "left"
+	case RosterSpeaking:
+		return "speaking"
+	case RosterMuted:
+		return "muted"
+	}
+	return fmt.Sprintf("RosterEventType(%d)", int(t))
+}
+
+// RosterEvent tells a participant about another member of its room.
+type RosterEvent struct {
+	Type        RosterEventType
+	Participant ParticipantInfo
+}
+
+// ParticipantListener receives one participant's events. Its methods are called from various goroutines
+// (pion's, the room's mixer, the caller of Join or Leave), never under an MCU lock, possibly concurrently;
+// they must be safe for concurrent use and return quickly (queue, do not write to a socket).
+type ParticipantListener interface {
+	// OnICECandidate receives a local candidate gathered after HandleOffer's answer was produced; send it
+	// to the client. Candidates gathered before are already in the answer.
+	OnICECandidate(c ICECandidate)
+	// OnRoster receives the joins, leaves, speaking and mute changes of the room's other members.
+	OnRoster(e RosterEvent)
+	// OnClosed is called once when the participant has been removed: err is nil after Leave, ErrClosed
+	// after MCU.Close, and describes the failure when the connection failed or stayed disconnected.
+	OnClosed(err error)
+}
+
+// Participant is one member of a room with its PeerConnection. Create it with MCU.Join; remove it with
+// Leave. Its methods are safe for concurrent use.
+type Participant struct {
+	m        *MCU
+	r        *room // set by room.addLocked before Join returns
+	id       ParticipantID
+	name     string
+	log      *slog.Logger
+	listener ParticipantListener
+
+	pc       *webrtc.PeerConnection
+	outAudio *webrtc.TrackLocalStaticSample
+	outVideo *webrtc.TrackLocalStaticSample
+	audioIn  *mixer.AudioSource // set by room.attach before Join returns
+
+	out        atomic.Pointer[output] // the compositor output feeding this participant
+	audioMuted atomic.Bool
+	videoMuted atomic.Bool
+	speaking   atomic.Bool
+	stopping   atomic.Bool // no more writes
+
+	negMu sync.Mutex // serialises negotiations
+
+	mu        sync.Mutex
+	closing   bool
+	removing  bool
+	answered  bool
+	discTimer *time.Timer
+	layout    mixer.Layout
+
+	wg        sync.WaitGroup // track readers, RTCP readers
+	leaveOne  sync.Once
+	left      chan struct{} // closed when leaving starts
+	leaveDone chan struct{} // closed when leaving is over
+}
+
+func newParticipant(m *MCU, id ParticipantID, name string, l ParticipantListener) (*Participant, error) {
+	p := &Participant{m: m, id: id, name: name, log: m.log.With("participant", id), listener: l,
+		left: make(chan struct{}), leaveDone: make(chan struct{})}
+	pc, err := m.api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, fmt.Errorf("new peer connection: %w", err)
+	}
+	p.pc = pc
+	stream := "mcu-" + string(id)
+	if p.outAudio, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{
+		MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", stream); err != nil {
+		pc.Close()
+		return nil, fmt.Errorf("new audio track: %w", err)
+	}
+	if p.outVideo, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{
+		MimeType: webrtc.MimeTypeH264, ClockRate: 90000, SDPFmtpLine: h264FmtpCB}, "video", stream); err != nil {
+		pc.Close()
+		return nil, fmt.Errorf("new video track: %w", err)
+	}
+	audioSender, err := pc.AddTrack(p.outAudio)
+	if err != nil {
+		pc.Close()
+		return nil, fmt.Errorf("add audio track: %w", err)
+	}
+	videoSender, err := pc.AddTrack(p.outVideo)
+	if err != nil {
+		pc.Close()
+		return nil, fmt.Errorf("add video track: %w", err)
+	}
+	pc.OnICECandidate(p.onICECandidate)
+	pc.OnConnectionStateChange(p.onConnectionState)
+	pc.OnTrack(p.onTrack)
+	p.wg.Add(2)
+	go p.readRTCP(audioSender, false)
+	go p.readRTCP(videoSender, true)
+	return p, nil
+}
+
+// ID returns the participant's ID, unique within the MCU. Safe for concurrent use.
+func (p *Participant) ID() ParticipantID { return p.id }
+
+// Name returns the display name given to Join. Safe for concurrent use.
+func (p *Participant) Name() string { return p.name }
+
+// Info returns what the others see of the participant now. Safe for concurrent use.
+func (p *Participant) Info() ParticipantInfo {
+	return ParticipantInfo{ID: p.id, Name: p.name, AudioMuted: p.audioMuted.Load(),
+		VideoMuted: p.videoMuted.Load(), Speaking: p.speaking.Load()}
+}
+
+// HandleOffer applies the client's offer (sendrecv audio and video; also a re-offer on the same
+// connection) and returns the server's answer, which carries the candidates gathered within a short
+// timeout. The offer must contain H.264 video (ErrNoCodec otherwise). Safe for concurrent use.
+func (p *Participant) HandleOffer(offer string) (string, error) {
+	if !strings.Contains(strings.ToUpper(offer), "H264/90000") {
+		return "", fmt.Errorf("handle offer: no H.264 video: %w", ErrNoCodec)
+	}
+	p.negMu.Lock()
+	defer p.negMu.Unlock()
+	if p.isClosing() {
+		return "", fmt.Errorf("handle offer: %w", ErrClosed)
+	}
+	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		return "", fmt.Errorf("handle offer: set remote description: %w", err)
+	}
+	answer, err := p.pc.CreateAnswer(nil)
+	if err != nil {
+		return "", fmt.Errorf("handle offer: create answer: %w", err)
+	}
+	gathered := webrtc.GatheringCompletePromise(p.pc)
+	if err := p.pc.SetLocalDescription(answer); err != nil {
+		return "", fmt.Errorf("handle offer: set local description: %w", err)
+	}
+	select {
+	case <-gathered:
+	case <-time.After(gatherTimeout):
+		p.log.Warn("answering before ice gathering completed", "timeout", gatherTimeout)
+	case <-p.left:
+		return "", fmt.Errorf("handle offer: %w", ErrClosed)
+	}
+	p.mu.Lock()
+	p.answered = true
+	p.mu.Unlock()
+	local := p.pc.LocalDescription()
+	if local == nil {
+		return "", fmt.Errorf("handle offer: no local description: %w", ErrClosed)
+	}
+	p.log.Debug("answered offer")
+	return local.SDP, nil
+}
+
+// HandleAnswer applies the client's answer to a server offer. The MCU does not renegotiate on its own
+// yet, so this only serves a signalling layer that makes the server offer. Safe for concurrent use.
+func (p *Participant) HandleAnswer(answer string) error {
+	p.negMu.Lock()
+	defer p.negMu.Unlock()
+	if p.isClosing() {
+		return fmt.Errorf("handle answer: %w", ErrClosed)
+	}
+	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+		return fmt.Errorf("handle answer: %w", err)
+	}
+	return nil
+}
+
+// AddICECandidate adds a candidate trickled by the client. Safe for concurrent use.
+func (p *Participant) AddICECandidate(c ICECandidate) error {
+	if p.isClosing() {
+		return fmt.Errorf("add ice candidate: %w", ErrClosed)
+	}
+	if err := p.pc.AddICECandidate(webrtc.ICECandidateInit{Candidate: c.Candidate, SDPMid: c.SDPMid,
+		SDPMLineIndex: c.SDPMLineIndex, UsernameFragment: c.UsernameFragment}); err != nil {
+		return fmt.Errorf("add ice candidate: %w", err)
+	}
+	return nil
+}
+
+// SetMuted stops (or resumes) the participant's audio and video going into the room, as if their
+// microphone or camera were off: the others hear silence and see a placeholder tile. The others get a
+// RosterMuted event if anything changed. Safe for concurrent use.
+func (p *Participant) SetMuted(audio, video bool) {
+	a := p.audioMuted.Swap(audio) != audio
+	v := p.videoMuted.Swap(video) != video
+	if !a && !v {
+		return
+	}
+	if v && video && p.r != nil {
+		// Show the placeholder instead of the last picture.
+		p.r.video.RemoveSource(p.id)
+		p.r.video.AddSource(p.id, p.name)
+	}
+	p.log.Info("mute changed", "audio", audio, "video", video)
+	p.r.broadcast(RosterEvent{Type: RosterMuted, Participant: p.Info()})
+}
+
+// SetLayout changes how the participant's picture is arranged. Safe for concurrent use.
+func (p *Participant) SetLayout(l Layout) error {
+	p.mu.Lock()
+	if p.closing {
+		p.mu.Unlock()
+		return fmt.Errorf("set layout: %w", ErrClosed)
+	}
+	p.layout = l
+	p.mu.Unlock()
+	if err := p.r.video.AddReceiver(p.id, p.r.receiverOptions(l)); err != nil {
+		return fmt.Errorf("set layout %s: %w", l, err)
+	}
+	return nil
+}
+
+// Leave removes the participant from its room, closes its connection and waits for its goroutines; the
+// last Leave of a room closes the room. The others get RosterLeft and the listener OnClosed(nil). It is
+// idempotent and safe for concurrent use.
+func (p *Participant) Leave() { p.leave(nil) }
+
+func (p *Participant) isClosing() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closing
+}
+
+// leave does the work of Leave once; other callers wait until it is done.
+func (p *Participant) leave(reason error) {
+	first := false
+	p.leaveOne.Do(func() {
+		first = true
+		p.mu.Lock()
+		p.closing = true
+		if p.discTimer != nil {
+			p.discTimer.Stop()
+		}
+		p.mu.Unlock()
+		close(p.left)
+	})
+	if !first {
+		<-p.leaveDone
+		return
+	}
+	defer close(p.leaveDone)
+	p.stopping.Store(true)
+	if p.r == nil {
+		p.closePC()
+		return
+	}
+	others, empty := p.r.remove(p)
+	p.closePC()
+	if reason != nil && !errors.Is(reason, ErrClosed) {
+		p.log.Warn("participant removed", "err", reason)
+	} else {
+		p.log.Info("participant left")
+	}
+	info := p.Info()
+	for _, o := range others {
+		o.listener.OnRoster(RosterEvent{Type: RosterLeft, Participant: info})
+	}
+	p.listener.OnClosed(reason)
+	if empty {
+		p.r.close()
+	}
+}
+
+// discard closes a participant that never became a member of a room (Join failed).
+func (p *Participant) discard() {
+	p.mu.Lock()
+	p.closing = true
+	p.mu.Unlock()
+	p.closePC()
+}
+
+// closePC closes the connection, which ends the track and RTCP readers, and waits for them.
+func (p *Participant) closePC() {
+	if err := p.pc.Close(); err != nil {
+		p.log.Debug("close peer connection", "err", err)
+	}
+	p.wg.Wait()
+}
+
+// removeAsync removes the participant from a pion callback or timer, on a goroutine of its own (Leave
+// waits for pion's goroutines, so it cannot run on them).
+func (p *Participant) removeAsync(reason error) {
+	p.mu.Lock()
+	if p.closing || p.removing {
+		p.mu.Unlock()
+		return
+	}
+	p.removing = true
+	p.m.wg.Add(1)
+	p.mu.Unlock()
+	go func() {
+		defer p.m.wg.Done()
+		p.leave(reason)
+	}()
+}
+
+func (p *Participant) onConnectionState(s webrtc.PeerConnectionState) {
+	p.log.Debug("connection state", "state", s)
+	switch s {
+	case webrtc.PeerConnectionStateConnected:
+		p.mu.Lock()
+		if p.discTimer != nil {
+			p.discTimer.Stop()
+			p.discTimer = nil
+		}
+		p.mu.Unlock()
+		p.requestKeyframe(true)
+	case webrtc.PeerConnectionStateDisconnected:
+		p.mu.Lock()
+		if p.discTimer == nil && !p.closing {
+			d := p.m.cfg.DisconnectTimeout
+			p.discTimer = time.AfterFunc(d, func() {
+				p.removeAsync(fmt.Errorf("connection disconnected for %v", d))
+			})
+		}
+		p.mu.Unlock()
+	case webrtc.PeerConnectionStateFailed:
+		p.removeAsync(errors.New("connection failed"))
+	case webrtc.PeerConnectionStateClosed:
+		p.removeAsync(errors.New("connection closed by the peer"))
+	}
+}
+
+func (p *Participant) onICECandidate(c *webrtc.ICECandidate) {
+	if c == nil {
+		return
+	}
+	p.mu.Lock()
+	deliver := p.answered && !p.closing
+	p.mu.Unlock()
+	if !deliver {
+		return // it is in the answer
+	}
+	init := c.ToJSON()
+	p.listener.OnICECandidate(ICECandidate{Candidate: init.Candidate, SDPMid: init.SDPMid,
+		SDPMLineIndex: init.SDPMLineIndex, UsernameFragment: init.UsernameFragment})
+}
+
+// requestKeyframe asks the encoder now feeding the participant for an IDR.
+func (p *Participant) requestKeyframe(urgent bool) {
+	if o := p.out.Load(); o != nil {
+		o.requestKeyframe(urgent)
+	}
+}
+
+// readRTCP reads a sender's RTCP (which runs pion's interceptors) and turns PLI and FIR into keyframe
+// requests.
+func (p *Participant) readRTCP(s *webrtc.RTPSender, video bool) {
+	defer p.wg.Done()
+	for {
+		pkts, _, err := s.ReadRTCP()
+		if err != nil {
+			return
+		}
+		if video && hasKeyframeRequest(pkts) {
+			p.requestKeyframe(false)
+		}
+	}
+}
+
+func (p *Participant) writeAudio(payload []byte) {
+	if p.stopping.Load() {
+		return
+	}
+	p.write(p.outAudio, media.Sample{Data: payload, Duration: 20 * time.Millisecond})
+}
+
+func (p *Participant) writeVideo(au []byte, d time.Duration) {
+	if p.stopping.Load() {
+		return
+	}
+	p.write(p.outVideo, media.Sample{Data: au, Duration: d})
+}
+
+func (p *Participant) write(t *webrtc.TrackLocalStaticSample, s media.Sample) {
+	if err := t.WriteSample(s); err != nil && !errors.Is(err, io.ErrClosedPipe) {
+		p.m.stats.writeErrors.Add(1)
+	}
+}

@@ -1,0 +1,390 @@
+package mcu
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/openmcu/mcu/codec"
+	"github.com/openmcu/mcu/codec/h264"
+	"github.com/openmcu/mcu/codec/opus"
+	"github.com/openmcu/mcu/mixer"
+)
+
+// keyframeInterval is the shortest time between two IDRs forced on one encoder by keyframe requests
+// (PLI/FIR); requests in between are coalesced into one at the end of the interval.
+const keyframeInterval = 500 * time.Millisecond
+
+// room is one conference: its members, one audio mixer and one compositor, and their encoders. It is
+// created by the first Join of its name and closed by the last Leave.
+type room struct {
+	m     *MCU
+	name  string
+	log   *slog.Logger
+	audio *mixer.AudioMixer
+	video *mixer.Compositor
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // mixer loop, compositor loop, output encoders
+
+	mu      sync.Mutex
+	byID    map[ParticipantID]*Participant
+	order   []*Participant // join order, for the roster
+	closed  bool
+	started bool
+
+	// snapshot is a copy-on-write snapshot of byID for the media path, replaced under mu.
+	snapshot atomic.Pointer[map[ParticipantID]*Participant]
+
+	// Audio egress, owned by the mixer goroutine (OnAudioTick): one Opus encoder per mix key.
+	audioEnc  map[string]*opus.Encoder
+	audioUsed map[string]uint64
+	audioBuf  []byte
+
+	// Video egress, owned by the compositor goroutine (OutputsChanged): one encoder goroutine per output.
+	outputs map[*mixer.Output]*output
+}
+
+func newRoom(m *MCU, name string) (*room, error) {
+	r := &room{
+		m: m, name: name, log: m.log.With("room", name),
+		byID:      make(map[ParticipantID]*Participant),
+		audioEnc:  make(map[string]*opus.Encoder),
+		audioUsed: make(map[string]uint64),
+		audioBuf:  make([]byte, opus.MaxPacketSize),
+		outputs:   make(map[*mixer.Output]*output),
+	}
+	r.snapshot.Store(&map[ParticipantID]*Participant{})
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	r.audio = mixer.NewAudioMixer(mixer.DefaultAudioConfig(), mixer.AudioParams{
+		Logger: r.log, Listener: audioListener{r}})
+	ccfg := mixer.DefaultCompositorConfig()
+	ccfg.FrameRate = m.cfg.FrameRate
+	ccfg.VisibleTiles = m.cfg.VisibleTiles
+	video, err := mixer.NewCompositor(ccfg, mixer.CompositorParams{Logger: r.log, Listener: videoListener{r}})
+	if err != nil {
+		r.cancel()
+		r.audio.Close()
+		return nil, fmt.Errorf("new compositor: %w", err)
+	}
+	r.video = video
+	return r, nil
+}
+
+// start runs the mixer and compositor loops, once, unless the room closed already.
+func (r *room) start() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.started || r.closed {
+		return
+	}
+	r.started = true
+	r.wg.Add(2)
+	go func() {
+		defer r.wg.Done()
+		if err := r.audio.Run(r.ctx); err != nil {
+			r.log.Error("audio mixer stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer r.wg.Done()
+		if err := r.video.Run(r.ctx); err != nil {
+			r.log.Error("compositor stopped", "err", err)
+		}
+	}()
+	r.log.Info("room opened")
+}
+
+// close stops the loops and the output encoders, waits for them and frees the audio encoders.
+func (r *room) close() {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	r.cancel()
+	r.audio.Close()
+	r.video.Close()
+	r.wg.Wait()
+	for k, enc := range r.audioEnc {
+		enc.Close()
+		delete(r.audioEnc, k)
+	}
+	r.log.Info("room closed")
+}
+
+// addLocked makes p a member and returns the other members. m.mu is held.
+func (r *room) addLocked(p *Participant) ([]*Participant, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, ErrClosed
+	}
+	if len(r.byID) >= r.m.cfg.MaxParticipants {
+		return nil, ErrRoomFull
+	}
+	others := slices.Clone(r.order)
+	r.byID[p.id] = p
+	r.order = append(r.order, p)
+	r.publishLocked()
+	p.r = r
+	p.log = r.log.With("participant", p.id)
+	return others, nil
+}
+
+func (r *room) publishLocked() {
+	snap := make(map[ParticipantID]*Participant, len(r.byID))
+	for id, p := range r.byID {
+		snap[id] = p
+	}
+	r.snapshot.Store(&snap)
+}
+
+// members returns the members in join order.
+func (r *room) members() []*Participant {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.order)
+}
+
+// attach makes p a source and listener of the mixer and a source and receiver of the compositor.
+func (r *room) attach(p *Participant) error {
+	src, err := r.audio.AddSource(p.id)
+	if err != nil {
+		return fmt.Errorf("add audio source: %w", err)
+	}
+	p.audioIn = src
+	if err := r.audio.AddListener(p.id); err != nil {
+		return fmt.Errorf("add audio listener: %w", err)
+	}
+	r.video.AddSource(p.id, p.name)
+	if err := r.video.AddReceiver(p.id, r.receiverOptions(mixer.Grid)); err != nil {
+		return fmt.Errorf("add video receiver: %w", err)
+	}
+	return nil
+}
+
+func (r *room) receiverOptions(l mixer.Layout) mixer.ReceiverOptions {
+	return mixer.ReceiverOptions{Width: r.m.cfg.Width, Height: r.m.cfg.Height, FrameRate: r.m.cfg.FrameRate, Layout: l}
+}
+
+// remove takes p out of the room and the mixers. It returns the remaining members and whether the room is
+// now empty, in which case it is closed for joins and forgotten by the MCU: the caller must close it.
+func (r *room) remove(p *Participant) (others []*Participant, empty bool) {
+	r.m.mu.Lock()
+	r.mu.Lock()
+	if r.byID[p.id] == p {
+		delete(r.byID, p.id)
+		r.order = slices.DeleteFunc(r.order, func(q *Participant) bool { return q == p })
+		r.publishLocked()
+	}
+	others = slices.Clone(r.order)
+	empty = len(r.byID) == 0 && !r.closed
+	if empty {
+		r.closed = true
+		r.m.removeRoomLocked(r)
+	}
+	r.mu.Unlock()
+	r.m.mu.Unlock()
+	r.audio.RemoveSource(p.id)
+	r.audio.RemoveListener(p.id)
+	r.video.RemoveReceiver(p.id)
+	r.video.RemoveSource(p.id)
+	return others, empty
+}
+
+// announceJoin tells the others about p, and p about the others.
+func (r *room) announceJoin(p *Participant, others []*Participant) {
+	info := p.Info()
+	for _, o := range others {
+		o.listener.OnRoster(RosterEvent{Type: RosterJoined, Participant: info})
+		p.listener.OnRoster(RosterEvent{Type: RosterJoined, Participant: o.Info()})
+	}
+}
+
+// broadcast sends e to every member but the one it is about.
+func (r *room) broadcast(e RosterEvent) {
+	for _, o := range r.members() {
+		if o.id != e.Participant.ID {
+			o.listener.OnRoster(e)
+		}
+	}
+}
+
+// audioListener receives the mixer's output on the mixer goroutine.
+type audioListener struct{ r *room }
+
+// OnAudioTick encodes each distinct mix once and sends it to all of its listeners.
+func (l audioListener) OnAudioTick(tick mixer.AudioTick) {
+	r := l.r
+	members := *r.snapshot.Load()
+	for _, mix := range tick.Mixes {
+		enc := r.audioEnc[mix.Key]
+		if enc == nil {
+			cfg := opus.DefaultEncoderConfig()
+			cfg.Bitrate = r.m.cfg.AudioBitrate
+			var err error
+			if enc, err = opus.NewEncoder(cfg); err != nil {
+				r.log.Error("new opus encoder", "mix", mix.Key, "err", err)
+				continue
+			}
+			r.audioEnc[mix.Key] = enc
+		}
+		r.audioUsed[mix.Key] = tick.Seq
+		n, err := enc.Encode(mix.PCM, r.audioBuf)
+		if err != nil {
+			r.log.Error("opus encode", "mix", mix.Key, "err", err)
+			continue
+		}
+		for _, id := range mix.Listeners {
+			if p := members[id]; p != nil {
+				p.writeAudio(r.audioBuf[:n])
+			}
+		}
+	}
+	for k, enc := range r.audioEnc {
+		if r.audioUsed[k] != tick.Seq {
+			enc.Close()
+			delete(r.audioEnc, k)
+			delete(r.audioUsed, k)
+		}
+	}
+}
+
+// OnSpeakingChanged tells the others and moves the speakers to the front of the compositor's ranking.
+func (l audioListener) OnSpeakingChanged(changes []mixer.SpeakingChange) {
+	r := l.r
+	members := *r.snapshot.Load()
+	for _, c := range changes {
+		p := members[c.ID]
+		if p == nil {
+			continue
+		}
+		p.speaking.Store(c.Speaking)
+		r.broadcast(RosterEvent{Type: RosterSpeaking, Participant: p.Info()})
+	}
+	r.video.SetSpeakers(r.audio.ActiveSpeakers())
+}
+
+// output is one compositor output and the participants who receive it. Its encoder goroutine owns the
+// encoder; receivers are a copy-on-write list replaced by the compositor goroutine.
+type output struct {
+	out       *mixer.Output
+	receivers atomic.Pointer[[]*Participant]
+	keyframe  atomic.Bool // a receiver asked for a keyframe (rate-limited)
+	newRecv   atomic.Bool // a receiver was added: force a keyframe now
+}
+
+// requestKeyframe asks for an IDR: at once if urgent, else within keyframeInterval of the last one.
+func (o *output) requestKeyframe(urgent bool) {
+	if urgent {
+		o.newRecv.Store(true)
+	} else {
+		o.keyframe.Store(true)
+	}
+}
+
+// videoListener receives the compositor's output changes on the compositor goroutine.
+type videoListener struct{ r *room }
+
+// OutputsChanged starts an encoder goroutine for each new output and updates every receiver list.
+func (l videoListener) OutputsChanged(assignments []mixer.Assignment) {
+	r := l.r
+	members := *r.snapshot.Load()
+	seen := make(map[*mixer.Output]bool, len(assignments))
+	for _, a := range assignments {
+		seen[a.Output] = true
+		o := r.outputs[a.Output]
+		if o == nil {
+			o = &output{out: a.Output}
+			o.receivers.Store(&[]*Participant{})
+			r.outputs[a.Output] = o
+			r.wg.Add(1)
+			go r.runOutput(o)
+		}
+		old := *o.receivers.Load()
+		list := make([]*Participant, 0, len(a.Receivers))
+		added := false
+		for _, id := range a.Receivers {
+			p := members[id]
+			if p == nil {
+				continue
+			}
+			list = append(list, p)
+			p.out.Store(o)
+			if !slices.Contains(old, p) {
+				added = true
+			}
+		}
+		o.receivers.Store(&list)
+		if added {
+			o.requestKeyframe(true)
+		}
+	}
+	for out, o := range r.outputs {
+		if !seen[out] {
+			o.receivers.Store(&[]*Participant{})
+			delete(r.outputs, out)
+		}
+	}
+}
+
+// runOutput encodes one output's pictures with H.264 and sends them to its receivers, until the output or
+// the room closes.
+func (r *room) runOutput(o *output) {
+	defer r.wg.Done()
+	key := o.out.Key()
+	log := r.log.With("view", key.View, "width", key.Width, "height", key.Height)
+	enc, err := h264.NewEncoder(h264.Config{Width: key.Width, Height: key.Height, FrameRate: key.FrameRate,
+		Bitrate: r.m.cfg.VideoBitrate})
+	if err != nil {
+		log.Error("new h264 encoder", "err", err)
+		return
+	}
+	defer enc.Close()
+	log.Debug("output encoder started")
+	defer log.Debug("output encoder stopped")
+	stats := &r.m.stats
+	frameDur := time.Second / time.Duration(max(key.FrameRate, 1))
+	var lastForced, lastTime time.Time
+	var dropped uint64
+	for {
+		var f *codec.VideoFrame
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-o.out.Done():
+			return
+		case f = <-o.out.Frames():
+		}
+		if d := o.out.Dropped(); d > dropped {
+			stats.videoFramesDropped.Add(d - dropped)
+			dropped = d
+		}
+		now := time.Now()
+		if o.newRecv.Swap(false) || (o.keyframe.Load() && now.Sub(lastForced) >= keyframeInterval) {
+			o.keyframe.Store(false)
+			enc.ForceKeyframe()
+			lastForced = now
+			stats.keyframesForced.Add(1)
+		}
+		dur := frameDur
+		if !lastTime.IsZero() && f.Time.After(lastTime) {
+			dur = f.Time.Sub(lastTime)
+		}
+		lastTime = f.Time
+		au, _, err := enc.Encode(f)
+		f.Release()
+		if err != nil {
+			log.Error("h264 encode", "err", err)
+			return
+		}
+		stats.videoFramesOut.Add(1)
+		for _, p := range *o.receivers.Load() {
+			p.writeVideo(au, dur)
+		}
+	}
+}
