@@ -42,8 +42,9 @@ type VideoFrame struct {
 	Width, Height             int
 	Y, U, V                   []byte
 	StrideY, StrideU, StrideV int
-	// Time is when the picture entered the server (the arrival of its last packet for a decoded frame,
-	// the tick for a composed one); it is what mixer-added latency is measured from. Zero if unknown.
+	// Time is when the picture entered the server: the arrival of its last packet for a decoded frame;
+	// for a composed one, the arrival of the oldest source picture it shows for the first time (zero if
+	// it only repeats). Mixer-added latency is measured from it. Zero if unknown.
 	Time time.Time
 
 	pool *FramePool

@@ -65,17 +65,20 @@ func (p *Participant) readAudio(t *webrtc.TrackRemote) {
 		return
 	}
 	defer dec.Close()
+	p.m.stats.audioDecoders.Add(1)
+	defer p.m.stats.audioDecoders.Add(-1)
 	buf := make([]byte, 1500)
 	pcm := make([]int16, codec.FrameSamples)
 	silence := make([]int16, codec.FrameSamples)
 	var pkt rtp.Packet
 	var last uint16
 	started := false
+	var arrived time.Time
 	write := func(frame []int16) {
 		if p.audioMuted.Load() {
 			frame = silence
 		}
-		if err := p.audioIn.Write(frame); err != nil {
+		if err := p.audioIn.WriteAt(frame, arrived); err != nil {
 			p.m.stats.writeErrors.Add(1)
 		}
 	}
@@ -84,6 +87,7 @@ func (p *Participant) readAudio(t *webrtc.TrackRemote) {
 		if err != nil {
 			return
 		}
+		arrived = time.Now()
 		if err := pkt.Unmarshal(buf[:n]); err != nil || len(pkt.Payload) == 0 {
 			continue
 		}
@@ -126,6 +130,8 @@ func (p *Participant) readVideo(t *webrtc.TrackRemote, c codec.VideoCodec, depac
 		return
 	}
 	defer dec.Close()
+	p.m.stats.videoDecoders.Add(1)
+	defer p.m.stats.videoDecoders.Add(-1)
 	sb := samplebuilder.New(sampleMaxLate, depacketizer, t.Codec().ClockRate,
 		samplebuilder.WithMaxTimeDelay(sampleMaxDelay))
 	ssrc := uint32(t.SSRC())
@@ -140,10 +146,17 @@ func (p *Participant) readVideo(t *webrtc.TrackRemote, c codec.VideoCodec, depac
 	}
 	pli()
 	videoMuted := false
+	// A frame leaves the samplebuilder when the first packet of the next one arrives, so the frame's own
+	// last packet is the one read before: its arrival time is the picture's.
+	var prevArrival time.Time
 	for {
 		pkt, _, err := t.ReadRTP()
 		if err != nil {
 			return
+		}
+		arrival := time.Now()
+		if prevArrival.IsZero() {
+			prevArrival = arrival
 		}
 		sb.Push(pkt)
 		for s := sb.Pop(); s != nil; s = sb.Pop() {
@@ -172,11 +185,12 @@ func (p *Participant) readVideo(t *webrtc.TrackRemote, c codec.VideoCodec, depac
 			if muted {
 				continue
 			}
-			pic.Time = time.Now()
+			pic.Time = prevArrival
 			if err := p.r.video.PushFrame(p.id, pic); err == nil {
 				p.m.stats.videoFramesIn.Add(1)
 			}
 		}
+		prevArrival = arrival
 	}
 }
 

@@ -50,11 +50,26 @@ type Stats struct {
 	PLIsSent           uint64 // keyframe requests sent to publishers
 	KeyframesForced    uint64 // IDRs forced on output encoders (keyframe requests and new receivers)
 	WriteErrors        uint64 // samples that failed to go out (closed or unbound tracks)
+
+	AudioEncoders int // Opus encoders running now (one per distinct mix)
+	VideoEncoders int // video encoders running now (one per compositor output)
+	AudioDecoders int // incoming audio tracks being decoded now
+	VideoDecoders int // incoming video tracks being decoded now
+
+	// AudioLatency is the latency the mixer adds: from the arrival of an audio packet to the sending of the
+	// first mix that contains it (for the longest-waiting voice of each tick).
+	AudioLatency Histogram
+	// VideoLatency is the latency the compositor and encoder add: from the arrival of the last packet of a
+	// picture to the sending of the first composed frame that shows it (for the longest-waiting new
+	// picture of each frame).
+	VideoLatency Histogram
 }
 
 type counters struct {
 	videoFramesIn, videoFramesOut, audioPacketsLost, decodeErrors atomic.Uint64
 	plisSent, keyframesForced, writeErrors, videoFramesDropped    atomic.Uint64
+	audioEncoders, videoEncoders, audioDecoders, videoDecoders    atomic.Int64
+	audioLatency, videoLatency                                    latencyHistogram
 }
 
 // MCU owns the rooms, the shared pion API and the UDP sockets. Create it with New and stop it with Close.
@@ -294,6 +309,12 @@ func (m *MCU) Stats() Stats {
 	s.PLIsSent = c.plisSent.Load()
 	s.KeyframesForced = c.keyframesForced.Load()
 	s.WriteErrors = c.writeErrors.Load()
+	s.AudioEncoders = int(c.audioEncoders.Load())
+	s.VideoEncoders = int(c.videoEncoders.Load())
+	s.AudioDecoders = int(c.audioDecoders.Load())
+	s.VideoDecoders = int(c.videoDecoders.Load())
+	s.AudioLatency = c.audioLatency.snapshot()
+	s.VideoLatency = c.videoLatency.snapshot()
 	return s
 }
 

@@ -347,9 +347,23 @@ func TestRoomOverLoopback(t *testing.T) {
 		t.Errorf("D's roster events %+v lack B and C", d.l.roster)
 	}
 	s := m.Stats()
-	t.Logf("stats %+v", s)
 	if s.Rooms != 1 || s.Participants != 3 || s.PLIsSent == 0 || s.KeyframesForced == 0 || s.VideoFramesOut == 0 {
 		t.Errorf("stats %+v: want 1 room, 3 participants, PLIs sent, keyframes forced, frames out", s)
+	}
+	// Three participants sending and receiving: a decoder per incoming track, one encoder per view (each
+	// sees the other two) and at least the shared audio mix.
+	if s.AudioDecoders != 3 || s.VideoDecoders != 3 || s.VideoEncoders != 3 || s.AudioEncoders < 1 {
+		t.Errorf("running: %d/%d audio/video decoders, %d/%d audio/video encoders; want 3/3 and >=1/3",
+			s.AudioDecoders, s.VideoDecoders, s.AudioEncoders, s.VideoEncoders)
+	}
+	for _, h := range []struct {
+		name string
+		h    mcu.Histogram
+	}{{"audio", s.AudioLatency}, {"video", s.VideoLatency}} {
+		if h.h.Count == 0 || h.h.Quantile(0.5) <= 0 || h.h.Quantile(0.5) > time.Second {
+			t.Errorf("%s mixer latency: %d observations, p50 %v; want observations and a p50 under 1 s", h.name, h.h.Count, h.h.Quantile(0.5))
+		}
+		t.Logf("mixer-added %s latency: p50 %v p99 %v over %d frames", h.name, h.h.Quantile(0.5), h.h.Quantile(0.99), h.h.Count)
 	}
 }
 

@@ -231,6 +231,7 @@ func (l audioListener) OnAudioTick(tick mixer.AudioTick) {
 				r.log.Error("new opus encoder", "mix", mix.Key, "err", err)
 				continue
 			}
+			r.m.stats.audioEncoders.Add(1)
 			r.audioEnc[mix.Key] = enc
 		}
 		r.audioUsed[mix.Key] = tick.Seq
@@ -245,9 +246,13 @@ func (l audioListener) OnAudioTick(tick mixer.AudioTick) {
 			}
 		}
 	}
+	if !tick.Arrived.IsZero() {
+		r.m.stats.audioLatency.observe(time.Since(tick.Arrived))
+	}
 	for k, enc := range r.audioEnc {
 		if r.audioUsed[k] != tick.Seq {
 			enc.Close()
+			r.m.stats.audioEncoders.Add(-1)
 			delete(r.audioEnc, k)
 			delete(r.audioUsed, k)
 		}
@@ -345,11 +350,13 @@ func (r *room) runOutput(o *output) {
 		return
 	}
 	defer enc.Close()
+	r.m.stats.videoEncoders.Add(1)
+	defer r.m.stats.videoEncoders.Add(-1)
 	log.Debug("output encoder started")
 	defer log.Debug("output encoder stopped")
 	stats := &r.m.stats
 	frameDur := time.Second / time.Duration(max(key.FrameRate, 1))
-	var lastForced, lastTime time.Time
+	var lastForced, lastSent time.Time
 	var dropped uint64
 	for {
 		var f *codec.VideoFrame
@@ -371,11 +378,13 @@ func (r *room) runOutput(o *output) {
 			lastForced = now
 			stats.keyframesForced.Add(1)
 		}
+		// RTP time advances by whole frame intervals: one, or more when pictures were dropped.
 		dur := frameDur
-		if !lastTime.IsZero() && f.Time.After(lastTime) {
-			dur = f.Time.Sub(lastTime)
+		if !lastSent.IsZero() {
+			dur = max(frameDur, (now.Sub(lastSent)+frameDur/2)/frameDur*frameDur)
 		}
-		lastTime = f.Time
+		lastSent = now
+		arrived := f.Time
 		au, _, err := enc.Encode(f)
 		f.Release()
 		if err != nil {
@@ -385,6 +394,9 @@ func (r *room) runOutput(o *output) {
 		stats.videoFramesOut.Add(1)
 		for _, p := range *o.receivers.Load() {
 			p.writeVideo(au, dur)
+		}
+		if !arrived.IsZero() {
+			stats.videoLatency.observe(time.Since(arrived))
 		}
 	}
 }

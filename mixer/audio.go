@@ -132,6 +132,10 @@ type AudioTick struct {
 	// (key MinusMixKey(id)), plus the shared AllMixKey mix when at least one listener is not contributing.
 	// Each listener appears in exactly one mix.
 	Mixes []AudioMix
+	// Arrived is the earliest arrival time (AudioSource.WriteAt) among the frames mixed in this tick, or
+	// zero when nothing with a known arrival time was mixed. Output time minus Arrived is the latency
+	// the mixer added for the longest-waiting voice.
+	Arrived time.Time
 }
 
 // AudioMix is one distinct mix of a tick. Run one encoder per Key and send its output to every listener

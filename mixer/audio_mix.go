@@ -3,6 +3,7 @@ package mixer
 import (
 	"cmp"
 	"slices"
+	"time"
 )
 
 // mixOnce mixes one tick: it takes a frame from every source, updates speaker detection, chooses the
@@ -44,7 +45,11 @@ func (m *AudioMixer) mixOnce() {
 	m.mixed = append(m.mixed[:0], ranked...)
 	m.ranked = ranked
 	clear(m.sum[:])
+	var arrived time.Time
 	for _, s := range m.mixed {
+		if t := s.frameArrived; !t.IsZero() && (arrived.IsZero() || t.Before(arrived)) {
+			arrived = t
+		}
 		s.contributing = true
 		for i, v := range s.frame {
 			m.sum[i] += int32(v)
@@ -84,7 +89,7 @@ func (m *AudioMixer) mixOnce() {
 	if len(changes) > 0 {
 		m.listener.OnSpeakingChanged(changes)
 	}
-	m.listener.OnAudioTick(AudioTick{Seq: seq, Mixes: mixes})
+	m.listener.OnAudioTick(AudioTick{Seq: seq, Mixes: mixes, Arrived: arrived})
 }
 
 // compareMixPriority orders active sources for the mix: loudest first, with a bonus for those already

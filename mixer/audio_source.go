@@ -3,6 +3,7 @@ package mixer
 import (
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/openmcu/mcu/codec"
 )
@@ -22,6 +23,7 @@ type AudioSource struct {
 	// mu guards the ring, shared by the writer and the mixing goroutine.
 	mu        sync.Mutex
 	ring      [inputBufferFrames][codec.FrameSamples]int16
+	arrived   [inputBufferFrames]time.Time // when each ring frame's packet arrived (zero if unknown)
 	head      int // index of the oldest frame
 	count     int // buffered frames
 	buffering bool
@@ -29,6 +31,7 @@ type AudioSource struct {
 
 	// Everything below belongs to the mixing goroutine.
 	frame        [codec.FrameSamples]int16 // this tick's frame (silence if none)
+	frameArrived time.Time                 // when this tick's frame arrived; zero for silence
 	det          speakerDetector
 	contributing bool
 	minusPCM     [codec.FrameSamples]int16
@@ -52,7 +55,12 @@ func (s *AudioSource) ID() ParticipantID { return s.id }
 // Write copies one frame of codec.FrameSamples samples into the source's ring. It returns an error
 // wrapping codec.ErrFrameSize for a frame of another length, and ErrAudioSourceRemoved after RemoveSource.
 // Safe for concurrent use; it never blocks on the mixer.
-func (s *AudioSource) Write(pcm []int16) error {
+func (s *AudioSource) Write(pcm []int16) error { return s.WriteAt(pcm, time.Time{}) }
+
+// WriteAt is Write for a frame whose packet arrived at the given time: the mixer reports, with each tick,
+// the earliest arrival among the frames it mixed (AudioTick.Arrived), so the caller can measure the
+// latency the mixer adds.
+func (s *AudioSource) WriteAt(pcm []int16, arrived time.Time) error {
 	if len(pcm) != codec.FrameSamples {
 		return fmt.Errorf("write audio source %s: %d samples, want %d: %w", s.id, len(pcm), codec.FrameSamples, codec.ErrFrameSize)
 	}
@@ -67,7 +75,9 @@ func (s *AudioSource) Write(pcm []int16) error {
 		s.count--
 		s.stats.dropped.Add(1)
 	}
-	copy(s.ring[(s.head+s.count)%inputBufferFrames][:], pcm)
+	i := (s.head + s.count) % inputBufferFrames
+	copy(s.ring[i][:], pcm)
+	s.arrived[i] = arrived
 	s.count++
 	return nil
 }
@@ -87,6 +97,7 @@ func (s *AudioSource) read() bool {
 	s.mu.Unlock()
 	if !ok {
 		clear(s.frame[:])
+		s.frameArrived = time.Time{}
 	}
 	return ok
 }
@@ -104,6 +115,7 @@ func (s *AudioSource) readLocked() bool {
 		return false
 	}
 	copy(s.frame[:], s.ring[s.head][:])
+	s.frameArrived = s.arrived[s.head]
 	s.head = (s.head + 1) % inputBufferFrames
 	s.count--
 	return true

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/openmcu/mcu/codec"
 	"github.com/openmcu/mcu/codec/codectest"
@@ -23,6 +24,7 @@ type recordedMix struct {
 type recorder struct {
 	mu      sync.Mutex
 	ticks   []uint64
+	arrived []time.Time
 	mixes   [][]recordedMix
 	changes []SpeakingChange
 	// changeSeq is the tick (count of ticks seen before) at which each change arrived.
@@ -33,6 +35,7 @@ func (r *recorder) OnAudioTick(t AudioTick) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.ticks = append(r.ticks, t.Seq)
+	r.arrived = append(r.arrived, t.Arrived)
 	var ms []recordedMix
 	for _, m := range t.Mixes {
 		ms = append(ms, recordedMix{Key: m.Key, PCM: slices.Clone(m.PCM), Listeners: slices.Clone(m.Listeners)})
@@ -765,5 +768,39 @@ func BenchmarkMixOnce(b *testing.B) {
 				m.mixOnce()
 			}
 		})
+	}
+}
+
+func TestAudioTickReportsEarliestArrival(t *testing.T) {
+	m, rec := newTestAudioMixer(t, DefaultAudioConfig())
+	a, _ := m.AddSource("a")
+	b, _ := m.AddSource("b")
+	quiet, _ := m.AddSource("quiet")
+	if err := m.AddListener("l"); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Unix(100, 0)
+	for i := range inputResumeFrames {
+		at := t0.Add(time.Duration(i) * codec.FrameDuration)
+		if err := a.WriteAt(constFrame(8000), at.Add(3*time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.WriteAt(constFrame(8000), at.Add(1*time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+		// A silent source's older frames do not count: it is not mixed.
+		if err := quiet.WriteAt(constFrame(0), at.Add(-time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.mixOnce()
+	m.mixOnce()
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for i, got := range rec.arrived {
+		want := t0.Add(time.Duration(i)*codec.FrameDuration + time.Millisecond)
+		if !got.Equal(want) {
+			t.Errorf("tick %d Arrived = %v, want the earliest mixed frame's arrival %v", i, got.Sub(t0), want.Sub(t0))
+		}
 	}
 }

@@ -195,6 +195,7 @@ type outputPlan struct {
 	every   int // draw on ticks divisible by this
 	sources []*source
 	rects   []image.Rectangle
+	drawn   []uint64 // per tile, the source seq last drawn in this output
 }
 
 // Compositor draws every view of a room: for each output it places the latest picture of each visible
@@ -448,8 +449,9 @@ func (c *Compositor) shutdown() {
 }
 
 // composeOnce runs one tick: take the newest pictures, rebuild views if membership changed, draw every
-// output due on this tick and hand the canvases over.
-func (c *Compositor) composeOnce(now time.Time) {
+// output due on this tick and hand the canvases over. Each canvas's Time is the arrival of the oldest
+// picture it shows for the first time (see outputPlan.freshest).
+func (c *Compositor) composeOnce(_ time.Time) {
 	c.tick++
 	c.stats.ticks.Add(1)
 
@@ -487,7 +489,7 @@ func (c *Compositor) composeOnce(now time.Time) {
 		}
 		canvas := c.pool.Get(p.out.key.Width, p.out.key.Height)
 		c.draw(canvas, p)
-		canvas.Time = now
+		canvas.Time = p.freshest()
 		p.out.offer(canvas)
 		c.stats.composed.Add(1)
 	}
@@ -520,6 +522,23 @@ func (c *Compositor) draw(canvas *codec.VideoFrame, p *outputPlan) {
 			drawBorder(&dst, tileBorder, background)
 		}
 	}
+}
+
+// freshest returns the earliest arrival time among the source pictures this output shows for the first
+// time (zero if it only repeats pictures it showed before), and marks them drawn. Sending time minus this
+// is the latency the compositor and encoder added for the longest-waiting new picture.
+func (p *outputPlan) freshest() time.Time {
+	var t time.Time
+	for i, s := range p.sources {
+		if s.current == nil || p.drawn[i] == s.seq {
+			continue
+		}
+		p.drawn[i] = s.seq
+		if a := s.current.Time; !a.IsZero() && (t.IsZero() || a.Before(t)) {
+			t = a
+		}
+	}
+	return t
 }
 
 // drawBorder paints a border of width px along the inside edge of f.
@@ -647,7 +666,8 @@ func (c *Compositor) rebuildLocked() []Assignment {
 			a = &Assignment{Output: out}
 			byKey[key] = a
 			keys = append(keys, key)
-			plans[key] = outputPlan{out: out, every: every, sources: tiles, rects: r.opts.Layout.Rects(len(tiles), key.Width, key.Height)}
+			plans[key] = outputPlan{out: out, every: every, sources: tiles, rects: r.opts.Layout.Rects(len(tiles), key.Width, key.Height),
+				drawn: make([]uint64, len(tiles))}
 		}
 		a.Receivers = append(a.Receivers, r.id)
 	}

@@ -381,3 +381,35 @@ func BenchmarkCompose(b *testing.B) {
 		})
 	}
 }
+
+func TestCanvasCarriesArrivalOfFreshPictures(t *testing.T) {
+	c, l := newTestCompositor(t, DefaultCompositorConfig())
+	c.AddSource("a", "A")
+	c.AddSource("b", "B")
+	if err := c.AddReceiver("viewer", ReceiverOptions{Width: 320, Height: 180, FrameRate: 30}); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Unix(100, 0)
+	push := func(id ParticipantID, at time.Time) {
+		f := solid(64, 36, palette[0])
+		f.Time = at
+		if err := c.PushFrame(id, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	push("a", t0.Add(10*time.Millisecond))
+	push("b", t0.Add(5*time.Millisecond))
+	c.ComposeOnce(t0)
+	if got := take(t, l.outputOf(t, "viewer")).Time; !got.Equal(t0.Add(5 * time.Millisecond)) {
+		t.Errorf("first canvas Time = %v, want the older of the two new pictures (t0+5ms)", got.Sub(t0))
+	}
+	c.ComposeOnce(t0)
+	if got := take(t, l.outputOf(t, "viewer")).Time; !got.IsZero() {
+		t.Errorf("a canvas that only repeats pictures has Time %v, want zero", got.Sub(t0))
+	}
+	push("a", t0.Add(40*time.Millisecond))
+	c.ComposeOnce(t0)
+	if got := take(t, l.outputOf(t, "viewer")).Time; !got.Equal(t0.Add(40 * time.Millisecond)) {
+		t.Errorf("canvas Time = %v after one new picture, want its arrival (t0+40ms)", got.Sub(t0))
+	}
+}
