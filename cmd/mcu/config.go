@@ -7,21 +7,33 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
+	"time"
+
+	"github.com/openmcu/mcu/mcu"
 )
 
-// Config is the server's configuration. Each field has a flag and an MCU_* environment variable of the
-// same name (flag -http, variable MCU_HTTP); a JSON file given with -config may set any of them too.
+// Config is the server's configuration. Every setting has a flag and an MCU_* environment variable of the
+// same name (flag -video-bitrate, variable MCU_VIDEO_BITRATE); a JSON file given with -config may set any
+// of them too, with the field names below.
 type Config struct {
-	// HTTP is the address the page, health check and signalling listen on.
+	// HTTP is the address the page, health check, metrics and signalling listen on.
 	HTTP string `json:"http"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `json:"log_level"`
+	// AllowedOrigins are extra WebSocket origins (host patterns) allowed besides the server's own host.
+	AllowedOrigins []string `json:"allowed_origins,omitempty"`
+	// MCU is the media configuration: canvas, rates, UDP, ICE.
+	MCU mcu.Config `json:"mcu"`
 }
 
-// DefaultConfig returns the configuration `make run` uses: every interface, port 8080, info logs.
+// DefaultConfig returns the configuration `make run` uses: every interface on port 8080, info logs,
+// loopback ICE candidates (so a browser on the same machine can connect) and mcu's media defaults.
 func DefaultConfig() Config {
-	return Config{HTTP: ":8080", LogLevel: "info"}
+	m := mcu.DefaultConfig()
+	m.IncludeLoopback = true
+	return Config{HTTP: ":8080", LogLevel: "info", MCU: m}
 }
 
 // Validate reports the first unusable setting.
@@ -33,7 +45,7 @@ func (c Config) Validate() error {
 	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		return fmt.Errorf("log level %q: want debug, info, warn or error", c.LogLevel)
 	}
-	return nil
+	return c.MCU.Validate()
 }
 
 func (c Config) logLevel() slog.Level {
@@ -42,23 +54,126 @@ func (c Config) logLevel() slog.Level {
 	return l
 }
 
+// setting is one configuration knob reachable by flag and environment variable.
+type setting struct {
+	name, usage string
+	set         func(string) error
+	get         func() string
+}
+
+func strSetting(name, usage string, p *string) setting {
+	return setting{name, usage, func(v string) error { *p = v; return nil }, func() string { return *p }}
+}
+
+func intSetting(name, usage string, p *int) setting {
+	set := func(v string) error {
+		n, err := strconv.Atoi(v)
+		*p = n
+		return err
+	}
+	return setting{name, usage, set, func() string { return strconv.Itoa(*p) }}
+}
+
+func listSetting(name, usage string, p *[]string) setting {
+	set := func(v string) error { *p = splitList(v); return nil }
+	return setting{name, usage, set, func() string { return strings.Join(*p, ",") }}
+}
+
+// settings lists every knob, bound to c's fields.
+func (c *Config) settings() []setting {
+	m := &c.MCU
+	return []setting{
+		strSetting("http", "HTTP listen address (page, /ws, /healthz, /metrics)", &c.HTTP),
+		strSetting("log-level", "log level: debug, info, warn, error", &c.LogLevel),
+		listSetting("allowed-origins", "extra WebSocket origins allowed, comma separated host patterns", &c.AllowedOrigins),
+		{"canvas", "size of each composed picture, WIDTHxHEIGHT",
+			func(v string) error { _, err := fmt.Sscanf(v, "%dx%d", &m.Width, &m.Height); return err },
+			func() string { return fmt.Sprintf("%dx%d", m.Width, m.Height) }},
+		intSetting("fps", "frame rate of the composed pictures", &m.FrameRate),
+		intSetting("video-bitrate", "target bitrate of each video encoder, bit/s", &m.VideoBitrate),
+		intSetting("audio-bitrate", "target bitrate of each Opus encoder, bit/s", &m.AudioBitrate),
+		intSetting("visible-tiles", "most tiles in one picture; larger rooms show the active speakers", &m.VisibleTiles),
+		intSetting("max-participants", "most participants in one room", &m.MaxParticipants),
+		intSetting("udp-port", "one UDP port for every peer's media (ICE UDP mux); 0 = a port per peer", &m.UDPPort),
+		{"udp-ports", "range of UDP ports for peers when -udp-port is 0, MIN-MAX", func(v string) error {
+			m.UDPPortMin, m.UDPPortMax = 0, 0
+			if v == "" {
+				return nil
+			}
+			_, err := fmt.Sscanf(v, "%d-%d", &m.UDPPortMin, &m.UDPPortMax)
+			return err
+		}, func() string {
+			if m.UDPPortMin == 0 && m.UDPPortMax == 0 {
+				return ""
+			}
+			return fmt.Sprintf("%d-%d", m.UDPPortMin, m.UDPPortMax)
+		}},
+		listSetting("public-ip", "public IPs of a server behind a 1:1 NAT, comma separated", &m.NAT1To1IPs),
+		listSetting("interfaces", "network interfaces to gather candidates on, comma separated (default all)", &m.Interfaces),
+		{"include-loopback", "gather loopback candidates (needed for a browser on the same machine)", func(v string) error {
+			b, err := strconv.ParseBool(v)
+			m.IncludeLoopback = b
+			return err
+		}, func() string { return strconv.FormatBool(m.IncludeLoopback) }},
+		{"ice-servers", "STUN/TURN servers for clients, comma separated URLs; turn:user:pass@host:3478 sets credentials", func(v string) error {
+			s, err := parseICEServers(v)
+			m.ICEServers = s
+			return err
+		}, func() string { return formatICEServers(m.ICEServers) }},
+		{"disconnect-timeout", "how long a participant may stay disconnected before removal", func(v string) error {
+			d, err := time.ParseDuration(v)
+			m.DisconnectTimeout = d
+			return err
+		}, func() string { return m.DisconnectTimeout.String() }},
+	}
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// parseICEServers reads "stun:host:3478,turn:user:pass@host:3478?transport=udp".
+func parseICEServers(v string) ([]mcu.ICEServer, error) {
+	var out []mcu.ICEServer
+	for _, u := range splitList(v) {
+		scheme, rest, ok := strings.Cut(u, ":")
+		if !ok || (scheme != "stun" && scheme != "stuns" && scheme != "turn" && scheme != "turns") || rest == "" {
+			return nil, fmt.Errorf("ice server %q: want stun:, stuns:, turn: or turns: URL", u)
+		}
+		s := mcu.ICEServer{URLs: []string{u}}
+		if cred, host, ok := strings.Cut(rest, "@"); ok && strings.HasPrefix(scheme, "turn") {
+			user, pass, _ := strings.Cut(cred, ":")
+			s = mcu.ICEServer{URLs: []string{scheme + ":" + host}, Username: user, Credential: pass}
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func formatICEServers(servers []mcu.ICEServer) string {
+	var parts []string
+	for _, s := range servers {
+		parts = append(parts, s.URLs...)
+	}
+	return strings.Join(parts, ",")
+}
+
 // loadConfig builds the configuration: defaults, then the -config file (strict: unknown fields are
 // errors), then MCU_* environment variables, then flags, then Validate.
 func loadConfig(args []string, getenv func(string) string) (Config, error) {
 	cfg := DefaultConfig()
 	fs := flag.NewFlagSet("mcu", flag.ContinueOnError)
 	file := fs.String("config", getenv("MCU_CONFIG"), "JSON configuration file (env MCU_CONFIG)")
-	type setting struct {
-		name, usage string
-		dst         *string
-	}
-	settings := []setting{
-		{"http", "HTTP listen address", &cfg.HTTP},
-		{"log-level", "log level: debug, info, warn, error", &cfg.LogLevel},
-	}
+	settings := cfg.settings()
 	flagVals := make(map[string]*string, len(settings))
 	for _, s := range settings {
-		flagVals[s.name] = fs.String(s.name, "", fmt.Sprintf("%s (env %s, default %q)", s.usage, envName(s.name), *s.dst))
+		flagVals[s.name] = fs.String(s.name, "", fmt.Sprintf("%s (env %s, default %q)", s.usage, envName(s.name), s.get()))
 	}
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -75,20 +190,31 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 		}
 	}
 	for _, s := range settings {
-		if v := getenv(envName(s.name)); v != "" {
-			*s.dst = v
+		if v, ok := lookup(getenv, envName(s.name)); ok {
+			if err := s.set(v); err != nil {
+				return cfg, fmt.Errorf("%s=%q: %w", envName(s.name), v, err)
+			}
 		}
 	}
+	var ferr error
 	fs.Visit(func(f *flag.Flag) {
-		if v, ok := flagVals[f.Name]; ok {
-			for _, s := range settings {
-				if s.name == f.Name {
-					*s.dst = *v
+		for _, s := range settings {
+			if s.name == f.Name && ferr == nil {
+				if err := s.set(*flagVals[f.Name]); err != nil {
+					ferr = fmt.Errorf("-%s %q: %w", f.Name, *flagVals[f.Name], err)
 				}
 			}
 		}
 	})
+	if ferr != nil {
+		return cfg, ferr
+	}
 	return cfg, cfg.Validate()
+}
+
+func lookup(getenv func(string) string, name string) (string, bool) {
+	v := getenv(name)
+	return v, v != ""
 }
 
 func envName(flagName string) string {

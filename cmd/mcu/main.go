@@ -1,5 +1,5 @@
-// Command mcu is the conference server: it serves the browser page and, as the conference server lands,
-// the signalling and media endpoints. Configuration comes from defaults, then an optional JSON file
+// Command mcu is the conference server: it serves the browser page, the signalling WebSocket, health and
+// metrics, and runs the rooms. Configuration comes from defaults, then an optional JSON file
 // (-config), then environment variables (MCU_*), then flags; see -help.
 package main
 
@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/openmcu/mcu/mcu"
 	"github.com/openmcu/mcu/web"
 )
 
@@ -34,28 +35,37 @@ func main() {
 	}
 }
 
-// run listens on the configured address and serves until ctx is cancelled.
+// run starts the MCU and serves HTTP on the configured address until ctx is cancelled.
 func run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	m, err := mcu.New(cfg.MCU, mcu.Params{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer m.Close()
 	ln, err := net.Listen("tcp", cfg.HTTP)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTP, err)
 	}
-	return serve(ctx, ln, log)
+	log.Info("listening", "addr", ln.Addr().String())
+	fmt.Printf("Open http://%s/ in a browser\n", displayAddr(ln.Addr()))
+	return serve(ctx, ln, newMux(m, cfg, log), log)
 }
 
-// serve serves HTTP on ln until ctx is cancelled, then shuts down gracefully.
-func serve(ctx context.Context, ln net.Listener, log *slog.Logger) error {
+// newMux routes the server's HTTP endpoints: the page, the signalling WebSocket, health and metrics.
+func newMux(m *mcu.MCU, cfg Config, log *slog.Logger) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
 	})
+	mux.Handle("GET /metrics", metricsHandler(m))
 	mux.Handle("/", web.Handler())
+	return mux
+}
 
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	log.Info("listening", "addr", ln.Addr().String())
-	fmt.Printf("Open http://%s/ in a browser\n", displayAddr(ln.Addr()))
-
+// serve serves h on ln until ctx is cancelled, then shuts down gracefully.
+func serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

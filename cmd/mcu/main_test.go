@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/openmcu/mcu/mcu"
 )
 
 func TestConfigPrecedence(t *testing.T) {
@@ -64,7 +66,14 @@ func TestServeAndShutdown(t *testing.T) {
 	}
 	base := "http://" + ln.Addr().String()
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, ln, slog.New(slog.DiscardHandler)) }()
+	cfg := DefaultConfig()
+	m, err := mcu.New(cfg.MCU, mcu.Params{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	log := slog.New(slog.DiscardHandler)
+	go func() { done <- serve(ctx, ln, newMux(m, cfg, log), log) }()
 	var body string
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		resp, err := http.Get(base + "/healthz")
@@ -87,6 +96,18 @@ func TestServeAndShutdown(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("/ = %d, want 200", resp.StatusCode)
 	}
+	resp, err = http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"mcu_rooms 0", "mcu_participants 0", `mcu_encoders{kind="video"} 0`,
+		`mcu_mixer_latency_seconds_bucket{kind="audio",le="0.03"} 0`, "go_goroutines", "process_cpu_seconds_total"} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
 	cancel()
 	select {
 	case err := <-done:
@@ -95,5 +116,27 @@ func TestServeAndShutdown(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("server did not shut down")
+	}
+}
+
+func TestMediaSettings(t *testing.T) {
+	env := map[string]string{"MCU_CANVAS": "640x360", "MCU_ICE_SERVERS": "stun:stun.example.org:3478,turn:alice:s3cret@turn.example.org:3478?transport=udp"}
+	cfg, err := loadConfig([]string{"-fps", "15", "-udp-ports", "40000-40100", "-public-ip", "203.0.113.7", "-include-loopback=false"}, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := cfg.MCU
+	if m.Width != 640 || m.Height != 360 || m.FrameRate != 15 || m.UDPPortMin != 40000 || m.UDPPortMax != 40100 ||
+		len(m.NAT1To1IPs) != 1 || m.NAT1To1IPs[0] != "203.0.113.7" || m.IncludeLoopback {
+		t.Errorf("media settings not applied: %+v", m)
+	}
+	if len(m.ICEServers) != 2 || m.ICEServers[1].Username != "alice" || m.ICEServers[1].Credential != "s3cret" ||
+		m.ICEServers[1].URLs[0] != "turn:turn.example.org:3478?transport=udp" || m.ICEServers[0].URLs[0] != "stun:stun.example.org:3478" {
+		t.Errorf("ice servers = %+v", m.ICEServers)
+	}
+	for _, args := range [][]string{{"-canvas", "big"}, {"-fps", "0"}, {"-udp-ports", "9-1"}, {"-public-ip", "nowhere"}, {"-ice-servers", "http://x"}, {"-video-bitrate", "12k"}} {
+		if _, err := loadConfig(args, func(string) string { return "" }); err == nil {
+			t.Errorf("loadConfig(%q) accepted a bad value", args)
+		}
 	}
 }

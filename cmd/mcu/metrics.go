@@ -1,0 +1,98 @@
+package main
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/openmcu/mcu/mcu"
+)
+
+// statsSource is what the metrics read: *mcu.MCU.
+type statsSource interface{ Stats() mcu.Stats }
+
+// metricsHandler serves the server's metrics in the Prometheus text format, read from src at each scrape,
+// plus the Go runtime and process metrics, from a registry of its own (no global state).
+func metricsHandler(src statsSource) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		newStatsCollector(src))
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
+
+type statsCollector struct {
+	src                                       statsSource
+	rooms, participants, encoders, decoders   *prometheus.Desc
+	framesIn, framesOut, framesDropped        *prometheus.Desc
+	packetsLost, decodeErrors, plis, keyframe *prometheus.Desc
+	writeErrors, latency                      *prometheus.Desc
+}
+
+func newStatsCollector(src statsSource) *statsCollector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("mcu_"+name, help, labels, nil)
+	}
+	return &statsCollector{
+		src:           src,
+		rooms:         d("rooms", "Rooms open."),
+		participants:  d("participants", "Participants in all rooms."),
+		encoders:      d("encoders", "Encoders running: audio (one per distinct mix) and video (one per view and size).", "kind"),
+		decoders:      d("decoders", "Incoming tracks being decoded.", "kind"),
+		framesIn:      d("video_frames_in_total", "Decoded incoming pictures handed to a compositor."),
+		framesOut:     d("video_frames_out_total", "Encoded composed pictures."),
+		framesDropped: d("video_frames_dropped_total", "Composed pictures an encoder did not take in time."),
+		packetsLost:   d("audio_packets_lost_total", "Incoming audio packets missing in sequence (concealed)."),
+		decodeErrors:  d("decode_errors_total", "Incoming frames that failed to decode."),
+		plis:          d("plis_sent_total", "Keyframe requests sent to publishers."),
+		keyframe:      d("keyframes_forced_total", "IDRs forced on output encoders."),
+		writeErrors:   d("write_errors_total", "Outgoing samples that failed to be sent."),
+		latency:       d("mixer_latency_seconds", "Latency the mixer adds, from packet arrival to the first mixed packet sent that carries it.", "kind"),
+	}
+}
+
+// Describe sends every descriptor.
+func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.rooms, c.participants, c.encoders, c.decoders, c.framesIn, c.framesOut,
+		c.framesDropped, c.packetsLost, c.decodeErrors, c.plis, c.keyframe, c.writeErrors, c.latency} {
+		ch <- d
+	}
+}
+
+// Collect reads one snapshot of the stats and turns it into metrics.
+func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.src.Stats()
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v uint64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
+	}
+	gauge(c.rooms, float64(s.Rooms))
+	gauge(c.participants, float64(s.Participants))
+	gauge(c.encoders, float64(s.AudioEncoders), "audio")
+	gauge(c.encoders, float64(s.VideoEncoders), "video")
+	gauge(c.decoders, float64(s.AudioDecoders), "audio")
+	gauge(c.decoders, float64(s.VideoDecoders), "video")
+	counter(c.framesIn, s.VideoFramesIn)
+	counter(c.framesOut, s.VideoFramesOut)
+	counter(c.framesDropped, s.VideoFramesDropped)
+	counter(c.packetsLost, s.AudioPacketsLost)
+	counter(c.decodeErrors, s.DecodeErrors)
+	counter(c.plis, s.PLIsSent)
+	counter(c.keyframe, s.KeyframesForced)
+	counter(c.writeErrors, s.WriteErrors)
+	for _, h := range []struct {
+		kind string
+		h    mcu.Histogram
+	}{{"audio", s.AudioLatency}, {"video", s.VideoLatency}} {
+		buckets := make(map[float64]uint64, len(h.h.Bounds))
+		var cum uint64
+		for i, b := range h.h.Bounds {
+			cum += h.h.Counts[i]
+			buckets[b.Seconds()] = cum
+		}
+		ch <- prometheus.MustNewConstHistogram(c.latency, h.h.Count, h.h.Sum.Seconds(), buckets, h.kind)
+	}
+}
