@@ -143,6 +143,15 @@ func (m *MCU) newAPI() (*webrtc.API, error) {
 			MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: videoFeedback},
 			PayloadType: 96}, webrtc.RTPCodecTypeVideo},
 	}
+	// RTX (RFC 4588) for each video codec: retransmissions on their own SSRC where the client offers it.
+	for apt, pt := range map[webrtc.PayloadType]webrtc.PayloadType{125: 107, 127: 108, 96: 97} {
+		codecs = append(codecs, struct {
+			p    webrtc.RTPCodecParameters
+			kind webrtc.RTPCodecType
+		}{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeRTX, ClockRate: 90000, SDPFmtpLine: fmt.Sprintf("apt=%d", apt)},
+			PayloadType: pt}, webrtc.RTPCodecTypeVideo})
+	}
 	for _, c := range codecs {
 		if err := me.RegisterCodec(c.p, c.kind); err != nil {
 			return nil, fmt.Errorf("register codec %s: %w", c.p.MimeType, err)

@@ -10,9 +10,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 
+	"github.com/openmcu/mcu/codec"
 	"github.com/openmcu/mcu/mixer"
 )
 
@@ -100,10 +102,12 @@ type Participant struct {
 	log      *slog.Logger
 	listener ParticipantListener
 
-	pc       *webrtc.PeerConnection
-	outAudio *webrtc.TrackLocalStaticSample
-	outVideo *webrtc.TrackLocalStaticSample
-	audioIn  *mixer.AudioSource // set by room.attach before Join returns
+	pc *webrtc.PeerConnection
+	// The outgoing tracks, created by the first offer (which decides the video codec); nil before.
+	outAudio   atomic.Pointer[webrtc.TrackLocalStaticSample]
+	outVideo   atomic.Pointer[webrtc.TrackLocalStaticSample]
+	videoCodec atomic.Int32       // codec.VideoCodec of outVideo; 0 before the first offer
+	audioIn    *mixer.AudioSource // set by room.attach before Join returns
 
 	out        atomic.Pointer[output] // the compositor output feeding this participant
 	audioMuted atomic.Bool
@@ -134,33 +138,9 @@ func newParticipant(m *MCU, id ParticipantID, name string, l ParticipantListener
 		return nil, fmt.Errorf("new peer connection: %w", err)
 	}
 	p.pc = pc
-	stream := "mcu-" + string(id)
-	if p.outAudio, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{
-		MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", stream); err != nil {
-		pc.Close()
-		return nil, fmt.Errorf("new audio track: %w", err)
-	}
-	if p.outVideo, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{
-		MimeType: webrtc.MimeTypeH264, ClockRate: 90000, SDPFmtpLine: h264FmtpCB}, "video", stream); err != nil {
-		pc.Close()
-		return nil, fmt.Errorf("new video track: %w", err)
-	}
-	audioSender, err := pc.AddTrack(p.outAudio)
-	if err != nil {
-		pc.Close()
-		return nil, fmt.Errorf("add audio track: %w", err)
-	}
-	videoSender, err := pc.AddTrack(p.outVideo)
-	if err != nil {
-		pc.Close()
-		return nil, fmt.Errorf("add video track: %w", err)
-	}
 	pc.OnICECandidate(p.onICECandidate)
 	pc.OnConnectionStateChange(p.onConnectionState)
 	pc.OnTrack(p.onTrack)
-	p.wg.Add(2)
-	go p.readRTCP(audioSender, false)
-	go p.readRTCP(videoSender, true)
 	return p, nil
 }
 
@@ -176,17 +156,20 @@ func (p *Participant) Info() ParticipantInfo {
 		VideoMuted: p.videoMuted.Load(), Speaking: p.speaking.Load()}
 }
 
-// HandleOffer applies the client's offer (sendrecv audio and video; also a re-offer on the same
-// connection) and returns the server's answer, which carries the candidates gathered within a short
-// timeout. The offer must contain H.264 video (ErrNoCodec otherwise). Safe for concurrent use.
+// HandleOffer applies the client's offer (sendrecv, sendonly or recvonly audio and video; also a re-offer
+// on the same connection) and returns the server's answer, which carries the candidates gathered within a
+// short timeout. The first offer decides the video the participant receives: H.264 when offered, VP8
+// otherwise; an offer with video but neither gets ErrNoCodec. Safe for concurrent use.
 func (p *Participant) HandleOffer(offer string) (string, error) {
-	if !strings.Contains(strings.ToUpper(offer), "H264/90000") {
-		return "", fmt.Errorf("handle offer: no H.264 video: %w", ErrNoCodec)
-	}
 	p.negMu.Lock()
 	defer p.negMu.Unlock()
 	if p.isClosing() {
 		return "", fmt.Errorf("handle offer: %w", ErrClosed)
+	}
+	if p.outVideo.Load() == nil {
+		if err := p.addTracks(offer); err != nil {
+			return "", fmt.Errorf("handle offer: %w", err)
+		}
 	}
 	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		return "", fmt.Errorf("handle offer: set remote description: %w", err)
@@ -215,6 +198,84 @@ func (p *Participant) HandleOffer(offer string) (string, error) {
 	}
 	p.log.Debug("answered offer")
 	return local.SDP, nil
+}
+
+// addTracks creates the participant's outgoing audio and video tracks, with the video codec chosen from
+// the offer, and starts their RTCP readers. Called with negMu held, before the first offer is applied, so
+// pion pairs the tracks with the offer's audio and video sections.
+func (p *Participant) addTracks(offer string) error {
+	vc, err := chooseVideoCodec(offer)
+	if err != nil {
+		return err
+	}
+	stream := "mcu-" + string(p.id)
+	audio, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{
+		MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", stream)
+	if err != nil {
+		return fmt.Errorf("new audio track: %w", err)
+	}
+	vcap := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000, SDPFmtpLine: h264FmtpCB}
+	if vc == codec.VP8 {
+		vcap = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
+	}
+	video, err := webrtc.NewTrackLocalStaticSample(vcap, "video", stream)
+	if err != nil {
+		return fmt.Errorf("new video track: %w", err)
+	}
+	audioSender, err := p.pc.AddTrack(audio)
+	if err != nil {
+		return fmt.Errorf("add audio track: %w", err)
+	}
+	videoSender, err := p.pc.AddTrack(video)
+	if err != nil {
+		return fmt.Errorf("add video track: %w", err)
+	}
+	p.mu.Lock()
+	if p.closing {
+		p.mu.Unlock()
+		return ErrClosed
+	}
+	p.wg.Add(2)
+	p.mu.Unlock()
+	go p.readRTCP(audioSender, false)
+	go p.readRTCP(videoSender, true)
+	p.outAudio.Store(audio)
+	p.videoCodec.Store(int32(vc))
+	p.outVideo.Store(video)
+	p.requestKeyframe(true)
+	return nil
+}
+
+// chooseVideoCodec picks what the participant receives: H.264 when the offer has it, VP8 otherwise. An
+// offer without video gets H.264 (its track simply stays unbound). An offer that does not parse is an
+// error, so a broken offer never fixes the codec.
+func chooseVideoCodec(offer string) (codec.VideoCodec, error) {
+	var sd sdp.SessionDescription
+	if err := sd.UnmarshalString(offer); err != nil {
+		return 0, fmt.Errorf("parse offer: %w", err)
+	}
+	hasVideo, hasH264, hasVP8 := false, false, false
+	for _, md := range sd.MediaDescriptions {
+		if md.MediaName.Media != "video" {
+			continue
+		}
+		hasVideo = true
+		for _, a := range md.Attributes {
+			if a.Key != "rtpmap" {
+				continue
+			}
+			v := strings.ToUpper(a.Value)
+			hasH264 = hasH264 || strings.Contains(v, " H264/90000")
+			hasVP8 = hasVP8 || strings.Contains(v, " VP8/90000")
+		}
+	}
+	switch {
+	case hasH264 || !hasVideo:
+		return codec.H264, nil
+	case hasVP8:
+		return codec.VP8, nil
+	}
+	return 0, fmt.Errorf("video offered without H.264 or VP8: %w", ErrNoCodec)
 }
 
 // HandleAnswer applies the client's answer to a server offer. The MCU does not renegotiate on its own
@@ -253,9 +314,7 @@ func (p *Participant) SetMuted(audio, video bool) {
 		return
 	}
 	if v && video && p.r != nil {
-		// Show the placeholder instead of the last picture.
-		p.r.video.RemoveSource(p.id)
-		p.r.video.AddSource(p.id, p.name)
+		p.r.video.ClearPicture(p.id) // the placeholder instead of the last picture, in the same place
 	}
 	p.log.Info("mute changed", "audio", audio, "video", video)
 	p.r.broadcast(RosterEvent{Type: RosterMuted, Participant: p.Info()})
@@ -425,20 +484,20 @@ func (p *Participant) readRTCP(s *webrtc.RTPSender, video bool) {
 }
 
 func (p *Participant) writeAudio(payload []byte) {
-	if p.stopping.Load() {
-		return
-	}
-	p.write(p.outAudio, media.Sample{Data: payload, Duration: 20 * time.Millisecond})
+	p.write(p.outAudio.Load(), media.Sample{Data: payload, Duration: 20 * time.Millisecond})
 }
 
-func (p *Participant) writeVideo(au []byte, d time.Duration) {
-	if p.stopping.Load() {
-		return
-	}
-	p.write(p.outVideo, media.Sample{Data: au, Duration: d})
+// wantsVideo returns the codec the participant receives, or 0 before its first offer.
+func (p *Participant) wantsVideo() codec.VideoCodec { return codec.VideoCodec(p.videoCodec.Load()) }
+
+func (p *Participant) writeVideo(frame []byte, d time.Duration) {
+	p.write(p.outVideo.Load(), media.Sample{Data: frame, Duration: d})
 }
 
 func (p *Participant) write(t *webrtc.TrackLocalStaticSample, s media.Sample) {
+	if t == nil || p.stopping.Load() {
+		return
+	}
 	if err := t.WriteSample(s); err != nil && !errors.Is(err, io.ErrClosedPipe) {
 		p.m.stats.writeErrors.Add(1)
 	}

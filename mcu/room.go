@@ -12,6 +12,7 @@ import (
 	"github.com/openmcu/mcu/codec"
 	"github.com/openmcu/mcu/codec/h264"
 	"github.com/openmcu/mcu/codec/opus"
+	"github.com/openmcu/mcu/codec/vp8"
 	"github.com/openmcu/mcu/mixer"
 )
 
@@ -337,24 +338,25 @@ func (l videoListener) OutputsChanged(assignments []mixer.Assignment) {
 	}
 }
 
-// runOutput encodes one output's pictures with H.264 and sends them to its receivers, until the output or
-// the room closes.
+// runOutput encodes one output's pictures and sends them to its receivers, until the output or the room
+// closes. It runs one encoder per codec its receivers use (H.264, VP8), each created when the first
+// receiver needing it appears and closed when the last one goes.
 func (r *room) runOutput(o *output) {
 	defer r.wg.Done()
 	key := o.out.Key()
 	log := r.log.With("view", key.View, "width", key.Width, "height", key.Height)
-	enc, err := h264.NewEncoder(h264.Config{Width: key.Width, Height: key.Height, FrameRate: key.FrameRate,
-		Bitrate: r.m.cfg.VideoBitrate})
-	if err != nil {
-		log.Error("new h264 encoder", "err", err)
-		return
-	}
-	defer enc.Close()
-	r.m.stats.videoEncoders.Add(1)
-	defer r.m.stats.videoEncoders.Add(-1)
-	log.Debug("output encoder started")
-	defer log.Debug("output encoder stopped")
+	log.Debug("output started")
+	defer log.Debug("output stopped")
 	stats := &r.m.stats
+	var encoders [codec.VP8 + 1]codec.VideoEncoder
+	defer func() {
+		for _, enc := range encoders {
+			if enc != nil {
+				enc.Close()
+				stats.videoEncoders.Add(-1)
+			}
+		}
+	}()
 	frameDur := time.Second / time.Duration(max(key.FrameRate, 1))
 	var lastForced, lastSent time.Time
 	var dropped uint64
@@ -372,9 +374,16 @@ func (r *room) runOutput(o *output) {
 			dropped = d
 		}
 		now := time.Now()
-		if o.newRecv.Swap(false) || (o.keyframe.Load() && now.Sub(lastForced) >= keyframeInterval) {
+		receivers := *o.receivers.Load()
+		var need [codec.VP8 + 1]bool
+		for _, p := range receivers {
+			if c := p.wantsVideo(); c > 0 && int(c) < len(need) {
+				need[c] = true
+			}
+		}
+		force := o.newRecv.Swap(false) || (o.keyframe.Load() && now.Sub(lastForced) >= keyframeInterval)
+		if force {
 			o.keyframe.Store(false)
-			enc.ForceKeyframe()
 			lastForced = now
 			stats.keyframesForced.Add(1)
 		}
@@ -385,18 +394,59 @@ func (r *room) runOutput(o *output) {
 		}
 		lastSent = now
 		arrived := f.Time
-		au, _, err := enc.Encode(f)
+		sent := false
+		for c := range need {
+			vc := codec.VideoCodec(c)
+			if !need[c] {
+				if encoders[c] != nil {
+					encoders[c].Close()
+					encoders[c] = nil
+					stats.videoEncoders.Add(-1)
+				}
+				continue
+			}
+			if encoders[c] == nil {
+				enc, err := r.newVideoEncoder(vc, key)
+				if err != nil {
+					log.Error("new video encoder", "codec", vc, "err", err)
+					continue
+				}
+				encoders[c] = enc
+				stats.videoEncoders.Add(1)
+				enc.ForceKeyframe()
+			}
+			enc := encoders[c]
+			if force {
+				enc.ForceKeyframe()
+			}
+			data, _, err := enc.Encode(f)
+			if err != nil {
+				log.Error("video encode", "codec", vc, "err", err)
+				continue
+			}
+			stats.videoFramesOut.Add(1)
+			for _, p := range receivers {
+				if p.wantsVideo() == vc {
+					p.writeVideo(data, dur)
+				}
+			}
+			sent = true
+		}
 		f.Release()
-		if err != nil {
-			log.Error("h264 encode", "err", err)
-			return
-		}
-		stats.videoFramesOut.Add(1)
-		for _, p := range *o.receivers.Load() {
-			p.writeVideo(au, dur)
-		}
-		if !arrived.IsZero() {
+		if sent && !arrived.IsZero() {
 			stats.videoLatency.observe(time.Since(arrived))
 		}
+	}
+}
+
+// newVideoEncoder opens an encoder for one output in the given codec.
+func (r *room) newVideoEncoder(c codec.VideoCodec, key mixer.OutputKey) (codec.VideoEncoder, error) {
+	switch c {
+	case codec.VP8:
+		return vp8.NewEncoder(vp8.Config{Width: key.Width, Height: key.Height, FrameRate: key.FrameRate,
+			Bitrate: r.m.cfg.VideoBitrate})
+	default:
+		return h264.NewEncoder(h264.Config{Width: key.Width, Height: key.Height, FrameRate: key.FrameRate,
+			Bitrate: r.m.cfg.VideoBitrate})
 	}
 }

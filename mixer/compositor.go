@@ -168,6 +168,7 @@ type source struct {
 	nameVer int
 	joined  uint64
 	pending *codec.VideoFrame // newest pushed picture, guarded by Compositor.mu
+	clear   bool              // drop current at the next tick (ClearPicture), guarded by Compositor.mu
 	current *codec.VideoFrame // picture being drawn, owned by the tick goroutine
 	seq     uint64            // bumped when current changes, owned by the tick goroutine
 }
@@ -335,6 +336,18 @@ func (c *Compositor) PushFrame(id ParticipantID, f *codec.VideoFrame) error {
 	return nil
 }
 
+// ClearPicture goes back to the placeholder tile for a source (a camera turned off) until its next
+// picture, keeping its place in every view.
+func (c *Compositor) ClearPicture(id ParticipantID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s, ok := c.sources[id]; ok {
+		s.pending.Release()
+		s.pending = nil
+		s.clear = true
+	}
+}
+
 // AddReceiver adds (or updates) a participant who receives a composed picture.
 func (c *Compositor) AddReceiver(id ParticipantID, opts ReceiverOptions) error {
 	if opts.Width < 64 || opts.Height < 36 || opts.Width%2 != 0 || opts.Height%2 != 0 ||
@@ -457,6 +470,12 @@ func (c *Compositor) composeOnce(_ time.Time) {
 
 	c.mu.Lock()
 	for _, s := range c.sources {
+		if s.clear && s.pending == nil {
+			s.current.Release()
+			s.current = nil
+			s.seq++
+		}
+		s.clear = false
 		if s.pending != nil {
 			s.current.Release()
 			s.current, s.pending = s.pending, nil

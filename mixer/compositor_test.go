@@ -413,3 +413,33 @@ func TestCanvasCarriesArrivalOfFreshPictures(t *testing.T) {
 		t.Errorf("canvas Time = %v after one new picture, want its arrival (t0+40ms)", got.Sub(t0))
 	}
 }
+
+func TestClearPictureKeepsThePlace(t *testing.T) {
+	c, l := newTestCompositor(t, DefaultCompositorConfig())
+	for i, id := range []ParticipantID{"a", "b", "c"} {
+		c.AddSource(id, string(id))
+		if err := c.PushFrame(id, solid(64, 36, palette[i])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.AddReceiver("viewer", ReceiverOptions{Width: 640, Height: 360, FrameRate: 30}); err != nil {
+		t.Fatal(err)
+	}
+	c.ComposeOnce(time.Unix(0, 0))
+	take(t, l.outputOf(t, "viewer"))
+	c.ClearPicture("b")
+	c.ComposeOnce(time.Unix(0, 0))
+	cols := append(slices.Clone(palette[:3]), PlaceholderColour)
+	got := tileColours(t, take(t, l.outputOf(t, "viewer")), Grid.Rects(3, 640, 360), cols)
+	if want := []int{0, 3, 2}; !slices.Equal(got, want) {
+		t.Errorf("after clearing b: tiles %v, want %v (b's placeholder in b's place)", got, want)
+	}
+	if err := c.PushFrame("b", solid(64, 36, palette[1])); err != nil {
+		t.Fatal(err)
+	}
+	c.ComposeOnce(time.Unix(0, 0))
+	got = tileColours(t, take(t, l.outputOf(t, "viewer")), Grid.Rects(3, 640, 360), cols)
+	if want := []int{0, 1, 2}; !slices.Equal(got, want) {
+		t.Errorf("after b's next picture: tiles %v, want %v", got, want)
+	}
+}

@@ -1,5 +1,5 @@
 // Package mcutest holds a synthetic participant for tests and load generation: a pion client that sends
-// a solid colour (H.264) and a sine tone (Opus) over one PeerConnection, decodes what it receives, and
+// a solid colour (H.264 or VP8) and a sine tone (Opus) over one PeerConnection, decodes what it receives, and
 // exposes the latest received picture and the last seconds of received audio. It speaks SDP strings, not
 // a signalling protocol, so any signalling layer (or the mcu package directly) can drive it.
 package mcutest
@@ -26,6 +26,7 @@ import (
 	"github.com/openmcu/mcu/codec/codectest"
 	"github.com/openmcu/mcu/codec/h264"
 	"github.com/openmcu/mcu/codec/opus"
+	"github.com/openmcu/mcu/codec/vp8"
 )
 
 // audioKept is how much received audio a Client keeps.
@@ -38,6 +39,9 @@ type Config struct {
 	// ToneHz is the frequency of the sent sine; ToneAmplitude its peak (default 8000, about -12 dBFS).
 	ToneHz        float64
 	ToneAmplitude int16
+	// VideoCodec is the only video codec the client offers, sends and receives: codec.H264 (the default)
+	// or codec.VP8.
+	VideoCodec codec.VideoCodec
 	// Width, Height and FrameRate of the sent video (default 640x360 at 30 fps); VideoBitrate in bit/s
 	// (default 500 kbit/s).
 	Width, Height, FrameRate int
@@ -62,6 +66,9 @@ func (c *Config) defaults() {
 	}
 	if c.VideoBitrate == 0 {
 		c.VideoBitrate = 500_000
+	}
+	if c.VideoCodec == 0 {
+		c.VideoCodec = codec.H264
 	}
 }
 
@@ -104,11 +111,14 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("register opus: %w", err)
 	}
 	fb := []webrtc.RTCPFeedback{{Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"}}
-	if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
-		MimeType: webrtc.MimeTypeH264, ClockRate: 90000, RTCPFeedback: fb,
-		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"},
-		PayloadType: 102}, webrtc.RTPCodecTypeVideo); err != nil {
-		return nil, fmt.Errorf("register h264: %w", err)
+	videoCap := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000, RTCPFeedback: fb,
+		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}
+	if cfg.VideoCodec == codec.VP8 {
+		videoCap = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: fb}
+	}
+	if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: videoCap, PayloadType: 102},
+		webrtc.RTPCodecTypeVideo); err != nil {
+		return nil, fmt.Errorf("register %s: %w", cfg.VideoCodec, err)
 	}
 	se := webrtc.SettingEngine{}
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
@@ -130,7 +140,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("new audio track: %w", err)
 	}
 	if c.outVideo, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{
-		MimeType: webrtc.MimeTypeH264, ClockRate: 90000}, "video", "mcutest"); err != nil {
+		MimeType: videoCap.MimeType, ClockRate: 90000}, "video", "mcutest"); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("new video track: %w", err)
 	}
@@ -258,10 +268,17 @@ func (c *Client) readRTCP(s *webrtc.RTPSender, video bool) {
 
 func (c *Client) sendVideo() {
 	defer c.wg.Done()
-	enc, err := h264.NewEncoder(h264.Config{Width: c.cfg.Width, Height: c.cfg.Height, FrameRate: c.cfg.FrameRate,
-		Bitrate: c.cfg.VideoBitrate, KeyframeInterval: 2 * time.Second})
+	var enc codec.VideoEncoder
+	var err error
+	if c.cfg.VideoCodec == codec.VP8 {
+		enc, err = vp8.NewEncoder(vp8.Config{Width: c.cfg.Width, Height: c.cfg.Height, FrameRate: c.cfg.FrameRate,
+			Bitrate: c.cfg.VideoBitrate})
+	} else {
+		enc, err = h264.NewEncoder(h264.Config{Width: c.cfg.Width, Height: c.cfg.Height, FrameRate: c.cfg.FrameRate,
+			Bitrate: c.cfg.VideoBitrate, KeyframeInterval: 2 * time.Second})
+	}
 	if err != nil {
-		c.log.Error("new h264 encoder", "err", err)
+		c.log.Error("new video encoder", "codec", c.cfg.VideoCodec, "err", err)
 		return
 	}
 	defer enc.Close()
@@ -280,7 +297,7 @@ func (c *Client) sendVideo() {
 		}
 		au, _, err := enc.Encode(nil)
 		if err != nil {
-			c.log.Error("h264 encode", "err", err)
+			c.log.Error("video encode", "err", err)
 			return
 		}
 		if err := c.outVideo.WriteSample(media.Sample{Data: au, Duration: interval}); err != nil {
@@ -386,13 +403,17 @@ func (c *Client) readAudio(t *webrtc.TrackRemote) {
 }
 
 func (c *Client) readVideo(t *webrtc.TrackRemote) {
-	dec, err := av.NewVideoDecoder(codec.H264)
+	dec, err := av.NewVideoDecoder(c.cfg.VideoCodec)
 	if err != nil {
 		c.log.Error("new video decoder", "err", err)
 		return
 	}
 	defer dec.Close()
-	sb := samplebuilder.New(512, &codecs.H264Packet{}, 90000, samplebuilder.WithMaxTimeDelay(500*time.Millisecond))
+	var depacketizer rtp.Depacketizer = &codecs.H264Packet{}
+	if c.cfg.VideoCodec == codec.VP8 {
+		depacketizer = &codecs.VP8Packet{}
+	}
+	sb := samplebuilder.New(512, depacketizer, 90000, samplebuilder.WithMaxTimeDelay(500*time.Millisecond))
 	var lastPLI time.Time
 	for {
 		pkt, _, err := t.ReadRTP()
