@@ -24,8 +24,8 @@ type AudioSource struct {
 	mu        sync.Mutex
 	ring      [inputBufferFrames][codec.FrameSamples]int16
 	arrived   [inputBufferFrames]time.Time // when each ring frame's packet arrived (zero if unknown)
-	head      int // index of the oldest frame
-	count     int // buffered frames
+	head      int                          // index of the oldest frame
+	count     int                          // buffered frames
 	buffering bool
 	removed   bool
 
