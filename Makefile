@@ -14,13 +14,22 @@ SUDO       := $(if $(filter 0,$(shell id -u)),,sudo)
 
 # Debian packages the build needs; the check uses dpkg, never a build (a warm Go cache hides missing -dev packages).
 BUILD_DEBS := pkg-config libopus-dev libx264-dev libavcodec-dev libavutil-dev libyuv-dev libvpx-dev
+# What the browser end-to-end test needs on top: Debian's Chromium (never a downloaded browser).
+E2E_DEBS   := chromium
 
-.PHONY: all deps build run test vet lint fmt fuzz bench clean
+.PHONY: all deps deps-e2e build run test vet lint fmt fuzz e2e bench clean
 
 all: build
 
 deps:
-	@missing=""; for p in $(BUILD_DEBS); do \
+	@$(MAKE) --no-print-directory apt-install DEBS="$(BUILD_DEBS)"
+
+deps-e2e:
+	@$(MAKE) --no-print-directory apt-install DEBS="$(E2E_DEBS)"
+
+.PHONY: apt-install
+apt-install:
+	@missing=""; for p in $(DEBS); do \
 		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -54,6 +63,11 @@ test: lint
 	go test -race -count=1 ./...
 	GOEXPERIMENT=cgocheck2 go test -count=1 ./codec/...
 	$(MAKE) fuzz
+	$(MAKE) e2e
+
+# The browser end-to-end test: the real server binary and headless Chromium participants (web/e2e).
+e2e: build deps-e2e
+	cd web/e2e && npm ci --no-audit --no-fund --loglevel=error && MCU_BIN=../../$(BIN)/mcu node --test
 
 # Each fuzz target runs briefly; a crash fails the build and leaves its input under testdata/fuzz.
 fuzz: deps

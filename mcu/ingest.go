@@ -9,7 +9,6 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
-	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
 
 	"github.com/openmcu/mcu/codec"
 	"github.com/openmcu/mcu/codec/av"
@@ -23,10 +22,9 @@ const (
 	// maxConcealed is the most lost audio frames concealed for one gap: the mixer's input ring holds no
 	// more.
 	maxConcealed = 5
-	// sampleMaxLate is how many packets the samplebuilder waits for a missing one, and sampleMaxDelay how
-	// long, before it gives up on the frame.
-	sampleMaxLate  = 512
-	sampleMaxDelay = 500 * time.Millisecond
+	// frameMaxDelay is how long a video frame with a missing packet waits for its retransmission before
+	// it is given up.
+	frameMaxDelay = 300 * time.Millisecond
 )
 
 // onTrack runs on its own pion goroutine for each incoming track and reads it until the connection
@@ -121,7 +119,7 @@ func (p *Participant) readAudio(t *webrtc.TrackRemote) {
 	}
 }
 
-// readVideo assembles frames with pion's samplebuilder, decodes them and pushes the pictures to the
+// readVideo assembles frames (frameAssembler: as soon as their last packet is in), decodes them and pushes the pictures to the
 // compositor, asking the sender for a keyframe when the track starts and whenever the decoder needs one.
 func (p *Participant) readVideo(t *webrtc.TrackRemote, c codec.VideoCodec, depacketizer rtp.Depacketizer) {
 	dec, err := av.NewVideoDecoder(c)
@@ -132,8 +130,7 @@ func (p *Participant) readVideo(t *webrtc.TrackRemote, c codec.VideoCodec, depac
 	defer dec.Close()
 	p.m.stats.videoDecoders.Add(1)
 	defer p.m.stats.videoDecoders.Add(-1)
-	sb := samplebuilder.New(sampleMaxLate, depacketizer, t.Codec().ClockRate,
-		samplebuilder.WithMaxTimeDelay(sampleMaxDelay))
+	asm := newFrameAssembler(depacketizer, frameMaxDelay)
 	ssrc := uint32(t.SSRC())
 	var lastPLI time.Time
 	pli := func() {
@@ -146,51 +143,45 @@ func (p *Participant) readVideo(t *webrtc.TrackRemote, c codec.VideoCodec, depac
 	}
 	pli()
 	videoMuted := false
-	// A frame leaves the samplebuilder when the first packet of the next one arrives, so the frame's own
-	// last packet is the one read before: its arrival time is the picture's.
-	var prevArrival time.Time
+	var arrival time.Time
+	emit := func(data []byte, lost bool) {
+		if lost {
+			dec.Lost()
+		}
+		pic, err := dec.Decode(data)
+		if err != nil {
+			if !errors.Is(err, codec.ErrNeedKeyframe) {
+				p.m.stats.decodeErrors.Add(1)
+			}
+			pli()
+			return
+		}
+		if pic == nil {
+			return
+		}
+		muted := p.videoMuted.Load()
+		if muted != videoMuted {
+			videoMuted = muted
+			if !muted {
+				lastPLI = time.Time{}
+				pli()
+			}
+		}
+		if muted {
+			return
+		}
+		pic.Time = arrival // the arrival of the frame's last packet
+		if err := p.r.video.PushFrame(p.id, pic); err == nil {
+			p.m.stats.videoFramesIn.Add(1)
+		}
+	}
 	for {
 		pkt, _, err := t.ReadRTP()
 		if err != nil {
 			return
 		}
-		arrival := time.Now()
-		if prevArrival.IsZero() {
-			prevArrival = arrival
-		}
-		sb.Push(pkt)
-		for s := sb.Pop(); s != nil; s = sb.Pop() {
-			if s.PrevDroppedPackets > 0 {
-				dec.Lost()
-			}
-			pic, err := dec.Decode(s.Data)
-			if err != nil {
-				if !errors.Is(err, codec.ErrNeedKeyframe) {
-					p.m.stats.decodeErrors.Add(1)
-				}
-				pli()
-				continue
-			}
-			if pic == nil {
-				continue
-			}
-			muted := p.videoMuted.Load()
-			if muted != videoMuted {
-				videoMuted = muted
-				if !muted {
-					lastPLI = time.Time{}
-					pli()
-				}
-			}
-			if muted {
-				continue
-			}
-			pic.Time = prevArrival
-			if err := p.r.video.PushFrame(p.id, pic); err == nil {
-				p.m.stats.videoFramesIn.Add(1)
-			}
-		}
-		prevArrival = arrival
+		arrival = time.Now()
+		asm.push(pkt, arrival, emit)
 	}
 }
 
