@@ -1,3 +1,54 @@
-// Package signaling will hold the wire protocols that drive package mcu: WebSocket JSON for the browser
-// page, WHIP/WHEP over HTTP, and SIP. It never touches media itself.
+// Package signaling holds the wire protocols that drive package mcu. It never touches media itself: no
+// RTP, no mixer, no codec. Today it has the WebSocket JSON protocol of the browser page
+// (web/static/signaling.js and app.js); WHIP/WHEP and SIP will join it.
+//
+// # WebSocket protocol
+//
+// The server mounts a WebSocketHandler at /ws. Every frame is a JSON text message with a "type"; one
+// socket carries at most one participant, and the server handles a socket's messages strictly in order.
+//
+// Client to server:
+//
+//	{"type":"join","room":"R","name":"N","layout":"grid"|"speaker","maxKbps":N}   layout, maxKbps optional
+//	{"type":"offer","sdp":"..."}          the server replies {"type":"answer","sdp":"..."}
+//	{"type":"answer","sdp":"..."}         reply to a server offer
+//	{"type":"candidate","candidate":{"candidate":"...","sdpMid":"0","sdpMLineIndex":0}}
+//	{"type":"candidate","candidate":null} end of candidates (ignored)
+//	{"type":"mute","audio":bool,"video":bool}   true = muted
+//	{"type":"layout","layout":"grid"|"speaker"}
+//	{"type":"leave"}                      the participant leaves; the server closes the socket (1000)
+//
+// Server to client:
+//
+//	{"type":"joined","id":"PID","room":"R","iceServers":[{"urls":[...],"username":..,"credential":..}],
+//	 "participants":[{"id","name","audioMuted","videoMuted","speaking"}]}   the others already there
+//	{"type":"answer","sdp":"..."}, {"type":"offer","sdp":"..."}, {"type":"candidate","candidate":{...}}
+//	{"type":"participant-joined","participant":{"id","name","audioMuted","videoMuted","speaking"}}
+//	{"type":"participant-left","id":"..."}
+//	{"type":"speaking","id":"...","speaking":bool}
+//	{"type":"muted","id":"...","audio":bool,"video":bool}
+//	{"type":"error","code":"...","message":"..."}
+//
+// Error codes (ErrorCode): bad-json, unknown-type, bad-message (a missing or mistyped field, a bad room or
+// display name, a binary frame), not-joined, already-joined, room-full, bad-sdp (the MCU rejected an
+// offer, answer or candidate), internal. A client mistake gets an error message and the socket stays open.
+// When the MCU removes the participant (its media connection failed, or the MCU closed) the client gets
+// an "internal" error and the server closes the socket (1000, or 1001 on shutdown).
+//
+// # Connections
+//
+// Each socket has one reader (the HTTP handler's goroutine), which decodes and handles the messages and
+// calls the MCU, and one writer goroutine, which drains a bounded queue (WebSocketConfig.QueueSize, 100)
+// with a write deadline (500 ms) and pings the client (every 5 s, 5 s timeout). The MCU's callbacks only
+// queue; a client whose queue overflows, whose write times out or who misses a pong is dropped (counted
+// in WebSocketStats.Dropped). Whenever the socket closes, for whatever reason, the participant leaves
+// exactly once and both goroutines end before ServeHTTP returns.
+//
+// # Origins
+//
+// Browsers may open a WebSocket to any site, so the handler checks the Origin header (coder/websocket's
+// OriginPatterns): the server's own page (Origin host equal to the request's Host) is always accepted,
+// and by default so are localhost, 127.0.0.1 and [::1] on any port; WebSocketConfig.OriginPatterns
+// configures the rest. The check is never switched off (InsecureSkipVerify), since any web page could
+// then join rooms from its visitors' browsers.
 package signaling

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/openmcu/mcu/mcu"
+	"github.com/openmcu/mcu/signaling"
 	"github.com/openmcu/mcu/web"
 )
 
@@ -46,21 +47,34 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTP, err)
 	}
+	mux, ws, err := newMux(m, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer ws.Close() // before m.Close (deferred earlier): sockets end, their participants leave
 	log.Info("listening", "addr", ln.Addr().String())
 	fmt.Printf("Open http://%s/ in a browser\n", displayAddr(ln.Addr()))
-	return serve(ctx, ln, newMux(m, cfg, log), log)
+	return serve(ctx, ln, mux, log)
 }
 
-// newMux routes the server's HTTP endpoints: the page, the signalling WebSocket, health and metrics.
-func newMux(m *mcu.MCU, cfg Config, log *slog.Logger) *http.ServeMux {
+// newMux routes the server's HTTP endpoints: the page, the signalling WebSocket, health and metrics. The
+// caller closes the returned WebSocket handler when the server stops.
+func newMux(m *mcu.MCU, cfg Config, log *slog.Logger) (*http.ServeMux, *signaling.WebSocketHandler, error) {
+	wcfg := signaling.DefaultWebSocketConfig()
+	wcfg.OriginPatterns = cfg.AllowedOrigins
+	ws, err := signaling.NewWebSocketHandler(signaling.MCUConference(m), wcfg, signaling.Params{Logger: log})
+	if err != nil {
+		return nil, nil, err
+	}
 	mux := http.NewServeMux()
+	mux.Handle("/ws", ws)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
 	})
 	mux.Handle("GET /metrics", metricsHandler(m))
 	mux.Handle("/", web.Handler())
-	return mux
+	return mux, ws, nil
 }
 
 // serve serves h on ln until ctx is cancelled, then shuts down gracefully.

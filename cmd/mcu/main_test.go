@@ -73,7 +73,12 @@ func TestServeAndShutdown(t *testing.T) {
 	}
 	defer m.Close()
 	log := slog.New(slog.DiscardHandler)
-	go func() { done <- serve(ctx, ln, newMux(m, cfg, log), log) }()
+	mux, ws, err := newMux(m, cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	go func() { done <- serve(ctx, ln, mux, log) }()
 	var body string
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		resp, err := http.Get(base + "/healthz")

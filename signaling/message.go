@@ -1,0 +1,373 @@
+package signaling
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"github.com/openmcu/mcu/mcu"
+)
+
+// ErrorCode is the "code" of an "error" message: what kind of mistake the client (or the server) made.
+type ErrorCode string
+
+// The error codes of the WebSocket protocol.
+const (
+	// CodeBadJSON: the frame is not valid JSON.
+	CodeBadJSON ErrorCode = "bad-json"
+	// CodeUnknownType: the message's "type" is not one the server knows.
+	CodeUnknownType ErrorCode = "unknown-type"
+	// CodeBadMessage: a field is missing, of the wrong type or out of range (also a binary frame).
+	CodeBadMessage ErrorCode = "bad-message"
+	// CodeNotJoined: the message needs a "join" first.
+	CodeNotJoined ErrorCode = "not-joined"
+	// CodeAlreadyJoined: a second "join" on the same socket.
+	CodeAlreadyJoined ErrorCode = "already-joined"
+	// CodeRoomFull: the room has as many participants as it may.
+	CodeRoomFull ErrorCode = "room-full"
+	// CodeBadSDP: the MCU rejected an offer, an answer or an ICE candidate.
+	CodeBadSDP ErrorCode = "bad-sdp"
+	// CodeInternal: the server failed, or removed the participant (media connection lost, shutdown).
+	CodeInternal ErrorCode = "internal"
+)
+
+// Error is a failure the client is told about: it becomes {"type":"error","code":...,"message":...}.
+// Message is short, human readable and never carries internal details. It is plain data.
+type Error struct {
+	Code    ErrorCode
+	Message string
+}
+
+// Error returns "code: message".
+func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }
+
+func errorf(code ErrorCode, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Message types, the "type" field of every message.
+const (
+	typeJoin      = "join"
+	typeOffer     = "offer"
+	typeAnswer    = "answer"
+	typeCandidate = "candidate"
+	typeMute      = "mute"
+	typeLayout    = "layout"
+	typeLeave     = "leave"
+
+	typeJoined            = "joined"
+	typeParticipantJoined = "participant-joined"
+	typeParticipantLeft   = "participant-left"
+	typeSpeaking          = "speaking"
+	typeMuted             = "muted"
+	typeError             = "error"
+)
+
+// Client-to-server messages, after decoding and validation. decodeMessage returns one of them, by value.
+type (
+	joinMsg struct {
+		Room, Name string
+		Layout     mcu.Layout
+		HasLayout  bool // "layout" was given; otherwise the MCU's default (grid) stays
+		MaxKbps    int  // 0 when absent; kept for bandwidth caps, not used yet
+	}
+	// offerMsg and answerMsg carry an SDP.
+	offerMsg  struct{ SDP string }
+	answerMsg struct{ SDP string }
+	// candidateMsg carries a trickled candidate; End is true for null (or an empty candidate string), the
+	// end of candidates, which the server ignores.
+	candidateMsg struct {
+		Candidate mcu.ICECandidate
+		End       bool
+	}
+	muteMsg   struct{ Audio, Video bool } // true = muted
+	layoutMsg struct{ Layout mcu.Layout }
+	leaveMsg  struct{}
+)
+
+// wireCandidate is RTCIceCandidateInit on the wire, both ways.
+type wireCandidate struct {
+	Candidate        string  `json:"candidate"`
+	SDPMid           *string `json:"sdpMid,omitempty"`
+	SDPMLineIndex    *uint16 `json:"sdpMLineIndex,omitempty"`
+	UsernameFragment *string `json:"usernameFragment,omitempty"`
+}
+
+// decodeMessage parses and validates one client frame. Errors are *Error with CodeBadJSON,
+// CodeUnknownType or CodeBadMessage. It never panics, whatever data holds.
+func decodeMessage(data []byte) (any, error) {
+	if !json.Valid(data) {
+		return nil, errorf(CodeBadJSON, "the message is not valid JSON")
+	}
+	var env struct {
+		Type *string `json:"type"`
+	}
+	if err := json.Unmarshal(data, &env); err != nil {
+		return nil, errorf(CodeBadMessage, "the message must be a JSON object with a string \"type\"")
+	}
+	if env.Type == nil {
+		return nil, errorf(CodeBadMessage, "the message has no \"type\"")
+	}
+	typ := *env.Type
+	switch typ {
+	case typeJoin:
+		var m struct {
+			Room    *string `json:"room"`
+			Name    *string `json:"name"`
+			Layout  *string `json:"layout"`
+			MaxKbps *int    `json:"maxKbps"`
+		}
+		if err := unmarshalFields(typ, data, &m); err != nil {
+			return nil, err
+		}
+		if m.Room == nil || *m.Room == "" || m.Name == nil || *m.Name == "" {
+			return nil, errorf(CodeBadMessage, "join needs a non-empty \"room\" and \"name\"")
+		}
+		j := joinMsg{Room: *m.Room, Name: *m.Name}
+		if m.Layout != nil {
+			l, err := mcu.ParseLayout(*m.Layout)
+			if err != nil {
+				return nil, errorf(CodeBadMessage, "\"layout\" must be \"grid\" or \"speaker\"")
+			}
+			j.Layout, j.HasLayout = l, true
+		}
+		if m.MaxKbps != nil {
+			if *m.MaxKbps < 0 {
+				return nil, errorf(CodeBadMessage, "\"maxKbps\" must not be negative")
+			}
+			j.MaxKbps = *m.MaxKbps
+		}
+		return j, nil
+	case typeOffer, typeAnswer:
+		var m struct {
+			SDP *string `json:"sdp"`
+		}
+		if err := unmarshalFields(typ, data, &m); err != nil {
+			return nil, err
+		}
+		if m.SDP == nil || *m.SDP == "" {
+			return nil, errorf(CodeBadMessage, "%s needs a non-empty \"sdp\"", typ)
+		}
+		if typ == typeOffer {
+			return offerMsg{SDP: *m.SDP}, nil
+		}
+		return answerMsg{SDP: *m.SDP}, nil
+	case typeCandidate:
+		var m struct {
+			Candidate json.RawMessage `json:"candidate"`
+		}
+		if err := unmarshalFields(typ, data, &m); err != nil {
+			return nil, err
+		}
+		if len(m.Candidate) == 0 {
+			return nil, errorf(CodeBadMessage, "candidate needs a \"candidate\" (an object, or null)")
+		}
+		if bytes.Equal(m.Candidate, []byte("null")) {
+			return candidateMsg{End: true}, nil
+		}
+		var c wireCandidate
+		if err := json.Unmarshal(m.Candidate, &c); err != nil {
+			return nil, errorf(CodeBadMessage, "\"candidate\" must be an RTCIceCandidateInit object or null")
+		}
+		if c.Candidate == "" {
+			return candidateMsg{End: true}, nil
+		}
+		return candidateMsg{Candidate: mcu.ICECandidate{Candidate: c.Candidate, SDPMid: c.SDPMid,
+			SDPMLineIndex: c.SDPMLineIndex, UsernameFragment: c.UsernameFragment}}, nil
+	case typeMute:
+		var m struct {
+			Audio *bool `json:"audio"`
+			Video *bool `json:"video"`
+		}
+		if err := unmarshalFields(typ, data, &m); err != nil {
+			return nil, err
+		}
+		if m.Audio == nil || m.Video == nil {
+			return nil, errorf(CodeBadMessage, "mute needs boolean \"audio\" and \"video\"")
+		}
+		return muteMsg{Audio: *m.Audio, Video: *m.Video}, nil
+	case typeLayout:
+		var m struct {
+			Layout *string `json:"layout"`
+		}
+		if err := unmarshalFields(typ, data, &m); err != nil {
+			return nil, err
+		}
+		if m.Layout == nil {
+			return nil, errorf(CodeBadMessage, "layout needs a \"layout\"")
+		}
+		l, err := mcu.ParseLayout(*m.Layout)
+		if err != nil {
+			return nil, errorf(CodeBadMessage, "\"layout\" must be \"grid\" or \"speaker\"")
+		}
+		return layoutMsg{Layout: l}, nil
+	case typeLeave:
+		return leaveMsg{}, nil
+	}
+	return nil, errorf(CodeUnknownType, "unknown message type %q", truncate(typ, 32))
+}
+
+// unmarshalFields decodes a message of a known type into m, turning a field of the wrong JSON type into
+// CodeBadMessage.
+func unmarshalFields(typ string, data []byte, m any) error {
+	if err := json.Unmarshal(data, m); err != nil {
+		var what string
+		if te, ok := err.(*json.UnmarshalTypeError); ok && te.Field != "" {
+			what = fmt.Sprintf(": field %q has the wrong type", truncate(te.Field, 32))
+		}
+		return errorf(CodeBadMessage, "bad %s message%s", typ, what)
+	}
+	return nil
+}
+
+// truncate shortens s to at most n bytes for an error message, on a rune boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && s[n]&0xc0 == 0x80 {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+// Server-to-client messages, as they go on the wire.
+type (
+	wireParticipant struct {
+		ID         string `json:"id"`
+		Name       string `json:"name"`
+		AudioMuted bool   `json:"audioMuted"`
+		VideoMuted bool   `json:"videoMuted"`
+		Speaking   bool   `json:"speaking"`
+	}
+	wireICEServer struct {
+		URLs       []string `json:"urls"`
+		Username   string   `json:"username,omitempty"`
+		Credential string   `json:"credential,omitempty"`
+	}
+	joinedOut struct {
+		Type         string            `json:"type"`
+		ID           string            `json:"id"`
+		Room         string            `json:"room"`
+		ICEServers   []wireICEServer   `json:"iceServers"`
+		Participants []wireParticipant `json:"participants"`
+	}
+	sdpOut struct {
+		Type string `json:"type"`
+		SDP  string `json:"sdp"`
+	}
+	candidateOut struct {
+		Type      string        `json:"type"`
+		Candidate wireCandidate `json:"candidate"`
+	}
+	participantJoinedOut struct {
+		Type        string          `json:"type"`
+		Participant wireParticipant `json:"participant"`
+	}
+	participantLeftOut struct {
+		Type string `json:"type"`
+		ID   string `json:"id"`
+	}
+	speakingOut struct {
+		Type     string `json:"type"`
+		ID       string `json:"id"`
+		Speaking bool   `json:"speaking"`
+	}
+	mutedOut struct {
+		Type  string `json:"type"`
+		ID    string `json:"id"`
+		Audio bool   `json:"audio"`
+		Video bool   `json:"video"`
+	}
+	errorOut struct {
+		Type    string    `json:"type"`
+		Code    ErrorCode `json:"code"`
+		Message string    `json:"message"`
+	}
+)
+
+func toWireParticipant(p mcu.ParticipantInfo) wireParticipant {
+	return wireParticipant{ID: string(p.ID), Name: p.Name, AudioMuted: p.AudioMuted, VideoMuted: p.VideoMuted,
+		Speaking: p.Speaking}
+}
+
+func toWireICEServers(servers []mcu.ICEServer) []wireICEServer {
+	out := make([]wireICEServer, 0, len(servers))
+	for _, s := range servers {
+		urls := s.URLs
+		if urls == nil {
+			urls = []string{}
+		}
+		out = append(out, wireICEServer{URLs: urls, Username: s.Username, Credential: s.Credential})
+	}
+	return out
+}
+
+// rosterOut turns a roster event into its wire message, or nil for an event type the protocol lacks.
+func rosterOut(e mcu.RosterEvent) any {
+	id := string(e.Participant.ID)
+	switch e.Type {
+	case mcu.RosterJoined:
+		return participantJoinedOut{Type: typeParticipantJoined, Participant: toWireParticipant(e.Participant)}
+	case mcu.RosterLeft:
+		return participantLeftOut{Type: typeParticipantLeft, ID: id}
+	case mcu.RosterSpeaking:
+		return speakingOut{Type: typeSpeaking, ID: id, Speaking: e.Participant.Speaking}
+	case mcu.RosterMuted:
+		return mutedOut{Type: typeMuted, ID: id, Audio: e.Participant.AudioMuted, Video: e.Participant.VideoMuted}
+	}
+	return nil
+}
+
+func candidateOutOf(c mcu.ICECandidate) candidateOut {
+	return candidateOut{Type: typeCandidate, Candidate: wireCandidate{Candidate: c.Candidate, SDPMid: c.SDPMid,
+		SDPMLineIndex: c.SDPMLineIndex, UsernameFragment: c.UsernameFragment}}
+}
+
+func errorOutOf(e *Error) errorOut {
+	return errorOut{Type: typeError, Code: e.Code, Message: e.Message}
+}
+
+// roster folds the roster events a participant receives while joining into the list of the others, in
+// the order they joined, with their latest state.
+type roster struct {
+	order []mcu.ParticipantID
+	byID  map[mcu.ParticipantID]mcu.ParticipantInfo
+}
+
+func (r *roster) apply(e mcu.RosterEvent) {
+	if r.byID == nil {
+		r.byID = make(map[mcu.ParticipantID]mcu.ParticipantInfo)
+	}
+	id := e.Participant.ID
+	_, known := r.byID[id]
+	switch e.Type {
+	case mcu.RosterJoined:
+		if !known {
+			r.order = append(r.order, id)
+		}
+		r.byID[id] = e.Participant
+	case mcu.RosterLeft:
+		if known {
+			delete(r.byID, id)
+			for i, o := range r.order {
+				if o == id {
+					r.order = append(r.order[:i], r.order[i+1:]...)
+					break
+				}
+			}
+		}
+	case mcu.RosterSpeaking, mcu.RosterMuted:
+		if known {
+			r.byID[id] = e.Participant
+		}
+	}
+}
+
+func (r *roster) participants() []wireParticipant {
+	out := make([]wireParticipant, 0, len(r.order))
+	for _, id := range r.order {
+		out = append(out, toWireParticipant(r.byID[id]))
+	}
+	return out
+}

@@ -1,0 +1,584 @@
+package signaling
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/openmcu/mcu/mcu"
+)
+
+// WebSocketConfig is the serialisable configuration of the WebSocket endpoint. Start from
+// DefaultWebSocketConfig; NewWebSocketHandler validates it.
+type WebSocketConfig struct {
+	// OriginPatterns are the browser origins, besides the server's own, allowed to open the socket:
+	// path.Match patterns against the origin's host[:port] (or scheme://host[:port] when the pattern has
+	// "://"), case-insensitive. The page served by this server (Origin host equal to the request's Host)
+	// is always allowed, and so are clients that send no Origin (not browsers). Behind a reverse proxy
+	// that rewrites Host, list the public host here. "*" allows every origin: any web page could then
+	// join rooms from its visitors' browsers (cross-site WebSocket hijacking), so do that only for
+	// development. InsecureSkipVerify is never used.
+	OriginPatterns []string `json:"origin_patterns"`
+	// ReadLimit is the largest client message in bytes; a larger one closes the socket (1009).
+	ReadLimit int64 `json:"read_limit"`
+	// QueueSize is how many messages may wait to be written to one client; a client that falls further
+	// behind is dropped.
+	QueueSize int `json:"queue_size"`
+	// WriteTimeout bounds each message write; a client that does not take a message in time is dropped.
+	WriteTimeout time.Duration `json:"write_timeout"`
+	// PingInterval is how often the server pings each client, and PingTimeout how long it waits for the
+	// pong before it drops the client (and its participant).
+	PingInterval time.Duration `json:"ping_interval"`
+	PingTimeout  time.Duration `json:"ping_timeout"`
+}
+
+// DefaultWebSocketConfig allows localhost origins on any port (besides the server's own origin), reads
+// messages of up to 64 KiB, queues 100 messages per client with a 500 ms write deadline, and pings every
+// 5 s with a 5 s timeout (a vanished client is dropped within 10 s).
+func DefaultWebSocketConfig() WebSocketConfig {
+	return WebSocketConfig{
+		OriginPatterns: []string{"localhost", "localhost:*", "127.0.0.1", "127.0.0.1:*", `\[::1\]`, `\[::1\]:*`},
+		ReadLimit:      64 << 10,
+		QueueSize:      100,
+		WriteTimeout:   500 * time.Millisecond,
+		PingInterval:   5 * time.Second,
+		PingTimeout:    5 * time.Second,
+	}
+}
+
+// Validate reports every field out of range, joined, or nil.
+func (c WebSocketConfig) Validate() error {
+	var errs []error
+	for _, p := range c.OriginPatterns {
+		if _, err := path.Match(p, ""); err != nil {
+			errs = append(errs, fmt.Errorf("origin pattern %q: %w", p, err))
+		}
+	}
+	if c.ReadLimit < 4<<10 || c.ReadLimit > 16<<20 {
+		errs = append(errs, fmt.Errorf("read limit %d: want 4 KiB..16 MiB", c.ReadLimit))
+	}
+	if c.QueueSize < 1 || c.QueueSize > 100000 {
+		errs = append(errs, fmt.Errorf("queue size %d: want 1..100000", c.QueueSize))
+	}
+	if c.WriteTimeout < time.Millisecond || c.WriteTimeout > time.Minute {
+		errs = append(errs, fmt.Errorf("write timeout %v: want 1ms..1m", c.WriteTimeout))
+	}
+	if c.PingInterval < time.Millisecond || c.PingInterval > 10*time.Minute {
+		errs = append(errs, fmt.Errorf("ping interval %v: want 1ms..10m", c.PingInterval))
+	}
+	if c.PingTimeout < time.Millisecond || c.PingTimeout > time.Minute {
+		errs = append(errs, fmt.Errorf("ping timeout %v: want 1ms..1m", c.PingTimeout))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("websocket config: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// Params holds what the signalling needs from its owner besides configuration.
+type Params struct {
+	// Logger receives lifecycle messages (Info), client mistakes and negotiation (Debug), and drops
+	// (Warn); nil discards them.
+	Logger *slog.Logger
+}
+
+// WebSocketStats are counters since the handler was created, plus the current number of sockets.
+type WebSocketStats struct {
+	Connections int    // sockets open now
+	Dropped     uint64 // clients dropped for not reading: queue overflow, write timeout or no pong
+}
+
+// WebSocketHandler serves the JSON signalling protocol (see the package documentation) on WebSocket
+// upgrades; the server mounts it at /ws. Each socket gets one reader goroutine (the HTTP handler's own)
+// and one writer goroutine, both ended when the socket closes. Create it with NewWebSocketHandler and stop
+// it with Close. Its methods are safe for concurrent use.
+type WebSocketHandler struct {
+	conf Conference
+	cfg  WebSocketConfig
+	log  *slog.Logger
+
+	ctx    context.Context // cancelled by Close
+	cancel context.CancelFunc
+
+	mu     sync.Mutex
+	closed bool
+	conns  int
+	wg     sync.WaitGroup // one per socket being served
+
+	dropped atomic.Uint64
+}
+
+// NewWebSocketHandler returns a handler that joins conf's rooms on behalf of WebSocket clients. It starts
+// no goroutine; it fails only on an invalid cfg.
+func NewWebSocketHandler(conf Conference, cfg WebSocketConfig, p Params) (*WebSocketHandler, error) {
+	if conf == nil {
+		return nil, errors.New("websocket handler: nil conference")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := p.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &WebSocketHandler{conf: conf, cfg: cfg, log: log, ctx: ctx, cancel: cancel}, nil
+}
+
+// Close closes every socket (status 1001, going away; their participants leave) and waits until they are
+// done; later upgrades get 503. It is idempotent.
+func (h *WebSocketHandler) Close() error {
+	h.mu.Lock()
+	h.closed = true
+	h.mu.Unlock()
+	h.cancel()
+	h.wg.Wait()
+	return nil
+}
+
+// Stats returns a snapshot of the counters.
+func (h *WebSocketHandler) Stats() WebSocketStats {
+	h.mu.Lock()
+	n := h.conns
+	h.mu.Unlock()
+	return WebSocketStats{Connections: n, Dropped: h.dropped.Load()}
+}
+
+// ServeHTTP upgrades the request to a WebSocket and serves it until it closes.
+func (h *WebSocketHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	h.conns++
+	h.wg.Add(1)
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		h.conns--
+		h.mu.Unlock()
+		h.wg.Done()
+	}()
+
+	log := h.log.With("remote_addr", r.RemoteAddr)
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: h.cfg.OriginPatterns})
+	if err != nil {
+		// Accept has written the HTTP error (403 for a foreign origin, 426 without an upgrade).
+		log.Debug("websocket upgrade refused", "err", err)
+		return
+	}
+	ws.SetReadLimit(h.cfg.ReadLimit)
+	c := &conn{h: h, ws: ws, log: log, out: newOutbox(h.cfg.QueueSize)}
+	c.serve()
+}
+
+// conn is one socket. The reader (serve, on the HTTP handler's goroutine) owns session and the protocol
+// state; the writer goroutine owns writes, pings and closing; they share only the outbox. The session's
+// listener only queues on the outbox, so the MCU is never blocked by a client.
+type conn struct {
+	h   *WebSocketHandler
+	ws  *websocket.Conn
+	log *slog.Logger
+	out *outbox
+
+	// Owned by the reader.
+	session Session
+	left    bool // session.Leave was called
+	maxKbps int  // from "join"; kept for bandwidth caps
+}
+
+// serve runs the reader until the socket closes, then stops the writer, makes the participant leave
+// (once) and returns when both are done.
+func (c *conn) serve() {
+	readerCtx, readerDone := context.WithCancel(context.Background())
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		c.writeLoop(readerCtx)
+	}()
+	c.log.Debug("websocket open")
+	// Reads end when the socket closes: by the peer, or by the writer (which owns closing).
+	err := c.readLoop(context.Background())
+	readerDone()
+	c.leave()
+	<-writerDone
+	c.ws.CloseNow() // a no-op when the writer closed it
+	c.log.Debug("websocket closed", "err", err)
+}
+
+// readLoop reads and handles messages in order until the socket fails or closes.
+func (c *conn) readLoop(ctx context.Context) error {
+	for {
+		typ, data, err := c.ws.Read(ctx)
+		if err != nil {
+			return err
+		}
+		if typ != websocket.MessageText {
+			c.sendError(errorf(CodeBadMessage, "binary frames are not supported; send JSON text"))
+			continue
+		}
+		msg, err := decodeMessage(data)
+		if err != nil {
+			c.sendError(err)
+			continue
+		}
+		if err := c.handle(msg); err != nil {
+			c.sendError(err)
+		}
+	}
+}
+
+// handle does what one decoded message asks. The returned error goes to the client as an "error"
+// message; the connection stays open.
+func (c *conn) handle(msg any) error {
+	if _, ok := msg.(joinMsg); !ok && c.session == nil {
+		if _, ok := msg.(leaveMsg); ok {
+			c.out.closeAfterFlush(websocket.StatusNormalClosure, "left")
+			return nil
+		}
+		return errorf(CodeNotJoined, "send \"join\" first")
+	}
+	switch m := msg.(type) {
+	case joinMsg:
+		return c.join(m)
+	case offerMsg:
+		answer, err := c.session.HandleOffer(m.SDP)
+		if err != nil {
+			c.log.Debug("offer rejected", "err", err)
+			switch {
+			case errors.Is(err, mcu.ErrClosed):
+				return errorf(CodeInternal, "the participant has been removed")
+			case errors.Is(err, mcu.ErrNoCodec):
+				return errorf(CodeBadSDP, "the offer has no usable codec (want Opus, and H.264 or VP8)")
+			}
+			return errorf(CodeBadSDP, "the offer could not be applied")
+		}
+		c.log.Debug("answered offer")
+		c.out.push(sdpOut{Type: typeAnswer, SDP: answer})
+	case answerMsg:
+		if err := c.session.HandleAnswer(m.SDP); err != nil {
+			c.log.Debug("answer rejected", "err", err)
+			if errors.Is(err, mcu.ErrClosed) {
+				return errorf(CodeInternal, "the participant has been removed")
+			}
+			return errorf(CodeBadSDP, "the answer could not be applied")
+		}
+	case candidateMsg:
+		if m.End {
+			return nil
+		}
+		if err := c.session.AddICECandidate(m.Candidate); err != nil {
+			c.log.Debug("candidate rejected", "err", err)
+			if errors.Is(err, mcu.ErrClosed) {
+				return errorf(CodeInternal, "the participant has been removed")
+			}
+			return errorf(CodeBadSDP, "the ICE candidate could not be added")
+		}
+	case muteMsg:
+		c.session.SetMuted(m.Audio, m.Video)
+	case layoutMsg:
+		if err := c.session.SetLayout(m.Layout); err != nil {
+			c.log.Debug("set layout", "err", err)
+			return errorf(CodeInternal, "the layout could not be changed")
+		}
+	case leaveMsg:
+		c.leave()
+		c.out.closeAfterFlush(websocket.StatusNormalClosure, "left")
+	}
+	return nil
+}
+
+// join joins the room and queues "joined", listing the members the MCU announced during the join.
+func (c *conn) join(m joinMsg) error {
+	if c.session != nil || c.left {
+		return errorf(CodeAlreadyJoined, "this connection has already joined a room")
+	}
+	c.out.startJoin()
+	s, err := c.h.conf.Join(m.Room, m.Name, listener{c.out})
+	if err != nil {
+		c.out.abortJoin()
+		switch {
+		case errors.Is(err, mcu.ErrRoomFull):
+			c.log.Debug("join refused", "room", m.Room, "err", err)
+			return errorf(CodeRoomFull, "the room is full")
+		case errors.Is(err, mcu.ErrBadName):
+			c.log.Debug("join refused", "room", m.Room, "err", err)
+			return errorf(CodeBadMessage, "room and name must be 1 to 128 bytes of UTF-8")
+		case errors.Is(err, mcu.ErrClosed):
+			c.log.Debug("join refused", "room", m.Room, "err", err)
+			return errorf(CodeInternal, "the server is shutting down")
+		}
+		c.log.Warn("join failed", "room", m.Room, "err", err)
+		return errorf(CodeInternal, "could not join the room")
+	}
+	c.session = s
+	c.maxKbps = m.MaxKbps
+	c.log = c.log.With("room", m.Room, "participant", s.ID())
+	c.log.Info("joined", "max_kbps", m.MaxKbps)
+	var layoutErr error
+	if m.HasLayout { // before "joined", so that the client's first picture has it
+		layoutErr = s.SetLayout(m.Layout)
+	}
+	c.out.finishJoin(joinedOut{Type: typeJoined, ID: string(s.ID()), Room: m.Room,
+		ICEServers: toWireICEServers(c.h.conf.ICEServers())})
+	if layoutErr != nil {
+		c.log.Debug("set layout", "err", layoutErr)
+		return errorf(CodeInternal, "the layout could not be changed")
+	}
+	return nil
+}
+
+// leave makes the participant leave, once.
+func (c *conn) leave() {
+	if c.session == nil || c.left {
+		return
+	}
+	c.left = true
+	c.session.Leave()
+	c.log.Info("left")
+}
+
+func (c *conn) sendError(err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		e = errorf(CodeInternal, "internal error")
+	}
+	c.log.Debug("client error", "code", e.Code, "err", e.Message)
+	c.out.push(errorOutOf(e))
+}
+
+// writeLoop writes queued messages, pings, and closes the socket when the outbox asks, a client does not
+// keep up, or the handler closes. It returns when the reader has finished (ctx is done) or after closing
+// the socket.
+func (c *conn) writeLoop(ctx context.Context) {
+	cfg := &c.h.cfg
+	ping := time.NewTicker(cfg.PingInterval)
+	defer ping.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.h.ctx.Done():
+			c.ws.Close(websocket.StatusGoingAway, "server shutting down")
+			return
+		case <-ping.C:
+			pctx, cancel := context.WithTimeout(ctx, cfg.PingTimeout)
+			err := c.ws.Ping(pctx)
+			timedOut := errors.Is(pctx.Err(), context.DeadlineExceeded)
+			cancel()
+			if err != nil {
+				c.failed("no pong", err, timedOut)
+				return
+			}
+			continue
+		case <-c.out.notify:
+		}
+		for {
+			b, cl := c.out.take()
+			if b != nil {
+				wctx, cancel := context.WithTimeout(ctx, cfg.WriteTimeout)
+				err := c.ws.Write(wctx, websocket.MessageText, b)
+				timedOut := errors.Is(wctx.Err(), context.DeadlineExceeded)
+				cancel()
+				if err != nil {
+					c.failed("write timed out", err, timedOut)
+					return
+				}
+				continue
+			}
+			if cl == nil {
+				break
+			}
+			if cl.overflow {
+				c.h.dropped.Add(1)
+				c.log.Warn("dropping client", "reason", "send queue full", "queue_size", cfg.QueueSize)
+				// The socket still works, so say why (bounded by the library's 5 s timeouts).
+				c.ws.Close(websocket.StatusPolicyViolation, "too slow: send queue full")
+				return
+			}
+			c.ws.Close(cl.code, cl.reason)
+			return
+		}
+	}
+}
+
+// failed closes the socket after a failed write or ping. A timeout means the client does not keep up
+// (or has vanished): it is dropped and counted. Otherwise the socket was closing anyway.
+func (c *conn) failed(what string, err error, timedOut bool) {
+	if timedOut {
+		c.h.dropped.Add(1)
+		c.log.Warn("dropping client", "reason", what, "err", err)
+	} else {
+		c.log.Debug("socket closed while writing", "err", err)
+	}
+	c.ws.CloseNow()
+}
+
+// listener is the participant's mcu.ParticipantListener: it only queues.
+type listener struct{ out *outbox }
+
+func (l listener) OnICECandidate(c mcu.ICECandidate) { l.out.push(candidateOutOf(c)) }
+func (l listener) OnRoster(e mcu.RosterEvent)        { l.out.roster(e) }
+func (l listener) OnClosed(err error)                { l.out.closed(err) }
+
+// closeRequest asks the writer to close the socket after writing what is queued (nothing on overflow).
+type closeRequest struct {
+	code     websocket.StatusCode
+	reason   string
+	overflow bool // the queue was full: the client is dropped
+}
+
+// outbox is a connection's bounded output queue of encoded messages. Producers (the reader and the
+// MCU's callbacks) never block: when the queue is full the client is dropped. The lock is never held
+// across a channel send or I/O.
+type outbox struct {
+	notify chan struct{} // capacity 1: there is something to take
+
+	mu        sync.Mutex
+	max       int
+	queue     [][]byte
+	close     *closeRequest // once set, nothing more is queued
+	joining   bool          // roster events go to pending, for "joined"
+	pending   roster
+	removed   bool  // OnClosed came while joining
+	removeErr error // its error
+}
+
+func newOutbox(max int) *outbox {
+	return &outbox{notify: make(chan struct{}, 1), max: max}
+}
+
+func (o *outbox) wake() {
+	select {
+	case o.notify <- struct{}{}:
+	default:
+	}
+}
+
+// push queues msg, or drops the client when the queue is full.
+func (o *outbox) push(msg any) {
+	o.mu.Lock()
+	closing := o.close != nil
+	o.mu.Unlock()
+	if closing {
+		return // do not even encode
+	}
+	b, err := json.Marshal(msg)
+	if err != nil {
+		return // cannot happen with the wire types
+	}
+	o.mu.Lock()
+	o.pushLocked(b)
+	o.mu.Unlock()
+	o.wake()
+}
+
+func (o *outbox) pushLocked(b []byte) {
+	if o.close != nil {
+		return
+	}
+	if len(o.queue) >= o.max {
+		o.queue = nil
+		o.close = &closeRequest{overflow: true}
+		return
+	}
+	o.queue = append(o.queue, b)
+}
+
+// closeAfterFlush asks the writer to close the socket once the queued messages are written.
+func (o *outbox) closeAfterFlush(code websocket.StatusCode, reason string) {
+	o.mu.Lock()
+	if o.close == nil {
+		o.close = &closeRequest{code: code, reason: reason}
+	}
+	o.mu.Unlock()
+	o.wake()
+}
+
+// take removes and returns the oldest queued message, or nil and the close request (if any) when the
+// queue is empty.
+func (o *outbox) take() ([]byte, *closeRequest) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.queue) == 0 {
+		return nil, o.close
+	}
+	b := o.queue[0]
+	o.queue[0] = nil
+	o.queue = o.queue[1:]
+	return b, nil
+}
+
+func (o *outbox) startJoin() {
+	o.mu.Lock()
+	o.joining, o.pending, o.removed, o.removeErr = true, roster{}, false, nil
+	o.mu.Unlock()
+}
+
+func (o *outbox) abortJoin() {
+	o.mu.Lock()
+	o.joining, o.pending, o.removed, o.removeErr = false, roster{}, false, nil
+	o.mu.Unlock()
+}
+
+// finishJoin queues joined with the members gathered while joining, then delivers roster events directly.
+// If the participant was removed while joining, the client gets the error and the socket closes.
+func (o *outbox) finishJoin(joined joinedOut) {
+	o.mu.Lock()
+	joined.Participants = o.pending.participants()
+	if b, err := json.Marshal(joined); err == nil {
+		o.pushLocked(b)
+	}
+	o.joining, o.pending = false, roster{}
+	removed, err := o.removed, o.removeErr
+	o.mu.Unlock()
+	o.wake()
+	if removed {
+		o.closed(err)
+	}
+}
+
+func (o *outbox) roster(e mcu.RosterEvent) {
+	o.mu.Lock()
+	if o.joining {
+		o.pending.apply(e)
+		o.mu.Unlock()
+		return
+	}
+	o.mu.Unlock()
+	if m := rosterOut(e); m != nil {
+		o.push(m)
+	}
+}
+
+// closed handles the participant's removal: after Leave (nil) nothing, otherwise an error message and
+// the socket closes.
+func (o *outbox) closed(err error) {
+	if err == nil {
+		return
+	}
+	o.mu.Lock()
+	if o.joining {
+		o.removed, o.removeErr = true, err
+		o.mu.Unlock()
+		return
+	}
+	o.mu.Unlock()
+	code, reason, msg := websocket.StatusNormalClosure, "participant removed", "the media connection was lost; rejoin"
+	if errors.Is(err, mcu.ErrClosed) {
+		code, reason, msg = websocket.StatusGoingAway, "server shutting down", "the server is shutting down"
+	}
+	o.push(errorOutOf(errorf(CodeInternal, "%s", msg)))
+	o.closeAfterFlush(code, reason)
+}

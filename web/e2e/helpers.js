@@ -1,0 +1,473 @@
+// Shared helpers of the browser end-to-end tests: fixture generators (Y4M camera, WAV microphone), the
+// Chromium command line, bounded polling, and the measuring functions that run inside a page (colour of
+// grid tiles, tone levels). Everything here is deterministic and has no dependency but playwright-core.
+
+import { createServer } from 'node:net';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** Debian's Chromium; never a downloaded browser. Override with CHROMIUM=/path. */
+export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+
+/**
+ * The test participants: a saturated colour (camera) and a pure tone (microphone) each, far apart so that
+ * H.264's colour shifts (up to ~40 per channel) and Opus cannot confuse them.
+ * The tones are 440, 660 and 1000 Hz, not 440/660/880: with 880, the third-order intermodulation product of
+ * the two tones a listener hears lands exactly on the listener's own tone (2*660-880 = 440 for P1,
+ * 2*660-440 = 880 for P3), so any nonlinearity in the mix or codec would fake "own voice heard". With 1000
+ * every second- and third-order product of a pair is at least 100 Hz from the third tone.
+ */
+export const PARTICIPANTS = [
+  { name: 'P1', rgb: [220, 30, 30], hz: 440 }, // red
+  { name: 'P2', rgb: [30, 200, 40], hz: 660 }, // green
+  { name: 'P3', rgb: [40, 60, 230], hz: 1000 }, // blue
+];
+
+export const PALETTE = PARTICIPANTS.map((p) => p.rgb);
+
+// ---------------------------------------------------------------------------------------------------------
+// Fixtures
+
+/**
+ * RGB (0-255) to limited-range BT.601 Y'CbCr, which is how Chromium interprets the frames of its fake
+ * capture file (verified by fixtures.test.js reading the local preview back).
+ * @param {number[]} rgb
+ * @returns {[number, number, number]}
+ */
+export function rgbToYuv601([r, g, b]) {
+  const R = r / 255;
+  const G = g / 255;
+  const B = b / 255;
+  const clamp = (v) => Math.max(0, Math.min(255, Math.round(v)));
+  return [
+    clamp(16 + 65.481 * R + 128.553 * G + 24.966 * B),
+    clamp(128 - 37.797 * R - 74.203 * G + 112.0 * B),
+    clamp(128 + 112.0 * R - 93.786 * G - 18.214 * B),
+  ];
+}
+
+/**
+ * A Y4M file (4:2:0, progressive, square pixels) of `frames` identical frames of one colour. Chromium loops
+ * the file, so one frame is a steady picture.
+ * @param {{width?: number, height?: number, rgb: number[], frames?: number, fps?: number}} o
+ * @returns {Buffer}
+ */
+export function makeY4M({ width = 640, height = 360, rgb, frames = 1, fps = 30 }) {
+  if (width % 2 || height % 2) throw new Error('Y4M 4:2:0 needs even dimensions');
+  const [y, u, v] = rgbToYuv601(rgb);
+  const header = Buffer.from(`YUV4MPEG2 W${width} H${height} F${fps}:1 Ip A1:1 C420jpeg\n`, 'ascii');
+  const ySize = width * height;
+  const cSize = (width / 2) * (height / 2);
+  const frame = Buffer.alloc(6 + ySize + 2 * cSize);
+  frame.write('FRAME\n', 0, 'ascii');
+  frame.fill(y, 6, 6 + ySize);
+  frame.fill(u, 6 + ySize, 6 + ySize + cSize);
+  frame.fill(v, 6 + ySize + cSize);
+  return Buffer.concat([header, ...Array(frames).fill(frame)]);
+}
+
+/**
+ * Parses a Y4M header and its first frame's planes back (for self-checks).
+ * @param {Buffer} buf
+ */
+export function parseY4M(buf) {
+  const nl = buf.indexOf(0x0a);
+  const header = buf.subarray(0, nl).toString('ascii');
+  const tags = header.split(' ');
+  if (tags[0] !== 'YUV4MPEG2') throw new Error(`not a Y4M file: ${header}`);
+  const get = (c) => tags.find((t) => t[0] === c)?.slice(1);
+  const width = Number(get('W'));
+  const height = Number(get('H'));
+  const ySize = width * height;
+  const cSize = ySize / 4;
+  const frameSize = 6 + ySize + 2 * cSize;
+  const body = buf.subarray(nl + 1);
+  if (body.subarray(0, 6).toString('ascii') !== 'FRAME\n') throw new Error('missing FRAME marker');
+  if (body.length % frameSize) throw new Error(`body ${body.length} is not a multiple of frame ${frameSize}`);
+  const f = body.subarray(6, frameSize);
+  return {
+    width, height, fps: get('F'), chroma: get('C'), frames: body.length / frameSize,
+    y: f.subarray(0, ySize), u: f.subarray(ySize, ySize + cSize), v: f.subarray(ySize + cSize),
+  };
+}
+
+/**
+ * A WAV file: 16-bit PCM, mono, of a pure sine. Use whole seconds so that every tone has a whole number
+ * of cycles and Chromium's looping of the file makes no click.
+ * @param {{hz: number, seconds?: number, rate?: number, amplitude?: number}} o amplitude is 0..1 of full scale
+ * @returns {Buffer}
+ */
+export function makeWav({ hz, seconds = 10, rate = 48000, amplitude = 0.3 }) {
+  const n = Math.round(seconds * rate);
+  const dataBytes = n * 2;
+  const b = Buffer.alloc(44 + dataBytes);
+  b.write('RIFF', 0, 'ascii');
+  b.writeUInt32LE(36 + dataBytes, 4);
+  b.write('WAVE', 8, 'ascii');
+  b.write('fmt ', 12, 'ascii');
+  b.writeUInt32LE(16, 16); // fmt chunk size
+  b.writeUInt16LE(1, 20); // PCM
+  b.writeUInt16LE(1, 22); // mono
+  b.writeUInt32LE(rate, 24);
+  b.writeUInt32LE(rate * 2, 28); // byte rate
+  b.writeUInt16LE(2, 32); // block align
+  b.writeUInt16LE(16, 34); // bits per sample
+  b.write('data', 36, 'ascii');
+  b.writeUInt32LE(dataBytes, 40);
+  for (let i = 0; i < n; i++) {
+    b.writeInt16LE(Math.round(amplitude * 32767 * Math.sin((2 * Math.PI * hz * i) / rate)), 44 + 2 * i);
+  }
+  return b;
+}
+
+/**
+ * Parses a canonical PCM WAV (for self-checks): format fields and the samples as floats.
+ * @param {Buffer} b
+ */
+export function parseWav(b) {
+  if (b.toString('ascii', 0, 4) !== 'RIFF' || b.toString('ascii', 8, 12) !== 'WAVE') throw new Error('not RIFF/WAVE');
+  let off = 12;
+  let fmt = null;
+  while (off + 8 <= b.length) {
+    const id = b.toString('ascii', off, off + 4);
+    const size = b.readUInt32LE(off + 4);
+    const body = off + 8;
+    if (id === 'fmt ') {
+      fmt = {
+        format: b.readUInt16LE(body), channels: b.readUInt16LE(body + 2), rate: b.readUInt32LE(body + 4),
+        byteRate: b.readUInt32LE(body + 8), blockAlign: b.readUInt16LE(body + 12), bits: b.readUInt16LE(body + 14),
+      };
+    } else if (id === 'data') {
+      if (!fmt) throw new Error('data before fmt');
+      const n = size / fmt.blockAlign;
+      const samples = new Float64Array(n);
+      for (let i = 0; i < n; i++) samples[i] = b.readInt16LE(body + i * fmt.blockAlign) / 32768;
+      return { ...fmt, riffSize: b.readUInt32LE(4), dataSize: size, samples };
+    }
+    off = body + size + (size & 1);
+  }
+  throw new Error('no data chunk');
+}
+
+/**
+ * Amplitude of frequency hz in samples (Goertzel, i.e. one DFT bin), scaled so a sine of amplitude A gives
+ * ~A when the window holds whole cycles.
+ * @param {ArrayLike<number>} samples
+ * @param {number} rate
+ * @param {number} hz
+ */
+export function toneAmplitude(samples, rate, hz) {
+  const w = (2 * Math.PI * hz) / rate;
+  const c = 2 * Math.cos(w);
+  let s1 = 0;
+  let s2 = 0;
+  for (let i = 0; i < samples.length; i++) {
+    const s0 = samples[i] + c * s1 - s2;
+    s2 = s1;
+    s1 = s0;
+  }
+  const power = s1 * s1 + s2 * s2 - c * s1 * s2;
+  return (2 * Math.sqrt(Math.max(power, 0))) / samples.length;
+}
+
+/**
+ * Writes one participant's camera and microphone files into dir.
+ * @param {string} dir
+ * @param {{name: string, rgb: number[], hz: number}} p
+ * @returns {Promise<{y4m: string, wav: string}>}
+ */
+export async function writeFixtures(dir, p) {
+  const y4m = join(dir, `${p.name}.y4m`);
+  const wav = join(dir, `${p.name}.wav`);
+  await writeFile(y4m, makeY4M({ rgb: p.rgb }));
+  await writeFile(wav, makeWav({ hz: p.hz }));
+  return { y4m, wav };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Chromium and polling
+
+/**
+ * The command line of one participant's Chromium: fake devices fed from its own files, loopback ICE.
+ * @param {{y4m: string, wav: string}} f
+ */
+export function chromiumArgs(f) {
+  return [
+    '--use-fake-ui-for-media-stream',
+    '--use-fake-device-for-media-stream',
+    `--use-file-for-fake-video-capture=${f.y4m}`,
+    `--use-file-for-fake-audio-capture=${f.wav}`,
+    '--allow-loopback-in-peer-connection',
+    '--autoplay-policy=no-user-gesture-required',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    // Headless pages count as hidden: keep their timers and media running at full rate.
+    '--disable-background-timer-throttling',
+    '--disable-renderer-backgrounding',
+    '--disable-backgrounding-occluded-windows',
+  ];
+}
+
+/** An error that stops waitFor at once instead of being retried (the thing waited for cannot happen). */
+export class Fatal extends Error {}
+
+/**
+ * Polls fn until it returns a truthy value, at most timeoutMs; never a fixed sleep beyond intervalMs.
+ * On timeout it throws, naming `what` and the last value or error (from `describe` if given). An error
+ * thrown by fn is retried, except a Fatal, which ends the wait with the same report at once.
+ * @template T
+ * @param {string} what
+ * @param {() => Promise<T>|T} fn
+ * @param {{timeoutMs?: number, intervalMs?: number, describe?: () => Promise<string>|string}} [o]
+ * @returns {Promise<T>}
+ */
+export async function waitFor(what, fn, { timeoutMs = 10000, intervalMs = 200, describe } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+      last = v;
+    } catch (err) {
+      last = err;
+      if (err instanceof Fatal) break;
+    }
+    if (Date.now() >= deadline) break;
+    await sleep(Math.min(intervalMs, Math.max(0, deadline - Date.now())));
+  }
+  let detail = last instanceof Error ? last.message : JSON.stringify(last);
+  if (describe) {
+    try {
+      detail += `\n${await describe()}`;
+    } catch { /* best effort */ }
+  }
+  const why = last instanceof Fatal ? 'gave up' : `timed out after ${timeoutMs} ms`;
+  throw new Error(`${why} waiting for ${what}; last: ${detail}`);
+}
+
+/** @param {number} ms */
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** A TCP port that was free a moment ago on 127.0.0.1. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.unref();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = /** @type {import('node:net').AddressInfo} */ (s.address());
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Geometry and colour matching
+
+/**
+ * Where the server's grid layout puts n tiles on a w x h canvas: a port of mixer/layout.go gridRects
+ * (16:9 tiles, as large as fit, more columns on ties within 1 %, centred, even coordinates).
+ * @param {number} n
+ * @param {number} w
+ * @param {number} h
+ * @returns {{x: number, y: number, w: number, h: number}[]}
+ */
+export function gridRects(n, w, h) {
+  if (n <= 0) return [];
+  let best = -1;
+  let cols = 1;
+  let rows = 1;
+  for (let c = 1; c <= n; c++) {
+    const r = Math.ceil(n / c);
+    const s = Math.min(w / c / 16, h / r / 9);
+    if (s >= best * 0.99) {
+      best = Math.max(s, best);
+      cols = c;
+      rows = r;
+    }
+  }
+  let tw = Math.floor(w / cols) & ~1;
+  let th = Math.floor(h / rows) & ~1;
+  if (n === 1) {
+    tw = w & ~1;
+    th = h & ~1;
+  } else {
+    const [cw, ch] = tw * 9 > th * 16 ? [Math.floor((th * 16) / 9), th] : [tw, Math.floor((tw * 9) / 16)];
+    tw = cw & ~1;
+    th = ch & ~1;
+  }
+  const y0 = Math.floor((h - rows * th) / 2);
+  const out = [];
+  for (let r = 0; r < rows; r++) {
+    const inRow = Math.min(cols, n - r * cols);
+    const x0 = Math.floor((w - inRow * tw) / 2);
+    for (let c = 0; c < inRow; c++) out.push({ x: x0 + c * tw, y: y0 + r * th, w: tw, h: th });
+  }
+  return out;
+}
+
+/**
+ * The centre patches of n grid tiles as fractions of the canvas (the composite may arrive at any tier
+ * size): the middle 20 % of each tile, clear of the name label at the bottom left and the border.
+ * @param {number} n
+ */
+export function tilePatches(n) {
+  const W = 1280;
+  const H = 720;
+  return gridRects(n, W, H).map((r) => ({
+    x: (r.x + r.w * 0.4) / W, y: (r.y + r.h * 0.4) / H, w: (r.w * 0.2) / W, h: (r.h * 0.2) / H,
+  }));
+}
+
+/**
+ * Index of the palette colour nearest to rgb, and the distance (max over channels).
+ * @param {number[]} rgb
+ * @param {number[][]} palette
+ */
+export function nearestColour(rgb, palette = PALETTE) {
+  let best = -1;
+  let dist = Infinity;
+  palette.forEach((p, i) => {
+    const d = Math.hypot(p[0] - rgb[0], p[1] - rgb[1], p[2] - rgb[2]);
+    if (d < dist) {
+      dist = d;
+      best = i;
+    }
+  });
+  const maxChannel = best < 0 ? Infinity : Math.max(...palette[best].map((v, k) => Math.abs(v - rgb[k])));
+  return { index: best, dist, maxChannel };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Functions that run inside a page (page.evaluate serialises them: they must be self-contained)
+
+/**
+ * Playback state of a video element: dimensions, time, frames.
+ * @param {string} selector
+ */
+export function pageVideoState(selector) {
+  const v = /** @type {HTMLVideoElement|null} */ (document.querySelector(selector));
+  if (!v) return { present: false };
+  const q = v.getVideoPlaybackQuality ? v.getVideoPlaybackQuality() : null;
+  const s = /** @type {MediaStream|null} */ (v.srcObject);
+  return {
+    present: true,
+    width: v.videoWidth,
+    height: v.videoHeight,
+    time: v.currentTime,
+    paused: v.paused,
+    muted: v.muted,
+    readyState: v.readyState,
+    frames: q ? q.totalVideoFrames : -1,
+    tracks: s && s.getTracks ? s.getTracks().map((t) => `${t.kind}:${t.readyState}`) : [],
+  };
+}
+
+/**
+ * Draws the video's current frame into a canvas at its own size and returns the per-channel median colour
+ * of each patch (fractions of the frame).
+ * @param {{selector: string, patches: {x: number, y: number, w: number, h: number}[]}} arg
+ */
+export function pageSampleColours({ selector, patches }) {
+  const v = /** @type {HTMLVideoElement} */ (document.querySelector(selector));
+  const W = v.videoWidth;
+  const H = v.videoHeight;
+  if (!W || !H) return { width: W, height: H, colours: [] };
+  const c = document.createElement('canvas');
+  c.width = W;
+  c.height = H;
+  const g = /** @type {CanvasRenderingContext2D} */ (c.getContext('2d', { willReadFrequently: true }));
+  g.drawImage(v, 0, 0, W, H);
+  const median = (a) => {
+    a.sort((x, y) => x - y);
+    return a[a.length >> 1];
+  };
+  const colours = patches.map((p) => {
+    const x = Math.round(p.x * W);
+    const y = Math.round(p.y * H);
+    const w = Math.max(1, Math.round(p.w * W));
+    const h = Math.max(1, Math.round(p.h * H));
+    const d = g.getImageData(x, y, w, h).data;
+    const ch = [[], [], []];
+    for (let i = 0; i < d.length; i += 4) {
+      ch[0].push(d[i]);
+      ch[1].push(d[i + 1]);
+      ch[2].push(d[i + 2]);
+    }
+    return ch.map(median);
+  });
+  return { width: W, height: H, colours };
+}
+
+/**
+ * Measures tone levels in the audio of the stream a media element plays: MediaStreamSource -> AnalyserNode
+ * (Blackman window, fftSize 16384: 2.9 Hz bins at 48 kHz), power spectra averaged over durationMs. For each
+ * frequency it reports the strongest bin within +-tolHz in dB (full-scale sine ~ -6 dB... relative values
+ * are what matter), and the median of 100-2000 Hz as the floor.
+ * Remote WebRTC audio reaches WebAudio only while a media element plays it: the element keeps playing
+ * (muted is fine) and this function does not touch it.
+ * @param {{selector: string, freqs: number[], durationMs?: number, tolHz?: number}} arg
+ */
+export async function pageMeasureTones({ selector, freqs, durationMs = 1500, tolHz = 8 }) {
+  const el = /** @type {HTMLMediaElement} */ (document.querySelector(selector));
+  const stream = /** @type {MediaStream|null} */ (el && el.srcObject);
+  if (!stream || !stream.getAudioTracks || !stream.getAudioTracks().length) {
+    return { error: 'no audio track on the element' };
+  }
+  const w = /** @type {any} */ (window);
+  // One context per page, reused across polls (contexts are a limited resource).
+  if (!w.__e2eAudio || w.__e2eAudio.track !== stream.getAudioTracks()[0]) {
+    if (w.__e2eAudio) w.__e2eAudio.ctx.close();
+    const ctx = new AudioContext();
+    const src = ctx.createMediaStreamSource(new MediaStream([stream.getAudioTracks()[0]]));
+    const an = ctx.createAnalyser();
+    an.fftSize = 16384;
+    an.smoothingTimeConstant = 0;
+    an.minDecibels = -160;
+    an.maxDecibels = 0;
+    src.connect(an);
+    w.__e2eAudio = { ctx, an, track: stream.getAudioTracks()[0] };
+  }
+  const { ctx, an } = w.__e2eAudio;
+  if (ctx.state !== 'running') await ctx.resume();
+  const bins = an.frequencyBinCount;
+  const buf = new Float32Array(bins);
+  const acc = new Float64Array(bins);
+  let frames = 0;
+  const end = performance.now() + durationMs;
+  while (performance.now() < end) {
+    await new Promise((r) => setTimeout(r, 100));
+    an.getFloatFrequencyData(buf);
+    for (let i = 0; i < bins; i++) acc[i] += 10 ** (buf[i] / 10);
+    frames++;
+  }
+  const hzPerBin = ctx.sampleRate / an.fftSize;
+  const db = (p) => (p > 0 ? 10 * Math.log10(p / frames) : -Infinity);
+  const tones = freqs.map((f) => {
+    let best = 0;
+    let at = 0;
+    const lo = Math.max(1, Math.floor((f - tolHz) / hzPerBin));
+    const hi = Math.min(bins - 1, Math.ceil((f + tolHz) / hzPerBin));
+    for (let i = lo; i <= hi; i++) {
+      if (acc[i] > best) {
+        best = acc[i];
+        at = i;
+      }
+    }
+    return { hz: f, db: Math.round(db(best) * 10) / 10, peakHz: Math.round(at * hzPerBin * 10) / 10 };
+  });
+  const band = [];
+  for (let i = Math.ceil(100 / hzPerBin); i <= Math.floor(2000 / hzPerBin); i++) band.push(db(acc[i]));
+  band.sort((a, b) => a - b);
+  return {
+    sampleRate: ctx.sampleRate, hzPerBin, frames, state: ctx.state,
+    floorDb: Math.round(band[band.length >> 1] * 10) / 10,
+    tones,
+  };
+}
