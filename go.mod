@@ -4,7 +4,7 @@ go 1.26.8
 
 require (
 	github.com/coder/websocket v1.8.15
-	github.com/gen2brain/x264-go/x264c v0.0.0-20221204084822-82ee2951dea2
+	github.com/gen2brain/x264-go/x264c v0.0.0-20221204084822-82ee2951dea2 // the x264c of github.com/gen2brain/x264-go v0.3.0
 	github.com/pion/interceptor v0.1.51
 	github.com/pion/logging v0.2.4
 	github.com/pion/rtcp v1.2.20
