@@ -172,8 +172,15 @@ func join(t *testing.T, m *mcu.MCU, room, name string, colour int, tone float64)
 // joinWith is join for a client that offers, sends and receives only the video codec vc.
 func joinWith(t *testing.T, m *mcu.MCU, room, name string, colour int, tone float64, vc codec.VideoCodec) *party {
 	t.Helper()
-	client, err := mcutest.New(mcutest.Config{Colour: palette[colour].YUV(), ToneHz: tone, VideoCodec: vc,
-		IncludeLoopback: true, Interfaces: []string{"lo"}})
+	return joinConfig(t, m, room, name, colour, tone, mcutest.Config{VideoCodec: vc})
+}
+
+// joinConfig is join with more of the client's configuration.
+func joinConfig(t *testing.T, m *mcu.MCU, room, name string, colour int, tone float64, cfg mcutest.Config) *party {
+	t.Helper()
+	cfg.Colour, cfg.ToneHz = palette[colour].YUV(), tone
+	cfg.IncludeLoopback, cfg.Interfaces = true, []string{"lo"}
+	client, err := mcutest.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -592,5 +599,80 @@ func TestMute(t *testing.T) {
 	a.p.SetMuted(false, false)
 	if err := waitFor(5*time.Second, func() error { return checkAll(both, nil, cfg.Width, cfg.Height, steadyMarginDB) }); err != nil {
 		t.Fatalf("after A unmuted: %v", err)
+	}
+}
+
+// TestAudioOnlyAndReceiveOnly checks participants without a camera or without anything to send: they get
+// a placeholder tile in everyone else's grid, the audio-only one is heard, and
+// both receive the room like anybody else.
+func TestAudioOnlyAndReceiveOnly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test over loopback")
+	}
+	cfg := mcu.DefaultConfig()
+	cfg.IncludeLoopback = true
+	cfg.Interfaces = []string{"lo"}
+	cfg.Width, cfg.Height = 640, 360
+	m, err := mcu.New(cfg, mcu.Params{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := join(t, m, "room", "A", 0, 430)
+	voice := joinConfig(t, m, "room", "Voice", 1, 650, mcutest.Config{NoVideo: true})
+	watcher := joinConfig(t, m, "room", "Watcher", 2, 0, mcutest.Config{NoVideo: true, NoAudio: true})
+	defer func() {
+		for _, p := range []*party{a, voice, watcher} {
+			p.client.Close()
+		}
+		if err := m.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	// tiles returns the nearest palette colour (the palette has the placeholder's) in each tile of p's
+	// picture, sampled away from the centre where a placeholder has its name.
+	tiles := func(p *party, n int) ([]string, error) {
+		pic := p.client.Picture()
+		if pic == nil {
+			return nil, fmt.Errorf("%s: no picture yet", p.name)
+		}
+		var out []string
+		for _, r := range mixer.Grid.Rects(n, pic.Width, pic.Height) {
+			c := pic.Mean(image.Rect(r.Min.X+r.Dx()/8, r.Min.Y+r.Dy()/8, r.Min.X+r.Dx()/4, r.Min.Y+r.Dy()/4))
+			out = append(out, palette[nearest(c)].Name)
+		}
+		return out, nil
+	}
+	want := map[*party][]string{
+		a:       {"placeholder", "placeholder"},   // Voice and Watcher have no camera
+		voice:   {palette[0].Name, "placeholder"}, // A, Watcher
+		watcher: {palette[0].Name, "placeholder"}, // A, Voice
+	}
+	if err := waitFor(20*time.Second, func() error {
+		var errs []error
+		for p, w := range want {
+			got, err := tiles(p, 2)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if !slices.Equal(got, w) {
+				errs = append(errs, fmt.Errorf("%s sees %v, want %v", p.name, got, w))
+			}
+		}
+		hear := func(p *party, f float64) float64 {
+			return codectest.LevelDB(p.client.Audio(500*time.Millisecond), codec.SampleRate, f)
+		}
+		if l := hear(a, voice.tone); l < -30 {
+			errs = append(errs, fmt.Errorf("A hears the audio-only participant at %.1f dB", l))
+		}
+		if la, lv := hear(watcher, a.tone), hear(watcher, voice.tone); la < -30 || lv < -30 {
+			errs = append(errs, fmt.Errorf("the receive-only participant hears A at %.1f dB and Voice at %.1f dB", la, lv))
+		}
+		if l := hear(voice, voice.tone); l > hear(voice, a.tone)-30 {
+			errs = append(errs, fmt.Errorf("Voice hears itself at %.1f dB", l))
+		}
+		return errors.Join(errs...)
+	}); err != nil {
+		t.Fatal(err)
 	}
 }

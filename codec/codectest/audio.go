@@ -46,9 +46,12 @@ type Spectrum struct {
 }
 
 // NewSpectrum analyses pcm, sampled at sampleRate. Bins are sampleRate/len(pcm) Hz apart, so one second
-// of audio gives 1 Hz resolution. pcm must hold at least 2 samples.
+// of audio gives 1 Hz resolution. Fewer than 2 samples give an empty spectrum, whose every level is -Inf.
 func NewSpectrum(pcm []int16, sampleRate int) *Spectrum {
 	n := len(pcm)
+	if n < 2 {
+		return &Spectrum{SampleRate: sampleRate, N: max(n, 1)}
+	}
 	seq := make([]float64, n)
 	for i, v := range pcm {
 		w := 0.5 - 0.5*math.Cos(2*math.Pi*float64(i)/float64(n)) // periodic Hann window
@@ -70,6 +73,9 @@ func (s *Spectrum) BinHz() float64 { return float64(s.SampleRate) / float64(s.N)
 
 // Peak returns the frequency (Hz, the centre of the bin) of the loudest bin above 0 Hz.
 func (s *Spectrum) Peak() float64 {
+	if len(s.DB) < 2 {
+		return 0
+	}
 	best := 1
 	for i := 2; i < len(s.DB); i++ {
 		if s.DB[i] > s.DB[best] {

@@ -53,3 +53,14 @@ func TestSpectrum(t *testing.T) {
 		})
 	}
 }
+
+func TestEmptySpectrum(t *testing.T) {
+	for _, pcm := range [][]int16{nil, {5}} {
+		if l := LevelDB(pcm, 48000, 440); !math.IsInf(l, -1) {
+			t.Errorf("LevelDB of %d samples = %v, want -Inf", len(pcm), l)
+		}
+		if p := PeakFrequency(pcm, 48000); p != 0 {
+			t.Errorf("PeakFrequency of %d samples = %v, want 0", len(pcm), p)
+		}
+	}
+}

@@ -39,6 +39,9 @@ type Config struct {
 	// ToneHz is the frequency of the sent sine; ToneAmplitude its peak (default 8000, about -12 dBFS).
 	ToneHz        float64
 	ToneAmplitude int16
+	// NoVideo and NoAudio make the client receive-only for that kind (no camera, no microphone): its
+	// transceiver is recvonly and it sends nothing of that kind.
+	NoVideo, NoAudio bool
 	// VideoCodec is the only video codec the client offers, sends and receives: codec.H264 (the default)
 	// or codec.VP8.
 	VideoCodec codec.VideoCodec
@@ -145,6 +148,14 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("new video track: %w", err)
 	}
 	for _, t := range []*webrtc.TrackLocalStaticSample{c.outAudio, c.outVideo} {
+		if (t == c.outAudio && cfg.NoAudio) || (t == c.outVideo && cfg.NoVideo) {
+			if _, err := pc.AddTransceiverFromKind(t.Kind(), webrtc.RTPTransceiverInit{
+				Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+				c.Close()
+				return nil, fmt.Errorf("add recvonly %s transceiver: %w", t.Kind(), err)
+			}
+			continue
+		}
 		tr, err := pc.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv})
 		if err != nil {
 			c.Close()
@@ -187,9 +198,14 @@ func (c *Client) SetAnswer(answer string) error {
 		return nil
 	}
 	c.started = true
-	c.wg.Add(2)
-	go c.sendVideo()
-	go c.sendAudio()
+	if !c.cfg.NoVideo {
+		c.wg.Add(1)
+		go c.sendVideo()
+	}
+	if !c.cfg.NoAudio {
+		c.wg.Add(1)
+		go c.sendAudio()
+	}
 	return nil
 }
 
