@@ -42,7 +42,17 @@ func MinusMixKey(id ParticipantID) string { return minusKeyPrefix + string(id) }
 const inputBufferFrames = 5
 
 // inputResumeFrames is how many frames a starved source must have buffered before it plays again.
-const inputResumeFrames = inputBufferFrames/2 + 1
+const inputResumeFrames = 2
+
+// Latency trimming: a source whose ring held at least trimMinFrames frames at every tick of the last
+// trimWindow ticks has more buffered than its arrival jitter needs, so its oldest frame is dropped (20 ms
+// less delay; counted in AudioStats.InputFramesTrimmed). In steady state a regular source then sits at 2
+// frames before each read: 20 ms of jitter tolerance plus the tick phase, instead of creeping up to the
+// ring's depth after a burst.
+const (
+	trimMinFrames = 3
+	trimWindow    = 50 // ticks: 1 s
+)
 
 // AudioConfig is the serialisable configuration of an AudioMixer. Start from DefaultAudioConfig, change
 // what you need, and call Validate. Durations are rounded up to whole 20 ms frames.
@@ -172,13 +182,16 @@ type AudioStats struct {
 	InputFramesDropped uint64
 	// Underruns counts how often a source had no frame for a tick and went back to buffering.
 	Underruns uint64
+	// InputFramesTrimmed counts frames dropped because a source had more buffered than it needed (see
+	// trimMinFrames).
+	InputFramesTrimmed uint64
 	// TimingResets counts late wakeups of Run that were longer than the input buffer, after which the
 	// tick clock was reset instead of catching up.
 	TimingResets uint64
 }
 
 type audioCounters struct {
-	ticks, dropped, underruns, timingResets atomic.Uint64
+	ticks, dropped, underruns, timingResets, trimmed atomic.Uint64
 }
 
 // listenerEntry is one listener as the mixing goroutine sees it: src is its own source, if it is one.
@@ -351,6 +364,7 @@ func (m *AudioMixer) Stats() AudioStats {
 		InputFramesDropped: m.stats.dropped.Load(),
 		Underruns:          m.stats.underruns.Load(),
 		TimingResets:       m.stats.timingResets.Load(),
+		InputFramesTrimmed: m.stats.trimmed.Load(),
 	}
 }
 

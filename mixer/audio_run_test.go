@@ -178,15 +178,15 @@ func TestAudioRunRebuffers(t *testing.T) {
 			write int
 			want  int16 // first sample heard at this tick
 		}{
-			{2, 0},    // buffering: 2 of 3 frames
-			{1, 1000}, // 3 buffered: plays
+			{1, 0},    // buffering: 1 of 2 frames
+			{2, 1000}, // 3 buffered (2 needed): plays
 			{0, 2000},
 			{0, 3000},
 			{0, 0},    // starved: underrun, buffering again
-			{1, 0},    // 1 of 3
-			{1, 0},    // 2 of 3
-			{1, 4000}, // 3 of 3: plays again, in order
+			{1, 0},    // 1 of 2
+			{1, 4000}, // 2 of 2: plays again, in order
 			{1, 5000},
+			{1, 6000},
 		}
 		for i, st := range steps {
 			write(st.write)

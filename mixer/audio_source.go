@@ -28,6 +28,8 @@ type AudioSource struct {
 	count     int                          // buffered frames
 	buffering bool
 	removed   bool
+	minCount  int // fewest frames buffered at a tick in this trim window
+	ticks     int // ticks in this trim window
 
 	// Everything below belongs to the mixing goroutine.
 	frame        [codec.FrameSamples]int16 // this tick's frame (silence if none)
@@ -82,6 +84,28 @@ func (s *AudioSource) WriteAt(pcm []int16, arrived time.Time) error {
 	return nil
 }
 
+// trimLocked drops the oldest frame when the ring held trimMinFrames or more at every tick of the last
+// trimWindow ticks (see trimMinFrames), then starts a new window. Called at each tick before the read.
+func (s *AudioSource) trimLocked() {
+	if s.buffering {
+		s.ticks = 0
+		return
+	}
+	if s.ticks == 0 || s.count < s.minCount {
+		s.minCount = s.count
+	}
+	s.ticks++
+	if s.ticks < trimWindow {
+		return
+	}
+	if s.minCount >= trimMinFrames {
+		s.head = (s.head + 1) % inputBufferFrames
+		s.count--
+		s.stats.trimmed.Add(1)
+	}
+	s.ticks = 0
+}
+
 // remove makes later Writes fail. Called with the mixer's lock held.
 func (s *AudioSource) remove() {
 	s.mu.Lock()
@@ -103,6 +127,7 @@ func (s *AudioSource) read() bool {
 }
 
 func (s *AudioSource) readLocked() bool {
+	s.trimLocked()
 	if s.buffering {
 		if s.count < inputResumeFrames {
 			return false

@@ -804,3 +804,44 @@ func TestAudioTickReportsEarliestArrival(t *testing.T) {
 		}
 	}
 }
+
+func TestAudioTrimsExcessLatency(t *testing.T) {
+	tests := []struct {
+		name        string
+		prime       int
+		pattern     []int // frames written before each tick, repeated
+		wantTrimmed uint64
+	}{
+		// Counts are taken at the tick, after that tick's writes.
+		{"steady source with a burst behind it: trimmed to 2 frames at the tick", 4, []int{1}, 3},
+		{"steady source at 2 frames at the tick: left alone", 1, []int{1}, 0},
+		{"jittery source (0 or 2 per tick) with a spare frame: trimmed once", 3, []int{0, 2}, 1},
+		{"jittery source (0 or 2 per tick) with no spare: left alone", 2, []int{0, 2}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, _ := newTestAudioMixer(t, DefaultAudioConfig())
+			src, err := m.AddSource("a")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range tt.prime {
+				if err := src.Write(constFrame(100)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i := range 3*trimWindow + 2 { // the first tick only ends buffering
+				for range tt.pattern[i%len(tt.pattern)] {
+					if err := src.Write(constFrame(100)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				m.mixOnce()
+			}
+			st := m.Stats()
+			if st.InputFramesTrimmed != tt.wantTrimmed || st.Underruns != 0 {
+				t.Errorf("trimmed %d frames with %d underruns, want %d and 0", st.InputFramesTrimmed, st.Underruns, tt.wantTrimmed)
+			}
+		})
+	}
+}
