@@ -45,13 +45,15 @@ const inputBufferFrames = 5
 const inputResumeFrames = 2
 
 // Latency trimming: a source whose ring held at least trimMinFrames frames at every tick of the last
-// trimWindow ticks has more buffered than its arrival jitter needs, so its oldest frame is dropped (20 ms
-// less delay; counted in AudioStats.InputFramesTrimmed). In steady state a regular source then sits at 2
-// frames before each read: 20 ms of jitter tolerance plus the tick phase, instead of creeping up to the
-// ring's depth after a burst.
+// trimWindow ticks has more buffered than its arrival jitter needs, so one frame is dropped (20 ms less
+// delay; counted in AudioStats.InputFramesTrimmed). Only a quiet frame (below trimQuietPower, a pause
+// between words) is dropped, never speech: cutting 20 ms out of a voice or a tone is an audible click. A
+// regular source then sits at 2 frames at each tick (20 ms of jitter tolerance plus the tick phase)
+// instead of keeping the extra delay a burst of late packets left behind.
 const (
-	trimMinFrames = 3
-	trimWindow    = 50 // ticks: 1 s
+	trimMinFrames  = 3
+	trimWindow     = 50     // ticks: 1 s
+	trimQuietPower = 1.0e-5 // mean square relative to full scale: -50 dBov
 )
 
 // AudioConfig is the serialisable configuration of an AudioMixer. Start from DefaultAudioConfig, change

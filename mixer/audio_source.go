@@ -84,8 +84,10 @@ func (s *AudioSource) WriteAt(pcm []int16, arrived time.Time) error {
 	return nil
 }
 
-// trimLocked drops the oldest frame when the ring held trimMinFrames or more at every tick of the last
-// trimWindow ticks (see trimMinFrames), then starts a new window. Called at each tick before the read.
+// trimLocked drops a quiet frame when the ring held trimMinFrames or more at every tick of the last
+// trimWindow ticks (see trimMinFrames). Once the window is over it stays armed, looking at each tick's
+// oldest frame, until a quiet one comes (dropped) or the ring runs low (a new window starts). Called at
+// each tick before the read.
 func (s *AudioSource) trimLocked() {
 	if s.buffering {
 		s.ticks = 0
@@ -98,12 +100,25 @@ func (s *AudioSource) trimLocked() {
 	if s.ticks < trimWindow {
 		return
 	}
-	if s.minCount >= trimMinFrames {
+	if s.minCount < trimMinFrames {
+		s.ticks = 0
+		return
+	}
+	if quiet(&s.ring[s.head]) {
 		s.head = (s.head + 1) % inputBufferFrames
 		s.count--
 		s.stats.trimmed.Add(1)
+		s.ticks = 0
 	}
-	s.ticks = 0
+}
+
+// quiet reports whether a frame's mean square is below trimQuietPower.
+func quiet(f *[codec.FrameSamples]int16) bool {
+	var sum int64
+	for _, v := range f {
+		sum += int64(v) * int64(v)
+	}
+	return float64(sum)/float64(len(f))/(32768*32768) < trimQuietPower
 }
 
 // remove makes later Writes fail. Called with the mixer's lock held.

@@ -811,12 +811,15 @@ func TestAudioTrimsExcessLatency(t *testing.T) {
 		prime       int
 		pattern     []int // frames written before each tick, repeated
 		wantTrimmed uint64
+		loud        bool
 	}{
-		// Counts are taken at the tick, after that tick's writes.
-		{"steady source with a burst behind it: trimmed to 2 frames at the tick", 4, []int{1}, 3},
-		{"steady source at 2 frames at the tick: left alone", 1, []int{1}, 0},
-		{"jittery source (0 or 2 per tick) with a spare frame: trimmed once", 3, []int{0, 2}, 1},
-		{"jittery source (0 or 2 per tick) with no spare: left alone", 2, []int{0, 2}, 0},
+		// Counts are taken at the tick, after that tick's writes. Frames are quiet (-50 dBov and below)
+		// unless loud is set.
+		{"steady source with a burst behind it: trimmed to 2 frames at the tick", 4, []int{1}, 3, false},
+		{"steady source at 2 frames at the tick: left alone", 1, []int{1}, 0, false},
+		{"jittery source (0 or 2 per tick) with a spare frame: trimmed once", 3, []int{0, 2}, 1, false},
+		{"jittery source (0 or 2 per tick) with no spare: left alone", 2, []int{0, 2}, 0, false},
+		{"speech is never cut", 4, []int{1}, 0, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -825,14 +828,18 @@ func TestAudioTrimsExcessLatency(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			level := int16(50) // -56 dBov
+			if tt.loud {
+				level = 3000
+			}
 			for range tt.prime {
-				if err := src.Write(constFrame(100)); err != nil {
+				if err := src.Write(constFrame(level)); err != nil {
 					t.Fatal(err)
 				}
 			}
 			for i := range 3*trimWindow + 2 { // the first tick only ends buffering
 				for range tt.pattern[i%len(tt.pattern)] {
-					if err := src.Write(constFrame(100)); err != nil {
+					if err := src.Write(constFrame(level)); err != nil {
 						t.Fatal(err)
 					}
 				}
