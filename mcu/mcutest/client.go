@@ -2,6 +2,10 @@
 // a solid colour (H.264 or VP8) and a sine tone (Opus) over one PeerConnection, decodes what it receives, and
 // exposes the latest received picture and the last seconds of received audio. It speaks SDP strings, not
 // a signalling protocol, so any signalling layer (or the mcu package directly) can drive it.
+//
+// For load generation a client can replay a pre-encoded Clip instead of encoding live and skip decoding
+// (Config.NoDecode): it then costs little more than pion's packetization and SRTP, and still counts what
+// it receives (ReceiveStats: frames, bytes, losses, freezes, audio underruns).
 package mcutest
 
 import (
@@ -55,6 +59,24 @@ type Config struct {
 	IncludeLoopback bool
 	// Logger receives lifecycle messages; nil discards them.
 	Logger *slog.Logger
+
+	// Clip, when set, is replayed in a loop instead of encoding live: its video frames at its frame rate
+	// and its audio every 20 ms. A keyframe request makes the client skip ahead to the clip's next
+	// keyframe. The clip's codec, size and frame rate replace VideoCodec, Width, Height and FrameRate;
+	// Colour, ToneHz, ToneAmplitude and VideoBitrate are ignored.
+	Clip *Clip
+	// NoDecode makes the client count what it receives (ReceiveStats) without decoding anything: Picture
+	// and Audio then stay empty. Without it the client decodes video and audio and counts as well.
+	NoDecode bool
+	// ExpectedFrameRate is the frame rate the client expects to receive (default 30); a gap between two
+	// received frames of more than three intervals is a freeze.
+	ExpectedFrameRate int
+	// ICEServers are the STUN/TURN servers of the PeerConnection (none by default).
+	ICEServers []webrtc.ICEServer
+	// OnICECandidate, when set, receives the client's local candidates as they are gathered (trickle ICE),
+	// and one with an empty Candidate at the end of gathering; Offer then returns at once instead of
+	// waiting for gathering to complete. It is called on pion's goroutine and must not block.
+	OnICECandidate func(webrtc.ICECandidateInit)
 }
 
 func (c *Config) defaults() {
@@ -73,13 +95,21 @@ func (c *Config) defaults() {
 	if c.VideoCodec == 0 {
 		c.VideoCodec = codec.H264
 	}
+	if c.ExpectedFrameRate <= 0 {
+		c.ExpectedFrameRate = 30
+	}
+	if c.Clip != nil {
+		cc := c.Clip.Config()
+		c.VideoCodec, c.Width, c.Height, c.FrameRate = cc.VideoCodec, cc.Width, cc.Height, cc.FrameRate
+	}
 }
 
 // Client is one synthetic participant. Create it with New, negotiate with Offer and SetAnswer, stop it
 // with Close. Its methods are safe for concurrent use.
 //
-// Goroutines: a video sender and an audio sender (started by the first SetAnswer), an RTCP reader per
-// sender, and a reader per received track (pion's OnTrack goroutine); Close stops and waits for all.
+// Goroutines: a video sender and an audio sender (started by the first SetAnswer; encoding live or
+// replaying a Clip), an RTCP reader per sender, and a reader per received track (pion's OnTrack
+// goroutine); Close stops and waits for all.
 type Client struct {
 	cfg      Config
 	log      *slog.Logger
@@ -87,6 +117,7 @@ type Client struct {
 	outVideo *webrtc.TrackLocalStaticSample
 	outAudio *webrtc.TrackLocalStaticSample
 	keyframe atomic.Bool // the server asked for a keyframe
+	stats    recvCounters
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -131,11 +162,21 @@ func New(cfg Config) (*Client, error) {
 		se.SetInterfaceFilter(func(name string) bool { return slices.Contains(allowed, name) })
 	}
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se))
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	pc, err := api.NewPeerConnection(webrtc.Configuration{ICEServers: cfg.ICEServers})
 	if err != nil {
 		return nil, fmt.Errorf("new peer connection: %w", err)
 	}
 	c := &Client{cfg: cfg, log: log, pc: pc}
+	c.stats.epoch = time.Now()
+	if fn := cfg.OnICECandidate; fn != nil {
+		pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
+			if cand == nil {
+				fn(webrtc.ICECandidateInit{})
+				return
+			}
+			fn(cand.ToJSON())
+		})
+	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	if c.outAudio, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{
 		MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", "mcutest"); err != nil {
@@ -169,7 +210,7 @@ func New(cfg Config) (*Client, error) {
 }
 
 // Offer creates the client's offer and returns it once ICE gathering is complete, so that it carries
-// every candidate.
+// every candidate; with Config.OnICECandidate it returns at once and the candidates trickle.
 func (c *Client) Offer() (string, error) {
 	offer, err := c.pc.CreateOffer(nil)
 	if err != nil {
@@ -178,6 +219,9 @@ func (c *Client) Offer() (string, error) {
 	gathered := webrtc.GatheringCompletePromise(c.pc)
 	if err := c.pc.SetLocalDescription(offer); err != nil {
 		return "", fmt.Errorf("set local description: %w", err)
+	}
+	if c.cfg.OnICECandidate != nil {
+		return offer.SDP, nil
 	}
 	select {
 	case <-gathered:
@@ -200,11 +244,19 @@ func (c *Client) SetAnswer(answer string) error {
 	c.started = true
 	if !c.cfg.NoVideo {
 		c.wg.Add(1)
-		go c.sendVideo()
+		if c.cfg.Clip != nil {
+			go c.replayVideo(c.cfg.Clip)
+		} else {
+			go c.sendVideo()
+		}
 	}
 	if !c.cfg.NoAudio {
 		c.wg.Add(1)
-		go c.sendAudio()
+		if c.cfg.Clip != nil {
+			go c.replayAudio(c.cfg.Clip)
+		} else {
+			go c.sendAudio()
+		}
 	}
 	return nil
 }
@@ -232,6 +284,10 @@ func (c *Client) Picture() *codec.VideoFrame {
 	f.Time = c.picture.Time
 	return f
 }
+
+// ReceiveStats returns a snapshot of what the client has received so far. It is cheap (a few atomic
+// loads) and may be called as often as wanted.
+func (c *Client) ReceiveStats() ReceiveStats { return c.stats.snapshot() }
 
 // PicturesReceived returns how many pictures have been decoded.
 func (c *Client) PicturesReceived() uint64 {
@@ -361,10 +417,14 @@ func (c *Client) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	c.wg.Add(1)
 	c.mu.Unlock()
 	defer c.wg.Done()
-	switch t.Kind() {
-	case webrtc.RTPCodecTypeAudio:
+	switch {
+	case t.Kind() == webrtc.RTPCodecTypeAudio && c.cfg.NoDecode:
+		c.countAudio(t)
+	case t.Kind() == webrtc.RTPCodecTypeAudio:
 		c.readAudio(t)
-	case webrtc.RTPCodecTypeVideo:
+	case t.Kind() == webrtc.RTPCodecTypeVideo && c.cfg.NoDecode:
+		c.countVideo(t)
+	case t.Kind() == webrtc.RTPCodecTypeVideo:
 		c.readVideo(t)
 	}
 }
@@ -388,7 +448,11 @@ func (c *Client) readAudio(t *webrtc.TrackRemote) {
 		if err != nil {
 			return
 		}
-		if pkt.Unmarshal(buf[:n]) != nil || len(pkt.Payload) == 0 {
+		if pkt.Unmarshal(buf[:n]) != nil {
+			continue
+		}
+		c.stats.audioPacket(pkt.SequenceNumber, len(pkt.Payload), c.stats.now())
+		if len(pkt.Payload) == 0 {
 			continue
 		}
 		frames := 1
@@ -431,11 +495,13 @@ func (c *Client) readVideo(t *webrtc.TrackRemote) {
 	}
 	sb := samplebuilder.New(512, depacketizer, 90000, samplebuilder.WithMaxTimeDelay(500*time.Millisecond))
 	var lastPLI time.Time
+	frames := frameState{interval: int64(time.Second) / int64(c.cfg.ExpectedFrameRate)}
 	for {
 		pkt, _, err := t.ReadRTP()
 		if err != nil {
 			return
 		}
+		c.stats.videoPacket(&frames, pkt.SequenceNumber, pkt.Timestamp, len(pkt.Payload), c.stats.now())
 		sb.Push(pkt)
 		for s := sb.Pop(); s != nil; s = sb.Pop() {
 			if s.PrevDroppedPackets > 0 {
@@ -446,6 +512,7 @@ func (c *Client) readVideo(t *webrtc.TrackRemote) {
 				if now := time.Now(); now.Sub(lastPLI) >= 500*time.Millisecond {
 					lastPLI = now
 					_ = c.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(t.SSRC())}})
+					c.stats.plis.Add(1)
 				}
 				continue
 			}
@@ -459,6 +526,7 @@ func (c *Client) readVideo(t *webrtc.TrackRemote) {
 			c.picture.CopyFrom(pic)
 			c.picture.Time = time.Now()
 			c.pictures++
+			c.stats.pictures.Add(1)
 			c.mu.Unlock()
 		}
 	}
