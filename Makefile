@@ -14,18 +14,19 @@ SUDO       := $(if $(filter 0,$(shell id -u)),,sudo)
 
 # Debian packages the build needs; the check uses dpkg, never a build (a warm Go cache hides missing -dev packages).
 BUILD_DEBS := pkg-config libopus-dev libx264-dev libavcodec-dev libavutil-dev libyuv-dev libvpx-dev
-# What the browser end-to-end test needs on top: Debian's Chromium (never a downloaded browser).
-E2E_DEBS   := chromium
+# What the tests need on top: Debian's Chromium for the browser end-to-end test (never a downloaded
+# browser) and ffmpeg for the benchmark's anchor test.
+TEST_DEBS  := chromium ffmpeg
 
-.PHONY: all deps deps-e2e build run test vet lint fmt fuzz e2e bench clean
+.PHONY: all deps deps-test build run test vet lint fmt fuzz e2e bench clean
 
 all: build
 
 deps:
 	@$(MAKE) --no-print-directory apt-install DEBS="$(BUILD_DEBS)"
 
-deps-e2e:
-	@$(MAKE) --no-print-directory apt-install DEBS="$(E2E_DEBS)"
+deps-test:
+	@$(MAKE) --no-print-directory apt-install DEBS="$(TEST_DEBS)"
 
 .PHONY: apt-install
 apt-install:
@@ -59,14 +60,14 @@ lint: vet
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
-test: lint
+test: lint deps-test
 	go test -race -count=1 ./...
 	GOEXPERIMENT=cgocheck2 go test -count=1 ./codec/...
 	$(MAKE) fuzz
 	$(MAKE) e2e
 
 # The browser end-to-end test: the real server binary and headless Chromium participants (web/e2e).
-e2e: build deps-e2e
+e2e: build deps-test
 	cd web/e2e && npm ci --no-audit --no-fund --loglevel=error && MCU_BIN=../../$(BIN)/mcu node --test
 
 # Each fuzz target runs briefly; a crash fails the build and leaves its input under testdata/fuzz.
@@ -84,3 +85,15 @@ bench: deps
 
 clean:
 	rm -rf $(BIN)
+
+# The capacity benchmark (cmd/mcubench): the real server with N synthetic participants per output tier,
+# beside Debian's ffmpeg doing the same media work. The Markdown report goes to stdout (and BENCH_OUT if
+# set); extra flags in BENCH_FLAGS, e.g. `make bench-mcu BENCH_FLAGS='-n 2,4 -window 5s -json bench.json'`.
+BENCH_DEBS  := ffmpeg
+BENCH_FLAGS ?=
+BENCH_OUT   ?=
+
+.PHONY: bench-mcu
+bench-mcu: build
+	@$(MAKE) --no-print-directory apt-install DEBS="$(BENCH_DEBS)"
+	go run ./cmd/mcubench -server $(BIN)/mcu $(if $(BENCH_OUT),-out $(BENCH_OUT)) $(BENCH_FLAGS)

@@ -1,0 +1,219 @@
+// Command mcubench measures the conference server's capacity, CPU and mixer-added latency, and ffmpeg
+// doing the same media work on the same machine in the same run.
+//
+// For each output tier and room size N it starts the real server binary as its own process, joins N
+// synthetic participants (signaling/bot: pre-encoded 640x360@30 H.264 and an Opus tone, a distinct
+// colour and tone each) over loopback, waits until everyone receives video plus a warm-up, and measures
+// over a window: the server's CPU (from /proc/PID/stat) and RSS, what each participant receives (frames
+// per second, freezes, audio underruns and losses), and the latency histograms of the server's /metrics.
+// Then ffmpeg decodes N inputs, composes N self-excluded views with xstack and encodes N outputs with
+// libx264 at the tier's size and bitrate, and its CPU per second of media is set beside the server's.
+// Room sizes go through the -n list, then on by -step while the last held in real time, up to -max-n.
+//
+// The report is Markdown on stdout (and -out FILE), and JSON with -json FILE.
+//
+//	go run ./cmd/mcubench -server bin/mcu -n 2,4,9 -window 10s
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if err := run(os.Args[1:]); errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	} else if err != nil {
+		fmt.Fprintln(os.Stderr, "mcubench:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	server, tiers, counts, ffmpeg, out, jsonOut, logDir string
+	step, maxN, visibleTiles, ffThreads, ffFrames       int
+	window, warmup, joinTimeout                         time.Duration
+	skipFFmpeg                                          bool
+}
+
+func parseFlags(args []string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("mcubench", flag.ContinueOnError)
+	fs.StringVar(&o.server, "server", "bin/mcu", "server binary to measure")
+	fs.StringVar(&o.tiers, "tiers", DefaultTiers, "output tiers, comma separated WIDTHxHEIGHT@FPS:BITRATE")
+	fs.StringVar(&o.counts, "n", "2,4,9,16,25", "room sizes to measure, comma separated")
+	fs.IntVar(&o.step, "step", 8, "after the -n list, grow the room by this many while it holds in real time (0 = stop)")
+	fs.IntVar(&o.maxN, "max-n", 49, "largest room size the -step growth reaches")
+	fs.DurationVar(&o.window, "window", 10*time.Second, "measurement window")
+	fs.DurationVar(&o.warmup, "warmup", 3*time.Second, "wait after every participant receives video, before measuring")
+	fs.DurationVar(&o.joinTimeout, "join-timeout", 15*time.Second, "time for every participant to receive media (plus 1s per participant)")
+	fs.IntVar(&o.visibleTiles, "visible-tiles", 0, "the server's -visible-tiles (0 = its default); N-1 or more composes every view in full, like ffmpeg")
+	fs.StringVar(&o.ffmpeg, "ffmpeg", "ffmpeg", "ffmpeg binary for the anchor")
+	fs.BoolVar(&o.skipFFmpeg, "skip-ffmpeg", false, "do not run the ffmpeg anchor")
+	fs.IntVar(&o.ffThreads, "ffmpeg-threads", 1, "threads for each ffmpeg decoder, encoder and the filter graph (0 = ffmpeg's default)")
+	fs.IntVar(&o.ffFrames, "ffmpeg-frames", 300, "frames ffmpeg encodes per output")
+	fs.StringVar(&o.out, "out", "", "also write the Markdown report to this file")
+	fs.StringVar(&o.jsonOut, "json", "", "write the report as JSON to this file")
+	fs.StringVar(&o.logDir, "logdir", "", "directory for the server logs and ffmpeg inputs (default: a new temporary directory, kept)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.window <= 0 || o.warmup < 0 || o.ffFrames <= 0 || o.ffThreads < 0 {
+		return o, fmt.Errorf("-window, -ffmpeg-frames must be positive; -warmup, -ffmpeg-threads not negative")
+	}
+	return o, nil
+}
+
+func run(args []string) error {
+	o, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
+	tiers, err := ParseTiers(o.tiers)
+	if err != nil {
+		return err
+	}
+	counts, err := ParseCounts(o.counts)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(o.server); err != nil {
+		return fmt.Errorf("server binary: %w (run make build)", err)
+	}
+	if !o.skipFFmpeg {
+		if o.ffmpeg, err = exec.LookPath(o.ffmpeg); err != nil {
+			return fmt.Errorf("ffmpeg: %w (install Debian's ffmpeg, or pass -skip-ffmpeg)", err)
+		}
+	}
+	if o.logDir == "" {
+		if o.logDir, err = os.MkdirTemp("", "mcubench-"); err != nil {
+			return err
+		}
+	} else if err := os.MkdirAll(o.logDir, 0o755); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	botLog := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	load := newBotLoad(botLog)
+	r := &runner{
+		server: o.server, visibleTiles: o.visibleTiles, warmup: o.warmup, window: o.window,
+		joinTimeout: o.joinTimeout, logDir: o.logDir, load: load, log: log,
+		http: &http.Client{Timeout: 5 * time.Second},
+	}
+	inputs := &anchorInputs{ffmpeg: o.ffmpeg, dir: o.logDir, frames: o.ffFrames}
+	ffmpeg := ""
+	if !o.skipFFmpeg {
+		ffmpeg = o.ffmpeg
+	}
+	rep := &Report{
+		Started: time.Now(), Machine: describeMachine(ffmpeg), Command: commandLine(args), Tiers: tiers,
+		Settings: Settings{Warmup: o.warmup, Window: o.window, VisibleTiles: o.visibleTiles,
+			FFmpegThreads: o.ffThreads, FFmpegFrames: o.ffFrames, SkipFFmpeg: o.skipFFmpeg},
+		Largest: map[string]int{},
+	}
+	log.Info("mcubench", "logdir", o.logDir, "tiers", o.tiers, "n", counts)
+	for _, tier := range tiers {
+		sched := NewSchedule(counts, o.step, o.maxN)
+		held := false
+		for n, ok := sched.Next(held); ok && ctx.Err() == nil; n, ok = sched.Next(held) {
+			log.Info("run", "tier", tier.String(), "n", n)
+			res := r.measure(ctx, tier, n)
+			if !o.skipFFmpeg && ctx.Err() == nil {
+				anchor(ctx, &res, inputs, o, log)
+			}
+			held = res.RealTime
+			log.Info("result", "tier", tier.String(), "n", n, "server_cores", fmt.Sprintf("%.2f", res.ServerCores),
+				"fps_min", fmt.Sprintf("%.1f", res.Down.FPSMin), "real_time", res.RealTime, "why", res.NotRealTime)
+			rep.Runs = append(rep.Runs, res)
+		}
+		rep.Largest[tier.String()] = largestRealTime(rep.Runs, tier)
+	}
+	if err := ctx.Err(); err != nil {
+		log.Warn("interrupted: the report holds the runs done so far")
+	}
+	return writeReport(rep, o)
+}
+
+// anchor runs ffmpeg on the work of res's room and records its cost next to the server's.
+func anchor(ctx context.Context, res *Run, inputs *anchorInputs, o options, log *slog.Logger) {
+	files, err := inputs.files(ctx, res.N)
+	if err != nil {
+		res.AnchorError = err.Error()
+		return
+	}
+	a := Anchor{FFmpeg: o.ffmpeg, Inputs: files, InputRate: inputRate, Tier: res.Tier, Frames: o.ffFrames,
+		Threads: o.ffThreads, KeyframeInterval: 10 * time.Second}
+	log.Info("ffmpeg anchor", "tier", res.Tier.String(), "n", res.N)
+	ar, err := a.Run(ctx)
+	if err != nil {
+		res.AnchorError = err.Error()
+		return
+	}
+	res.Anchor = &ar
+	if ar.Cores > 0 && res.Window > 0 {
+		res.Ratio = res.ServerCores / ar.Cores
+	}
+}
+
+func writeReport(rep *Report, o options) error {
+	var w io.Writer = os.Stdout
+	if o.out != "" {
+		f, err := os.Create(o.out)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w = io.MultiWriter(os.Stdout, f)
+	}
+	if err := rep.WriteMarkdown(w); err != nil {
+		return err
+	}
+	if o.jsonOut != "" {
+		b, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(o.jsonOut, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// commandLine is how to run this benchmark again: `go run ./cmd/mcubench` when it was started that way,
+// the binary's path otherwise, and the arguments quoted for a shell where needed.
+func commandLine(args []string) string {
+	prog := os.Args[0]
+	if strings.Contains(prog, "go-build") {
+		prog = "go run ./cmd/mcubench"
+	} else if rel, err := filepath.Rel(".", prog); err == nil && !strings.HasPrefix(rel, "..") {
+		prog = "./" + rel
+	}
+	parts := []string{prog}
+	for _, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t'\"$\\*?;&|<>()") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		parts = append(parts, a)
+	}
+	return strings.Join(parts, " ")
+}

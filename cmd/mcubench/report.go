@@ -1,0 +1,198 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Report is the whole benchmark: the machine, the command, the settings, and every run. It is written as
+// Markdown (WriteMarkdown) and as JSON.
+type Report struct {
+	Started  time.Time `json:"started"`
+	Machine  Machine   `json:"machine"`
+	Command  string    `json:"command"`
+	Settings Settings  `json:"settings"`
+	Tiers    []Tier    `json:"tiers"`
+	Runs     []Run     `json:"runs"`
+	// Largest is the largest real-time N per tier (by Tier.String), 0 when none held.
+	Largest map[string]int `json:"largest_real_time_n"`
+}
+
+// Settings are the knobs of the run that shape its figures.
+type Settings struct {
+	Warmup        time.Duration `json:"warmup_ns"`
+	Window        time.Duration `json:"window_ns"`
+	VisibleTiles  int           `json:"visible_tiles"` // 0 = the server's default
+	FFmpegThreads int           `json:"ffmpeg_threads"`
+	FFmpegFrames  int           `json:"ffmpeg_frames"`
+	SkipFFmpeg    bool          `json:"skip_ffmpeg"`
+}
+
+// Machine says where the benchmark ran.
+type Machine struct {
+	CPUs    int    `json:"cpus"`
+	CPU     string `json:"cpu"`
+	Kernel  string `json:"kernel"`
+	Go      string `json:"go"`
+	FFmpeg  string `json:"ffmpeg,omitempty"`
+	Distrib string `json:"os,omitempty"`
+}
+
+// describeMachine reads the machine's description from /proc, /etc/os-release and ffmpeg -version.
+func describeMachine(ffmpeg string) Machine {
+	m := Machine{CPUs: runtime.NumCPU(), Go: runtime.Version()}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		m.CPU = cpuModel(b)
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = "Linux " + strings.TrimSpace(string(b))
+	}
+	if b, err := os.ReadFile("/etc/os-release"); err == nil {
+		m.Distrib = osName(b)
+	}
+	if ffmpeg != "" {
+		if out, err := exec.Command(ffmpeg, "-hide_banner", "-version").Output(); err == nil {
+			m.FFmpeg, _, _ = strings.Cut(string(out), "\n")
+			m.FFmpeg = strings.TrimSpace(strings.Split(m.FFmpeg, " Copyright")[0])
+		}
+	}
+	return m
+}
+
+// cpuModel returns the first "model name" of /proc/cpuinfo.
+func cpuModel(cpuinfo []byte) string {
+	sc := bufio.NewScanner(bytes.NewReader(cpuinfo))
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}
+
+// osName returns PRETTY_NAME from /etc/os-release.
+func osName(osRelease []byte) string {
+	sc := bufio.NewScanner(bytes.NewReader(osRelease))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "PRETTY_NAME="); ok {
+			return strings.Trim(v, `"`)
+		}
+	}
+	return ""
+}
+
+// WriteMarkdown writes the report: the machine and command, one table per tier, and the largest N each
+// tier held in real time.
+func (r *Report) WriteMarkdown(w io.Writer) error {
+	b := &strings.Builder{}
+	m := r.Machine
+	fmt.Fprintf(b, "## MCU capacity (%s)\n\n", r.Started.UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(b, "Machine: %d × %s, %s", m.CPUs, m.CPU, m.Kernel)
+	if m.Distrib != "" {
+		fmt.Fprintf(b, " (%s)", m.Distrib)
+	}
+	fmt.Fprintf(b, ", %s", m.Go)
+	if m.FFmpeg != "" {
+		fmt.Fprintf(b, ", %s", m.FFmpeg)
+	}
+	fmt.Fprintf(b, ".\n\nCommand: `%s`\n\n", r.Command)
+	s := r.Settings
+	tiles := "the server's default visible-tile limit"
+	if s.VisibleTiles > 0 {
+		tiles = fmt.Sprintf("-visible-tiles %d", s.VisibleTiles)
+	}
+	fmt.Fprintf(b, "Each row: the real server (%s) with N synthetic participants on loopback in one room, "+
+		"each sending 640x360@30 H.264 and an Opus tone; measured over %v after all receive video plus %v. "+
+		"Server and load generator share the machine (\"load\" is the benchmark process's own CPU; \"other\" is "+
+		"everything else the machine ran meanwhile, which competed with the server). "+
+		"Real time: every participant receives >= 29/30 of the frame rate and no audio underrun.\n",
+		tiles, s.Window, s.Warmup)
+	if !s.SkipFFmpeg {
+		th := fmt.Sprintf("-threads %d", s.FFmpegThreads)
+		if s.FFmpegThreads == 0 {
+			th = "default threads"
+		}
+		fmt.Fprintf(b, "ffmpeg: the same video work without any sharing (decode the N inputs, compose N views of "+
+			"the other N-1 with xstack in the server's grid, N libx264 ultrafast zerolatency baseline encodes at "+
+			"the tier's size and bitrate, null muxer), %s, %d frames; cores = CPU-seconds per second of media. "+
+			"Audio is not in the ffmpeg work. Ratio = server cores / ffmpeg cores.\n", th, s.FFmpegFrames)
+	}
+	for _, t := range r.Tiers {
+		fmt.Fprintf(b, "\n### %dx%d@%d, %s per video encoder\n\n", t.Width, t.Height, t.FrameRate, humanBitrate(t.Bitrate))
+		b.WriteString("| N | server cores | load cores | other cores | RSS MiB | fps min / avg | missing frames | freezes | " +
+			"audio underruns | audio lost | audio p50 / p99 ms | video p50 / p99 ms | encoders video / audio | " +
+			"ffmpeg cores | ratio | real time |\n")
+		b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		for _, run := range r.Runs {
+			if run.Tier == t {
+				writeRow(b, run)
+			}
+		}
+		if n := r.Largest[t.String()]; n > 0 {
+			fmt.Fprintf(b, "\nLargest N in real time: **%d**.\n", n)
+		} else {
+			b.WriteString("\nLargest N in real time: **none** of those tried.\n")
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func writeRow(b *strings.Builder, r Run) {
+	anchor, ratio := "-", "-"
+	if r.Anchor != nil {
+		anchor = fmt.Sprintf("%.2f", r.Anchor.Cores)
+		if r.Ratio > 0 {
+			ratio = fmt.Sprintf("%.2f", r.Ratio)
+		}
+	} else if r.AnchorError != "" {
+		anchor = "failed: " + cell(r.AnchorError)
+	}
+	verdict := "yes"
+	if !r.RealTime {
+		verdict = "**no**: " + cell(r.NotRealTime)
+	}
+	if r.Window == 0 { // never measured: show the failure, not zeros
+		fmt.Fprintf(b, "| %d | - | - | - | - | - | - | - | - | - | - | - | - | %s | - | %s |\n", r.N, anchor, verdict)
+		return
+	}
+	d := r.Down
+	fmt.Fprintf(b, "| %d | %.2f | %.2f | %.2f | %.0f | %.1f / %.1f | %d | %d | %d | %d | %s | %s | %d / %d | %s | %s | %s |\n",
+		r.N, r.ServerCores, r.LoadCores, r.OtherCores, float64(r.RSSBytes)/(1<<20), d.FPSMin, d.FPSAvg, d.MissingFrames,
+		d.Freezes, d.AudioUnderruns, d.AudioPacketsLost, pq(r.AudioLatency), pq(r.VideoLatency),
+		r.VideoEncoders, r.AudioEncoders, anchor, ratio, verdict)
+}
+
+// humanBitrate writes a bitrate for people: 1.5 Mbit/s, 500 kbit/s.
+func humanBitrate(b int) string {
+	if b >= 1_000_000 {
+		return strconv.FormatFloat(float64(b)/1e6, 'f', -1, 64) + " Mbit/s"
+	}
+	return strconv.FormatFloat(float64(b)/1e3, 'f', -1, 64) + " kbit/s"
+}
+
+// pq formats a latency's p50 / p99 in milliseconds, "-" without samples.
+func pq(l Latency) string {
+	if l.Samples == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f / %.0f", ms(l.P50), ms(l.P99))
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// cell makes text safe for one Markdown table cell: one line, no pipes, not too long.
+func cell(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	s = strings.ReplaceAll(s, "|", "/")
+	return truncate(s, 200)
+}
