@@ -22,6 +22,8 @@ type Config struct {
 	HTTP string `json:"http"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `json:"log_level"`
+	// DebugAddr, when set, serves Go's profiler (/debug/pprof/) on this address; keep it private.
+	DebugAddr string `json:"debug_addr,omitempty"`
 	// AllowedOrigins are extra WebSocket origins (host patterns) allowed besides the server's own host.
 	AllowedOrigins []string `json:"allowed_origins,omitempty"`
 	// MCU is the media configuration: canvas, rates, UDP, ICE.
@@ -85,6 +87,7 @@ func (c *Config) settings() []setting {
 	return []setting{
 		strSetting("http", "HTTP listen address (page, /ws, /healthz, /metrics)", &c.HTTP),
 		strSetting("log-level", "log level: debug, info, warn, error", &c.LogLevel),
+		strSetting("debug-addr", "serve /debug/pprof/ on this address (e.g. 127.0.0.1:6060); empty = off", &c.DebugAddr),
 		listSetting("allowed-origins", "extra WebSocket origins allowed, comma separated host patterns", &c.AllowedOrigins),
 		{"canvas", "size of each composed picture, WIDTHxHEIGHT",
 			func(v string) error { _, err := fmt.Sscanf(v, "%dx%d", &m.Width, &m.Height); return err },

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -52,6 +53,14 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer ws.Close() // before m.Close (deferred earlier): sockets end, their participants leave
+	if cfg.DebugAddr != "" {
+		dln, err := net.Listen("tcp", cfg.DebugAddr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", cfg.DebugAddr, err)
+		}
+		log.Info("profiler listening", "addr", dln.Addr().String())
+		go func() { _ = serve(ctx, dln, pprofMux(), log) }()
+	}
 	log.Info("listening", "addr", ln.Addr().String())
 	fmt.Printf("Open http://%s/ in a browser\n", displayAddr(ln.Addr()))
 	return serve(ctx, ln, mux, log)
@@ -75,6 +84,17 @@ func newMux(m *mcu.MCU, cfg Config, log *slog.Logger) (*http.ServeMux, *signalin
 	mux.Handle("GET /metrics", metricsHandler(m))
 	mux.Handle("/", web.Handler())
 	return mux, ws, nil
+}
+
+// pprofMux serves Go's profiler, for -debug-addr only (never on the public address).
+func pprofMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }
 
 // serve serves h on ln until ctx is cancelled, then shuts down gracefully.
