@@ -273,6 +273,25 @@ func checkTilesAndTones(me *party, tiles, others, gone []*party, canvasW, canvas
 	return nil
 }
 
+// loopbackConfig is the MCU configuration of the integration tests: default media, loopback only.
+func loopbackConfig() mcu.Config {
+	cfg := mcu.DefaultConfig()
+	cfg.IncludeLoopback = true
+	cfg.Interfaces = []string{"lo"}
+	return cfg
+}
+
+// newMCU starts an MCU for a test and closes it when the test ends (after the test's own defers).
+func newMCU(t *testing.T, cfg mcu.Config) *mcu.MCU {
+	t.Helper()
+	m, err := mcu.New(cfg, mcu.Params{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	return m
+}
+
 // waitFor polls check until it returns nil or timeout passes, and returns its last error.
 func waitFor(timeout time.Duration, check func() error) error {
 	deadline := time.Now().Add(timeout)
@@ -315,13 +334,8 @@ func TestRoomOverLoopback(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test over loopback")
 	}
-	cfg := mcu.DefaultConfig()
-	cfg.IncludeLoopback = true
-	cfg.Interfaces = []string{"lo"}
-	m, err := mcu.New(cfg, mcu.Params{Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := loopbackConfig()
+	m := newMCU(t, cfg)
 	var parties []*party
 	defer func() {
 		for _, p := range parties {
@@ -407,15 +421,10 @@ func TestRemovedWhenConnectionDies(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test over loopback")
 	}
-	cfg := mcu.DefaultConfig()
-	cfg.IncludeLoopback = true
-	cfg.Interfaces = []string{"lo"}
+	cfg := loopbackConfig()
 	cfg.Width, cfg.Height = 640, 360
 	cfg.DisconnectTimeout = time.Second
-	m, err := mcu.New(cfg, mcu.Params{Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := newMCU(t, cfg)
 	defer m.Close()
 	a := join(t, m, "room", "A", 0, 430)
 	defer a.client.Close()
@@ -457,15 +466,10 @@ func TestSingleUDPPort(t *testing.T) {
 	}
 	port := conn.LocalAddr().(*net.UDPAddr).Port
 	conn.Close()
-	cfg := mcu.DefaultConfig()
-	cfg.IncludeLoopback = true
-	cfg.Interfaces = []string{"lo"}
+	cfg := loopbackConfig()
 	cfg.Width, cfg.Height = 640, 360
 	cfg.UDPPort = port
-	m, err := mcu.New(cfg, mcu.Params{Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := newMCU(t, cfg)
 	defer m.Close()
 	a := join(t, m, "room", "A", 0, 430)
 	defer a.client.Close()
@@ -513,15 +517,10 @@ func TestVP8Receiver(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test over loopback")
 	}
-	cfg := mcu.DefaultConfig()
-	cfg.IncludeLoopback = true
-	cfg.Interfaces = []string{"lo"}
+	cfg := loopbackConfig()
 	cfg.Width, cfg.Height = 640, 360
 	cfg.VisibleTiles = 1
-	m, err := mcu.New(cfg, mcu.Params{Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := newMCU(t, cfg)
 	s := join(t, m, "room", "S", 0, 430)
 	r1 := join(t, m, "room", "R1", 1, 0)
 	r2 := joinWith(t, m, "room", "R2", 2, 0, codec.VP8)
@@ -557,14 +556,9 @@ func TestMute(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test over loopback")
 	}
-	cfg := mcu.DefaultConfig()
-	cfg.IncludeLoopback = true
-	cfg.Interfaces = []string{"lo"}
+	cfg := loopbackConfig()
 	cfg.Width, cfg.Height = 640, 360
-	m, err := mcu.New(cfg, mcu.Params{Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := newMCU(t, cfg)
 	a := join(t, m, "room", "A", 0, 430)
 	b := join(t, m, "room", "B", 1, 650)
 	defer func() {
@@ -609,14 +603,9 @@ func TestAudioOnlyAndReceiveOnly(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test over loopback")
 	}
-	cfg := mcu.DefaultConfig()
-	cfg.IncludeLoopback = true
-	cfg.Interfaces = []string{"lo"}
+	cfg := loopbackConfig()
 	cfg.Width, cfg.Height = 640, 360
-	m, err := mcu.New(cfg, mcu.Params{Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := newMCU(t, cfg)
 	a := join(t, m, "room", "A", 0, 430)
 	voice := joinConfig(t, m, "room", "Voice", 1, 650, mcutest.Config{NoVideo: true})
 	watcher := joinConfig(t, m, "room", "Watcher", 2, 0, mcutest.Config{NoVideo: true, NoAudio: true})

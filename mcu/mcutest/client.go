@@ -79,22 +79,28 @@ type Config struct {
 	OnICECandidate func(webrtc.ICECandidateInit)
 }
 
+// mediaDefaults fills the zero media settings shared by Config and ClipConfig: a tone at about -12 dBFS,
+// 640x360 at 30 fps, 500 kbit/s, H.264.
+func mediaDefaults(amp *int16, w, h, fps, bitrate *int, vc *codec.VideoCodec) {
+	if *amp == 0 {
+		*amp = 8000
+	}
+	if *w == 0 || *h == 0 {
+		*w, *h = 640, 360
+	}
+	if *fps == 0 {
+		*fps = 30
+	}
+	if *bitrate == 0 {
+		*bitrate = 500_000
+	}
+	if *vc == 0 {
+		*vc = codec.H264
+	}
+}
+
 func (c *Config) defaults() {
-	if c.ToneAmplitude == 0 {
-		c.ToneAmplitude = 8000
-	}
-	if c.Width == 0 || c.Height == 0 {
-		c.Width, c.Height = 640, 360
-	}
-	if c.FrameRate == 0 {
-		c.FrameRate = 30
-	}
-	if c.VideoBitrate == 0 {
-		c.VideoBitrate = 500_000
-	}
-	if c.VideoCodec == 0 {
-		c.VideoCodec = codec.H264
-	}
+	mediaDefaults(&c.ToneAmplitude, &c.Width, &c.Height, &c.FrameRate, &c.VideoBitrate, &c.VideoCodec)
 	if c.ExpectedFrameRate <= 0 {
 		c.ExpectedFrameRate = 30
 	}

@@ -31,21 +31,7 @@ type ClipConfig struct {
 }
 
 func (c *ClipConfig) defaults() {
-	if c.ToneAmplitude == 0 {
-		c.ToneAmplitude = 8000
-	}
-	if c.Width == 0 || c.Height == 0 {
-		c.Width, c.Height = 640, 360
-	}
-	if c.FrameRate == 0 {
-		c.FrameRate = 30
-	}
-	if c.VideoBitrate == 0 {
-		c.VideoBitrate = 500_000
-	}
-	if c.VideoCodec == 0 {
-		c.VideoCodec = codec.H264
-	}
+	mediaDefaults(&c.ToneAmplitude, &c.Width, &c.Height, &c.FrameRate, &c.VideoBitrate, &c.VideoCodec)
 	if c.Duration == 0 {
 		c.Duration = 2 * time.Second
 	}
