@@ -24,8 +24,11 @@ type Config struct {
 	Height int `json:"height"`
 	// FrameRate of the composed pictures, in frames per second.
 	FrameRate int `json:"frame_rate"`
-	// VideoBitrate is the target bitrate of each video encoder, in bits per second.
+	// VideoBitrate is the target bitrate of each video encoder of the main tier, in bits per second.
 	VideoBitrate int `json:"video_bitrate"`
+	// LowerTiers are the video tiers below the main one (Width x Height at FrameRate and VideoBitrate),
+	// best first. A receiver whose caps do not fit a tier gets the next; below the last, audio only.
+	LowerTiers []Tier `json:"lower_tiers,omitempty"`
 	// AudioBitrate is the target bitrate of each Opus encoder, in bits per second.
 	AudioBitrate int `json:"audio_bitrate"`
 	// VisibleTiles is the largest number of tiles in one picture; larger rooms show the active speakers.
@@ -52,14 +55,19 @@ type Config struct {
 	DisconnectTimeout time.Duration `json:"disconnect_timeout"`
 }
 
-// DefaultConfig returns 1280x720 at 30 fps and 1.5 Mbit/s, Opus at 32 kbit/s, 9 visible tiles, 25
+// DefaultConfig returns 1280x720 at 30 fps and 1.5 Mbit/s (lower tiers 640x360@30 at 500 kbit/s and
+// 320x180@15 at 150 kbit/s), Opus at 32 kbit/s, 9 visible tiles, 25
 // participants per room, any UDP port, no loopback candidates, and a 5 s disconnect timeout.
 func DefaultConfig() Config {
 	return Config{
-		Width:             1280,
-		Height:            720,
-		FrameRate:         30,
-		VideoBitrate:      1_500_000,
+		Width:        1280,
+		Height:       720,
+		FrameRate:    30,
+		VideoBitrate: 1_500_000,
+		LowerTiers: []Tier{
+			{Name: "sd", Width: 640, Height: 360, FrameRate: 30, VideoBitrate: 500_000},
+			{Name: "ld", Width: 320, Height: 180, FrameRate: 15, VideoBitrate: 150_000},
+		},
 		AudioBitrate:      32_000,
 		VisibleTiles:      9,
 		MaxParticipants:   25,
@@ -78,6 +86,20 @@ func (c Config) Validate() error {
 	}
 	if c.VideoBitrate < h264.MinBitrate || c.VideoBitrate > h264.MaxBitrate {
 		errs = append(errs, fmt.Errorf("video bitrate %d: want %d..%d", c.VideoBitrate, h264.MinBitrate, h264.MaxBitrate))
+	}
+	for i, t := range c.LowerTiers {
+		prev := c.Tiers()[i]
+		switch {
+		case t.Name == "" || t.Name == "hd":
+			errs = append(errs, fmt.Errorf("tier %d: want a name other than hd", i+1))
+		case t.Width < 64 || t.Height < 36 || t.Width%2 != 0 || t.Height%2 != 0:
+			errs = append(errs, fmt.Errorf("tier %s: size %dx%d: want even sizes of at least 64x36", t.Name, t.Width, t.Height))
+		case t.FrameRate < 1 || t.FrameRate > c.FrameRate:
+			errs = append(errs, fmt.Errorf("tier %s: frame rate %d: want 1..%d", t.Name, t.FrameRate, c.FrameRate))
+		case t.VideoBitrate < h264.MinBitrate || t.VideoBitrate >= prev.VideoBitrate:
+			errs = append(errs, fmt.Errorf("tier %s: bitrate %d: want at least %d and below the tier above (%d)",
+				t.Name, t.VideoBitrate, h264.MinBitrate, prev.VideoBitrate))
+		}
 	}
 	if c.AudioBitrate < 6000 || c.AudioBitrate > 510000 {
 		errs = append(errs, fmt.Errorf("audio bitrate %d: want 6000..510000", c.AudioBitrate))

@@ -52,9 +52,11 @@ type Stats struct {
 	WriteErrors        uint64 // samples that failed to go out (closed or unbound tracks)
 
 	AudioEncoders int // Opus encoders running now (one per distinct mix)
-	VideoEncoders int // video encoders running now (one per compositor output)
-	AudioDecoders int // incoming audio tracks being decoded now
-	VideoDecoders int // incoming video tracks being decoded now
+	VideoEncoders int // video encoders running now (one per compositor output and codec)
+	// VideoEncodersByTier counts the running video encoders per tier name.
+	VideoEncodersByTier map[string]int
+	AudioDecoders       int // incoming audio tracks being decoded now
+	VideoDecoders       int // incoming video tracks being decoded now
 
 	// AudioLatency is the latency the mixer adds: from the arrival of an audio packet to the sending of the
 	// first mix that contains it (for the longest-waiting voice of each tick).
@@ -69,6 +71,7 @@ type counters struct {
 	videoFramesIn, videoFramesOut, audioPacketsLost, decodeErrors atomic.Uint64
 	plisSent, keyframesForced, writeErrors, videoFramesDropped    atomic.Uint64
 	audioEncoders, videoEncoders, audioDecoders, videoDecoders    atomic.Int64
+	tierEncoders                                                  []atomic.Int64 // per Config.Tiers index
 	audioLatency, videoLatency                                    latencyHistogram
 }
 
@@ -103,6 +106,7 @@ func New(cfg Config, p Params) (*MCU, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	m := &MCU{cfg: cfg, log: log, rooms: make(map[string]*room)}
+	m.stats.tierEncoders = make([]atomic.Int64, len(cfg.Tiers()))
 	api, err := m.newAPI()
 	if err != nil {
 		if m.mux != nil {
@@ -320,6 +324,10 @@ func (m *MCU) Stats() Stats {
 	s.WriteErrors = c.writeErrors.Load()
 	s.AudioEncoders = int(c.audioEncoders.Load())
 	s.VideoEncoders = int(c.videoEncoders.Load())
+	s.VideoEncodersByTier = make(map[string]int, len(c.tierEncoders))
+	for i, t := range m.cfg.Tiers() {
+		s.VideoEncodersByTier[t.Name] = int(c.tierEncoders[i].Load())
+	}
 	s.AudioDecoders = int(c.audioDecoders.Load())
 	s.VideoDecoders = int(c.videoDecoders.Load())
 	s.AudioLatency = c.audioLatency.snapshot()

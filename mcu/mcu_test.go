@@ -665,3 +665,89 @@ func TestAudioOnlyAndReceiveOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestTiers checks that receivers get the tier their caps allow, that receivers of one view share one
+// encoder per tier, that a cap below the lowest tier leaves audio only (and lifting it brings video back),
+// and the metrics of it all. With one visible tile and only S talking, R, L and A all look at S.
+func TestTiers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test over loopback")
+	}
+	cfg := loopbackConfig()
+	cfg.Width, cfg.Height, cfg.VideoBitrate = 640, 360, 600_000
+	cfg.LowerTiers = []mcu.Tier{{Name: "ld", Width: 320, Height: 180, FrameRate: 15, VideoBitrate: 150_000}}
+	cfg.VisibleTiles = 1
+	m := newMCU(t, cfg)
+	s := join(t, m, "room", "S", 0, 430)
+	r := join(t, m, "room", "R", 1, 0)
+	l := join(t, m, "room", "L", 2, 0)
+	a := join(t, m, "room", "A", 3, 0)
+	defer func() {
+		for _, p := range []*party{s, r, l, a} {
+			p.client.Close()
+		}
+	}()
+	if err := l.p.SetCaps(mcu.Caps{MaxBitrate: 250_000}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.p.SetCaps(mcu.Caps{MaxBitrate: 60_000}); err != nil {
+		t.Fatal(err)
+	}
+	if tier, ok := l.p.Tier(); !ok || tier.Name != "ld" {
+		t.Errorf("L with a 250 kbit/s cap is on %+v (video %t), want ld", tier, ok)
+	}
+	if _, ok := a.p.Tier(); ok {
+		t.Error("A with a 60 kbit/s cap still gets video")
+	}
+	size := func(p *party) (int, int) {
+		pic := p.client.Picture()
+		if pic == nil {
+			return 0, 0
+		}
+		return pic.Width, pic.Height
+	}
+	if err := waitFor(20*time.Second, func() error {
+		if w, h := size(r); w != 640 || h != 360 {
+			return fmt.Errorf("R's picture is %dx%d, want 640x360", w, h)
+		}
+		if w, h := size(l); w != 320 || h != 180 {
+			return fmt.Errorf("L's picture is %dx%d, want 320x180", w, h)
+		}
+		for _, p := range []*party{r, l, a} {
+			if lv := codectest.LevelDB(p.client.Audio(500*time.Millisecond), codec.SampleRate, s.tone); lv < -30 {
+				return fmt.Errorf("%s hears S at %.1f dB", p.name, lv)
+			}
+		}
+		st := m.Stats()
+		if st.VideoEncoders != 3 || st.VideoEncodersByTier["hd"] != 2 || st.VideoEncodersByTier["ld"] != 1 {
+			return fmt.Errorf("encoders %d by tier %v, want 3: hd 2 (S's view, and R's), ld 1 (L's)", st.VideoEncoders, st.VideoEncodersByTier)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// L's tier runs at 15 fps; A, audio only, gets no pictures but keeps hearing.
+	lBefore, aBefore := l.client.PicturesReceived(), a.client.PicturesReceived()
+	time.Sleep(2 * time.Second)
+	if n := l.client.PicturesReceived() - lBefore; n < 24 || n > 36 {
+		t.Errorf("L received %d pictures in 2 s, want about 30 (15 fps)", n)
+	}
+	if n := a.client.PicturesReceived() - aBefore; n > 0 {
+		t.Errorf("A, audio only, received %d pictures in 2 s", n)
+	}
+	if lv := codectest.LevelDB(a.client.Audio(time.Second), codec.SampleRate, s.tone); lv < -30 {
+		t.Errorf("A, audio only, hears S at %.1f dB", lv)
+	}
+	// Lifting the cap brings the video back.
+	if err := a.p.SetCaps(mcu.Caps{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFor(5*time.Second, func() error {
+		if n := a.client.PicturesReceived() - aBefore; n < 10 {
+			return fmt.Errorf("A received %d pictures after its cap was lifted", n)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -123,6 +123,11 @@ type Participant struct {
 	answered  bool
 	discTimer *time.Timer
 	layout    mixer.Layout
+	caps      Caps // set by SetCaps
+	sdpCaps   Caps // from the last offer's b=AS / b=TIAS
+
+	tierMu sync.Mutex   // serialises applyTier
+	tier   atomic.Int32 // index in Config.Tiers of the video received; -1: audio only
 
 	wg        sync.WaitGroup // track readers, RTCP readers
 	leaveOne  sync.Once
@@ -191,7 +196,11 @@ func (p *Participant) HandleOffer(offer string) (string, error) {
 	}
 	p.mu.Lock()
 	p.answered = true
+	p.sdpCaps = sdpCaps(offer)
 	p.mu.Unlock()
+	if err := p.applyTier(); err != nil {
+		return "", fmt.Errorf("handle offer: %w", err)
+	}
 	local := p.pc.LocalDescription()
 	if local == nil {
 		return "", fmt.Errorf("handle offer: no local description: %w", ErrClosed)
@@ -329,10 +338,66 @@ func (p *Participant) SetLayout(l Layout) error {
 	}
 	p.layout = l
 	p.mu.Unlock()
-	if err := p.r.video.AddReceiver(p.id, p.r.receiverOptions(l)); err != nil {
+	if err := p.applyTier(); err != nil {
 		return fmt.Errorf("set layout %s: %w", l, err)
 	}
 	return nil
+}
+
+// SetCaps sets the participant's own limits on the video it receives (a low-bandwidth option, a
+// low-power device); they combine with b=AS / b=TIAS from its SDP, the tightest winning. The participant
+// moves at once to the best tier that fits, or to audio only when none does. Safe for concurrent use.
+func (p *Participant) SetCaps(c Caps) error {
+	p.mu.Lock()
+	if p.closing {
+		p.mu.Unlock()
+		return fmt.Errorf("set caps: %w", ErrClosed)
+	}
+	p.caps = c
+	p.mu.Unlock()
+	if err := p.applyTier(); err != nil {
+		return fmt.Errorf("set caps: %w", err)
+	}
+	return nil
+}
+
+// Tier returns the video tier the participant receives, and false when it receives audio only. Safe for
+// concurrent use.
+func (p *Participant) Tier() (Tier, bool) {
+	i := int(p.tier.Load())
+	if i < 0 {
+		return Tier{}, false
+	}
+	return p.m.cfg.Tiers()[i], true
+}
+
+// applyTier puts the participant on the tier its caps allow, with its layout: a compositor receiver of
+// that size and rate, or none (audio only).
+func (p *Participant) applyTier() error {
+	p.tierMu.Lock()
+	defer p.tierMu.Unlock()
+	p.mu.Lock()
+	caps, layout, closing := p.caps.merge(p.sdpCaps), p.layout, p.closing
+	p.mu.Unlock()
+	if closing || p.r == nil {
+		return nil
+	}
+	i := p.m.cfg.tierFor(caps)
+	if old := p.tier.Swap(int32(i)); old != int32(i) {
+		p.log.Info("tier changed", "tier", p.tierName(i), "max_bitrate", caps.MaxBitrate)
+	}
+	if i < 0 {
+		p.r.video.RemoveReceiver(p.id)
+		return nil
+	}
+	return p.r.video.AddReceiver(p.id, p.r.receiverOptions(layout, i))
+}
+
+func (p *Participant) tierName(i int) string {
+	if i < 0 {
+		return "audio-only"
+	}
+	return p.m.cfg.Tiers()[i].Name
 }
 
 // Leave removes the participant from its room, closes its connection and waits for its goroutines; the

@@ -162,14 +162,16 @@ func (r *room) attach(p *Participant) error {
 		return fmt.Errorf("add audio listener: %w", err)
 	}
 	r.video.AddSource(p.id, p.name)
-	if err := r.video.AddReceiver(p.id, r.receiverOptions(mixer.Grid)); err != nil {
+	if err := r.video.AddReceiver(p.id, r.receiverOptions(mixer.Grid, 0)); err != nil {
 		return fmt.Errorf("add video receiver: %w", err)
 	}
 	return nil
 }
 
-func (r *room) receiverOptions(l mixer.Layout) mixer.ReceiverOptions {
-	return mixer.ReceiverOptions{Width: r.m.cfg.Width, Height: r.m.cfg.Height, FrameRate: r.m.cfg.FrameRate, Layout: l}
+// receiverOptions is what the compositor draws for a receiver with layout l on tier i of Config.Tiers.
+func (r *room) receiverOptions(l mixer.Layout, i int) mixer.ReceiverOptions {
+	t := r.m.cfg.Tiers()[i]
+	return mixer.ReceiverOptions{Width: t.Width, Height: t.Height, FrameRate: t.FrameRate, Layout: l}
 }
 
 // remove takes p out of the room and the mixers. It returns the remaining members and whether the room is
@@ -348,12 +350,14 @@ func (r *room) runOutput(o *output) {
 	log.Debug("output started")
 	defer log.Debug("output stopped")
 	stats := &r.m.stats
+	tier := r.m.cfg.tierOf(key.Width, key.Height, key.FrameRate)
 	var encoders [codec.VP8 + 1]codec.VideoEncoder
 	defer func() {
 		for _, enc := range encoders {
 			if enc != nil {
 				enc.Close()
 				stats.videoEncoders.Add(-1)
+				stats.tierEncoders[tier].Add(-1)
 			}
 		}
 	}()
@@ -402,17 +406,19 @@ func (r *room) runOutput(o *output) {
 					encoders[c].Close()
 					encoders[c] = nil
 					stats.videoEncoders.Add(-1)
+					stats.tierEncoders[tier].Add(-1)
 				}
 				continue
 			}
 			if encoders[c] == nil {
-				enc, err := r.newVideoEncoder(vc, key)
+				enc, err := r.newVideoEncoder(vc, key, r.m.cfg.Tiers()[tier].VideoBitrate)
 				if err != nil {
 					log.Error("new video encoder", "codec", vc, "err", err)
 					continue
 				}
 				encoders[c] = enc
 				stats.videoEncoders.Add(1)
+				stats.tierEncoders[tier].Add(1)
 				enc.ForceKeyframe()
 			}
 			enc := encoders[c]
@@ -440,13 +446,13 @@ func (r *room) runOutput(o *output) {
 }
 
 // newVideoEncoder opens an encoder for one output in the given codec.
-func (r *room) newVideoEncoder(c codec.VideoCodec, key mixer.OutputKey) (codec.VideoEncoder, error) {
+func (r *room) newVideoEncoder(c codec.VideoCodec, key mixer.OutputKey, bitrate int) (codec.VideoEncoder, error) {
 	switch c {
 	case codec.VP8:
 		return vp8.NewEncoder(vp8.Config{Width: key.Width, Height: key.Height, FrameRate: key.FrameRate,
-			Bitrate: r.m.cfg.VideoBitrate})
+			Bitrate: bitrate})
 	default:
 		return h264.NewEncoder(h264.Config{Width: key.Width, Height: key.Height, FrameRate: key.FrameRate,
-			Bitrate: r.m.cfg.VideoBitrate})
+			Bitrate: bitrate})
 	}
 }

@@ -24,6 +24,7 @@ type Session interface {
 	AddICECandidate(c mcu.ICECandidate) error
 	SetMuted(audio, video bool)
 	SetLayout(l mcu.Layout) error
+	SetCaps(c mcu.Caps) error
 	Leave()
 }
 

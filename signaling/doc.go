@@ -16,6 +16,10 @@
 //	{"type":"candidate","candidate":null} end of candidates (ignored)
 //	{"type":"mute","audio":bool,"video":bool}   true = muted
 //	{"type":"layout","layout":"grid"|"speaker"}
+//	{"type":"caps","maxKbps":N,"maxWidth":W,"maxHeight":H,"maxFrameRate":F}   limits on the video received
+//	                                      (all optional, 0 = none; maxKbps in join is the same cap); the
+//	                                      server moves the participant to the best tier that fits, or to
+//	                                      audio only
 //	{"type":"leave"}                      the participant leaves; the server closes the socket (1000)
 //
 // Server to client:

@@ -53,6 +53,7 @@ const (
 	typeCandidate = "candidate"
 	typeMute      = "mute"
 	typeLayout    = "layout"
+	typeCaps      = "caps"
 	typeLeave     = "leave"
 
 	typeJoined            = "joined"
@@ -69,7 +70,7 @@ type (
 		Room, Name string
 		Layout     mcu.Layout
 		HasLayout  bool // "layout" was given; otherwise the MCU's default (grid) stays
-		MaxKbps    int  // 0 when absent; kept for bandwidth caps, not used yet
+		MaxKbps    int  // 0 when absent: no cap
 	}
 	// offerMsg and answerMsg carry an SDP.
 	offerMsg  struct{ SDP string }
@@ -82,7 +83,9 @@ type (
 	}
 	muteMsg   struct{ Audio, Video bool } // true = muted
 	layoutMsg struct{ Layout mcu.Layout }
-	leaveMsg  struct{}
+	// capsMsg limits the video the client receives; zero fields mean no limit.
+	capsMsg  struct{ Caps mcu.Caps }
+	leaveMsg struct{}
 )
 
 // wireCandidate is RTCIceCandidateInit on the wire, both ways.
@@ -201,6 +204,30 @@ func decodeMessage(data []byte) (any, error) {
 			return nil, errorf(CodeBadMessage, "\"layout\" must be \"grid\" or \"speaker\"")
 		}
 		return layoutMsg{Layout: l}, nil
+	case typeCaps:
+		var m struct {
+			MaxKbps      *int `json:"maxKbps"`
+			MaxWidth     *int `json:"maxWidth"`
+			MaxHeight    *int `json:"maxHeight"`
+			MaxFrameRate *int `json:"maxFrameRate"`
+		}
+		if err := unmarshalFields(typ, data, &m); err != nil {
+			return nil, err
+		}
+		get := func(p *int) (int, bool) {
+			if p == nil {
+				return 0, true
+			}
+			return *p, *p >= 0 && *p <= 1<<20
+		}
+		kbps, ok1 := get(m.MaxKbps)
+		w, ok2 := get(m.MaxWidth)
+		h, ok3 := get(m.MaxHeight)
+		fps, ok4 := get(m.MaxFrameRate)
+		if !ok1 || !ok2 || !ok3 || !ok4 {
+			return nil, errorf(CodeBadMessage, "caps fields must be non-negative integers (0 = no limit)")
+		}
+		return capsMsg{Caps: mcu.Caps{MaxBitrate: kbps * 1000, MaxWidth: w, MaxHeight: h, MaxFrameRate: fps}}, nil
 	case typeLeave:
 		return leaveMsg{}, nil
 	}

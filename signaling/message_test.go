@@ -35,6 +35,10 @@ func TestDecodeMessage(t *testing.T) {
 		{in: `{"type":"candidate","candidate":{"candidate":""}}`, want: candidateMsg{End: true}},
 		{in: `{"type":"mute","audio":true,"video":false}`, want: muteMsg{Audio: true}},
 		{in: `{"type":"layout","layout":"speaker"}`, want: layoutMsg{Layout: mcu.LayoutSpeaker}},
+		{in: `{"type":"caps","maxKbps":200}`, want: capsMsg{Caps: mcu.Caps{MaxBitrate: 200_000}}},
+		{in: `{"type":"caps","maxWidth":320,"maxHeight":180,"maxFrameRate":15}`,
+			want: capsMsg{Caps: mcu.Caps{MaxWidth: 320, MaxHeight: 180, MaxFrameRate: 15}}},
+		{in: `{"type":"caps"}`, want: capsMsg{}},
 		{in: `{"type":"leave"}`, want: leaveMsg{}},
 
 		{in: ``, code: CodeBadJSON},
@@ -63,6 +67,8 @@ func TestDecodeMessage(t *testing.T) {
 		{in: `{"type":"mute","audio":true}`, code: CodeBadMessage},
 		{in: `{"type":"mute","audio":"yes","video":false}`, code: CodeBadMessage},
 		{in: `{"type":"layout"}`, code: CodeBadMessage},
+		{in: `{"type":"caps","maxKbps":-1}`, code: CodeBadMessage},
+		{in: `{"type":"caps","maxKbps":"lots"}`, code: CodeBadMessage},
 		{in: `{"type":"layout","layout":3}`, code: CodeBadMessage},
 	}
 	for _, tt := range tests {

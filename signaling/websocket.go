@@ -195,7 +195,7 @@ type conn struct {
 	// Owned by the reader.
 	session Session
 	left    bool // session.Leave was called
-	maxKbps int  // from "join"; kept for bandwidth caps
+	maxKbps int  // from "join"
 }
 
 // serve runs the reader until the socket closes, then stops the writer, makes the participant leave
@@ -292,6 +292,11 @@ func (c *conn) handle(msg any) error {
 			c.log.Debug("set layout", "err", err)
 			return errorf(CodeInternal, "the layout could not be changed")
 		}
+	case capsMsg:
+		if err := c.session.SetCaps(m.Caps); err != nil {
+			c.log.Debug("set caps", "err", err)
+			return errorf(CodeInternal, "the caps could not be applied")
+		}
 	case leaveMsg:
 		c.leave()
 		c.out.closeAfterFlush(websocket.StatusNormalClosure, "left")
@@ -326,15 +331,18 @@ func (c *conn) join(m joinMsg) error {
 	c.maxKbps = m.MaxKbps
 	c.log = c.log.With("room", m.Room, "participant", s.ID())
 	c.log.Info("joined", "max_kbps", m.MaxKbps)
-	var layoutErr error
+	var setupErr error
 	if m.HasLayout { // before "joined", so that the client's first picture has it
-		layoutErr = s.SetLayout(m.Layout)
+		setupErr = s.SetLayout(m.Layout)
+	}
+	if m.MaxKbps > 0 && setupErr == nil {
+		setupErr = s.SetCaps(mcu.Caps{MaxBitrate: m.MaxKbps * 1000})
 	}
 	c.out.finishJoin(joinedOut{Type: typeJoined, ID: string(s.ID()), Room: m.Room,
 		ICEServers: toWireICEServers(c.h.conf.ICEServers())})
-	if layoutErr != nil {
-		c.log.Debug("set layout", "err", layoutErr)
-		return errorf(CodeInternal, "the layout could not be changed")
+	if setupErr != nil {
+		c.log.Debug("set layout or caps", "err", setupErr)
+		return errorf(CodeInternal, "the layout or caps could not be applied")
 	}
 	return nil
 }

@@ -193,6 +193,9 @@ func TestJoinedListsOthersAndICEServers(t *testing.T) {
 	if l, n := session(t, conf, 0).Layout(); l != mcu.LayoutSpeaker || n != 1 {
 		t.Errorf("layout after join with speaker = %v (set %d times), want speaker once", l, n)
 	}
+	if c := session(t, conf, 0).Caps(); len(c) != 1 || c[0] != (mcu.Caps{MaxBitrate: 800_000}) {
+		t.Errorf("caps after join with maxKbps 800 = %+v, want one SetCaps of 800 kbit/s", c)
+	}
 
 	bob := s.dial(t)
 	bob.send(map[string]any{"type": "join", "room": "r1", "name": "Bob"})
@@ -200,6 +203,9 @@ func TestJoinedListsOthersAndICEServers(t *testing.T) {
 		`{"id":"f1","name":"Ann","audioMuted":false,"videoMuted":false,"speaking":false}]}`)
 	if _, n := session(t, conf, 1).Layout(); n != 0 {
 		t.Errorf("join without a layout called SetLayout %d times", n)
+	}
+	if c := session(t, conf, 1).Caps(); len(c) != 0 {
+		t.Errorf("join without maxKbps called SetCaps: %+v", c)
 	}
 	ann.expect(`{"type":"participant-joined","participant":` +
 		`{"id":"f2","name":"Bob","audioMuted":false,"videoMuted":false,"speaking":false}}`)
@@ -266,6 +272,11 @@ func TestNegotiation(t *testing.T) {
 	waitFor(t, "layout grid", func() bool { l, n := sess.Layout(); return l == mcu.LayoutGrid && n == 3 })
 	c.send(map[string]any{"type": "mute", "audio": false, "video": true})
 	waitFor(t, "video muted", func() bool { a, v := sess.Muted(); return !a && v })
+
+	// Caps reach the session (a low-power device asking for 320x180 at 15 fps and 300 kbit/s).
+	c.send(map[string]any{"type": "caps", "maxKbps": 300, "maxWidth": 320, "maxHeight": 180, "maxFrameRate": 15})
+	want := mcu.Caps{MaxBitrate: 300_000, MaxWidth: 320, MaxHeight: 180, MaxFrameRate: 15}
+	waitFor(t, "caps", func() bool { cs := sess.Caps(); return len(cs) > 0 && cs[len(cs)-1] == want })
 }
 
 func TestRosterEventsWireShape(t *testing.T) {

@@ -95,6 +95,17 @@ func (c *Config) settings() []setting {
 		intSetting("fps", "frame rate of the composed pictures", &m.FrameRate),
 		intSetting("video-bitrate", "target bitrate of each video encoder, bit/s", &m.VideoBitrate),
 		intSetting("audio-bitrate", "target bitrate of each Opus encoder, bit/s", &m.AudioBitrate),
+		{"tiers", "video tiers below the main one (-canvas, -fps, -video-bitrate), best first: NAME:WxH@FPS:KBPSk,...", func(v string) error {
+			t, err := mcu.ParseTiers(v)
+			m.LowerTiers = t
+			return err
+		}, func() string {
+			var parts []string
+			for _, t := range m.LowerTiers {
+				parts = append(parts, t.String())
+			}
+			return strings.Join(parts, ",")
+		}},
 		intSetting("visible-tiles", "most tiles in one picture; larger rooms show the active speakers", &m.VisibleTiles),
 		intSetting("max-participants", "most participants in one room", &m.MaxParticipants),
 		intSetting("udp-port", "one UDP port for every peer's media (ICE UDP mux); 0 = a port per peer", &m.UDPPort),

@@ -27,7 +27,7 @@ type statsCollector struct {
 	rooms, participants, encoders, decoders   *prometheus.Desc
 	framesIn, framesOut, framesDropped        *prometheus.Desc
 	packetsLost, decodeErrors, plis, keyframe *prometheus.Desc
-	writeErrors, latency                      *prometheus.Desc
+	writeErrors, latency, tierEncoders        *prometheus.Desc
 }
 
 func newStatsCollector(src statsSource) *statsCollector {
@@ -48,6 +48,7 @@ func newStatsCollector(src statsSource) *statsCollector {
 		plis:          d("plis_sent_total", "Keyframe requests sent to publishers."),
 		keyframe:      d("keyframes_forced_total", "IDRs forced on output encoders."),
 		writeErrors:   d("write_errors_total", "Outgoing samples that failed to be sent."),
+		tierEncoders:  d("video_encoders_by_tier", "Video encoders running per output tier.", "tier"),
 		latency:       d("mixer_latency_seconds", "Latency the mixer adds, from packet arrival to the first mixed packet sent that carries it.", "kind"),
 	}
 }
@@ -55,7 +56,7 @@ func newStatsCollector(src statsSource) *statsCollector {
 // Describe sends every descriptor.
 func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.rooms, c.participants, c.encoders, c.decoders, c.framesIn, c.framesOut,
-		c.framesDropped, c.packetsLost, c.decodeErrors, c.plis, c.keyframe, c.writeErrors, c.latency} {
+		c.framesDropped, c.packetsLost, c.decodeErrors, c.plis, c.keyframe, c.writeErrors, c.latency, c.tierEncoders} {
 		ch <- d
 	}
 }
@@ -75,6 +76,9 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.encoders, float64(s.VideoEncoders), "video")
 	gauge(c.decoders, float64(s.AudioDecoders), "audio")
 	gauge(c.decoders, float64(s.VideoDecoders), "video")
+	for tier, n := range s.VideoEncodersByTier {
+		gauge(c.tierEncoders, float64(n), tier)
+	}
 	counter(c.framesIn, s.VideoFramesIn)
 	counter(c.framesOut, s.VideoFramesOut)
 	counter(c.framesDropped, s.VideoFramesDropped)

@@ -123,6 +123,7 @@ type Session struct {
 	videoMuted bool
 	layout     mcu.Layout
 	layouts    int
+	caps       []mcu.Caps
 	leaves     int
 }
 
@@ -196,6 +197,21 @@ func (s *Session) SetLayout(l mcu.Layout) error {
 	s.layout = l
 	s.layouts++
 	return nil
+}
+
+// SetCaps records the caps.
+func (s *Session) SetCaps(c mcu.Caps) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.caps = append(s.caps, c)
+	return nil
+}
+
+// Caps returns every SetCaps call's caps, in order.
+func (s *Session) Caps() []mcu.Caps {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]mcu.Caps(nil), s.caps...)
 }
 
 // Leave counts the call; the first one takes the session out of its room (the others get RosterLeft)

@@ -48,6 +48,7 @@ export function parseParams(loc) {
     rawAudio: flag('rawaudio'),
     maxKbps: Number.isFinite(kbps) && kbps > 0 ? kbps : null,
     layout: q.get('layout') === 'speaker' ? 'speaker' : 'grid',
+    lowBandwidth: flag('lowbw'),
     debug: flag('debug'),
   };
 }
@@ -62,6 +63,7 @@ const els = {
   mic: /** @type {HTMLButtonElement} */ ($('mic')),
   cam: /** @type {HTMLButtonElement} */ ($('cam')),
   layout: /** @type {HTMLButtonElement} */ ($('layout')),
+  lowbw: /** @type {HTMLButtonElement} */ ($('lowbw')),
   statsToggle: /** @type {HTMLButtonElement} */ ($('stats-toggle')),
   stats: $('stats'),
   notice: $('media-notice'),
@@ -78,6 +80,7 @@ const call = {
   name: '',
   /** @type {'grid'|'speaker'} */
   layout: params.layout,
+  lowBandwidth: params.lowBandwidth,
   /** @type {import('./media.js').LocalMedia|null} */
   media: null,
   /** @type {Signaling|null} */
@@ -175,7 +178,8 @@ function connect() {
     onOpen: () => {
       /** @type {Record<string, any>} */
       const msg = { type: 'join', room: params.room, name: call.name, layout: call.layout };
-      if (params.maxKbps) msg.maxKbps = params.maxKbps;
+      const kbps = capKbps();
+      if (kbps) msg.maxKbps = kbps;
       send(msg);
     },
     onMessage: (msg) => onMessage(sig, msg),
@@ -435,6 +439,19 @@ function toggleLayout() {
   updateControls();
 }
 
+/** The downstream cap in kbit/s (0 = none): ?maxkbps, tightened to 300 by the low-bandwidth option. */
+const LOW_BANDWIDTH_KBPS = 300;
+function capKbps() {
+  const caps = [params.maxKbps || 0, call.lowBandwidth ? LOW_BANDWIDTH_KBPS : 0].filter((k) => k > 0);
+  return caps.length ? Math.min(...caps) : 0;
+}
+
+function toggleLowBandwidth() {
+  call.lowBandwidth = !call.lowBandwidth;
+  if (call.state === 'joined') send({ type: 'caps', maxKbps: capKbps() });
+  updateControls();
+}
+
 function toggleStats() {
   els.stats.hidden = !els.stats.hidden;
   els.statsToggle.setAttribute('aria-pressed', String(!els.stats.hidden));
@@ -466,6 +483,8 @@ function updateControls() {
   els.layout.dataset.layout = call.layout;
   /** @type {HTMLElement} */ (els.layout.querySelector('.lbl')).textContent = call.layout === 'grid' ? 'Speaker view' : 'Grid view';
   els.layout.title = call.layout === 'grid' ? 'Switch to speaker view' : 'Switch to grid view';
+  setButton(els.lowbw, call.lowBandwidth, call.lowBandwidth ? 'Full quality' : 'Low bandwidth',
+    call.lowBandwidth ? 'Receive the full-quality stream' : `Receive at most ${LOW_BANDWIDTH_KBPS} kbit/s`);
   publishSelf();
 }
 
@@ -490,6 +509,7 @@ function init() {
   els.mic.addEventListener('click', toggleMic);
   els.cam.addEventListener('click', toggleCam);
   els.layout.addEventListener('click', toggleLayout);
+  els.lowbw.addEventListener('click', toggleLowBandwidth);
   els.statsToggle.addEventListener('click', toggleStats);
   $('leave').addEventListener('click', leave);
   $('rejoin').addEventListener('click', () => join());
