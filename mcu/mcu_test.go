@@ -722,6 +722,11 @@ func TestTiers(t *testing.T) {
 		if st.VideoEncoders != 3 || st.VideoEncodersByTier["hd"] != 2 || st.VideoEncodersByTier["ld"] != 1 {
 			return fmt.Errorf("encoders %d by tier %v, want 3: hd 2 (S's view, and R's), ld 1 (L's)", st.VideoEncoders, st.VideoEncodersByTier)
 		}
+		// Audio: S hears everyone but itself (its own mix); R, L and A share the room's mix, R and L at the
+		// full bitrate and A, audio only, at the audio-only bitrate: three encodes per tick for four.
+		if st.AudioEncoders != 3 {
+			return fmt.Errorf("%d audio encoders, want 3 (S's mix; the shared mix at two bitrates)", st.AudioEncoders)
+		}
 		return nil
 	}); err != nil {
 		t.Fatal(err)

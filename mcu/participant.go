@@ -126,6 +126,8 @@ type Participant struct {
 	caps      Caps // set by SetCaps
 	sdpCaps   Caps // from the last offer's b=AS / b=TIAS
 
+	audioLoss audioLoss // what the listener reports losing of its audio
+
 	tierMu sync.Mutex   // serialises applyTier
 	tier   atomic.Int32 // index in Config.Tiers of the video received; -1: audio only
 
@@ -361,6 +363,12 @@ func (p *Participant) SetCaps(c Caps) error {
 	return nil
 }
 
+// audioClass is how the participant's audio is encoded: its tier and its reported loss pick the Opus
+// bitrate and FEC. Called on the mixer goroutine every tick; cheap.
+func (p *Participant) audioClass() audioClass {
+	return audioClassFor(p.m.cfg, int(p.tier.Load()), p.audioLoss.get())
+}
+
 // Tier returns the video tier the participant receives, and false when it receives audio only. Safe for
 // concurrent use.
 func (p *Participant) Tier() (Tier, bool) {
@@ -537,6 +545,10 @@ func (p *Participant) requestKeyframe(urgent bool) {
 // requests.
 func (p *Participant) readRTCP(s *webrtc.RTPSender, video bool) {
 	defer p.wg.Done()
+	var ssrc uint32
+	if enc := s.GetParameters().Encodings; len(enc) > 0 {
+		ssrc = uint32(enc[0].SSRC)
+	}
 	for {
 		pkts, _, err := s.ReadRTCP()
 		if err != nil {
@@ -544,6 +556,9 @@ func (p *Participant) readRTCP(s *webrtc.RTPSender, video bool) {
 		}
 		if video && hasKeyframeRequest(pkts) {
 			p.requestKeyframe(false)
+		}
+		if !video {
+			p.audioLoss.observe(pkts, ssrc)
 		}
 	}
 }

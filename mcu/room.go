@@ -43,9 +43,11 @@ type room struct {
 	snapshot atomic.Pointer[map[ParticipantID]*Participant]
 
 	// Audio egress, owned by the mixer goroutine (OnAudioTick): one Opus encoder per mix key.
-	audioEnc  map[string]*opus.Encoder
-	audioUsed map[string]uint64
+	// Encoders are per (mix, class); audioDone is scratch for one mix's classes.
+	audioEnc  map[audioEncKey]*opus.Encoder
+	audioUsed map[audioEncKey]uint64
 	audioBuf  []byte
+	audioDone []audioClass
 
 	// Video egress, owned by the compositor goroutine (OutputsChanged): one encoder goroutine per output.
 	outputs map[*mixer.Output]*output
@@ -55,8 +57,8 @@ func newRoom(m *MCU, name string) (*room, error) {
 	r := &room{
 		m: m, name: name, log: m.log.With("room", name),
 		byID:      make(map[ParticipantID]*Participant),
-		audioEnc:  make(map[string]*opus.Encoder),
-		audioUsed: make(map[string]uint64),
+		audioEnc:  make(map[audioEncKey]*opus.Encoder),
+		audioUsed: make(map[audioEncKey]uint64),
 		audioBuf:  make([]byte, opus.MaxPacketSize),
 		outputs:   make(map[*mixer.Output]*output),
 	}
@@ -225,29 +227,42 @@ func (l audioListener) OnAudioTick(tick mixer.AudioTick) {
 	r := l.r
 	members := *r.snapshot.Load()
 	for _, mix := range tick.Mixes {
-		enc := r.audioEnc[mix.Key]
-		if enc == nil {
-			cfg := opus.DefaultEncoderConfig()
-			cfg.Bitrate = r.m.cfg.AudioBitrate
-			var err error
-			if enc, err = opus.NewEncoder(cfg); err != nil {
-				r.log.Error("new opus encoder", "mix", mix.Key, "err", err)
+		// One encode per class among this mix's listeners (almost always one or two classes).
+		done := r.audioDone[:0]
+		for _, id := range mix.Listeners {
+			p := members[id]
+			if p == nil {
 				continue
 			}
-			r.m.stats.audioEncoders.Add(1)
-			r.audioEnc[mix.Key] = enc
-		}
-		r.audioUsed[mix.Key] = tick.Seq
-		n, err := enc.Encode(mix.PCM, r.audioBuf)
-		if err != nil {
-			r.log.Error("opus encode", "mix", mix.Key, "err", err)
-			continue
-		}
-		for _, id := range mix.Listeners {
-			if p := members[id]; p != nil {
-				p.writeAudio(r.audioBuf[:n])
+			class := p.audioClass()
+			if slices.Contains(done, class) {
+				continue
+			}
+			done = append(done, class)
+			key := audioEncKey{mix: mix.Key, class: class}
+			enc := r.audioEnc[key]
+			if enc == nil {
+				var err error
+				if enc, err = newAudioEncoder(class); err != nil {
+					r.log.Error("new opus encoder", "mix", mix.Key, "err", err)
+					continue
+				}
+				r.m.stats.audioEncoders.Add(1)
+				r.audioEnc[key] = enc
+			}
+			r.audioUsed[key] = tick.Seq
+			n, err := enc.Encode(mix.PCM, r.audioBuf)
+			if err != nil {
+				r.log.Error("opus encode", "mix", mix.Key, "err", err)
+				continue
+			}
+			for _, lid := range mix.Listeners {
+				if q := members[lid]; q != nil && q.audioClass() == class {
+					q.writeAudio(r.audioBuf[:n])
+				}
 			}
 		}
+		r.audioDone = done
 	}
 	if !tick.Arrived.IsZero() {
 		r.m.stats.audioLatency.observe(time.Since(tick.Arrived))
