@@ -119,8 +119,18 @@ func (p *Participant) readAudio(t *webrtc.TrackRemote) {
 	}
 }
 
+// VideoFramesDecoded returns how many of the participant's incoming video frames have been given to a
+// decoder. Frames of a participant visible to nobody are not decoded. Safe for concurrent use.
+func (p *Participant) VideoFramesDecoded() uint64 { return p.framesDecoded.Load() }
+
 // readVideo assembles frames (frameAssembler: as soon as their last packet is in), decodes them and pushes the pictures to the
 // compositor, asking the sender for a keyframe when the track starts and whenever the decoder needs one.
+//
+// While the participant is visible to nobody (mixer.Compositor.Visible) it keeps reading RTP (so that
+// pion's NACK, report and TWCC interceptors keep working) and assembling frames, but decodes nothing.
+// When the participant becomes visible again the decoder is told its references are gone (Lost), and a
+// PLI goes out at once, regardless of the rate limit, so that a fresh picture replaces the compositor's
+// placeholder within a round trip.
 func (p *Participant) readVideo(t *webrtc.TrackRemote, c codec.VideoCodec, depacketizer rtp.Depacketizer) {
 	dec, err := av.NewVideoDecoder(c)
 	if err != nil {
@@ -130,6 +140,13 @@ func (p *Participant) readVideo(t *webrtc.TrackRemote, c codec.VideoCodec, depac
 	defer dec.Close()
 	p.m.stats.videoDecoders.Add(1)
 	defer p.m.stats.videoDecoders.Add(-1)
+	idle := false // the participant is visible to nobody: frames are not decoded
+	p.m.stats.videoDecodersActive.Add(1)
+	defer func() {
+		if !idle {
+			p.m.stats.videoDecodersActive.Add(-1)
+		}
+	}()
 	asm := newFrameAssembler(depacketizer, frameMaxDelay)
 	ssrc := uint32(t.SSRC())
 	var lastPLI time.Time
@@ -145,9 +162,27 @@ func (p *Participant) readVideo(t *webrtc.TrackRemote, c codec.VideoCodec, depac
 	videoMuted := false
 	var arrival time.Time
 	emit := func(data []byte, lost bool) {
+		visible := p.r.video.Visible(p.id)
+		switch {
+		case !visible:
+			if !idle {
+				idle = true
+				p.m.stats.videoDecodersActive.Add(-1)
+			}
+			p.m.stats.videoFramesNotDecoded.Add(1)
+			return
+		case idle:
+			idle = false
+			p.m.stats.videoDecodersActive.Add(1)
+			lost = true
+			lastPLI = time.Time{}
+			pli()
+		}
 		if lost {
 			dec.Lost()
 		}
+		p.framesDecoded.Add(1)
+		p.m.stats.videoFramesDecoded.Add(1)
 		pic, err := dec.Decode(data)
 		if err != nil {
 			if !errors.Is(err, codec.ErrNeedKeyframe) {

@@ -58,6 +58,11 @@ type Stats struct {
 	AudioDecoders       int // incoming audio tracks being decoded now
 	VideoDecoders       int // incoming video tracks being decoded now
 
+	// Large rooms: the video of a participant visible to nobody is read but not decoded (ingest.go).
+	VideoFramesDecoded    uint64 // incoming video frames given to a decoder
+	VideoFramesNotDecoded uint64 // incoming video frames skipped because their sender was visible to nobody
+	VideoDecodersActive   int    // incoming video tracks whose sender is visible now (VideoDecoders minus the idle)
+
 	// AudioLatency is the latency the mixer adds: from the arrival of an audio packet to the sending of the
 	// first mix that contains it (for the longest-waiting voice of each tick).
 	AudioLatency Histogram
@@ -73,6 +78,10 @@ type counters struct {
 	audioEncoders, videoEncoders, audioDecoders, videoDecoders    atomic.Int64
 	tierEncoders                                                  []atomic.Int64 // per Config.Tiers index
 	audioLatency, videoLatency                                    latencyHistogram
+
+	// Large rooms (ingest.go): decoded and skipped video frames, decoders not idle.
+	videoFramesDecoded, videoFramesNotDecoded atomic.Uint64
+	videoDecodersActive                       atomic.Int64
 }
 
 // MCU owns the rooms, the shared pion API and the UDP sockets. Create it with New and stop it with Close.
@@ -330,6 +339,9 @@ func (m *MCU) Stats() Stats {
 	}
 	s.AudioDecoders = int(c.audioDecoders.Load())
 	s.VideoDecoders = int(c.videoDecoders.Load())
+	s.VideoFramesDecoded = c.videoFramesDecoded.Load()
+	s.VideoFramesNotDecoded = c.videoFramesNotDecoded.Load()
+	s.VideoDecodersActive = int(c.videoDecodersActive.Load())
 	s.AudioLatency = c.audioLatency.snapshot()
 	s.VideoLatency = c.videoLatency.snapshot()
 	return s

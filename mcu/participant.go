@@ -126,7 +126,8 @@ type Participant struct {
 	caps      Caps // set by SetCaps
 	sdpCaps   Caps // from the last offer's b=AS / b=TIAS
 
-	audioLoss audioLoss // what the listener reports losing of its audio
+	audioLoss     audioLoss     // what the listener reports losing of its audio
+	framesDecoded atomic.Uint64 // incoming video frames given to the decoder
 
 	tierMu sync.Mutex   // serialises applyTier
 	tier   atomic.Int32 // index in Config.Tiers of the video received; -1: audio only

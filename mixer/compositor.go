@@ -23,15 +23,21 @@ type CompositorConfig struct {
 	// VisibleTiles is the largest number of tiles in one view. In larger rooms the most recent active
 	// speakers are shown.
 	VisibleTiles int `json:"visible_tiles"`
+	// SpeakerHold is the least time a participant stays on stage (among the VisibleTiles shown to
+	// everyone in a larger room) once there, so that tiles do not flicker when speakers alternate: a new
+	// speaker takes the place of the least recently active participant whose hold is over, and waits
+	// (ranked first, shown to those on stage) while every hold runs. 0 follows the speakers at once.
+	SpeakerHold time.Duration `json:"speaker_hold"`
 	// Letterbox shows whole pictures with bars instead of cropping them to fill their tiles.
 	Letterbox bool `json:"letterbox"`
 	// Labels draws each participant's name on their tile.
 	Labels bool `json:"labels"`
 }
 
-// DefaultCompositorConfig returns 30 fps, up to 9 visible tiles, crop-to-fill and name labels.
+// DefaultCompositorConfig returns 30 fps, up to 9 visible tiles held for at least 3 s, crop-to-fill and
+// name labels.
 func DefaultCompositorConfig() CompositorConfig {
-	return CompositorConfig{FrameRate: 30, VisibleTiles: 9, Labels: true}
+	return CompositorConfig{FrameRate: 30, VisibleTiles: 9, SpeakerHold: 3 * time.Second, Labels: true}
 }
 
 // Validate reports the first unusable setting.
@@ -41,6 +47,9 @@ func (c CompositorConfig) Validate() error {
 	}
 	if c.VisibleTiles < 1 || c.VisibleTiles > 49 {
 		return fmt.Errorf("compositor visible tiles %d: want 1..49", c.VisibleTiles)
+	}
+	if c.SpeakerHold < 0 || c.SpeakerHold > time.Minute {
+		return fmt.Errorf("compositor speaker hold %v: want 0..1m", c.SpeakerHold)
 	}
 	return nil
 }
@@ -170,6 +179,7 @@ type source struct {
 	pending *codec.VideoFrame // newest pushed picture, guarded by Compositor.mu
 	clear   bool              // drop current at the next tick (ClearPicture), guarded by Compositor.mu
 	current *codec.VideoFrame // picture being drawn, owned by the tick goroutine
+	visible bool              // shown in at least one view (as of the last rebuild), guarded by Compositor.mu
 	seq     uint64            // bumped when current changes, owned by the tick goroutine
 }
 
@@ -215,6 +225,10 @@ type Compositor struct {
 	sources   map[ParticipantID]*source
 	receivers map[ParticipantID]*receiver
 	rank      []ParticipantID // most recent speakers first
+	// staged are the sources on stage (at most VisibleTiles, shown to everyone not on stage) and when each
+	// got there; nextStage is when a hold ends that a better-ranked source waits for (zero: none).
+	staged    map[ParticipantID]time.Time
+	nextStage time.Time
 	joinSeq   uint64
 	dirty     bool
 	removed   []*source
@@ -230,6 +244,7 @@ type Compositor struct {
 	tick    uint64
 	stats   struct{ ticks, composed, scaled, reused atomic.Uint64 }
 	nOut    atomic.Int64
+	visible atomic.Pointer[map[ParticipantID]struct{}] // sources shown in some view, replaced by rebuilds
 	closeMu sync.Mutex
 	closed  bool
 	stop    chan struct{}
@@ -261,6 +276,7 @@ func NewCompositor(cfg CompositorConfig, p CompositorParams) (*Compositor, error
 		pool:      codec.NewFramePool(),
 		sources:   make(map[ParticipantID]*source),
 		receivers: make(map[ParticipantID]*receiver),
+		staged:    make(map[ParticipantID]time.Time),
 		text:      text,
 		outputs:   make(map[OutputKey]*Output),
 		tiles:     make(map[tileKey]*tileEntry),
@@ -373,7 +389,7 @@ func (c *Compositor) RemoveReceiver(id ParticipantID) {
 
 // SetSpeakers tells the compositor who is speaking, most relevant first (as the audio mixer's
 // ActiveSpeakers gives them). They move to the front of the speaker ranking, which picks the visible
-// tiles in rooms larger than VisibleTiles and the main tile of the Speaker layout.
+// tiles in rooms larger than VisibleTiles (subject to SpeakerHold) and the main tile of the Speaker layout.
 func (c *Compositor) SetSpeakers(ids []ParticipantID) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -389,6 +405,20 @@ func (c *Compositor) SetSpeakers(ids []ParticipantID) {
 	}
 	c.rank = append(next, rest...)
 	c.dirty = true
+}
+
+// Visible reports whether id's picture is shown in at least one view, as of the last change of views.
+// A source visible to nobody has its pictures dropped (PushFrame still succeeds), and it shows as a
+// placeholder, never as a stale picture, when it becomes visible again until its next picture arrives:
+// its producer may stop decoding while it is not visible, and ask for a keyframe when it is again.
+// Cheap (an atomic load and a map lookup) and safe for concurrent use.
+func (c *Compositor) Visible(id ParticipantID) bool {
+	m := c.visible.Load()
+	if m == nil {
+		return false
+	}
+	_, ok := (*m)[id]
+	return ok
 }
 
 // Stats returns the compositor's counters.
@@ -461,15 +491,37 @@ func (c *Compositor) shutdown() {
 	c.mu.Unlock()
 }
 
-// composeOnce runs one tick: take the newest pictures, rebuild views if membership changed, draw every
-// output due on this tick and hand the canvases over. Each canvas's Time is the arrival of the oldest
-// picture it shows for the first time (see outputPlan.freshest).
-func (c *Compositor) composeOnce(_ time.Time) {
+// composeOnce runs one tick at time now: rebuild views if membership, speakers or a speaker hold
+// changed, take the newest pictures of visible sources (dropping those of the others), draw every output
+// due on this tick and hand the canvases over. Each canvas's Time is the arrival of the oldest picture it
+// shows for the first time (see outputPlan.freshest).
+func (c *Compositor) composeOnce(now time.Time) {
 	c.tick++
 	c.stats.ticks.Add(1)
 
 	c.mu.Lock()
+	if !c.nextStage.IsZero() && !now.Before(c.nextStage) {
+		c.dirty = true
+	}
+	var changed []Assignment
+	if c.dirty {
+		c.dirty = false
+		changed = c.rebuildLocked(now)
+	}
 	for _, s := range c.sources {
+		if !s.visible {
+			// Shown nowhere: keep no picture, so that the tile comes back as a placeholder rather than a
+			// stale picture until the producer (which may have stopped decoding) sends a fresh one.
+			s.pending.Release()
+			s.pending = nil
+			s.clear = false
+			if s.current != nil {
+				s.current.Release()
+				s.current = nil
+				s.seq++
+			}
+			continue
+		}
 		if s.clear && s.pending == nil {
 			s.current.Release()
 			s.current = nil
@@ -484,11 +536,6 @@ func (c *Compositor) composeOnce(_ time.Time) {
 	}
 	removed := c.removed
 	c.removed = nil
-	var changed []Assignment
-	if c.dirty {
-		c.dirty = false
-		changed = c.rebuildLocked()
-	}
 	c.mu.Unlock()
 
 	for _, s := range removed {
@@ -621,9 +668,68 @@ func (c *Compositor) label(text string, px, maxW int) *image.Alpha {
 	return m
 }
 
-// rebuildLocked recomputes every receiver's view, creates and closes outputs, and returns the new
-// assignment. Called with c.mu held; it does no I/O and calls nobody.
-func (c *Compositor) rebuildLocked() []Assignment {
+// updateStageLocked brings the stage up to date at time now: sources that left are gone, free places go
+// to the best-ranked sources off stage, and a source off stage ranked better than someone on stage takes
+// the place of the worst-ranked (least recently active) one whose SpeakerHold is over. If a better-ranked
+// source has to wait for a hold, nextStage is set to when the first such hold ends. Called with c.mu held;
+// the work is bounded by sources x VisibleTiles per change.
+func (c *Compositor) updateStageLocked(now time.Time) {
+	for id := range c.staged {
+		if _, ok := c.sources[id]; !ok {
+			delete(c.staged, id)
+		}
+	}
+	c.nextStage = time.Time{}
+	pos := make(map[ParticipantID]int, len(c.rank))
+	for i, id := range c.rank {
+		pos[id] = i
+	}
+	for {
+		cand, found := ParticipantID(""), false
+		for _, id := range c.rank {
+			if _, on := c.staged[id]; !on {
+				cand, found = id, true
+				break
+			}
+		}
+		if !found {
+			return
+		}
+		if len(c.staged) < c.cfg.VisibleTiles {
+			c.staged[cand] = now
+			continue
+		}
+		victim, worst := ParticipantID(""), -1
+		var wait time.Time
+		for id, since := range c.staged {
+			if pos[id] < pos[cand] {
+				continue // more recently active than the candidate: stays
+			}
+			if until := since.Add(c.cfg.SpeakerHold); now.Before(until) {
+				if wait.IsZero() || until.Before(wait) {
+					wait = until
+				}
+				continue
+			}
+			if pos[id] > worst {
+				victim, worst = id, pos[id]
+			}
+		}
+		if worst < 0 {
+			c.nextStage = wait
+			return
+		}
+		delete(c.staged, victim)
+		c.staged[cand] = now
+	}
+}
+
+// rebuildLocked updates the stage at time now, recomputes every receiver's view, creates and closes
+// outputs, marks which sources are visible, and returns the new assignment. A receiver off stage sees
+// the stage; one on stage sees the rest of the stage and the best-ranked source off stage (an understudy
+// that is not held). Tiles keep join order. Called with c.mu held; it does no I/O and calls nobody.
+func (c *Compositor) rebuildLocked(now time.Time) []Assignment {
+	c.updateStageLocked(now)
 	ordered := make([]*source, 0, len(c.sources))
 	for _, s := range c.sources {
 		ordered = append(ordered, s)
@@ -634,6 +740,7 @@ func (c *Compositor) rebuildLocked() []Assignment {
 		rankOf[id] = i
 	}
 	limit := c.cfg.VisibleTiles
+	shown := make(map[*source]bool, len(c.sources))
 
 	byKey := make(map[OutputKey]*Assignment)
 	plans := make(map[OutputKey]outputPlan)
@@ -645,7 +752,8 @@ func (c *Compositor) rebuildLocked() []Assignment {
 	slices.Sort(recvIDs)
 	for _, rid := range recvIDs {
 		r := c.receivers[rid]
-		// Candidates: every source but the receiver (unless asked), best-ranked first.
+		// Candidates: every source but the receiver (unless asked), best-ranked first. The stage comes
+		// first, then whoever is ranked best off stage fills the places left (the receiver's own).
 		cands := make([]*source, 0, len(ordered))
 		for _, s := range ordered {
 			if s.id != r.id || r.opts.IncludeSelf {
@@ -653,16 +761,29 @@ func (c *Compositor) rebuildLocked() []Assignment {
 			}
 		}
 		byRank := slices.Clone(cands)
-		slices.SortStableFunc(byRank, func(a, b *source) int { return rankOf[a.id] - rankOf[b.id] })
+		slices.SortStableFunc(byRank, func(a, b *source) int {
+			_, aOn := c.staged[a.id]
+			_, bOn := c.staged[b.id]
+			if aOn != bOn {
+				if aOn {
+					return -1
+				}
+				return 1
+			}
+			return rankOf[a.id] - rankOf[b.id]
+		})
 		if len(byRank) > limit {
 			byRank = byRank[:limit]
 		}
 		// Tiles keep join order so they do not jump around; the Speaker layout puts the top speaker first.
 		tiles := slices.DeleteFunc(slices.Clone(cands), func(s *source) bool { return !slices.Contains(byRank, s) })
-		if r.opts.Layout == Speaker && len(byRank) > 0 {
-			top := byRank[0]
+		if r.opts.Layout == Speaker && len(tiles) > 0 {
+			top := slices.MinFunc(tiles, func(a, b *source) int { return rankOf[a.id] - rankOf[b.id] })
 			tiles = slices.DeleteFunc(tiles, func(s *source) bool { return s == top })
 			tiles = append([]*source{top}, tiles...)
+		}
+		for _, s := range tiles {
+			shown[s] = true
 		}
 		every := max(1, c.cfg.FrameRate/max(1, min(r.opts.FrameRate, c.cfg.FrameRate)))
 		var view strings.Builder
@@ -705,5 +826,13 @@ func (c *Compositor) rebuildLocked() []Assignment {
 		assign = append(assign, *a)
 	}
 	c.nOut.Store(int64(len(c.outputs)))
+	vis := make(map[ParticipantID]struct{}, len(shown))
+	for _, s := range c.sources {
+		s.visible = shown[s]
+		if s.visible {
+			vis[s.id] = struct{}{}
+		}
+	}
+	c.visible.Store(&vis)
 	return assign
 }

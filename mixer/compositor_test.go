@@ -443,3 +443,154 @@ func TestClearPictureKeepsThePlace(t *testing.T) {
 		t.Errorf("after b's next picture: tiles %v, want %v", got, want)
 	}
 }
+
+// stageOf returns the tiles of the output of receiver id, in tile order.
+func stageOf(t *testing.T, l *recordingListener, id ParticipantID) []ParticipantID {
+	t.Helper()
+	return l.outputOf(t, id).Tiles()
+}
+
+// TestSpeakerHold steps the speaker hold by hand: 8 sources, 4 visible tiles held for 3 s each, and a
+// watcher that is not a source (so always off stage: it sees the stage). A speaker waits while every hold
+// runs, then takes the place of the least recently active participant whose hold is over.
+func TestSpeakerHold(t *testing.T) {
+	cfg := DefaultCompositorConfig()
+	cfg.VisibleTiles, cfg.SpeakerHold = 4, 3*time.Second
+	c, l := newTestCompositor(t, cfg)
+	for i := range 8 {
+		id := ParticipantID(fmt.Sprint("p", i))
+		c.AddSource(id, string(id))
+		if err := c.AddReceiver(id, ReceiverOptions{Width: 640, Height: 360, FrameRate: 30}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.AddReceiver("watcher", ReceiverOptions{Width: 640, Height: 360, FrameRate: 30}); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Unix(100, 0)
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	ids := func(s ...int) []ParticipantID {
+		var out []ParticipantID
+		for _, i := range s {
+			out = append(out, ParticipantID(fmt.Sprint("p", i)))
+		}
+		return out
+	}
+	steps := []struct {
+		at       time.Duration
+		speakers []int // nil: no change
+		stage    []int // what the watcher sees, in join order
+		visible  []int // sources shown to anyone: the stage plus the best-ranked off stage
+	}{
+		{0, nil, []int{0, 1, 2, 3}, []int{0, 1, 2, 3, 4}},
+		// Everyone on stage is held until 3 s: p6 waits, shown only to those on stage.
+		{time.Second, []int{6}, []int{0, 1, 2, 3}, []int{0, 1, 2, 3, 6}},
+		{2900 * time.Millisecond, nil, []int{0, 1, 2, 3}, []int{0, 1, 2, 3, 6}},
+		// The holds end: p6 replaces p3, the least recently active.
+		{3 * time.Second, nil, []int{0, 1, 2, 6}, []int{0, 1, 2, 3, 6}},
+		// p7 replaces p2 at once (p6 is held, p0..p2 are not; p2 was active least recently).
+		{3500 * time.Millisecond, []int{7}, []int{0, 1, 6, 7}, []int{0, 1, 2, 6, 7}},
+		{4 * time.Second, []int{5}, []int{0, 5, 6, 7}, []int{0, 1, 5, 6, 7}},
+		{4500 * time.Millisecond, []int{3}, []int{3, 5, 6, 7}, []int{0, 3, 5, 6, 7}},
+		// Everyone on stage is held again: p4 waits for p6's hold to end at 6 s.
+		{5 * time.Second, []int{4}, []int{3, 5, 6, 7}, []int{3, 4, 5, 6, 7}},
+		{5999 * time.Millisecond, nil, []int{3, 5, 6, 7}, []int{3, 4, 5, 6, 7}},
+		{6 * time.Second, nil, []int{3, 4, 5, 7}, []int{3, 4, 5, 6, 7}},
+	}
+	for _, st := range steps {
+		if st.speakers != nil {
+			c.SetSpeakers(ids(st.speakers...))
+		}
+		c.ComposeOnce(at(st.at))
+		c.DrainOutputs()
+		if got := stageOf(t, l, "watcher"); !slices.Equal(got, ids(st.stage...)) {
+			t.Errorf("at %v after speakers %v: the watcher sees %v, want %v", st.at, st.speakers, got, ids(st.stage...))
+		}
+		var vis []int
+		for i := range 8 {
+			if c.Visible(ParticipantID(fmt.Sprint("p", i))) {
+				vis = append(vis, i)
+			}
+		}
+		if !slices.Equal(vis, st.visible) {
+			t.Errorf("at %v after speakers %v: visible %v, want %v", st.at, st.speakers, vis, st.visible)
+		}
+	}
+}
+
+// TestSmallRoomIgnoresHold checks that rooms of up to VisibleTiles+1 sources show everyone but the
+// receiver, whoever speaks and however recently tiles appeared.
+func TestSmallRoomIgnoresHold(t *testing.T) {
+	cfg := DefaultCompositorConfig()
+	cfg.VisibleTiles = 4
+	c, l := newTestCompositor(t, cfg)
+	var all []ParticipantID
+	for i := range 5 {
+		id := ParticipantID(fmt.Sprint("p", i))
+		all = append(all, id)
+		c.AddSource(id, string(id))
+		if err := c.AddReceiver(id, ReceiverOptions{Width: 640, Height: 360, FrameRate: 30}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for step, speakers := range [][]ParticipantID{nil, {"p4"}, {"p3", "p1"}, {"p0"}} {
+		c.SetSpeakers(speakers)
+		c.ComposeOnce(time.Unix(int64(step), 0))
+		c.DrainOutputs()
+		for _, id := range all {
+			want := slices.DeleteFunc(slices.Clone(all), func(o ParticipantID) bool { return o == id })
+			if got := stageOf(t, l, id); !slices.Equal(got, want) {
+				t.Errorf("speakers %v: %s sees %v, want %v", speakers, id, got, want)
+			}
+			if !c.Visible(id) {
+				t.Errorf("speakers %v: %s is not visible", speakers, id)
+			}
+		}
+	}
+}
+
+// TestInvisibleSourceComesBackAsPlaceholder checks that the pictures of a source visible to nobody are
+// dropped, so that when it becomes visible its tile shows the placeholder, not a stale picture, until its
+// next picture.
+func TestInvisibleSourceComesBackAsPlaceholder(t *testing.T) {
+	cfg := DefaultCompositorConfig()
+	cfg.VisibleTiles, cfg.SpeakerHold = 2, 0
+	c, l := newTestCompositor(t, cfg)
+	for i, id := range []ParticipantID{"a", "b", "c"} {
+		c.AddSource(id, string(id))
+		if err := c.PushFrame(id, solid(64, 36, palette[i])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.AddReceiver("viewer", ReceiverOptions{Width: 640, Height: 360, FrameRate: 30}); err != nil {
+		t.Fatal(err)
+	}
+	cols := append(slices.Clone(palette[:3]), PlaceholderColour)
+	c.ComposeOnce(time.Unix(0, 0))
+	if got := tileColours(t, take(t, l.outputOf(t, "viewer")), Grid.Rects(2, 640, 360), cols); !slices.Equal(got, []int{0, 1}) {
+		t.Fatalf("viewer sees %v, want a and b", got)
+	}
+	if c.Visible("c") {
+		t.Fatal("c is visible with nobody looking at it")
+	}
+	if err := c.PushFrame("c", solid(64, 36, palette[2])); err != nil {
+		t.Fatal(err)
+	}
+	c.ComposeOnce(time.Unix(1, 0))
+	c.DrainOutputs()
+	c.SetSpeakers([]ParticipantID{"c"})
+	c.ComposeOnce(time.Unix(2, 0))
+	if !c.Visible("c") {
+		t.Fatal("c is not visible after speaking")
+	}
+	if got := tileColours(t, take(t, l.outputOf(t, "viewer")), Grid.Rects(2, 640, 360), cols); !slices.Equal(got, []int{0, 3}) {
+		t.Errorf("viewer sees %v after c spoke, want a and c's placeholder (c's picture while invisible was dropped)", got)
+	}
+	if err := c.PushFrame("c", solid(64, 36, palette[2])); err != nil {
+		t.Fatal(err)
+	}
+	c.ComposeOnce(time.Unix(3, 0))
+	if got := tileColours(t, take(t, l.outputOf(t, "viewer")), Grid.Rects(2, 640, 360), cols); !slices.Equal(got, []int{0, 2}) {
+		t.Errorf("viewer sees %v after c's next picture, want a and c", got)
+	}
+}
