@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -142,6 +143,23 @@ func (c *Config) settings() []setting {
 	}
 }
 
+// belowMain keeps the lower tiers that are really below the main one (smaller or equal size and frame
+// rate, lower bitrate): the default tiers adapt when -canvas, -fps or -video-bitrate lower the main tier,
+// while tiers the user gave are validated as given.
+func belowMain(m mcu.Config) []mcu.Tier {
+	var out []mcu.Tier
+	for _, t := range m.LowerTiers {
+		prev := m.VideoBitrate
+		if len(out) > 0 {
+			prev = out[len(out)-1].VideoBitrate
+		}
+		if t.Width <= m.Width && t.Height <= m.Height && t.FrameRate <= m.FrameRate && t.VideoBitrate < prev {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
 func splitList(v string) []string {
 	var out []string
 	for _, s := range strings.Split(v, ",") {
@@ -222,6 +240,9 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 	})
 	if ferr != nil {
 		return cfg, ferr
+	}
+	if slices.Equal(cfg.MCU.LowerTiers, mcu.DefaultConfig().LowerTiers) {
+		cfg.MCU.LowerTiers = belowMain(cfg.MCU)
 	}
 	return cfg, cfg.Validate()
 }

@@ -148,3 +148,17 @@ func TestMediaSettings(t *testing.T) {
 		}
 	}
 }
+
+func TestDefaultTiersFollowTheMainTier(t *testing.T) {
+	none := func(string) string { return "" }
+	cfg, err := loadConfig([]string{"-canvas", "640x360", "-video-bitrate", "500000"}, none)
+	if err != nil {
+		t.Fatalf("a 640x360 500k main tier with the default lower tiers: %v", err)
+	}
+	if len(cfg.MCU.LowerTiers) != 1 || cfg.MCU.LowerTiers[0].Name != "ld" {
+		t.Errorf("lower tiers = %+v, want only ld (sd is not below the main tier)", cfg.MCU.LowerTiers)
+	}
+	if _, err := loadConfig([]string{"-canvas", "640x360", "-video-bitrate", "500000", "-tiers", "sd:640x360@30:500k"}, none); err == nil {
+		t.Error("an explicit tier not below the main one was accepted")
+	}
+}
