@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
@@ -66,6 +67,12 @@ type Stats struct {
 	// AudioLatency is the latency the mixer adds: from the arrival of an audio packet to the sending of the
 	// first mix that contains it (for the longest-waiting voice of each tick).
 	AudioLatency Histogram
+	// ReceiversByTier counts the participants receiving each tier now, by tier name ("audio-only" for
+	// those below the lowest tier).
+	ReceiversByTier map[string]int
+	// TierChanges counts the tier changes made by bandwidth estimation (automatic, not caps).
+	TierChanges uint64
+
 	// VideoLatency is the latency the compositor and encoder add: from the arrival of the last packet of a
 	// picture to the sending of the first composed frame that shows it (for the longest-waiting new
 	// picture of each frame).
@@ -82,6 +89,8 @@ type counters struct {
 	// Large rooms (ingest.go): decoded and skipped video frames, decoders not idle.
 	videoFramesDecoded, videoFramesNotDecoded atomic.Uint64
 	videoDecodersActive                       atomic.Int64
+
+	tierChanges atomic.Uint64 // bwe.go
 }
 
 // MCU owns the rooms, the shared pion API and the UDP sockets. Create it with New and stop it with Close.
@@ -101,6 +110,9 @@ type MCU struct {
 
 	nextID atomic.Uint64
 
+	bweMu sync.Mutex
+	bwes  map[string]cc.BandwidthEstimator // by PeerConnection ID, from creation until newParticipant takes it
+
 	wg sync.WaitGroup // removers started by connection failures
 }
 
@@ -114,7 +126,7 @@ func New(cfg Config, p Params) (*MCU, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	m := &MCU{cfg: cfg, log: log, rooms: make(map[string]*room)}
+	m := &MCU{cfg: cfg, log: log, rooms: make(map[string]*room), bwes: make(map[string]cc.BandwidthEstimator)}
 	m.stats.tierEncoders = make([]atomic.Int64, len(cfg.Tiers()))
 	api, err := m.newAPI()
 	if err != nil {
@@ -176,6 +188,15 @@ func (m *MCU) newAPI() (*webrtc.API, error) {
 	}
 	lf := pionLoggerFactory{log: m.log}
 	ir := &interceptor.Registry{}
+	// Send-side bandwidth estimation (bwe.go): GCC on TWCC feedback, registered before the NACK responder.
+	bwe, err := m.newBWE()
+	if err != nil {
+		return nil, err
+	}
+	ir.Add(bwe)
+	if err := webrtc.ConfigureTWCCHeaderExtensionSender(me, ir); err != nil {
+		return nil, fmt.Errorf("register twcc header extension: %w", err)
+	}
 	if err := webrtc.RegisterDefaultInterceptorsWithOptions(me, ir, webrtc.WithInterceptorLoggerFactory(lf)); err != nil {
 		return nil, fmt.Errorf("register interceptors: %w", err)
 	}
@@ -317,9 +338,13 @@ func (m *MCU) Close() error {
 // Stats returns a snapshot of the counters. Safe for concurrent use.
 func (m *MCU) Stats() Stats {
 	m.mu.Lock()
-	s := Stats{Rooms: len(m.rooms)}
+	s := Stats{Rooms: len(m.rooms), ReceiversByTier: make(map[string]int)}
 	for _, r := range m.rooms {
-		s.Participants += len(r.members())
+		ps := r.members()
+		s.Participants += len(ps)
+		for _, p := range ps {
+			s.ReceiversByTier[p.tierName(int(p.tier.Load()))]++
+		}
 	}
 	m.mu.Unlock()
 	c := &m.stats
@@ -342,6 +367,7 @@ func (m *MCU) Stats() Stats {
 	s.VideoFramesDecoded = c.videoFramesDecoded.Load()
 	s.VideoFramesNotDecoded = c.videoFramesNotDecoded.Load()
 	s.VideoDecodersActive = int(c.videoDecodersActive.Load())
+	s.TierChanges = c.tierChanges.Load()
 	s.AudioLatency = c.audioLatency.snapshot()
 	s.VideoLatency = c.videoLatency.snapshot()
 	return s

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
@@ -123,14 +124,19 @@ type Participant struct {
 	answered  bool
 	discTimer *time.Timer
 	layout    mixer.Layout
-	caps      Caps // set by SetCaps
-	sdpCaps   Caps // from the last offer's b=AS / b=TIAS
+	caps      Caps    // set by SetCaps
+	sdpCaps   Caps    // from the last offer's b=AS / b=TIAS
+	estCaps   Caps    // from bandwidth estimation (runBWE)
+	quality   Quality // kept by runBWE
 
 	audioLoss     audioLoss     // what the listener reports losing of its audio
 	framesDecoded atomic.Uint64 // incoming video frames given to the decoder
 
 	tierMu sync.Mutex   // serialises applyTier
 	tier   atomic.Int32 // index in Config.Tiers of the video received; -1: audio only
+
+	bwe       cc.BandwidthEstimator // this connection's GCC, nil if none; read by runBWE
+	sentBytes atomic.Uint64         // audio and video payload written
 
 	wg        sync.WaitGroup // track readers, RTCP readers
 	leaveOne  sync.Once
@@ -146,6 +152,7 @@ func newParticipant(m *MCU, id ParticipantID, name string, l ParticipantListener
 		return nil, fmt.Errorf("new peer connection: %w", err)
 	}
 	p.pc = pc
+	p.bwe = m.takeEstimator(pc.ID())
 	pc.OnICECandidate(p.onICECandidate)
 	pc.OnConnectionStateChange(p.onConnectionState)
 	pc.OnTrack(p.onTrack)
@@ -201,7 +208,7 @@ func (p *Participant) HandleOffer(offer string) (string, error) {
 	p.answered = true
 	p.sdpCaps = sdpCaps(offer)
 	p.mu.Unlock()
-	if err := p.applyTier(); err != nil {
+	if err := p.applyTier("offer"); err != nil {
 		return "", fmt.Errorf("handle offer: %w", err)
 	}
 	local := p.pc.LocalDescription()
@@ -248,6 +255,10 @@ func (p *Participant) addTracks(offer string) error {
 		return ErrClosed
 	}
 	p.wg.Add(2)
+	if p.bwe != nil {
+		p.wg.Add(1)
+		go p.runBWE(p.bwe)
+	}
 	p.mu.Unlock()
 	go p.readRTCP(audioSender, false)
 	go p.readRTCP(videoSender, true)
@@ -341,7 +352,7 @@ func (p *Participant) SetLayout(l Layout) error {
 	}
 	p.layout = l
 	p.mu.Unlock()
-	if err := p.applyTier(); err != nil {
+	if err := p.applyTier("layout"); err != nil {
 		return fmt.Errorf("set layout %s: %w", l, err)
 	}
 	return nil
@@ -358,7 +369,7 @@ func (p *Participant) SetCaps(c Caps) error {
 	}
 	p.caps = c
 	p.mu.Unlock()
-	if err := p.applyTier(); err != nil {
+	if err := p.applyTier("caps"); err != nil {
 		return fmt.Errorf("set caps: %w", err)
 	}
 	return nil
@@ -380,20 +391,22 @@ func (p *Participant) Tier() (Tier, bool) {
 	return p.m.cfg.Tiers()[i], true
 }
 
-// applyTier puts the participant on the tier its caps allow, with its layout: a compositor receiver of
-// that size and rate, or none (audio only).
-func (p *Participant) applyTier() error {
+// applyTier puts the participant on the tier its caps allow (its own, its SDP's and the bandwidth
+// estimate's, the tightest winning), with its layout: a compositor receiver of that size and rate, or
+// none (audio only). reason is logged when the tier changes.
+func (p *Participant) applyTier(reason string) error {
 	p.tierMu.Lock()
 	defer p.tierMu.Unlock()
 	p.mu.Lock()
-	caps, layout, closing := p.caps.merge(p.sdpCaps), p.layout, p.closing
+	caps, layout, closing := p.caps.merge(p.sdpCaps).merge(p.estCaps), p.layout, p.closing
 	p.mu.Unlock()
 	if closing || p.r == nil {
 		return nil
 	}
 	i := p.m.cfg.tierFor(caps)
 	if old := p.tier.Swap(int32(i)); old != int32(i) {
-		p.log.Info("tier changed", "tier", p.tierName(i), "max_bitrate", caps.MaxBitrate)
+		p.log.Info("tier changed", "tier", p.tierName(i), "from", p.tierName(int(old)), "max_bitrate", caps.MaxBitrate,
+			"reason", reason)
 	}
 	if i < 0 {
 		p.r.video.RemoveReceiver(p.id)
@@ -581,5 +594,7 @@ func (p *Participant) write(t *webrtc.TrackLocalStaticSample, s media.Sample) {
 	}
 	if err := t.WriteSample(s); err != nil && !errors.Is(err, io.ErrClosedPipe) {
 		p.m.stats.writeErrors.Add(1)
+		return
 	}
+	p.sentBytes.Add(uint64(len(s.Data)))
 }

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
@@ -77,6 +78,9 @@ type Config struct {
 	// and one with an empty Candidate at the end of gathering; Offer then returns at once instead of
 	// waiting for gathering to complete. It is called on pion's goroutine and must not block.
 	OnICECandidate func(webrtc.ICECandidateInit)
+	// Interceptors runs pion's default interceptors as a browser would: NACKs, receiver reports and TWCC
+	// feedback, which the server's bandwidth estimation needs. Off by default.
+	Interceptors bool
 }
 
 // mediaDefaults fills the zero media settings shared by Config and ClipConfig: a tone at about -12 dBFS,
@@ -167,7 +171,13 @@ func New(cfg Config) (*Client, error) {
 		allowed := slices.Clone(cfg.Interfaces)
 		se.SetInterfaceFilter(func(name string) bool { return slices.Contains(allowed, name) })
 	}
-	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se))
+	ir := &interceptor.Registry{}
+	if cfg.Interceptors {
+		if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
+			return nil, fmt.Errorf("register interceptors: %w", err)
+		}
+	}
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(ir))
 	pc, err := api.NewPeerConnection(webrtc.Configuration{ICEServers: cfg.ICEServers})
 	if err != nil {
 		return nil, fmt.Errorf("new peer connection: %w", err)
