@@ -29,6 +29,7 @@ type statsCollector struct {
 	packetsLost, decodeErrors, plis, keyframe *prometheus.Desc
 	writeErrors, latency, tierEncoders        *prometheus.Desc
 	decoded, notDecoded, decodersActive       *prometheus.Desc
+	receiversByTier, tierChanges              *prometheus.Desc
 }
 
 func newStatsCollector(src statsSource) *statsCollector {
@@ -36,24 +37,26 @@ func newStatsCollector(src statsSource) *statsCollector {
 		return prometheus.NewDesc("mcu_"+name, help, labels, nil)
 	}
 	return &statsCollector{
-		src:            src,
-		rooms:          d("rooms", "Rooms open."),
-		participants:   d("participants", "Participants in all rooms."),
-		encoders:       d("encoders", "Encoders running: audio (one per distinct mix) and video (one per view and size).", "kind"),
-		decoders:       d("decoders", "Incoming tracks being decoded.", "kind"),
-		framesIn:       d("video_frames_in_total", "Decoded incoming pictures handed to a compositor."),
-		framesOut:      d("video_frames_out_total", "Encoded composed pictures."),
-		framesDropped:  d("video_frames_dropped_total", "Composed pictures an encoder did not take in time."),
-		packetsLost:    d("audio_packets_lost_total", "Incoming audio packets missing in sequence (concealed)."),
-		decodeErrors:   d("decode_errors_total", "Incoming frames that failed to decode."),
-		plis:           d("plis_sent_total", "Keyframe requests sent to publishers."),
-		keyframe:       d("keyframes_forced_total", "IDRs forced on output encoders."),
-		writeErrors:    d("write_errors_total", "Outgoing samples that failed to be sent."),
-		tierEncoders:   d("video_encoders_by_tier", "Video encoders running per output tier.", "tier"),
-		decoded:        d("video_frames_decoded_total", "Incoming video frames given to a decoder."),
-		notDecoded:     d("video_frames_not_decoded_total", "Incoming video frames not decoded: their sender was visible to nobody."),
-		decodersActive: d("video_decoders_active", "Incoming video tracks being decoded now (their sender is visible to someone)."),
-		latency:        d("mixer_latency_seconds", "Latency the mixer adds, from packet arrival to the first mixed packet sent that carries it.", "kind"),
+		src:             src,
+		rooms:           d("rooms", "Rooms open."),
+		participants:    d("participants", "Participants in all rooms."),
+		encoders:        d("encoders", "Encoders running: audio (one per distinct mix) and video (one per view and size).", "kind"),
+		decoders:        d("decoders", "Incoming tracks being decoded.", "kind"),
+		framesIn:        d("video_frames_in_total", "Decoded incoming pictures handed to a compositor."),
+		framesOut:       d("video_frames_out_total", "Encoded composed pictures."),
+		framesDropped:   d("video_frames_dropped_total", "Composed pictures an encoder did not take in time."),
+		packetsLost:     d("audio_packets_lost_total", "Incoming audio packets missing in sequence (concealed)."),
+		decodeErrors:    d("decode_errors_total", "Incoming frames that failed to decode."),
+		plis:            d("plis_sent_total", "Keyframe requests sent to publishers."),
+		keyframe:        d("keyframes_forced_total", "IDRs forced on output encoders."),
+		writeErrors:     d("write_errors_total", "Outgoing samples that failed to be sent."),
+		tierEncoders:    d("video_encoders_by_tier", "Video encoders running per output tier.", "tier"),
+		decoded:         d("video_frames_decoded_total", "Incoming video frames given to a decoder."),
+		receiversByTier: d("receivers_by_tier", "Participants receiving each tier (audio-only: no video fits their link).", "tier"),
+		tierChanges:     d("tier_changes_total", "Times bandwidth estimation moved a participant to another tier."),
+		notDecoded:      d("video_frames_not_decoded_total", "Incoming video frames not decoded: their sender was visible to nobody."),
+		decodersActive:  d("video_decoders_active", "Incoming video tracks being decoded now (their sender is visible to someone)."),
+		latency:         d("mixer_latency_seconds", "Latency the mixer adds, from packet arrival to the first mixed packet sent that carries it.", "kind"),
 	}
 }
 
@@ -61,7 +64,7 @@ func newStatsCollector(src statsSource) *statsCollector {
 func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.rooms, c.participants, c.encoders, c.decoders, c.framesIn, c.framesOut,
 		c.framesDropped, c.packetsLost, c.decodeErrors, c.plis, c.keyframe, c.writeErrors, c.latency, c.tierEncoders,
-		c.decoded, c.notDecoded, c.decodersActive} {
+		c.decoded, c.notDecoded, c.decodersActive, c.receiversByTier, c.tierChanges} {
 		ch <- d
 	}
 }
@@ -84,6 +87,10 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	for tier, n := range s.VideoEncodersByTier {
 		gauge(c.tierEncoders, float64(n), tier)
 	}
+	for tier, n := range s.ReceiversByTier {
+		gauge(c.receiversByTier, float64(n), tier)
+	}
+	counter(c.tierChanges, s.TierChanges)
 	counter(c.decoded, s.VideoFramesDecoded)
 	counter(c.notDecoded, s.VideoFramesNotDecoded)
 	gauge(c.decodersActive, float64(s.VideoDecodersActive))
