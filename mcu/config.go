@@ -33,6 +33,9 @@ type Config struct {
 	AudioBitrate int `json:"audio_bitrate"`
 	// VisibleTiles is the largest number of tiles in one picture; larger rooms show the active speakers.
 	VisibleTiles int `json:"visible_tiles"`
+	// SpeakerHold is the least time a participant stays among the visible tiles of a room larger than
+	// VisibleTiles once the speakers put it there (so tiles do not flicker).
+	SpeakerHold time.Duration `json:"speaker_hold"`
 	// MaxParticipants is the largest number of participants in one room.
 	MaxParticipants int `json:"max_participants"`
 
@@ -71,6 +74,7 @@ func DefaultConfig() Config {
 		AudioBitrate:      32_000,
 		VisibleTiles:      9,
 		MaxParticipants:   25,
+		SpeakerHold:       3 * time.Second,
 		DisconnectTimeout: 5 * time.Second,
 	}
 }
@@ -125,6 +129,9 @@ func (c Config) Validate() error {
 		if len(s.URLs) == 0 {
 			errs = append(errs, fmt.Errorf("ice server %d: no urls", i))
 		}
+	}
+	if c.SpeakerHold < 0 || c.SpeakerHold > time.Minute {
+		errs = append(errs, fmt.Errorf("speaker hold %v: want 0..1m", c.SpeakerHold))
 	}
 	if c.DisconnectTimeout < 100*time.Millisecond || c.DisconnectTimeout > time.Minute {
 		errs = append(errs, fmt.Errorf("disconnect timeout %v: want 100ms..1m", c.DisconnectTimeout))

@@ -69,6 +69,7 @@ func newRoom(m *MCU, name string) (*room, error) {
 	ccfg := mixer.DefaultCompositorConfig()
 	ccfg.FrameRate = m.cfg.FrameRate
 	ccfg.VisibleTiles = m.cfg.VisibleTiles
+	ccfg.SpeakerHold = m.cfg.SpeakerHold
 	video, err := mixer.NewCompositor(ccfg, mixer.CompositorParams{Logger: r.log, Listener: videoListener{r}})
 	if err != nil {
 		r.cancel()

@@ -109,6 +109,11 @@ func (c *Config) settings() []setting {
 		}},
 		intSetting("visible-tiles", "most tiles in one picture; larger rooms show the active speakers", &m.VisibleTiles),
 		intSetting("max-participants", "most participants in one room", &m.MaxParticipants),
+		{"speaker-hold", "least time a speaker's tile stays visible in rooms larger than -visible-tiles", func(v string) error {
+			d, err := time.ParseDuration(v)
+			m.SpeakerHold = d
+			return err
+		}, func() string { return m.SpeakerHold.String() }},
 		intSetting("udp-port", "one UDP port for every peer's media (ICE UDP mux); 0 = a port per peer", &m.UDPPort),
 		{"udp-ports", "range of UDP ports for peers when -udp-port is 0, MIN-MAX", func(v string) error {
 			m.UDPPortMin, m.UDPPortMax = 0, 0

@@ -126,7 +126,7 @@ func TestServeAndShutdown(t *testing.T) {
 
 func TestMediaSettings(t *testing.T) {
 	env := map[string]string{"MCU_CANVAS": "640x360", "MCU_ICE_SERVERS": "stun:stun.example.org:3478,turn:alice:s3cret@turn.example.org:3478?transport=udp"}
-	cfg, err := loadConfig([]string{"-fps", "15", "-tiers", "sd:320x180@15:300k", "-udp-ports", "40000-40100", "-public-ip", "203.0.113.7", "-include-loopback=false"}, func(k string) string { return env[k] })
+	cfg, err := loadConfig([]string{"-fps", "15", "-tiers", "sd:320x180@15:300k", "-speaker-hold", "5s", "-udp-ports", "40000-40100", "-public-ip", "203.0.113.7", "-include-loopback=false"}, func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,6 +134,9 @@ func TestMediaSettings(t *testing.T) {
 	if m.Width != 640 || m.Height != 360 || m.FrameRate != 15 || m.UDPPortMin != 40000 || m.UDPPortMax != 40100 ||
 		len(m.NAT1To1IPs) != 1 || m.NAT1To1IPs[0] != "203.0.113.7" || m.IncludeLoopback {
 		t.Errorf("media settings not applied: %+v", m)
+	}
+	if m.SpeakerHold != 5*time.Second {
+		t.Errorf("speaker hold = %v, want 5s", m.SpeakerHold)
 	}
 	if len(m.LowerTiers) != 1 || m.LowerTiers[0].Name != "sd" || m.LowerTiers[0].VideoBitrate != 300_000 {
 		t.Errorf("tiers = %+v", m.LowerTiers)
