@@ -126,7 +126,7 @@ func (p *Participant) VideoFramesDecoded() uint64 { return p.framesDecoded.Load(
 // readVideo assembles frames (frameAssembler: as soon as their last packet is in), decodes them and pushes the pictures to the
 // compositor, asking the sender for a keyframe when the track starts and whenever the decoder needs one.
 //
-// While the participant is visible to nobody (mixer.Compositor.Visible) it keeps reading RTP (so that
+// While the participant is visible to nobody (mixer.Compositor.Visible) or has its camera off, it keeps reading RTP (so that
 // pion's NACK, report and TWCC interceptors keep working) and assembling frames, but decodes nothing.
 // When the participant becomes visible again the decoder is told its references are gone (Lost), and a
 // PLI goes out at once, regardless of the rate limit, so that a fresh picture replaces the compositor's
@@ -159,19 +159,19 @@ func (p *Participant) readVideo(t *webrtc.TrackRemote, c codec.VideoCodec, depac
 		}
 	}
 	pli()
-	videoMuted := false
 	var arrival time.Time
 	emit := func(data []byte, lost bool) {
-		visible := p.r.video.Visible(p.id)
-		switch {
-		case !visible:
+		// Nothing to decode for a participant visible to nobody or whose camera is off; when that ends, the
+		// decoder's references are gone and a keyframe is asked for at once.
+		if !p.r.video.Visible(p.id) || p.videoMuted.Load() {
 			if !idle {
 				idle = true
 				p.m.stats.videoDecodersActive.Add(-1)
 			}
 			p.m.stats.videoFramesNotDecoded.Add(1)
 			return
-		case idle:
+		}
+		if idle {
 			idle = false
 			p.m.stats.videoDecodersActive.Add(1)
 			lost = true
@@ -192,17 +192,6 @@ func (p *Participant) readVideo(t *webrtc.TrackRemote, c codec.VideoCodec, depac
 			return
 		}
 		if pic == nil {
-			return
-		}
-		muted := p.videoMuted.Load()
-		if muted != videoMuted {
-			videoMuted = muted
-			if !muted {
-				lastPLI = time.Time{}
-				pli()
-			}
-		}
-		if muted {
 			return
 		}
 		pic.Time = arrival // the arrival of the frame's last packet

@@ -61,7 +61,7 @@ type Stats struct {
 
 	// Large rooms: the video of a participant visible to nobody is read but not decoded (ingest.go).
 	VideoFramesDecoded    uint64 // incoming video frames given to a decoder
-	VideoFramesNotDecoded uint64 // incoming video frames skipped because their sender was visible to nobody
+	VideoFramesNotDecoded uint64 // incoming video frames skipped: their sender was visible to nobody or had its camera off
 	VideoDecodersActive   int    // incoming video tracks whose sender is visible now (VideoDecoders minus the idle)
 
 	// AudioLatency is the latency the mixer adds: from the arrival of an audio packet to the sending of the

@@ -590,6 +590,12 @@ func TestMute(t *testing.T) {
 	if !b.l.has(mcu.RosterMuted, "A") {
 		t.Errorf("B was not told that A muted: %+v", b.l.roster)
 	}
+	// A's camera is off: its video is not decoded at all.
+	decoded := a.p.VideoFramesDecoded()
+	time.Sleep(500 * time.Millisecond)
+	if n := a.p.VideoFramesDecoded() - decoded; n > 1 {
+		t.Errorf("%d frames of A's video decoded in 0.5 s while its camera is off", n)
+	}
 	a.p.SetMuted(false, false)
 	if err := waitFor(5*time.Second, func() error { return checkAll(both, nil, cfg.Width, cfg.Height, steadyMarginDB) }); err != nil {
 		t.Fatalf("after A unmuted: %v", err)

@@ -54,7 +54,7 @@ func newStatsCollector(src statsSource) *statsCollector {
 		decoded:         d("video_frames_decoded_total", "Incoming video frames given to a decoder."),
 		receiversByTier: d("receivers_by_tier", "Participants receiving each tier (audio-only: no video fits their link).", "tier"),
 		tierChanges:     d("tier_changes_total", "Times bandwidth estimation moved a participant to another tier."),
-		notDecoded:      d("video_frames_not_decoded_total", "Incoming video frames not decoded: their sender was visible to nobody."),
+		notDecoded:      d("video_frames_not_decoded_total", "Incoming video frames not decoded: their sender was visible to nobody or had its camera off."),
 		decodersActive:  d("video_decoders_active", "Incoming video tracks being decoded now (their sender is visible to someone)."),
 		latency:         d("mixer_latency_seconds", "Latency the mixer adds, from packet arrival to the first mixed packet sent that carries it.", "kind"),
 	}
