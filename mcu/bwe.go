@@ -30,17 +30,20 @@ type bweParams struct {
 	settle        time.Duration // after a step down, the estimate and loss settle this long before counting
 }
 
-var defaultBWEParams = bweParams{
-	interval:      200 * time.Millisecond,
-	downAfter:     time.Second,
-	lossHigh:      0.10,
-	lossDownAfter: 500 * time.Millisecond,
-	lossLow:       0.02,
-	upHeadroom:    1.2,
-	upHold:        5 * time.Second,
-	upHoldMax:     40 * time.Second,
-	probeWindow:   10 * time.Second,
-	settle:        2 * time.Second,
+// defaultBWEParams returns the thresholds the server uses.
+func defaultBWEParams() bweParams {
+	return bweParams{
+		interval:      200 * time.Millisecond,
+		downAfter:     time.Second,
+		lossHigh:      0.10,
+		lossDownAfter: 500 * time.Millisecond,
+		lossLow:       0.02,
+		upHeadroom:    1.2,
+		upHold:        5 * time.Second,
+		upHoldMax:     40 * time.Second,
+		probeWindow:   10 * time.Second,
+		settle:        2 * time.Second,
+	}
 }
 
 // tierController chooses the tier a link carries from a series of estimates, with hysteresis: down at
@@ -263,7 +266,7 @@ func (m *MCU) takeEstimator(id string) cc.BandwidthEstimator {
 // leaves, and keeps its Quality snapshot.
 func (p *Participant) runBWE(e cc.BandwidthEstimator) {
 	defer p.wg.Done()
-	params := defaultBWEParams
+	params := defaultBWEParams()
 	need := p.m.cfg.tierNeeds()
 	ctl := newTierController(params, need)
 	tick := time.NewTicker(params.interval)

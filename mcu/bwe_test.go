@@ -94,7 +94,7 @@ func TestTierController(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			runSteps(t, newTierController(defaultBWEParams, testNeeds), t0, tt.steps)
+			runSteps(t, newTierController(defaultBWEParams(), testNeeds), t0, tt.steps)
 		})
 	}
 }
@@ -102,7 +102,7 @@ func TestTierController(t *testing.T) {
 // TestTierControllerBackoff checks that a step up that fails doubles the hold before the next try, and
 // that a tier held through the probe window gets the normal hold back.
 func TestTierControllerBackoff(t *testing.T) {
-	c := newTierController(defaultBWEParams, testNeeds)
+	c := newTierController(defaultBWEParams(), testNeeds)
 	now := runSteps(t, c, time.Unix(1000, 0), []step{
 		{time.Second, 300_000, 0, true, 2, ""}, // on ld
 		{5 * time.Second, 500_000, 0, false, 1, "above 480 kbit/s"},
@@ -116,17 +116,17 @@ func TestTierControllerBackoff(t *testing.T) {
 	}
 	now = runSteps(t, c, now, []step{
 		{20 * time.Second, 500_000, 0, false, 1, ""},
-		{defaultBWEParams.probeWindow, 500_000, 0, false, 1, ""},
+		{defaultBWEParams().probeWindow, 500_000, 0, false, 1, ""},
 	})
-	if c.hold[1] != defaultBWEParams.upHold {
-		t.Errorf("hold of sd after holding it for the probe window: %v, want %v", c.hold[1], defaultBWEParams.upHold)
+	if c.hold[1] != defaultBWEParams().upHold {
+		t.Errorf("hold of sd after holding it for the probe window: %v, want %v", c.hold[1], defaultBWEParams().upHold)
 	}
 	// Many failures stop at upHoldMax.
 	for range 6 {
 		c.hold[1] = min(2*c.hold[1], c.p.upHoldMax)
 	}
-	if c.hold[1] != defaultBWEParams.upHoldMax {
-		t.Errorf("hold capped at %v, want %v", c.hold[1], defaultBWEParams.upHoldMax)
+	if c.hold[1] != defaultBWEParams().upHoldMax {
+		t.Errorf("hold capped at %v, want %v", c.hold[1], defaultBWEParams().upHoldMax)
 	}
 	_ = now
 }

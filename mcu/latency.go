@@ -1,6 +1,7 @@
 package mcu
 
 import (
+	"slices"
 	"sync/atomic"
 	"time"
 )
@@ -30,7 +31,7 @@ func (h *latencyHistogram) observe(d time.Duration) {
 }
 
 func (h *latencyHistogram) snapshot() Histogram {
-	s := Histogram{Bounds: latencyBounds, Counts: make([]uint64, len(latencyBounds)+1), Sum: time.Duration(h.sum.Load())}
+	s := Histogram{Bounds: slices.Clone(latencyBounds), Counts: make([]uint64, len(latencyBounds)+1), Sum: time.Duration(h.sum.Load())}
 	for i := range s.Counts {
 		s.Counts[i] = h.counts[i].Load()
 		s.Count += s.Counts[i]
