@@ -2,7 +2,6 @@ package mcu_test
 
 import (
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -59,30 +58,24 @@ func (w *tierWatch) until(timeout time.Duration, what string, cond func() bool, 
 }
 
 // TestAutomaticTiers is the must-show of automatic tier choice: a receiver T behind a UDP relay whose
-// server-to-client direction the test throttles. At 400 kbit/s T settles on a lower tier whose bitrate
-// fits, with video at 10 fps or more and continuous audio; at 60 kbit/s it drops to audio only and its
-// audio goes on without gaps; with the limit lifted it climbs back to the top tier. G, on a good link in
-// the same room, stays on the top tier throughout. Both run pion's interceptors (TWCC feedback).
+// server-to-client direction the test throttles (a drop-tail bottleneck with a 200 ms queue). At 400
+// kbit/s T settles on a lower tier whose bitrate fits, with video at 10 fps or more and continuous audio;
+// at 60 kbit/s it drops to audio only and its audio then goes on without gaps; with the limit lifted it
+// climbs back to the top tier. G, on a good link in the same room, stays on the top tier throughout. Both
+// run pion's interceptors (NACK, reports, TWCC feedback), as a browser does.
 //
-// Without MCU_BWE_FULL=1 in the environment it checks only the parts that are reliable today: T leaves hd
-// at 400 kbit/s and the server then sends it less than the limit, T goes audio only at 60 kbit/s, and G
-// stays on hd. The rest (T settling on a video tier at 400 kbit/s with 10 fps, no audio gap at 60 kbit/s,
-// the climb back to hd, about 35 s) is logged, and checked with MCU_BWE_FULL=1: GCC's estimate sometimes
-// collapses after the initial congestion (loss from retransmissions of what the bottleneck dropped), and
-// T then falls below the tier the link carries until the estimate climbs back at about 8 % a second.
+// The transition itself is logged, not checked: when the link drops from 400 to 60 kbit/s, the
+// bottleneck's queue is full of video before any feedback can tell the server, and audio packets are lost
+// with it for 150-500 ms (a drop-tail FIFO does not favour audio). The climb back takes about 30 s:
+// GCC's estimate grows by about 8 % a second, and each tier must hold for 5 s.
 func TestAutomaticTiers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test over loopback")
 	}
-	full := os.Getenv("MCU_BWE_FULL") != ""
 	check := func(ok bool, format string, args ...any) {
 		t.Helper()
-		switch {
-		case ok:
-		case full:
+		if !ok {
 			t.Errorf(format, args...)
-		default:
-			t.Logf("not checked without MCU_BWE_FULL=1: "+format, args...)
 		}
 	}
 	cfg := loopbackConfig()
@@ -171,7 +164,7 @@ func TestAutomaticTiers(t *testing.T) {
 		if err := gOnTop(); err != nil {
 			return err
 		}
-		if tier := tierOf(tp); tier == "hd" || (full && tier == "audio-only") {
+		if tier := tierOf(tp); tier == "hd" || tier == "audio-only" {
 			return fmt.Errorf("T at 400 kbit/s is on %s (%+v)", tier, tp.Quality())
 		}
 		return nil
@@ -215,10 +208,6 @@ func TestAutomaticTiers(t *testing.T) {
 		t.Errorf("audio only at 60 kbit/s: T received %d video frames", rs.VideoFrames)
 	}
 
-	if !full {
-		tp.Leave()
-		return
-	}
 	// Unlimited: back to the top.
 	relay.SetRate(0)
 	d = w.until(45*time.Second, "T back on hd", func() bool { return tierOf(tp) == "hd" }, gOnTop)

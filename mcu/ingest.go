@@ -38,6 +38,10 @@ func (p *Participant) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	p.wg.Add(1)
 	p.mu.Unlock()
 	defer p.wg.Done()
+	if p.viewer {
+		p.log.Debug("ignoring a viewer's inbound track", "track", t.ID())
+		return // pion drops what nobody reads
+	}
 	mime := strings.ToLower(t.Codec().MimeType)
 	log := p.log.With("track", t.ID(), "ssrc", uint32(t.SSRC()), "codec", mime)
 	log.Info("inbound track started")

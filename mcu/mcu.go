@@ -72,6 +72,9 @@ type Stats struct {
 	ReceiversByTier map[string]int
 	// TierChanges counts the tier changes made by bandwidth estimation (automatic, not caps).
 	TierChanges uint64
+	// NACKsFiltered counts the packets receivers asked to be resent that were not: sent too long ago,
+	// already resent twice, or unknown (nackfilter.go).
+	NACKsFiltered uint64
 
 	// VideoLatency is the latency the compositor and encoder add: from the arrival of the last packet of a
 	// picture to the sending of the first composed frame that shows it (for the longest-waiting new
@@ -91,6 +94,8 @@ type counters struct {
 	videoDecodersActive                       atomic.Int64
 
 	tierChanges atomic.Uint64 // bwe.go
+
+	nacksFiltered atomic.Uint64 // nackfilter.go
 }
 
 // MCU owns the rooms, the shared pion API and the UDP sockets. Create it with New and stop it with Close.
@@ -197,6 +202,9 @@ func (m *MCU) newAPI() (*webrtc.API, error) {
 	if err := webrtc.ConfigureTWCCHeaderExtensionSender(me, ir); err != nil {
 		return nil, fmt.Errorf("register twcc header extension: %w", err)
 	}
+	// Registered before pion's defaults, so the NACK responder wraps it and sees NACKs without what is
+	// not worth resending (nackfilter.go).
+	ir.Add(nackFilterFactory{filtered: &m.stats.nacksFiltered})
 	if err := webrtc.RegisterDefaultInterceptorsWithOptions(me, ir, webrtc.WithInterceptorLoggerFactory(lf)); err != nil {
 		return nil, fmt.Errorf("register interceptors: %w", err)
 	}
@@ -252,10 +260,23 @@ func validName(s string) bool {
 	return s != "" && len(s) <= maxNameLen && utf8.ValidString(s)
 }
 
+// JoinOptions are the less common ways of joining a room. The zero value is an ordinary participant.
+type JoinOptions struct {
+	// Viewer joins as a watcher of the whole room (WHEP, a streaming or recording tool): it receives the
+	// full mix (everyone's voice) and a grid of everyone, but has no tile, is not heard (incoming media is
+	// ignored) and is not in the others' roster. It does count towards Config.MaxParticipants.
+	Viewer bool
+}
+
 // Join adds a participant called displayName to the room roomName, creating and starting the room on the
 // first join. l receives the participant's events (it must not be nil). The participant then negotiates
 // with HandleOffer. Join fails with ErrBadName, ErrRoomFull or ErrClosed. Safe for concurrent use.
 func (m *MCU) Join(roomName, displayName string, l ParticipantListener) (*Participant, error) {
+	return m.JoinWith(roomName, displayName, l, JoinOptions{})
+}
+
+// JoinWith is Join with options.
+func (m *MCU) JoinWith(roomName, displayName string, l ParticipantListener, o JoinOptions) (*Participant, error) {
 	if !validName(roomName) {
 		return nil, fmt.Errorf("join room %q: %w", roomName, ErrBadName)
 	}
@@ -267,6 +288,9 @@ func (m *MCU) Join(roomName, displayName string, l ParticipantListener) (*Partic
 	}
 	id := ParticipantID(fmt.Sprintf("p%d", m.nextID.Add(1)))
 	p, err := newParticipant(m, id, displayName, l)
+	if err == nil {
+		p.viewer = o.Viewer
+	}
 	if err != nil {
 		return nil, fmt.Errorf("join room %q: %w", roomName, err)
 	}
@@ -304,7 +328,7 @@ func (m *MCU) Join(roomName, displayName string, l ParticipantListener) (*Partic
 		p.leave(err)
 		return nil, fmt.Errorf("join room %q: %w", roomName, err)
 	}
-	r.log.Info("participant joined", "participant", p.id, "name", displayName)
+	r.log.Info("participant joined", "participant", p.id, "name", displayName, "viewer", o.Viewer)
 	r.announceJoin(p, others)
 	return p, nil
 }
@@ -368,6 +392,7 @@ func (m *MCU) Stats() Stats {
 	s.VideoFramesNotDecoded = c.videoFramesNotDecoded.Load()
 	s.VideoDecodersActive = int(c.videoDecodersActive.Load())
 	s.TierChanges = c.tierChanges.Load()
+	s.NACKsFiltered = c.nacksFiltered.Load()
 	s.AudioLatency = c.audioLatency.snapshot()
 	s.VideoLatency = c.videoLatency.snapshot()
 	return s

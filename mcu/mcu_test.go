@@ -178,6 +178,13 @@ func joinWith(t *testing.T, m *mcu.MCU, room, name string, colour int, tone floa
 // joinConfig is join with more of the client's configuration.
 func joinConfig(t *testing.T, m *mcu.MCU, room, name string, colour int, tone float64, cfg mcutest.Config) *party {
 	t.Helper()
+	return joinOpts(t, m, room, name, colour, tone, cfg, mcu.JoinOptions{})
+}
+
+// joinOpts is joinConfig with join options.
+func joinOpts(t *testing.T, m *mcu.MCU, room, name string, colour int, tone float64, cfg mcutest.Config,
+	o mcu.JoinOptions) *party {
+	t.Helper()
 	cfg.Colour, cfg.ToneHz = palette[colour].YUV(), tone
 	cfg.IncludeLoopback, cfg.Interfaces = true, []string{"lo"}
 	client, err := mcutest.New(cfg)
@@ -186,7 +193,7 @@ func joinConfig(t *testing.T, m *mcu.MCU, room, name string, colour int, tone fl
 	}
 	l := newListener()
 	l.client = client
-	p, err := m.Join(room, name, l)
+	p, err := m.JoinWith(room, name, l, o)
 	if err != nil {
 		client.Close()
 		t.Fatal(err)

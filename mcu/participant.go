@@ -102,6 +102,7 @@ type Participant struct {
 	name     string
 	log      *slog.Logger
 	listener ParticipantListener
+	viewer   bool // JoinOptions.Viewer; set before the participant is shared
 
 	pc *webrtc.PeerConnection
 	// The outgoing tracks, created by the first offer (which decides the video codec); nil before.
@@ -465,7 +466,9 @@ func (p *Participant) leave(reason error) {
 	}
 	info := p.Info()
 	for _, o := range others {
-		o.listener.OnRoster(RosterEvent{Type: RosterLeft, Participant: info})
+		if !p.viewer {
+			o.listener.OnRoster(RosterEvent{Type: RosterLeft, Participant: info})
+		}
 	}
 	p.listener.OnClosed(reason)
 	if empty {

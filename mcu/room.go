@@ -155,16 +155,21 @@ func (r *room) members() []*Participant {
 }
 
 // attach makes p a source and listener of the mixer and a source and receiver of the compositor.
+// A viewer is only a listener and a receiver: it hears the full mix and sees everyone.
 func (r *room) attach(p *Participant) error {
-	src, err := r.audio.AddSource(p.id)
-	if err != nil {
-		return fmt.Errorf("add audio source: %w", err)
+	if !p.viewer {
+		src, err := r.audio.AddSource(p.id)
+		if err != nil {
+			return fmt.Errorf("add audio source: %w", err)
+		}
+		p.audioIn = src
 	}
-	p.audioIn = src
 	if err := r.audio.AddListener(p.id); err != nil {
 		return fmt.Errorf("add audio listener: %w", err)
 	}
-	r.video.AddSource(p.id, p.name)
+	if !p.viewer {
+		r.video.AddSource(p.id, p.name)
+	}
 	if err := r.video.AddReceiver(p.id, r.receiverOptions(mixer.Grid, 0)); err != nil {
 		return fmt.Errorf("add video receiver: %w", err)
 	}
@@ -202,18 +207,28 @@ func (r *room) remove(p *Participant) (others []*Participant, empty bool) {
 	return others, empty
 }
 
-// announceJoin tells the others about p, and p about the others.
+// announceJoin tells the others about p (unless p is a viewer), and p about the others (but viewers).
 func (r *room) announceJoin(p *Participant, others []*Participant) {
 	info := p.Info()
 	for _, o := range others {
-		o.listener.OnRoster(RosterEvent{Type: RosterJoined, Participant: info})
-		p.listener.OnRoster(RosterEvent{Type: RosterJoined, Participant: o.Info()})
+		if !p.viewer {
+			o.listener.OnRoster(RosterEvent{Type: RosterJoined, Participant: info})
+		}
+		if !o.viewer {
+			p.listener.OnRoster(RosterEvent{Type: RosterJoined, Participant: o.Info()})
+		}
 	}
 }
 
-// broadcast sends e to every member but the one it is about.
+// broadcast sends e to every member but the one it is about; nothing is told about a viewer.
 func (r *room) broadcast(e RosterEvent) {
-	for _, o := range r.members() {
+	members := r.members()
+	for _, o := range members {
+		if o.id == e.Participant.ID && o.viewer {
+			return
+		}
+	}
+	for _, o := range members {
 		if o.id != e.Participant.ID {
 			o.listener.OnRoster(e)
 		}

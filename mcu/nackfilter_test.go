@@ -1,0 +1,90 @@
+package mcu
+
+import (
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+)
+
+// TestNACKFilter checks what the filter leaves of NACKs for the NACK responder: packets resent at most
+// twice, nothing sent more than a second ago, nothing of an unknown stream.
+func TestNACKFilter(t *testing.T) {
+	var filtered atomic.Uint64
+	i, err := nackFilterFactory{filtered: &filtered}.NewInterceptor("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := i.(*nackFilter)
+	now := time.Unix(1000, 0)
+	f.now = func() time.Time { return now }
+	const ssrc = 1234
+	w := f.BindLocalStream(&interceptor.StreamInfo{SSRC: ssrc}, interceptor.RTPWriterFunc(
+		func(h *rtp.Header, p []byte, _ interceptor.Attributes) (int, error) { return len(p), nil }))
+	send := func(seq uint16) {
+		if _, err := w.Write(&rtp.Header{SSRC: ssrc, SequenceNumber: seq}, []byte{1}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for seq := uint16(65530); seq != 10; seq++ { // across the wrap
+		send(seq)
+	}
+	var pending []byte
+	r := f.BindRTCPReader(interceptor.RTCPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
+		return copy(b, pending), a, nil
+	}))
+	// ask sends a NACK for seqs of media SSRC media and returns what the responder would see.
+	ask := func(media uint32, seqs ...uint16) []uint16 {
+		t.Helper()
+		var err error
+		pending, err = rtcp.Marshal([]rtcp.Packet{&rtcp.TransportLayerNack{MediaSSRC: media,
+			Nacks: rtcp.NackPairsFromSequenceNumbers(seqs)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 1500)
+		n, a, err := r.Read(buf, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pkts, err := a.GetRTCPPackets(buf[:n])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []uint16
+		for _, p := range pkts {
+			for _, pair := range p.(*rtcp.TransportLayerNack).Nacks {
+				got = append(got, pair.PacketList()...)
+			}
+		}
+		return got
+	}
+	if got := ask(ssrc, 65535, 0, 3); !slices.Equal(got, []uint16{65535, 0, 3}) {
+		t.Errorf("first NACK: responder sees %v", got)
+	}
+	now = now.Add(100 * time.Millisecond)
+	if got := ask(ssrc, 0, 3, 4); !slices.Equal(got, []uint16{0, 3, 4}) {
+		t.Errorf("second NACK: responder sees %v", got)
+	}
+	now = now.Add(100 * time.Millisecond)
+	if got := ask(ssrc, 0, 3, 4); !slices.Equal(got, []uint16{4}) {
+		t.Errorf("third NACK: responder sees %v, want only 4 (0 and 3 were resent twice)", got)
+	}
+	if got := ask(ssrc+1, 5); len(got) != 0 {
+		t.Errorf("NACK of an unknown stream: responder sees %v", got)
+	}
+	// A retransmission without RTX (the same SSRC and sequence number) does not make a packet new.
+	send(7)
+	now = now.Add(time.Second)
+	send(10)
+	if got := ask(ssrc, 5, 7, 10); !slices.Equal(got, []uint16{10}) {
+		t.Errorf("NACK after a second: responder sees %v, want only 10", got)
+	}
+	if n := filtered.Load(); n != 5 {
+		t.Errorf("filtered %d sequence numbers, want 5", n)
+	}
+}
