@@ -205,6 +205,10 @@ type Quality struct {
 	// Limit says what holds the tier down: "caps" (its own or its SDP's), "bandwidth" (the estimate) or
 	// "" (nothing: the best tier).
 	Limit string `json:"limit"`
+	// KeyframeRequests counts the PLIs and FIRs the participant sent; KeyframesForced the IDRs forced on
+	// the encoder it receives at its request (requests within the keyframe interval are coalesced).
+	KeyframeRequests uint64 `json:"keyframe_requests"`
+	KeyframesForced  uint64 `json:"keyframes_forced"`
 }
 
 // Quality returns a snapshot of the participant's downstream link. Safe for concurrent use.
@@ -215,6 +219,7 @@ func (p *Participant) Quality() Quality {
 	p.mu.Unlock()
 	i := int(p.tier.Load())
 	q.Tier = p.tierName(i)
+	q.KeyframeRequests, q.KeyframesForced = p.keyframeRequests.Load(), p.keyframesForced.Load()
 	switch ec, bc := p.m.cfg.tierFor(explicit), p.m.cfg.tierFor(est); {
 	case i == 0:
 	case ec == i:

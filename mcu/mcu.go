@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,10 +77,34 @@ type Stats struct {
 	// already resent twice, or unknown (nackfilter.go).
 	NACKsFiltered uint64
 
+	// RoomDetails has one entry per open room, ParticipantDetails one per participant (viewers included),
+	// both sorted by room name and then join order.
+	RoomDetails        []RoomStats
+	ParticipantDetails []ParticipantStats
+
 	// VideoLatency is the latency the compositor and encoder add: from the arrival of the last packet of a
 	// picture to the sending of the first composed frame that shows it (for the longest-waiting new
 	// picture of each frame).
 	VideoLatency Histogram
+}
+
+// RoomStats are one room's numbers now. Plain data.
+type RoomStats struct {
+	Name          string
+	Participants  int
+	AudioEncoders int // encodes per 20 ms tick: one per distinct (mix, audio class)
+	VideoEncoders int
+	// VideoEncodersByTier counts the room's video encoders per tier name: one per (view, tier, codec) in use.
+	VideoEncodersByTier map[string]int
+}
+
+// ParticipantStats are one participant's numbers now. Plain data.
+type ParticipantStats struct {
+	Room, Name string
+	ID         ParticipantID
+	Viewer     bool
+	// Quality is its downstream link: tier, estimated and sent bitrate, loss, keyframes.
+	Quality Quality
 }
 
 type counters struct {
@@ -363,14 +388,31 @@ func (m *MCU) Close() error {
 func (m *MCU) Stats() Stats {
 	m.mu.Lock()
 	s := Stats{Rooms: len(m.rooms), ReceiversByTier: make(map[string]int)}
+	rooms := make([]*room, 0, len(m.rooms))
 	for _, r := range m.rooms {
-		ps := r.members()
-		s.Participants += len(ps)
-		for _, p := range ps {
-			s.ReceiversByTier[p.tierName(int(p.tier.Load()))]++
-		}
+		rooms = append(rooms, r)
 	}
 	m.mu.Unlock()
+	slices.SortFunc(rooms, func(a, b *room) int { return strings.Compare(a.name, b.name) })
+	tiers := m.cfg.Tiers()
+	for _, r := range rooms {
+		ps := r.members()
+		s.Participants += len(ps)
+		rs := RoomStats{Name: r.name, Participants: len(ps), AudioEncoders: int(r.audioEncoders.Load()),
+			VideoEncodersByTier: make(map[string]int, len(tiers))}
+		for i, t := range tiers {
+			n := int(r.tierEncoders[i].Load())
+			rs.VideoEncoders += n
+			rs.VideoEncodersByTier[t.Name] = n
+		}
+		s.RoomDetails = append(s.RoomDetails, rs)
+		for _, p := range ps {
+			q := p.Quality()
+			s.ReceiversByTier[q.Tier]++
+			s.ParticipantDetails = append(s.ParticipantDetails, ParticipantStats{Room: r.name, Name: p.name, ID: p.id,
+				Viewer: p.viewer, Quality: q})
+		}
+	}
 	c := &m.stats
 	s.VideoFramesIn = c.videoFramesIn.Load()
 	s.VideoFramesDropped = c.videoFramesDropped.Load()

@@ -131,6 +131,10 @@ type Participant struct {
 	quality   Quality // kept by runBWE
 
 	audioLoss     audioLoss     // what the listener reports losing of its audio
+	// Keyframes: PLI/FIR received from the participant, and IDRs forced on its encoder at its request
+	// (kfPending: a request not served yet).
+	keyframeRequests, keyframesForced atomic.Uint64
+	kfPending                         atomic.Bool
 	framesDecoded atomic.Uint64 // incoming video frames given to the decoder
 
 	tierMu sync.Mutex   // serialises applyTier
@@ -572,6 +576,8 @@ func (p *Participant) readRTCP(s *webrtc.RTPSender, video bool) {
 			return
 		}
 		if video && hasKeyframeRequest(pkts) {
+			p.keyframeRequests.Add(1)
+			p.kfPending.Store(true)
 			p.requestKeyframe(false)
 		}
 		if !video {

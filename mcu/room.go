@@ -51,6 +51,10 @@ type room struct {
 
 	// Video egress, owned by the compositor goroutine (OutputsChanged): one encoder goroutine per output.
 	outputs map[*mixer.Output]*output
+
+	// The room's share of the MCU's encoder counts, for per-room stats.
+	audioEncoders atomic.Int64
+	tierEncoders  []atomic.Int64 // per Config.Tiers index
 }
 
 func newRoom(m *MCU, name string) (*room, error) {
@@ -62,6 +66,7 @@ func newRoom(m *MCU, name string) (*room, error) {
 		audioBuf:  make([]byte, opus.MaxPacketSize),
 		outputs:   make(map[*mixer.Output]*output),
 	}
+	r.tierEncoders = make([]atomic.Int64, len(m.cfg.Tiers()))
 	r.snapshot.Store(&map[ParticipantID]*Participant{})
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.audio = mixer.NewAudioMixer(mixer.DefaultAudioConfig(), mixer.AudioParams{
@@ -115,6 +120,8 @@ func (r *room) close() {
 	r.wg.Wait()
 	for k, enc := range r.audioEnc {
 		enc.Close()
+		r.m.stats.audioEncoders.Add(-1)
+		r.audioEncoders.Add(-1)
 		delete(r.audioEnc, k)
 	}
 	r.log.Info("room closed")
@@ -264,6 +271,7 @@ func (l audioListener) OnAudioTick(tick mixer.AudioTick) {
 					continue
 				}
 				r.m.stats.audioEncoders.Add(1)
+				r.audioEncoders.Add(1)
 				r.audioEnc[key] = enc
 			}
 			r.audioUsed[key] = tick.Seq
@@ -287,6 +295,7 @@ func (l audioListener) OnAudioTick(tick mixer.AudioTick) {
 		if r.audioUsed[k] != tick.Seq {
 			enc.Close()
 			r.m.stats.audioEncoders.Add(-1)
+			r.audioEncoders.Add(-1)
 			delete(r.audioEnc, k)
 			delete(r.audioUsed, k)
 		}
@@ -387,8 +396,7 @@ func (r *room) runOutput(o *output) {
 		for _, enc := range encoders {
 			if enc != nil {
 				enc.Close()
-				stats.videoEncoders.Add(-1)
-				stats.tierEncoders[tier].Add(-1)
+				r.videoEncoderCount(tier, -1)
 			}
 		}
 	}()
@@ -421,6 +429,11 @@ func (r *room) runOutput(o *output) {
 			o.keyframe.Store(false)
 			lastForced = now
 			stats.keyframesForced.Add(1)
+			for _, p := range receivers {
+				if p.kfPending.Swap(false) {
+					p.keyframesForced.Add(1)
+				}
+			}
 		}
 		// RTP time advances by whole frame intervals: one, or more when pictures were dropped.
 		dur := frameDur
@@ -436,8 +449,7 @@ func (r *room) runOutput(o *output) {
 				if encoders[c] != nil {
 					encoders[c].Close()
 					encoders[c] = nil
-					stats.videoEncoders.Add(-1)
-					stats.tierEncoders[tier].Add(-1)
+					r.videoEncoderCount(tier, -1)
 				}
 				continue
 			}
@@ -448,8 +460,7 @@ func (r *room) runOutput(o *output) {
 					continue
 				}
 				encoders[c] = enc
-				stats.videoEncoders.Add(1)
-				stats.tierEncoders[tier].Add(1)
+				r.videoEncoderCount(tier, 1)
 				enc.ForceKeyframe()
 			}
 			enc := encoders[c]
@@ -474,6 +485,14 @@ func (r *room) runOutput(o *output) {
 			stats.videoLatency.observe(time.Since(arrived))
 		}
 	}
+}
+
+// videoEncoderCount adds d to the counts of running video encoders, the MCU's and the room's, in total
+// and for tier.
+func (r *room) videoEncoderCount(tier int, d int64) {
+	r.m.stats.videoEncoders.Add(d)
+	r.m.stats.tierEncoders[tier].Add(d)
+	r.tierEncoders[tier].Add(d)
 }
 
 // newVideoEncoder opens an encoder for one output in the given codec.

@@ -32,6 +32,8 @@
 //	{"type":"speaking","id":"...","speaking":bool}
 //	{"type":"muted","id":"...","audio":bool,"video":bool}
 //	{"type":"error","code":"...","message":"..."}
+//	{"type":"quality","tier":"hd|sd|ld|audio-only","limit":"caps|bandwidth|","estimatedKbps":N,"sentKbps":N,
+//	 "lossPct":N,"keyframeRequests":N,"keyframesForced":N}   every second while joined: the downstream link
 //
 // Error codes (ErrorCode): bad-json, unknown-type, bad-message (a missing or mistyped field, a bad room or
 // display name, a binary frame), not-joined, already-joined, room-full, bad-sdp (the MCU rejected an

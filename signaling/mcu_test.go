@@ -119,6 +119,13 @@ func TestRealMCU(t *testing.T) {
 		t.Fatalf("Ann's offer: got %v, want an answer with audio and VP8", got)
 	}
 
+	// Once a second the client hears about its downstream link (no media flows here: nothing sent yet).
+	q := ann.firstQuality()
+	if q["tier"] != "hd" || q["sentKbps"] == nil || q["estimatedKbps"] == nil || q["lossPct"] == nil ||
+		q["keyframeRequests"] == nil || q["keyframesForced"] == nil {
+		t.Errorf("quality message %v: want tier hd and the link's numbers", q)
+	}
+
 	bob.send(map[string]any{"type": "leave"})
 	ann.expect(`{"type":"participant-left","id":"` + bobID + `"}`)
 }

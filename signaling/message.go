@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 
 	"github.com/openmcu/mcu/mcu"
 )
@@ -62,6 +63,7 @@ const (
 	typeSpeaking          = "speaking"
 	typeMuted             = "muted"
 	typeError             = "error"
+	typeQuality           = "quality"
 )
 
 // Client-to-server messages, after decoding and validation. decodeMessage returns one of them, by value.
@@ -306,12 +308,28 @@ type (
 		Audio bool   `json:"audio"`
 		Video bool   `json:"video"`
 	}
+	qualityOut struct {
+		Type             string  `json:"type"`
+		Tier             string  `json:"tier"`
+		Limit            string  `json:"limit"`
+		EstimatedKbps    int     `json:"estimatedKbps"`
+		SentKbps         int     `json:"sentKbps"`
+		LossPct          float64 `json:"lossPct"`
+		KeyframeRequests uint64  `json:"keyframeRequests"`
+		KeyframesForced  uint64  `json:"keyframesForced"`
+	}
 	errorOut struct {
 		Type    string    `json:"type"`
 		Code    ErrorCode `json:"code"`
 		Message string    `json:"message"`
 	}
 )
+
+func qualityOutOf(q mcu.Quality) qualityOut {
+	return qualityOut{Type: typeQuality, Tier: q.Tier, Limit: q.Limit, EstimatedKbps: q.EstimatedBitrate / 1000,
+		SentKbps: q.SentBitrate / 1000, LossPct: math.Round(q.Loss*1000) / 10, KeyframeRequests: q.KeyframeRequests,
+		KeyframesForced: q.KeyframesForced}
+}
 
 func toWireParticipant(p mcu.ParticipantInfo) wireParticipant {
 	return wireParticipant{ID: string(p.ID), Name: p.Name, AudioMuted: p.AudioMuted, VideoMuted: p.VideoMuted,

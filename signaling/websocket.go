@@ -39,19 +39,22 @@ type WebSocketConfig struct {
 	// pong before it drops the client (and its participant).
 	PingInterval time.Duration `json:"ping_interval"`
 	PingTimeout  time.Duration `json:"ping_timeout"`
+	// QualityInterval is how often a joined client gets a "quality" message about its downstream link.
+	QualityInterval time.Duration `json:"quality_interval"`
 }
 
 // DefaultWebSocketConfig allows localhost origins on any port (besides the server's own origin), reads
 // messages of up to 64 KiB, queues 100 messages per client with a 500 ms write deadline, and pings every
-// 5 s with a 5 s timeout (a vanished client is dropped within 10 s).
+// 5 s with a 5 s timeout (a vanished client is dropped within 10 s), and reports link quality every second.
 func DefaultWebSocketConfig() WebSocketConfig {
 	return WebSocketConfig{
-		OriginPatterns: []string{"localhost", "localhost:*", "127.0.0.1", "127.0.0.1:*", `\[::1\]`, `\[::1\]:*`},
-		ReadLimit:      64 << 10,
-		QueueSize:      100,
-		WriteTimeout:   500 * time.Millisecond,
-		PingInterval:   5 * time.Second,
-		PingTimeout:    5 * time.Second,
+		OriginPatterns:  []string{"localhost", "localhost:*", "127.0.0.1", "127.0.0.1:*", `\[::1\]`, `\[::1\]:*`},
+		ReadLimit:       64 << 10,
+		QueueSize:       100,
+		WriteTimeout:    500 * time.Millisecond,
+		PingInterval:    5 * time.Second,
+		PingTimeout:     5 * time.Second,
+		QualityInterval: time.Second,
 	}
 }
 
@@ -77,6 +80,9 @@ func (c WebSocketConfig) Validate() error {
 	}
 	if c.PingTimeout < time.Millisecond || c.PingTimeout > time.Minute {
 		errs = append(errs, fmt.Errorf("ping timeout %v: want 1ms..1m", c.PingTimeout))
+	}
+	if c.QualityInterval < time.Millisecond || c.QualityInterval > time.Minute {
+		errs = append(errs, fmt.Errorf("quality interval %v: want 1ms..1m", c.QualityInterval))
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("websocket config: %w", errors.Join(errs...))
@@ -191,6 +197,10 @@ type conn struct {
 	ws  *websocket.Conn
 	log *slog.Logger
 	out *outbox
+
+	// quality is the joined session's link quality, if the session reports one (set by the reader,
+	// polled every QualityInterval by the writer).
+	quality atomic.Pointer[qualitySource]
 
 	// Owned by the reader.
 	session Session
@@ -328,6 +338,9 @@ func (c *conn) join(m joinMsg) error {
 		return errorf(CodeInternal, "could not join the room")
 	}
 	c.session = s
+	if q, ok := s.(qualitySource); ok {
+		c.quality.Store(&q)
+	}
 	c.maxKbps = m.MaxKbps
 	c.log = c.log.With("room", m.Room, "participant", s.ID())
 	c.log.Info("joined", "max_kbps", m.MaxKbps)
@@ -373,8 +386,15 @@ func (c *conn) writeLoop(ctx context.Context) {
 	cfg := &c.h.cfg
 	ping := time.NewTicker(cfg.PingInterval)
 	defer ping.Stop()
+	quality := time.NewTicker(cfg.QualityInterval)
+	defer quality.Stop()
 	for {
 		select {
+		case <-quality.C:
+			if q := c.quality.Load(); q != nil {
+				c.out.push(qualityOutOf((*q).Quality())) // never blocks: the outbox is bounded
+			}
+			continue
 		case <-ctx.Done():
 			return
 		case <-c.h.ctx.Done():
@@ -434,6 +454,9 @@ func (c *conn) failed(what string, err error, timedOut bool) {
 }
 
 // listener is the participant's mcu.ParticipantListener: it only queues.
+// qualitySource is a Session that reports its downstream link quality (*mcu.Participant does).
+type qualitySource interface{ Quality() mcu.Quality }
+
 type listener struct{ out *outbox }
 
 func (l listener) OnICECandidate(c mcu.ICECandidate) { l.out.push(candidateOutOf(c)) }

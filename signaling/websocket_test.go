@@ -51,6 +51,8 @@ func (s *server) url() string { return "ws" + strings.TrimPrefix(s.srv.URL, "htt
 type client struct {
 	t  *testing.T
 	ws *websocket.Conn
+	// quality holds the "quality" messages read so far: recv skips them (they come every second).
+	quality []map[string]any
 }
 
 func (s *server) dial(t *testing.T) *client {
@@ -84,8 +86,31 @@ func (c *client) send(msg map[string]any) {
 	c.sendRaw(string(b))
 }
 
-// recv returns the next message, decoded into generic JSON values.
+// recv returns the next message but "quality", decoded into generic JSON values.
 func (c *client) recv() map[string]any {
+	c.t.Helper()
+	for {
+		m := c.recvAny()
+		if m["type"] != "quality" {
+			return m
+		}
+		c.quality = append(c.quality, m)
+	}
+}
+
+// firstQuality returns the first "quality" message, reading (and skipping others) until one came.
+func (c *client) firstQuality() map[string]any {
+	c.t.Helper()
+	for len(c.quality) == 0 {
+		if m := c.recvAny(); m["type"] == "quality" {
+			c.quality = append(c.quality, m)
+		}
+	}
+	return c.quality[0]
+}
+
+// recvAny returns the next message, decoded into generic JSON values.
+func (c *client) recvAny() map[string]any {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -30,6 +30,12 @@ type statsCollector struct {
 	writeErrors, latency, tierEncoders        *prometheus.Desc
 	decoded, notDecoded, decodersActive       *prometheus.Desc
 	receiversByTier, tierChanges              *prometheus.Desc
+	nacksFiltered                             *prometheus.Desc
+
+	// Per room and per participant.
+	roomParticipants, roomEncoders, roomTierEncoders *prometheus.Desc
+	partTier, partEstimate, partSent, partLoss       *prometheus.Desc
+	partKeyframeRequests, partKeyframesForced        *prometheus.Desc
 }
 
 func newStatsCollector(src statsSource) *statsCollector {
@@ -37,26 +43,36 @@ func newStatsCollector(src statsSource) *statsCollector {
 		return prometheus.NewDesc("mcu_"+name, help, labels, nil)
 	}
 	return &statsCollector{
-		src:             src,
-		rooms:           d("rooms", "Rooms open."),
-		participants:    d("participants", "Participants in all rooms."),
-		encoders:        d("encoders", "Encoders running: audio (one per distinct mix) and video (one per view and size).", "kind"),
-		decoders:        d("decoders", "Incoming tracks being decoded.", "kind"),
-		framesIn:        d("video_frames_in_total", "Decoded incoming pictures handed to a compositor."),
-		framesOut:       d("video_frames_out_total", "Encoded composed pictures."),
-		framesDropped:   d("video_frames_dropped_total", "Composed pictures an encoder did not take in time."),
-		packetsLost:     d("audio_packets_lost_total", "Incoming audio packets missing in sequence (concealed)."),
-		decodeErrors:    d("decode_errors_total", "Incoming frames that failed to decode."),
-		plis:            d("plis_sent_total", "Keyframe requests sent to publishers."),
-		keyframe:        d("keyframes_forced_total", "IDRs forced on output encoders."),
-		writeErrors:     d("write_errors_total", "Outgoing samples that failed to be sent."),
-		tierEncoders:    d("video_encoders_by_tier", "Video encoders running per output tier.", "tier"),
-		decoded:         d("video_frames_decoded_total", "Incoming video frames given to a decoder."),
-		receiversByTier: d("receivers_by_tier", "Participants receiving each tier (audio-only: no video fits their link).", "tier"),
-		tierChanges:     d("tier_changes_total", "Times bandwidth estimation moved a participant to another tier."),
-		notDecoded:      d("video_frames_not_decoded_total", "Incoming video frames not decoded: their sender was visible to nobody or had its camera off."),
-		decodersActive:  d("video_decoders_active", "Incoming video tracks being decoded now (their sender is visible to someone)."),
-		latency:         d("mixer_latency_seconds", "Latency the mixer adds, from packet arrival to the first mixed packet sent that carries it.", "kind"),
+		src:                  src,
+		rooms:                d("rooms", "Rooms open."),
+		participants:         d("participants", "Participants in all rooms."),
+		encoders:             d("encoders", "Encoders running: audio (one per distinct mix) and video (one per view and size).", "kind"),
+		decoders:             d("decoders", "Incoming tracks being decoded.", "kind"),
+		framesIn:             d("video_frames_in_total", "Decoded incoming pictures handed to a compositor."),
+		framesOut:            d("video_frames_out_total", "Encoded composed pictures."),
+		framesDropped:        d("video_frames_dropped_total", "Composed pictures an encoder did not take in time."),
+		packetsLost:          d("audio_packets_lost_total", "Incoming audio packets missing in sequence (concealed)."),
+		decodeErrors:         d("decode_errors_total", "Incoming frames that failed to decode."),
+		plis:                 d("plis_sent_total", "Keyframe requests sent to publishers."),
+		keyframe:             d("keyframes_forced_total", "IDRs forced on output encoders."),
+		writeErrors:          d("write_errors_total", "Outgoing samples that failed to be sent."),
+		tierEncoders:         d("video_encoders_by_tier", "Video encoders running per output tier.", "tier"),
+		decoded:              d("video_frames_decoded_total", "Incoming video frames given to a decoder."),
+		receiversByTier:      d("receivers_by_tier", "Participants receiving each tier (audio-only: no video fits their link).", "tier"),
+		tierChanges:          d("tier_changes_total", "Times bandwidth estimation moved a participant to another tier."),
+		notDecoded:           d("video_frames_not_decoded_total", "Incoming video frames not decoded: their sender was visible to nobody or had its camera off."),
+		decodersActive:       d("video_decoders_active", "Incoming video tracks being decoded now (their sender is visible to someone)."),
+		nacksFiltered:        d("nacks_filtered_total", "Packets receivers asked to be resent that were not: sent over a second ago or resent twice already."),
+		roomParticipants:     d("room_participants", "Participants in the room (viewers included).", "room"),
+		roomEncoders:         d("room_encoders", "Encoders running for the room: audio (one per distinct mix and audio class) and video.", "room", "kind"),
+		roomTierEncoders:     d("room_video_encoders_by_tier", "Video encoders running for the room per tier: one per view and tier in use (and codec).", "room", "tier"),
+		partTier:             d("participant_tier", "1 for the tier the participant receives (audio-only: no video), with what limits it (caps, bandwidth or nothing).", "room", "participant", "name", "tier", "limit"),
+		partEstimate:         d("participant_estimated_bitrate_bps", "Send-side bandwidth estimate (GCC from TWCC feedback) of the participant's downstream link; 0 without feedback.", "room", "participant"),
+		partSent:             d("participant_sent_bitrate_bps", "Audio and video payload sent to the participant over the last second.", "room", "participant"),
+		partLoss:             d("participant_loss_ratio", "Fraction of packets to the participant reported lost in its TWCC feedback.", "room", "participant"),
+		partKeyframeRequests: d("participant_keyframe_requests_total", "PLIs and FIRs the participant sent.", "room", "participant"),
+		partKeyframesForced:  d("participant_keyframes_forced_total", "IDRs forced on the participant's encoder at its request (coalesced within the keyframe interval).", "room", "participant"),
+		latency:              d("mixer_latency_seconds", "Latency the mixer adds, from packet arrival to the first mixed packet sent that carries it.", "kind"),
 	}
 }
 
@@ -64,7 +80,9 @@ func newStatsCollector(src statsSource) *statsCollector {
 func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.rooms, c.participants, c.encoders, c.decoders, c.framesIn, c.framesOut,
 		c.framesDropped, c.packetsLost, c.decodeErrors, c.plis, c.keyframe, c.writeErrors, c.latency, c.tierEncoders,
-		c.decoded, c.notDecoded, c.decodersActive, c.receiversByTier, c.tierChanges} {
+		c.decoded, c.notDecoded, c.decodersActive, c.receiversByTier, c.tierChanges, c.nacksFiltered,
+		c.roomParticipants, c.roomEncoders, c.roomTierEncoders, c.partTier, c.partEstimate, c.partSent, c.partLoss,
+		c.partKeyframeRequests, c.partKeyframesForced} {
 		ch <- d
 	}
 }
@@ -91,6 +109,24 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.receiversByTier, float64(n), tier)
 	}
 	counter(c.tierChanges, s.TierChanges)
+	counter(c.nacksFiltered, s.NACKsFiltered)
+	for _, r := range s.RoomDetails {
+		gauge(c.roomParticipants, float64(r.Participants), r.Name)
+		gauge(c.roomEncoders, float64(r.AudioEncoders), r.Name, "audio")
+		gauge(c.roomEncoders, float64(r.VideoEncoders), r.Name, "video")
+		for tier, n := range r.VideoEncodersByTier {
+			gauge(c.roomTierEncoders, float64(n), r.Name, tier)
+		}
+	}
+	for _, p := range s.ParticipantDetails {
+		id, q := string(p.ID), p.Quality
+		gauge(c.partTier, 1, p.Room, id, p.Name, q.Tier, q.Limit)
+		gauge(c.partEstimate, float64(q.EstimatedBitrate), p.Room, id)
+		gauge(c.partSent, float64(q.SentBitrate), p.Room, id)
+		gauge(c.partLoss, q.Loss, p.Room, id)
+		ch <- prometheus.MustNewConstMetric(c.partKeyframeRequests, prometheus.CounterValue, float64(q.KeyframeRequests), p.Room, id)
+		ch <- prometheus.MustNewConstMetric(c.partKeyframesForced, prometheus.CounterValue, float64(q.KeyframesForced), p.Room, id)
+	}
 	counter(c.decoded, s.VideoFramesDecoded)
 	counter(c.notDecoded, s.VideoFramesNotDecoded)
 	gauge(c.decodersActive, float64(s.VideoDecodersActive))

@@ -1,6 +1,6 @@
 // The room page: join, one peer connection, controls, roster, stats. Entry module of room.html.
 
-import { $, setState, showBanner, hideBanner, setStatus, Roster, renderStats } from './ui.js';
+import { $, setState, showBanner, hideBanner, setStatus, Roster, renderStats, renderQuality } from './ui.js';
 import { Signaling, signalingURL } from './signaling.js';
 import { Peer } from './peer.js';
 import { getLocalMedia, isLive, stopLocalMedia } from './media.js';
@@ -228,6 +228,10 @@ async function onMessage(sig, msg) {
       break;
     case 'muted':
       roster.setMuted(msg.id, !!msg.audio, !!msg.video);
+      break;
+    case 'quality':
+      window.mcuQuality = msg;
+      renderQuality(msg);
       break;
     case 'error':
       onServerError(msg);

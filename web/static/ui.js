@@ -150,6 +150,25 @@ const dash = '–';
 const fmt = (/** @type {number|null} */ x, /** @type {string} */ unit) => (x === null || x === undefined ? dash : `${x} ${unit}`);
 
 /**
+ * Writes the server's view of the downstream link (the "quality" message, every second) into the panel:
+ * the tier received and what limits it, the bandwidth estimate, what is sent, loss, keyframe requests.
+ * @param {{tier: string, limit: string, estimatedKbps: number, sentKbps: number, lossPct: number,
+ *   keyframeRequests: number, keyframesForced: number}} q
+ */
+export function renderQuality(q) {
+  const why = q.limit === 'caps' ? ' (capped)' : q.limit === 'bandwidth' ? ' (bandwidth)' : '';
+  const cells = {
+    tier: `${q.tier}${why}`,
+    link: `${q.sentKbps} of ${q.estimatedKbps ? `~${q.estimatedKbps}` : '?'} kbit/s, ${q.lossPct}% lost`,
+    keyframes: `${q.keyframeRequests} asked, ${q.keyframesForced} forced`,
+  };
+  for (const [key, text] of Object.entries(cells)) {
+    const dd = document.querySelector(`#stats [data-stat="${key}"]`);
+    if (dd) dd.textContent = text;
+  }
+}
+
+/**
  * Writes a stats summary into the panel's <dd data-stat=...> cells.
  * @param {import('./stats.js').McuStats} s
  */
