@@ -366,6 +366,7 @@ test('three browsers in one room: each sees and hears the other two, not itself'
         throw new Error(`quality ${JSON.stringify(q)}, panel tier "${tier}", link "${link}"`);
       }
       t.diagnostic(`${peer.name}: tier ${tier}, link ${link}`);
+      return true;
     }));
   }));
 
