@@ -36,6 +36,11 @@ type Config struct {
 	// SpeakerHold is the least time a participant stays among the visible tiles of a room larger than
 	// VisibleTiles once the speakers put it there (so tiles do not flicker).
 	SpeakerHold time.Duration `json:"speaker_hold"`
+	// KeyframeInterval is the shortest time between two IDRs that receivers' keyframe requests (PLI/FIR)
+	// force on one encoder; requests in between are coalesced into one at the end of the interval, so
+	// one lossy receiver cannot flood the others who share its encoder with keyframes. A new receiver on
+	// an encoder gets its IDR at once.
+	KeyframeInterval time.Duration `json:"keyframe_interval"`
 	// MaxParticipants is the largest number of participants in one room.
 	MaxParticipants int `json:"max_participants"`
 
@@ -75,6 +80,7 @@ func DefaultConfig() Config {
 		VisibleTiles:      9,
 		MaxParticipants:   25,
 		SpeakerHold:       3 * time.Second,
+		KeyframeInterval:  500 * time.Millisecond,
 		DisconnectTimeout: 5 * time.Second,
 	}
 }
@@ -132,6 +138,9 @@ func (c Config) Validate() error {
 	}
 	if c.SpeakerHold < 0 || c.SpeakerHold > time.Minute {
 		errs = append(errs, fmt.Errorf("speaker hold %v: want 0..1m", c.SpeakerHold))
+	}
+	if c.KeyframeInterval < 0 || c.KeyframeInterval > time.Minute {
+		errs = append(errs, fmt.Errorf("keyframe interval %v: want 0..1m", c.KeyframeInterval))
 	}
 	if c.DisconnectTimeout < 100*time.Millisecond || c.DisconnectTimeout > time.Minute {
 		errs = append(errs, fmt.Errorf("disconnect timeout %v: want 100ms..1m", c.DisconnectTimeout))

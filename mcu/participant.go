@@ -130,12 +130,12 @@ type Participant struct {
 	estCaps   Caps    // from bandwidth estimation (runBWE)
 	quality   Quality // kept by runBWE
 
-	audioLoss     audioLoss     // what the listener reports losing of its audio
+	audioLoss audioLoss // what the listener reports losing of its audio
 	// Keyframes: PLI/FIR received from the participant, and IDRs forced on its encoder at its request
 	// (kfPending: a request not served yet).
 	keyframeRequests, keyframesForced atomic.Uint64
 	kfPending                         atomic.Bool
-	framesDecoded atomic.Uint64 // incoming video frames given to the decoder
+	framesDecoded                     atomic.Uint64 // incoming video frames given to the decoder
 
 	tierMu sync.Mutex   // serialises applyTier
 	tier   atomic.Int32 // index in Config.Tiers of the video received; -1: audio only

@@ -16,10 +16,6 @@ import (
 	"github.com/openmcu/mcu/mixer"
 )
 
-// keyframeInterval is the shortest time between two IDRs forced on one encoder by keyframe requests
-// (PLI/FIR); requests in between are coalesced into one at the end of the interval.
-const keyframeInterval = 500 * time.Millisecond
-
 // room is one conference: its members, one audio mixer and one compositor, and their encoders. It is
 // created by the first Join of its name and closed by the last Leave.
 type room struct {
@@ -326,7 +322,7 @@ type output struct {
 	newRecv   atomic.Bool // a receiver was added: force a keyframe now
 }
 
-// requestKeyframe asks for an IDR: at once if urgent, else within keyframeInterval of the last one.
+// requestKeyframe asks for an IDR: at once if urgent, else within Config.KeyframeInterval of the last one.
 func (o *output) requestKeyframe(urgent bool) {
 	if urgent {
 		o.newRecv.Store(true)
@@ -424,7 +420,7 @@ func (r *room) runOutput(o *output) {
 				need[c] = true
 			}
 		}
-		force := o.newRecv.Swap(false) || (o.keyframe.Load() && now.Sub(lastForced) >= keyframeInterval)
+		force := o.newRecv.Swap(false) || (o.keyframe.Load() && now.Sub(lastForced) >= r.m.cfg.KeyframeInterval)
 		if force {
 			o.keyframe.Store(false)
 			lastForced = now

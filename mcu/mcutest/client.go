@@ -128,6 +128,7 @@ type Client struct {
 	outAudio *webrtc.TrackLocalStaticSample
 	keyframe atomic.Bool // the server asked for a keyframe
 	stats    recvCounters
+	videoIn  atomic.Uint32 // SSRC of the received video track; 0 before it starts
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -439,10 +440,22 @@ func (c *Client) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	case t.Kind() == webrtc.RTPCodecTypeAudio:
 		c.readAudio(t)
 	case t.Kind() == webrtc.RTPCodecTypeVideo && c.cfg.NoDecode:
+		c.videoIn.Store(uint32(t.SSRC()))
 		c.countVideo(t)
 	case t.Kind() == webrtc.RTPCodecTypeVideo:
+		c.videoIn.Store(uint32(t.SSRC()))
 		c.readVideo(t)
 	}
+}
+
+// RequestKeyframe sends the server a PLI for the video the client receives, as a receiver that lost a
+// picture does. It fails before that video has started.
+func (c *Client) RequestKeyframe() error {
+	ssrc := c.videoIn.Load()
+	if ssrc == 0 {
+		return errors.New("mcutest: no video received yet")
+	}
+	return c.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
 }
 
 func (c *Client) readAudio(t *webrtc.TrackRemote) {

@@ -1,0 +1,64 @@
+package mcu_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/openmcu/mcu/mcu/mcutest"
+)
+
+// TestKeyframeRequestsCoalesced checks that one receiver asking for keyframes 20 times a second cannot
+// flood the receivers who share its encoder: its requests force at most one IDR per
+// Config.KeyframeInterval (1 s here), and the others' pictures keep coming.
+func TestKeyframeRequestsCoalesced(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test over loopback")
+	}
+	cfg := loopbackConfig()
+	cfg.Width, cfg.Height = 320, 180
+	cfg.VisibleTiles = 1 // L and Q both look at S: one shared encoder
+	cfg.KeyframeInterval = time.Second
+	m := newMCU(t, cfg)
+	s := join(t, m, "room", "S", 0, 430)
+	l := joinConfig(t, m, "room", "L", 1, 0, mcutest.Config{NoVideo: true, NoAudio: true})
+	q := joinConfig(t, m, "room", "Q", 2, 0, mcutest.Config{NoVideo: true, NoAudio: true})
+	defer func() {
+		for _, p := range []*party{s, l, q} {
+			p.client.Close()
+		}
+	}()
+	if err := waitFor(20*time.Second, func() error {
+		if err := l.client.RequestKeyframe(); err != nil {
+			return err
+		}
+		return q.client.RequestKeyframe()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond) // the last request above is served
+	before, lq, qPics := m.Stats().KeyframesForced, l.p.Quality(), q.client.PicturesReceived()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); <-tick.C {
+		if err := l.client.RequestKeyframe(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	forced, lq2 := m.Stats().KeyframesForced-before, l.p.Quality()
+	asked := lq2.KeyframeRequests - lq.KeyframeRequests
+	t.Logf("L asked %d times in 3 s; IDRs forced: %d (L's: %d); Q received %d pictures", asked, forced,
+		lq2.KeyframesForced-lq.KeyframesForced, q.client.PicturesReceived()-qPics)
+	if asked < 50 {
+		t.Errorf("the server counted %d of L's 60 keyframe requests", asked)
+	}
+	if forced < 2 || forced > 4 {
+		t.Errorf("%d IDRs forced in 3 s of requests every 50 ms, want 2 to 4 (one per second)", forced)
+	}
+	if n := lq2.KeyframesForced - lq.KeyframesForced; n != forced {
+		t.Errorf("L's keyframes forced: %d, want all %d", n, forced)
+	}
+	if n := q.client.PicturesReceived() - qPics; n < 60 {
+		t.Errorf("Q received %d pictures in 3 s, want about 90", n)
+	}
+}
