@@ -1,9 +1,11 @@
 package mcu_test
 
 import (
+	"errors"
 	"testing"
 	"time"
 
+	"github.com/openmcu/mcu/mcu"
 	"github.com/openmcu/mcu/mcu/mcutest"
 )
 
@@ -60,5 +62,57 @@ func TestKeyframeRequestsCoalesced(t *testing.T) {
 	}
 	if n := q.client.PicturesReceived() - qPics; n < 60 {
 		t.Errorf("Q received %d pictures in 3 s, want about 90", n)
+	}
+}
+
+// TestTierSwitchNoFreeze checks that a receiver moved between tiers (by its caps, here) keeps decoding
+// pictures: the new tier's encoder starts it on a keyframe, and no gap between two decoded pictures
+// reaches a second.
+func TestTierSwitchNoFreeze(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test over loopback")
+	}
+	cfg := loopbackConfig()
+	cfg.Width, cfg.Height, cfg.VideoBitrate = 640, 360, 600_000
+	cfg.LowerTiers = []mcu.Tier{{Name: "ld", Width: 320, Height: 180, FrameRate: 15, VideoBitrate: 150_000}}
+	cfg.VisibleTiles = 1
+	m := newMCU(t, cfg)
+	s := join(t, m, "room", "S", 0, 430)
+	r := joinConfig(t, m, "room", "R", 1, 0, mcutest.Config{NoVideo: true, NoAudio: true})
+	defer s.client.Close()
+	defer r.client.Close()
+	if err := waitFor(20*time.Second, func() error {
+		if r.client.PicturesReceived() < 10 {
+			return errors.New("R has no pictures yet")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Watch the pictures through hd -> ld -> hd -> ld -> hd, one switch a second.
+	var longest time.Duration
+	last, lastAt := r.client.PicturesReceived(), time.Now()
+	caps := []mcu.Caps{{MaxBitrate: 250_000}, {}, {MaxBitrate: 250_000}, {}}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	start := time.Now()
+	for next := 0; time.Since(start) < 5*time.Second; <-tick.C {
+		if next < len(caps) && time.Since(start) >= time.Duration(next+1)*time.Second {
+			if err := r.p.SetCaps(caps[next]); err != nil {
+				t.Fatal(err)
+			}
+			next++
+		}
+		if n := r.client.PicturesReceived(); n != last {
+			last, lastAt = n, time.Now()
+		}
+		longest = max(longest, time.Since(lastAt))
+	}
+	t.Logf("longest time without a new picture over 4 tier switches: %v", longest.Round(time.Millisecond))
+	if longest >= time.Second {
+		t.Errorf("the picture froze for %v during tier switches", longest)
+	}
+	if w := r.client.Picture().Width; w != 640 {
+		t.Errorf("R's picture is %d wide after the last switch, want 640 (hd)", w)
 	}
 }
