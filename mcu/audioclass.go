@@ -1,19 +1,25 @@
 package mcu
 
 import (
+	"fmt"
 	"sync/atomic"
 
 	"github.com/pion/rtcp"
 
+	"github.com/openmcu/mcu/codec"
+	"github.com/openmcu/mcu/codec/g711"
+	"github.com/openmcu/mcu/codec/g722"
 	"github.com/openmcu/mcu/codec/opus"
 )
 
-// audioClass is how a listener's mix is encoded: a bitrate and the packet loss Opus expects (which sets
-// how much in-band FEC it carries). Listeners of one mix in one class share one encoder, so the number of
-// Opus encodes per tick is the number of distinct (mix, class) pairs, not of participants.
+// audioClass is how a listener's mix is encoded: the codec and, for Opus, a bitrate and the packet loss
+// it expects (which sets how much in-band FEC it carries). Listeners of one mix in one class share one
+// encoder, so the number of encodes per tick is the number of distinct (mix, class) pairs, not of
+// participants.
 type audioClass struct {
-	bitrate     int
-	lossPercent int
+	codec       AudioCodec
+	bitrate     int // Opus only
+	lossPercent int // Opus only
 }
 
 // audioOnlyBitrate caps the Opus bitrate of a listener who gets no video because its link is too thin.
@@ -26,7 +32,7 @@ var lossBuckets = [...]int{5, 10, 20, 30}
 // audioClassFor returns the class for a listener on video tier tier (-1: audio only) whose receiver
 // reports say lossPercent of its audio is lost.
 func audioClassFor(cfg Config, tier int, lossPercent int) audioClass {
-	c := audioClass{bitrate: cfg.AudioBitrate, lossPercent: lossBuckets[len(lossBuckets)-1]}
+	c := audioClass{codec: Opus, bitrate: cfg.AudioBitrate, lossPercent: lossBuckets[len(lossBuckets)-1]}
 	if tier < 0 {
 		c.bitrate = min(c.bitrate, audioOnlyBitrate)
 	}
@@ -65,18 +71,52 @@ func (l *audioLoss) observe(pkts []rtcp.Packet, ssrc uint32) {
 	}
 }
 
+// observeFraction takes one report block's fraction lost (of 256) about the listener's audio.
+func (l *audioLoss) observeFraction(fraction uint8) {
+	now := int32(fraction) * 100 / 256
+	if old := l.percent.Load(); now < old {
+		now = (old*3 + now) / 4 // rise at once, fall slowly
+	}
+	l.percent.Store(now)
+}
+
 func (l *audioLoss) get() int { return int(l.percent.Load()) }
 
-// audioEncKey names one Opus encoder of a room: a mix in a class.
+// audioEncKey names one audio encoder of a room: a mix in a class.
 type audioEncKey struct {
 	mix   string
 	class audioClass
 }
 
-// newAudioEncoder opens an Opus encoder for a class.
-func newAudioEncoder(c audioClass) (*opus.Encoder, error) {
-	cfg := opus.DefaultEncoderConfig()
-	cfg.Bitrate = c.bitrate
-	cfg.PacketLoss = c.lossPercent
-	return opus.NewEncoder(cfg)
+// newAudioEncoder opens an encoder for a class.
+func newAudioEncoder(c audioClass) (codec.AudioEncoder, error) {
+	switch c.codec {
+	case PCMU:
+		return g711.NewEncoder(g711.MuLaw)
+	case PCMA:
+		return g711.NewEncoder(g711.ALaw)
+	case G722:
+		return g722.NewEncoder()
+	case Opus:
+		cfg := opus.DefaultEncoderConfig()
+		cfg.Bitrate = c.bitrate
+		cfg.PacketLoss = c.lossPercent
+		return opus.NewEncoder(cfg)
+	}
+	return nil, fmt.Errorf("audio encoder for %v: %w", c.codec, ErrNoCodec)
+}
+
+// newAudioDecoder opens a decoder for an incoming audio stream.
+func newAudioDecoder(c AudioCodec) (codec.AudioDecoder, error) {
+	switch c {
+	case PCMU:
+		return g711.NewDecoder(g711.MuLaw)
+	case PCMA:
+		return g711.NewDecoder(g711.ALaw)
+	case G722:
+		return g722.NewDecoder()
+	case Opus:
+		return opus.NewDecoder()
+	}
+	return nil, fmt.Errorf("audio decoder for %v: %w", c, ErrNoCodec)
 }

@@ -12,13 +12,13 @@ func TestAudioClassFor(t *testing.T) {
 		tier, loss int
 		want       audioClass
 	}{
-		{0, 0, audioClass{32_000, 5}},
-		{2, 3, audioClass{32_000, 5}},
-		{0, 7, audioClass{32_000, 10}},
-		{0, 15, audioClass{32_000, 20}},
-		{0, 60, audioClass{32_000, 30}},
-		{-1, 0, audioClass{24_000, 5}},
-		{-1, 12, audioClass{24_000, 20}},
+		{0, 0, audioClass{Opus, 32_000, 5}},
+		{2, 3, audioClass{Opus, 32_000, 5}},
+		{0, 7, audioClass{Opus, 32_000, 10}},
+		{0, 15, audioClass{Opus, 32_000, 20}},
+		{0, 60, audioClass{Opus, 32_000, 30}},
+		{-1, 0, audioClass{Opus, 24_000, 5}},
+		{-1, 12, audioClass{Opus, 24_000, 20}},
 	}
 	for _, tt := range tests {
 		if got := audioClassFor(cfg, tt.tier, tt.loss); got != tt.want {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/openmcu/mcu/codec/h264"
@@ -61,6 +62,16 @@ type Config struct {
 	ICEServers []ICEServer `json:"ice_servers,omitempty"`
 	// DisconnectTimeout is how long a participant may stay disconnected before it is removed.
 	DisconnectTimeout time.Duration `json:"disconnect_timeout"`
+
+	// Plain RTP (SIP calls, RTP/AVP endpoints). RTPAddress is the IP the RTP and RTCP sockets are bound
+	// to ("" or "0.0.0.0": all interfaces; the signalling layer then puts the address the call came in on
+	// into its SDP). RTPPortMin..RTPPortMax is the range of their ports (an even port for RTP and the next
+	// for RTCP per stream); 0..0: any free ports. RTPTimeout hangs up a participant from which no RTP has
+	// arrived for that long while it was expected to send.
+	RTPAddress string        `json:"rtp_address"`
+	RTPPortMin int           `json:"rtp_port_min"`
+	RTPPortMax int           `json:"rtp_port_max"`
+	RTPTimeout time.Duration `json:"rtp_timeout"`
 }
 
 // DefaultConfig returns 1280x720 at 30 fps and 1.5 Mbit/s (lower tiers 640x360@30 at 500 kbit/s and
@@ -82,6 +93,7 @@ func DefaultConfig() Config {
 		SpeakerHold:       3 * time.Second,
 		KeyframeInterval:  500 * time.Millisecond,
 		DisconnectTimeout: 5 * time.Second,
+		RTPTimeout:        30 * time.Second,
 	}
 }
 
@@ -144,6 +156,18 @@ func (c Config) Validate() error {
 	}
 	if c.DisconnectTimeout < 100*time.Millisecond || c.DisconnectTimeout > time.Minute {
 		errs = append(errs, fmt.Errorf("disconnect timeout %v: want 100ms..1m", c.DisconnectTimeout))
+	}
+	if c.RTPAddress != "" {
+		if _, err := netip.ParseAddr(c.RTPAddress); err != nil {
+			errs = append(errs, fmt.Errorf("rtp address %q: %w", c.RTPAddress, err))
+		}
+	}
+	if (c.RTPPortMin == 0) != (c.RTPPortMax == 0) || c.RTPPortMin < 0 || c.RTPPortMax > 65535 ||
+		c.RTPPortMin > c.RTPPortMax || (c.RTPPortMin != 0 && c.RTPPortMax-c.RTPPortMin < 3) {
+		errs = append(errs, fmt.Errorf("rtp ports %d-%d: want both 0, or a range of at least 4 ports", c.RTPPortMin, c.RTPPortMax))
+	}
+	if c.RTPTimeout < time.Second || c.RTPTimeout > time.Hour {
+		errs = append(errs, fmt.Errorf("rtp timeout %v: want 1s..1h", c.RTPTimeout))
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("mcu config: %w", errors.Join(errs...))

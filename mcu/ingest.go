@@ -46,27 +46,46 @@ func (p *Participant) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	log := p.log.With("track", t.ID(), "ssrc", uint32(t.SSRC()), "codec", mime)
 	log.Info("inbound track started")
 	defer log.Info("inbound track ended")
+	readRTP := func(pkt *rtp.Packet, buf []byte) (time.Time, error) {
+		n, _, err := t.Read(buf)
+		if err != nil {
+			return time.Time{}, err
+		}
+		return time.Now(), pkt.Unmarshal(buf[:n])
+	}
+	ssrc := uint32(t.SSRC())
+	pli := func() error {
+		return p.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
+	}
 	switch mime {
 	case strings.ToLower(webrtc.MimeTypeOpus):
-		p.readAudio(t)
+		dec, err := opus.NewDecoder()
+		if err != nil {
+			p.log.Error("new opus decoder", "err", err)
+			return
+		}
+		defer dec.Close()
+		p.readAudio(readRTP, dec, nil)
 	case strings.ToLower(webrtc.MimeTypeH264):
-		p.readVideo(t, codec.H264, &codecs.H264Packet{})
+		p.readVideo(readRTP, pli, codec.H264, &codecs.H264Packet{})
 	case strings.ToLower(webrtc.MimeTypeVP8):
-		p.readVideo(t, codec.VP8, &codecs.VP8Packet{})
+		p.readVideo(readRTP, pli, codec.VP8, &codecs.VP8Packet{})
 	default:
 		log.Warn("unsupported inbound codec")
 	}
 }
 
-// readAudio decodes Opus into 20 ms frames for the mixer, concealing lost packets: with the next
-// packet's FEC for the last frame of a gap, with PLC for the others.
-func (p *Participant) readAudio(t *webrtc.TrackRemote) {
-	dec, err := opus.NewDecoder()
-	if err != nil {
-		p.log.Error("new opus decoder", "err", err)
-		return
-	}
-	defer dec.Close()
+// rtpReader reads the next RTP packet of a track into pkt, using buf, and returns its arrival time. An
+// error that is not a parse error ends the track; a packet that does not parse is skipped.
+type rtpReader func(pkt *rtp.Packet, buf []byte) (time.Time, error)
+
+// audioPacketFilter, when not nil, sees every incoming audio packet first and returns false for one that
+// is not audio to decode (a DTMF event, another payload type).
+type audioPacketFilter func(pkt *rtp.Packet) bool
+
+// readAudio decodes one audio track (Opus, G.711 or G.722) into 20 ms frames for the mixer, concealing
+// lost packets: with the next packet's FEC for the last frame of a gap (Opus), with PLC for the others.
+func (p *Participant) readAudio(read rtpReader, dec codec.AudioDecoder, filter audioPacketFilter) {
 	p.m.stats.audioDecoders.Add(1)
 	defer p.m.stats.audioDecoders.Add(-1)
 	buf := make([]byte, 1500)
@@ -85,14 +104,14 @@ func (p *Participant) readAudio(t *webrtc.TrackRemote) {
 		}
 	}
 	for {
-		n, _, err := t.Read(buf)
-		if err != nil {
+		at, err := read(&pkt, buf)
+		if err != nil && at.IsZero() {
 			return
 		}
-		arrived = time.Now()
-		if err := pkt.Unmarshal(buf[:n]); err != nil || len(pkt.Payload) == 0 {
+		if err != nil || len(pkt.Payload) == 0 || (filter != nil && !filter(&pkt)) {
 			continue
 		}
+		arrived = at
 		if started {
 			d := pkt.SequenceNumber - last
 			if d == 0 || d >= 0x8000 {
@@ -135,7 +154,7 @@ func (p *Participant) VideoFramesDecoded() uint64 { return p.framesDecoded.Load(
 // When the participant becomes visible again the decoder is told its references are gone (Lost), and a
 // PLI goes out at once, regardless of the rate limit, so that a fresh picture replaces the compositor's
 // placeholder within a round trip.
-func (p *Participant) readVideo(t *webrtc.TrackRemote, c codec.VideoCodec, depacketizer rtp.Depacketizer) {
+func (p *Participant) readVideo(read rtpReader, sendPLI func() error, c codec.VideoCodec, depacketizer rtp.Depacketizer) {
 	dec, err := av.NewVideoDecoder(c)
 	if err != nil {
 		p.log.Error("new video decoder", "codec", c, "err", err)
@@ -152,12 +171,11 @@ func (p *Participant) readVideo(t *webrtc.TrackRemote, c codec.VideoCodec, depac
 		}
 	}()
 	asm := newFrameAssembler(depacketizer, frameMaxDelay)
-	ssrc := uint32(t.SSRC())
 	var lastPLI time.Time
 	pli := func() {
 		if now := time.Now(); now.Sub(lastPLI) >= pliInterval {
 			lastPLI = now
-			if err := p.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}); err == nil {
+			if err := sendPLI(); err == nil {
 				p.m.stats.plisSent.Add(1)
 			}
 		}
@@ -204,11 +222,17 @@ func (p *Participant) readVideo(t *webrtc.TrackRemote, c codec.VideoCodec, depac
 		}
 	}
 	for {
-		pkt, _, err := t.ReadRTP()
-		if err != nil {
+		// The assembler keeps packets, whose payloads point into their buffers, until their frame is
+		// complete: a buffer per packet, as pion's TrackRemote.ReadRTP does.
+		pkt, buf := &rtp.Packet{}, make([]byte, 1500)
+		at, err := read(pkt, buf)
+		if err != nil && at.IsZero() {
 			return
 		}
-		arrival = time.Now()
+		if err != nil {
+			continue
+		}
+		arrival = at
 		asm.push(pkt, arrival, emit)
 	}
 }

@@ -302,28 +302,44 @@ func (m *MCU) Join(roomName, displayName string, l ParticipantListener) (*Partic
 
 // JoinWith is Join with options.
 func (m *MCU) JoinWith(roomName, displayName string, l ParticipantListener, o JoinOptions) (*Participant, error) {
-	if !validName(roomName) {
-		return nil, fmt.Errorf("join room %q: %w", roomName, ErrBadName)
-	}
-	if !validName(displayName) {
-		return nil, fmt.Errorf("join room %q as %q: %w", roomName, displayName, ErrBadName)
-	}
-	if l == nil {
-		return nil, fmt.Errorf("join room %q: nil listener", roomName)
+	if err := checkJoin(roomName, displayName, l); err != nil {
+		return nil, err
 	}
 	id := ParticipantID(fmt.Sprintf("p%d", m.nextID.Add(1)))
 	p, err := newParticipant(m, id, displayName, l)
-	if err == nil {
-		p.viewer = o.Viewer
-	}
 	if err != nil {
 		return nil, fmt.Errorf("join room %q: %w", roomName, err)
 	}
+	p.viewer = o.Viewer
+	if err := m.join(roomName, p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// checkJoin checks Join's arguments.
+func checkJoin(roomName, displayName string, l ParticipantListener) error {
+	if !validName(roomName) {
+		return fmt.Errorf("join room %q: %w", roomName, ErrBadName)
+	}
+	if !validName(displayName) {
+		return fmt.Errorf("join room %q as %q: %w", roomName, displayName, ErrBadName)
+	}
+	if l == nil {
+		return fmt.Errorf("join room %q: nil listener", roomName)
+	}
+	return nil
+}
+
+// join makes the new participant p a member of the room roomName, creating and starting the room on the
+// first join, and tells the others. On failure p is closed.
+func (m *MCU) join(roomName string, p *Participant) error {
+	var err error
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
 		p.discard()
-		return nil, fmt.Errorf("join room %q: %w", roomName, ErrClosed)
+		return fmt.Errorf("join room %q: %w", roomName, ErrClosed)
 	}
 	r := m.rooms[roomName]
 	created := false
@@ -331,7 +347,7 @@ func (m *MCU) JoinWith(roomName, displayName string, l ParticipantListener, o Jo
 		if r, err = newRoom(m, roomName); err != nil {
 			m.mu.Unlock()
 			p.discard()
-			return nil, fmt.Errorf("join room %q: %w", roomName, err)
+			return fmt.Errorf("join room %q: %w", roomName, err)
 		}
 		m.rooms[roomName] = r
 		created = true
@@ -346,16 +362,16 @@ func (m *MCU) JoinWith(roomName, displayName string, l ParticipantListener, o Jo
 		if created {
 			r.close()
 		}
-		return nil, fmt.Errorf("join room %q: %w", roomName, err)
+		return fmt.Errorf("join room %q: %w", roomName, err)
 	}
 	r.start()
 	if err := r.attach(p); err != nil {
 		p.leave(err)
-		return nil, fmt.Errorf("join room %q: %w", roomName, err)
+		return fmt.Errorf("join room %q: %w", roomName, err)
 	}
-	r.log.Info("participant joined", "participant", p.id, "name", displayName, "viewer", o.Viewer)
+	r.log.Info("participant joined", "participant", p.id, "name", p.name, "viewer", p.viewer, "rtp", p.rtp != nil)
 	r.announceJoin(p, others)
-	return p, nil
+	return nil
 }
 
 // Close removes every participant (their listeners get OnClosed with ErrClosed), closes every room and

@@ -43,6 +43,11 @@ func TestConfigValidate(t *testing.T) {
 		{"inverted port range", func(c *mcu.Config) { c.UDPPortMin, c.UDPPortMax = 50100, 50000 }, false},
 		{"bad nat ip", func(c *mcu.Config) { c.NAT1To1IPs = []string{"example.com"} }, false},
 		{"ice server without urls", func(c *mcu.Config) { c.ICEServers = []mcu.ICEServer{{}} }, false},
+		{"rtp ports", func(c *mcu.Config) { c.RTPAddress, c.RTPPortMin, c.RTPPortMax = "10.0.0.5", 30000, 30999 }, true},
+		{"bad rtp address", func(c *mcu.Config) { c.RTPAddress = "sip.example.com" }, false},
+		{"tiny rtp port range", func(c *mcu.Config) { c.RTPPortMin, c.RTPPortMax = 30000, 30001 }, false},
+		{"no rtp timeout", func(c *mcu.Config) { c.RTPTimeout = 0 }, false},
+		{"huge keyframe interval", func(c *mcu.Config) { c.KeyframeInterval = time.Hour }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

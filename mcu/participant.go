@@ -104,7 +104,8 @@ type Participant struct {
 	listener ParticipantListener
 	viewer   bool // JoinOptions.Viewer; set before the participant is shared
 
-	pc *webrtc.PeerConnection
+	pc  *webrtc.PeerConnection // nil for a plain-RTP participant
+	rtp *rtpPeer               // the plain-RTP transport; nil for a WebRTC participant
 	// The outgoing tracks, created by the first offer (which decides the video codec); nil before.
 	outAudio   atomic.Pointer[webrtc.TrackLocalStaticSample]
 	outVideo   atomic.Pointer[webrtc.TrackLocalStaticSample]
@@ -181,6 +182,9 @@ func (p *Participant) Info() ParticipantInfo {
 // short timeout. The first offer decides the video the participant receives: H.264 when offered, VP8
 // otherwise; an offer with video but neither gets ErrNoCodec. Safe for concurrent use.
 func (p *Participant) HandleOffer(offer string) (string, error) {
+	if p.pc == nil {
+		return "", fmt.Errorf("handle offer: %w", errNotWebRTC)
+	}
 	p.negMu.Lock()
 	defer p.negMu.Unlock()
 	if p.isClosing() {
@@ -309,6 +313,9 @@ func chooseVideoCodec(offer string) (codec.VideoCodec, error) {
 // HandleAnswer applies the client's answer to a server offer. The MCU does not renegotiate on its own
 // yet, so this only serves a signalling layer that makes the server offer. Safe for concurrent use.
 func (p *Participant) HandleAnswer(answer string) error {
+	if p.pc == nil {
+		return fmt.Errorf("handle answer: %w", errNotWebRTC)
+	}
 	p.negMu.Lock()
 	defer p.negMu.Unlock()
 	if p.isClosing() {
@@ -322,6 +329,9 @@ func (p *Participant) HandleAnswer(answer string) error {
 
 // AddICECandidate adds a candidate trickled by the client. Safe for concurrent use.
 func (p *Participant) AddICECandidate(c ICECandidate) error {
+	if p.pc == nil {
+		return fmt.Errorf("add ice candidate: %w", errNotWebRTC)
+	}
 	if p.isClosing() {
 		return fmt.Errorf("add ice candidate: %w", ErrClosed)
 	}
@@ -383,6 +393,9 @@ func (p *Participant) SetCaps(c Caps) error {
 // audioClass is how the participant's audio is encoded: its tier and its reported loss pick the Opus
 // bitrate and FEC. Called on the mixer goroutine every tick; cheap.
 func (p *Participant) audioClass() audioClass {
+	if p.rtp != nil {
+		return p.rtpAudioClass()
+	}
 	return audioClassFor(p.m.cfg, int(p.tier.Load()), p.audioLoss.get())
 }
 
@@ -490,7 +503,9 @@ func (p *Participant) discard() {
 
 // closePC closes the connection, which ends the track and RTCP readers, and waits for them.
 func (p *Participant) closePC() {
-	if err := p.pc.Close(); err != nil {
+	if p.rtp != nil {
+		p.rtp.close()
+	} else if err := p.pc.Close(); err != nil {
 		p.log.Debug("close peer connection", "err", err)
 	}
 	p.wg.Wait()
@@ -587,6 +602,12 @@ func (p *Participant) readRTCP(s *webrtc.RTPSender, video bool) {
 }
 
 func (p *Participant) writeAudio(payload []byte) {
+	if p.rtp != nil {
+		if !p.stopping.Load() {
+			p.writeRTPAudio(payload)
+		}
+		return
+	}
 	p.write(p.outAudio.Load(), media.Sample{Data: payload, Duration: 20 * time.Millisecond})
 }
 
@@ -594,6 +615,12 @@ func (p *Participant) writeAudio(payload []byte) {
 func (p *Participant) wantsVideo() codec.VideoCodec { return codec.VideoCodec(p.videoCodec.Load()) }
 
 func (p *Participant) writeVideo(frame []byte, d time.Duration) {
+	if p.rtp != nil {
+		if !p.stopping.Load() {
+			p.writeRTPVideo(frame, d)
+		}
+		return
+	}
 	p.write(p.outVideo.Load(), media.Sample{Data: frame, Duration: d})
 }
 

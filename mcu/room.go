@@ -40,7 +40,7 @@ type room struct {
 
 	// Audio egress, owned by the mixer goroutine (OnAudioTick): one Opus encoder per mix key.
 	// Encoders are per (mix, class); audioDone is scratch for one mix's classes.
-	audioEnc  map[audioEncKey]*opus.Encoder
+	audioEnc  map[audioEncKey]codec.AudioEncoder
 	audioUsed map[audioEncKey]uint64
 	audioBuf  []byte
 	audioDone []audioClass
@@ -57,7 +57,7 @@ func newRoom(m *MCU, name string) (*room, error) {
 	r := &room{
 		m: m, name: name, log: m.log.With("room", name),
 		byID:      make(map[ParticipantID]*Participant),
-		audioEnc:  make(map[audioEncKey]*opus.Encoder),
+		audioEnc:  make(map[audioEncKey]codec.AudioEncoder),
 		audioUsed: make(map[audioEncKey]uint64),
 		audioBuf:  make([]byte, opus.MaxPacketSize),
 		outputs:   make(map[*mixer.Output]*output),
@@ -263,7 +263,7 @@ func (l audioListener) OnAudioTick(tick mixer.AudioTick) {
 			if enc == nil {
 				var err error
 				if enc, err = newAudioEncoder(class); err != nil {
-					r.log.Error("new opus encoder", "mix", mix.Key, "err", err)
+					r.log.Error("new audio encoder", "mix", mix.Key, "codec", class.codec, "err", err)
 					continue
 				}
 				r.m.stats.audioEncoders.Add(1)
@@ -273,7 +273,7 @@ func (l audioListener) OnAudioTick(tick mixer.AudioTick) {
 			r.audioUsed[key] = tick.Seq
 			n, err := enc.Encode(mix.PCM, r.audioBuf)
 			if err != nil {
-				r.log.Error("opus encode", "mix", mix.Key, "err", err)
+				r.log.Error("audio encode", "mix", mix.Key, "codec", class.codec, "err", err)
 				continue
 			}
 			for _, lid := range mix.Listeners {

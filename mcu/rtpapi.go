@@ -1,0 +1,100 @@
+package mcu
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+)
+
+// Plain-RTP participants: a SIP call or any RTP/AVP endpoint (no ICE, DTLS or SRTP). The signalling
+// layer (signaling/sip) does the SDP offer/answer and hands the negotiated media to JoinRTP; the MCU owns
+// the UDP sockets, the RTP/RTCP and the codecs.
+
+// AudioCodec is an audio codec a plain-RTP participant may use.
+type AudioCodec int
+
+// Audio codecs of plain-RTP participants.
+const (
+	PCMU AudioCodec = iota + 1 // G.711 µ-law, 8 kHz
+	PCMA                       // G.711 A-law, 8 kHz
+	G722                       // G.722, 16 kHz audio on an 8 kHz RTP clock
+	Opus                       // Opus, 48 kHz (RTP clock 48000, "opus/48000/2")
+)
+
+// String returns the codec's SDP encoding name: "PCMU", "PCMA", "G722" or "opus".
+func (c AudioCodec) String() string {
+	switch c {
+	case PCMU:
+		return "PCMU"
+	case PCMA:
+		return "PCMA"
+	case G722:
+		return "G722"
+	case Opus:
+		return "opus"
+	}
+	return fmt.Sprintf("AudioCodec(%d)", int(c))
+}
+
+// ClockRate returns the codec's RTP clock rate as written in SDP: 8000, except 48000 for Opus.
+func (c AudioCodec) ClockRate() int {
+	if c == Opus {
+		return 48000
+	}
+	return 8000
+}
+
+// RTPMedia is the negotiated media of a plain-RTP participant, from the signalling layer's offer/answer.
+// It is plain data.
+type RTPMedia struct {
+	Audio *RTPAudio // nil: no audio stream
+	Video *RTPVideo // nil: no video stream
+	// MaxBitrate is the endpoint's b=AS / b=TIAS limit on what it receives, in bit/s; 0: none. It picks
+	// the video tier like Participant.SetCaps.
+	MaxBitrate int
+}
+
+// RTPAudio is one negotiated audio stream.
+type RTPAudio struct {
+	Codec       AudioCodec
+	PayloadType uint8
+	// DTMFPayloadType is the payload type of RFC 4733 telephone-events (8000 Hz clock); 0: none. Received
+	// digits go to the listener if it implements DTMFListener.
+	DTMFPayloadType uint8
+	// Remote is where to send RTP (the SDP's connection address and port); RTCP goes to the next port.
+	// The MCU latches to the source address of the first RTP packet that arrives (symmetric RTP, for
+	// endpoints behind NAT) and then drops packets from any other address.
+	Remote netip.AddrPort
+	// Send: the MCU sends audio (the endpoint receives: sendrecv or recvonly on its side). Receive: the
+	// MCU takes the endpoint's audio into the mix (sendrecv or sendonly on its side). Hold is neither.
+	Send, Receive bool
+}
+
+// RTPVideo is one negotiated H.264 video stream.
+type RTPVideo struct {
+	PayloadType uint8
+	// PacketizationMode is 0 (single NAL unit) or 1 (non-interleaved, with STAP-A and FU-A).
+	PacketizationMode int
+	// ProfileLevelID is the profile-level-id of the format the MCU sends (e.g. "42e01f"); empty: 42e01f.
+	ProfileLevelID string
+	// Remote, Send and Receive are as for RTPAudio.
+	Remote        netip.AddrPort
+	Send, Receive bool
+}
+
+// RTPLocal is where a plain-RTP participant's media arrives at the MCU: the addresses for the SDP
+// answer. RTCP is on the port after each. A zero AddrPort: no such stream.
+type RTPLocal struct {
+	Audio, Video netip.AddrPort
+}
+
+// DTMFListener is implemented by a ParticipantListener that wants the RFC 4733 digits ('0'-'9', '*',
+// '#', 'A'-'D') a plain-RTP participant sends; OnDTMF is called once per key press, from the participant's
+// audio reader goroutine, and must return quickly.
+type DTMFListener interface {
+	OnDTMF(digit rune)
+}
+
+// ErrRTPTimeout is the reason a plain-RTP participant is removed when no RTP has arrived from it for
+// Config.RTPTimeout while it was expected to send.
+var ErrRTPTimeout = errors.New("no rtp received")

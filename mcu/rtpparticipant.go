@@ -1,0 +1,410 @@
+package mcu
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
+
+	"github.com/openmcu/mcu/codec"
+)
+
+// errNotRTP and errNotWebRTC are returned by the methods of the other kind of participant.
+var (
+	errNotRTP    = errors.New("not a plain-RTP participant")
+	errNotWebRTC = errors.New("not a WebRTC participant")
+)
+
+// rtpPeer is the transport of a plain-RTP participant: up to one audio and one video rtpStream, their
+// senders and the negotiated media. The streams' sockets stay for the participant's life (a re-INVITE
+// keeps its ports); what flows on them follows the latest RTPMedia.
+type rtpPeer struct {
+	audio, video *rtpStream // nil: not negotiated (yet)
+
+	// The senders, replaced when a renegotiation changes the payload type or packetization. The audio
+	// sender is written by the room's mixer goroutine only. Video may briefly come from two outputs
+	// during a tier change: videoMu is only tried, and a frame that finds it taken is dropped.
+	audioOut atomic.Pointer[rtpAudioSender]
+	videoOut atomic.Pointer[rtpVideoSender]
+	videoMu  sync.Mutex
+
+	// The current media, for the readers (which read it per packet) and the writers.
+	media atomic.Pointer[RTPMedia]
+	// since is when the media last changed: the RTP timeout counts from there too.
+	since atomic.Int64 // unix nanoseconds
+}
+
+// JoinRTP adds a plain-RTP participant called displayName to roomName with the negotiated media, and
+// returns where its media must be sent (for the SDP answer). The MCU opens the sockets (Config.RTPAddress,
+// RTPPortMin..RTPPortMax) and starts the streams at once. Errors are Join's, plus ErrNoCodec for media
+// without a stream. Safe for concurrent use.
+func (m *MCU) JoinRTP(roomName, displayName string, l ParticipantListener, media RTPMedia) (*Participant, RTPLocal, error) {
+	if err := checkJoin(roomName, displayName, l); err != nil {
+		return nil, RTPLocal{}, err
+	}
+	if media.Audio == nil && media.Video == nil {
+		return nil, RTPLocal{}, fmt.Errorf("join room %q: no audio or video stream: %w", roomName, ErrNoCodec)
+	}
+	id := ParticipantID(fmt.Sprintf("p%d", m.nextID.Add(1)))
+	p := &Participant{m: m, id: id, name: displayName, log: m.log.With("participant", id), listener: l,
+		left: make(chan struct{}), leaveDone: make(chan struct{}), rtp: &rtpPeer{}}
+	if err := p.rtp.open(m.cfg, media); err != nil {
+		p.rtp.close()
+		return nil, RTPLocal{}, fmt.Errorf("join room %q: %w", roomName, err)
+	}
+	p.applyRTPMedia(media)
+	if err := m.join(roomName, p); err != nil {
+		return nil, RTPLocal{}, err
+	}
+	p.mu.Lock()
+	p.answered = true
+	p.sdpCaps = Caps{MaxBitrate: media.MaxBitrate}
+	if !p.closing {
+		p.startRTP()
+	}
+	p.mu.Unlock()
+	if err := p.applyTier("rtp"); err != nil {
+		p.leave(err)
+		return nil, RTPLocal{}, fmt.Errorf("join room %q: %w", roomName, err)
+	}
+	p.requestKeyframe(true)
+	return p, p.rtp.local(), nil
+}
+
+// UpdateRTP applies a renegotiation (a SIP re-INVITE: hold, resume, another codec or address) of a
+// plain-RTP participant and returns its local addresses, which stay the same for a stream that still
+// exists; a stream that was not there before gets new sockets. It fails for a WebRTC participant. Safe
+// for concurrent use.
+func (p *Participant) UpdateRTP(media RTPMedia) (RTPLocal, error) {
+	if p.rtp == nil {
+		return RTPLocal{}, fmt.Errorf("update rtp: %w", errNotRTP)
+	}
+	p.negMu.Lock()
+	defer p.negMu.Unlock()
+	p.mu.Lock()
+	if p.closing {
+		p.mu.Unlock()
+		return RTPLocal{}, fmt.Errorf("update rtp: %w", ErrClosed)
+	}
+	p.mu.Unlock()
+	hadAudio, hadVideo := p.rtp.audio != nil, p.rtp.video != nil
+	if err := p.rtp.open(p.m.cfg, media); err != nil {
+		return RTPLocal{}, fmt.Errorf("update rtp: %w", err)
+	}
+	p.applyRTPMedia(media)
+	p.mu.Lock()
+	p.sdpCaps = Caps{MaxBitrate: media.MaxBitrate}
+	if !p.closing {
+		if !hadAudio && p.rtp.audio != nil {
+			p.startRTPAudio()
+		}
+		if !hadVideo && p.rtp.video != nil {
+			p.startRTPVideo()
+		}
+	}
+	p.mu.Unlock()
+	if err := p.applyTier("renegotiation"); err != nil {
+		return RTPLocal{}, fmt.Errorf("update rtp: %w", err)
+	}
+	p.requestKeyframe(true)
+	p.log.Info("rtp media updated", "audio", describeAudio(media.Audio), "video", describeVideo(media.Video))
+	return p.rtp.local(), nil
+}
+
+// open opens the streams media has and the peer has not yet. Called before the participant's readers
+// start or with negMu held.
+func (t *rtpPeer) open(cfg Config, media RTPMedia) error {
+	bind := netip.IPv4Unspecified()
+	if cfg.RTPAddress != "" {
+		a, err := netip.ParseAddr(cfg.RTPAddress)
+		if err != nil {
+			return fmt.Errorf("rtp address: %w", err)
+		}
+		bind = a
+	}
+	if media.Audio != nil && t.audio == nil {
+		s, err := newRTPStream(bind, cfg.RTPPortMin, cfg.RTPPortMax)
+		if err != nil {
+			return fmt.Errorf("audio stream: %w", err)
+		}
+		t.audio = s
+	}
+	if media.Video != nil && t.video == nil {
+		s, err := newRTPStream(bind, cfg.RTPPortMin, cfg.RTPPortMax)
+		if err != nil {
+			return fmt.Errorf("video stream: %w", err)
+		}
+		t.video = s
+	}
+	return nil
+}
+
+// local returns the streams' addresses.
+func (t *rtpPeer) local() RTPLocal {
+	var l RTPLocal
+	if t.audio != nil {
+		l.Audio = t.audio.LocalAddr()
+	}
+	if t.video != nil {
+		l.Video = t.video.LocalAddr()
+	}
+	return l
+}
+
+// close closes the streams, which ends their readers, and waits for their goroutines.
+func (t *rtpPeer) close() {
+	for _, s := range []*rtpStream{t.audio, t.video} {
+		if s != nil {
+			_ = s.Close()
+		}
+	}
+}
+
+// applyRTPMedia makes media the current one: remote addresses, accepted payload types, senders (new ones
+// when the payload type or packetization changes) and the codecs the room encodes for the participant.
+func (p *Participant) applyRTPMedia(media RTPMedia) {
+	t := p.rtp
+	old := t.media.Load()
+	m := media // a copy the readers may keep reading
+	if a := m.Audio; a != nil {
+		a2 := *a
+		m.Audio = &a2
+		t.audio.SetRemote(a.Remote)
+		pts := []uint8{a.PayloadType}
+		if a.DTMFPayloadType != 0 {
+			pts = append(pts, a.DTMFPayloadType)
+		}
+		t.audio.SetPayloadTypes(a.Codec.ClockRate(), pts...)
+		if old == nil || old.Audio == nil || old.Audio.PayloadType != a.PayloadType || old.Audio.Codec != a.Codec {
+			t.audioOut.Store(newRTPAudioSender(t.audio, a.PayloadType, a.Codec.ClockRate()))
+		}
+	}
+	if v := m.Video; v != nil {
+		v2 := *v
+		m.Video = &v2
+		t.video.SetRemote(v.Remote)
+		t.video.SetPayloadTypes(videoClockRate, v.PayloadType)
+		if old == nil || old.Video == nil || old.Video.PayloadType != v.PayloadType ||
+			old.Video.PacketizationMode != v.PacketizationMode {
+			t.videoOut.Store(newRTPVideoSender(t.video, v.PayloadType, v.PacketizationMode))
+		}
+	}
+	t.media.Store(&m)
+	t.since.Store(time.Now().UnixNano())
+	if m.Video != nil && m.Video.Send {
+		p.videoCodec.Store(int32(codec.H264))
+	} else {
+		p.videoCodec.Store(0) // the output encoders skip a participant that wants no video
+	}
+}
+
+// startRTP starts the readers of the participant's streams and the RTP timeout watch. p.mu is held and
+// the participant is not closing.
+func (p *Participant) startRTP() {
+	if p.rtp.audio != nil {
+		p.startRTPAudio()
+	}
+	if p.rtp.video != nil {
+		p.startRTPVideo()
+	}
+	p.wg.Add(1)
+	go p.watchRTP()
+}
+
+// startRTPAudio starts the audio stream's RTCP and its reader. p.mu is held.
+func (p *Participant) startRTPAudio() {
+	s := p.rtp.audio
+	s.Start(rtpAudioRTCP{p})
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		p.readRTPAudio(s)
+	}()
+}
+
+// startRTPVideo starts the video stream's RTCP and its reader. p.mu is held.
+func (p *Participant) startRTPVideo() {
+	s := p.rtp.video
+	s.Start(rtpVideoRTCP{p})
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		var ssrc atomic.Uint32
+		// A packetization-mode 0 endpoint sends whole NAL units, however large: read into a buffer that
+		// holds any datagram, then give the payload its own buffer, which the frame assembler keeps.
+		scratch := make([]byte, 1<<16)
+		read := func(pkt *rtp.Packet, buf []byte) (time.Time, error) {
+			for {
+				at, err := s.ReadRTP(scratch, pkt)
+				if err != nil {
+					return time.Time{}, err
+				}
+				if m := p.rtp.media.Load(); m.Video == nil || !m.Video.Receive || p.viewer {
+					continue // on hold: not taken into the room
+				}
+				pkt.Payload = append(buf[:0], pkt.Payload...)
+				pkt.Extensions, pkt.CSRC = nil, nil // they point into scratch; nothing downstream reads them
+				ssrc.Store(pkt.SSRC)
+				return at, nil
+			}
+		}
+		pli := func() error { return s.SendPLI(ssrc.Load()) }
+		p.readVideo(read, pli, codec.H264, &codecs.H264Packet{})
+	}()
+}
+
+// readRTPAudio decodes the audio stream into the mixer, switching decoders when the codec changes, and
+// hands RFC 4733 key presses to the listener.
+func (p *Participant) readRTPAudio(s *rtpStream) {
+	var dtmf dtmfDecoder
+	dtmfListener, _ := p.listener.(DTMFListener)
+	for {
+		m := p.rtp.media.Load()
+		if m.Audio == nil {
+			return // cannot happen: the stream exists because some media had audio
+		}
+		c := m.Audio.Codec
+		dec, err := newAudioDecoder(c)
+		if err != nil {
+			p.log.Error("new audio decoder", "codec", c, "err", err)
+			return
+		}
+		changed := false
+		read := func(pkt *rtp.Packet, buf []byte) (time.Time, error) {
+			at, err := s.ReadRTP(buf, pkt)
+			if err != nil {
+				return time.Time{}, err
+			}
+			if m := p.rtp.media.Load(); m.Audio == nil || m.Audio.Codec != c {
+				changed = true
+				return time.Time{}, errors.New("codec changed")
+			}
+			return at, nil
+		}
+		filter := func(pkt *rtp.Packet) bool {
+			a := p.rtp.media.Load().Audio
+			if a.DTMFPayloadType != 0 && pkt.PayloadType == a.DTMFPayloadType {
+				if d, ok := dtmf.Push(pkt.Payload, pkt.Timestamp, pkt.Marker); ok && dtmfListener != nil {
+					p.log.Debug("dtmf", "digit", string(d))
+					dtmfListener.OnDTMF(d)
+				}
+				return false
+			}
+			return pkt.PayloadType == a.PayloadType && a.Receive
+		}
+		p.readAudio(read, dec, filter)
+		dec.Close()
+		if !changed {
+			return
+		}
+	}
+}
+
+// rtpAudioRTCP and rtpVideoRTCP take what the participant's RTCP says about what it receives.
+type (
+	rtpAudioRTCP struct{ p *Participant }
+	rtpVideoRTCP struct{ p *Participant }
+)
+
+func (l rtpAudioRTCP) OnKeyframeRequest() {}
+func (l rtpAudioRTCP) OnReceptionReport(r rtcp.ReceptionReport, _ time.Duration) {
+	l.p.audioLoss.observeFraction(r.FractionLost)
+}
+
+func (l rtpVideoRTCP) OnKeyframeRequest() {
+	l.p.keyframeRequests.Add(1)
+	l.p.kfPending.Store(true)
+	l.p.requestKeyframe(false)
+}
+func (l rtpVideoRTCP) OnReceptionReport(rtcp.ReceptionReport, time.Duration) {}
+
+// watchRTP removes the participant when no RTP has come for Config.RTPTimeout while a stream was
+// expected to send, until the participant leaves.
+func (p *Participant) watchRTP() {
+	defer p.wg.Done()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-p.left:
+			return
+		case now := <-tick.C:
+			m := p.rtp.media.Load()
+			expect := (m.Audio != nil && m.Audio.Receive) || (m.Video != nil && m.Video.Receive)
+			if !expect {
+				continue
+			}
+			last := time.Unix(0, p.rtp.since.Load())
+			for _, s := range []*rtpStream{p.rtp.audio, p.rtp.video} {
+				if s != nil && s.LastReceived().After(last) {
+					last = s.LastReceived()
+				}
+			}
+			if d := now.Sub(last); d >= p.m.cfg.RTPTimeout {
+				p.removeAsync(fmt.Errorf("%w for %v", ErrRTPTimeout, d.Round(time.Second)))
+				return
+			}
+		}
+	}
+}
+
+// writeRTPAudio sends one encoded mix frame, unless the participant's audio is on hold.
+func (p *Participant) writeRTPAudio(payload []byte) {
+	m := p.rtp.media.Load()
+	if m.Audio == nil || !m.Audio.Send {
+		return
+	}
+	if a := p.rtp.audioOut.Load(); a != nil {
+		a.Write(payload)
+		p.sentBytes.Add(uint64(len(payload)))
+	}
+}
+
+// writeRTPVideo sends one encoded frame, unless video is on hold or another output is writing now.
+func (p *Participant) writeRTPVideo(frame []byte, d time.Duration) {
+	m := p.rtp.media.Load()
+	if m.Video == nil || !m.Video.Send {
+		return
+	}
+	if !p.rtp.videoMu.TryLock() {
+		p.m.stats.videoFramesDropped.Add(1)
+		return
+	}
+	defer p.rtp.videoMu.Unlock()
+	if v := p.rtp.videoOut.Load(); v != nil {
+		v.WriteFrame(frame, d)
+		p.sentBytes.Add(uint64(len(frame)))
+	}
+}
+
+// rtpAudioClass is the audio class of a plain-RTP participant: its codec, and for Opus the usual bitrate
+// and FEC by loss.
+func (p *Participant) rtpAudioClass() audioClass {
+	m := p.rtp.media.Load()
+	if m.Audio == nil || m.Audio.Codec == Opus {
+		return audioClassFor(p.m.cfg, int(p.tier.Load()), p.audioLoss.get())
+	}
+	return audioClass{codec: m.Audio.Codec}
+}
+
+func describeAudio(a *RTPAudio) string {
+	if a == nil {
+		return "none"
+	}
+	return fmt.Sprintf("%v/%d pt %d dtmf %d to %v send %t receive %t", a.Codec, a.Codec.ClockRate(), a.PayloadType,
+		a.DTMFPayloadType, a.Remote, a.Send, a.Receive)
+}
+
+func describeVideo(v *RTPVideo) string {
+	if v == nil {
+		return "none"
+	}
+	return fmt.Sprintf("H264 pt %d mode %d to %v send %t receive %t", v.PayloadType, v.PacketizationMode, v.Remote,
+		v.Send, v.Receive)
+}

@@ -1,0 +1,314 @@
+package mcu_test
+
+import (
+	"errors"
+	"fmt"
+	"image"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
+	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
+
+	"github.com/openmcu/mcu/codec"
+	"github.com/openmcu/mcu/codec/av"
+	"github.com/openmcu/mcu/codec/codectest"
+	"github.com/openmcu/mcu/codec/g711"
+	"github.com/openmcu/mcu/codec/h264"
+	"github.com/openmcu/mcu/mcu"
+	"github.com/openmcu/mcu/mixer"
+)
+
+// rtpEndpoint is a plain-RTP endpoint for tests, like a SIP phone with a camera: it sends a PCMU tone and
+// H.264 pictures of one colour, and decodes what it receives.
+type rtpEndpoint struct {
+	audio, video *net.UDPConn
+	done         chan struct{}
+	closeOnce    sync.Once
+	wg           sync.WaitGroup
+
+	mu      sync.Mutex
+	pcm     []int16 // received audio, 48 kHz
+	picture *codec.VideoFrame
+	frames  int
+}
+
+func newRTPEndpoint(t *testing.T) *rtpEndpoint {
+	t.Helper()
+	lo := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}
+	a, err := net.ListenUDP("udp4", lo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := net.ListenUDP("udp4", lo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &rtpEndpoint{audio: a, video: v, done: make(chan struct{})}
+}
+
+func (e *rtpEndpoint) addr(c *net.UDPConn) netip.AddrPort {
+	return c.LocalAddr().(*net.UDPAddr).AddrPort()
+}
+
+// start sends tone Hz (PCMU, payload type 0) and colour (H.264 320x180, payload type 96) to local, and
+// receives.
+func (e *rtpEndpoint) start(t *testing.T, local mcu.RTPLocal, tone float64, colour codec.YUV) {
+	t.Helper()
+	enc, err := g711.NewEncoder(g711.MuLaw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	venc, err := h264.NewEncoder(h264.Config{Width: 320, Height: 180, FrameRate: 25, Bitrate: 200_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.wg.Add(3)
+	go func() { // sender
+		defer e.wg.Done()
+		defer enc.Close()
+		defer venc.Close()
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		var phase float64
+		payload := make([]byte, g711.FrameBytes)
+		var seq, vseq uint16
+		var ts, vts uint32
+		pay := &codecs.H264Payloader{}
+		frame := venc.Frame()
+		for i := 0; ; i++ {
+			select {
+			case <-e.done:
+				return
+			case <-tick.C:
+			}
+			n, _ := enc.Encode(codectest.Tone(tone, 8000, codec.FrameSamples, codec.SampleRate, &phase), payload)
+			pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: seq, Timestamp: ts, SSRC: 11},
+				Payload: payload[:n]}
+			b, _ := pkt.Marshal()
+			_, _ = e.audio.WriteToUDPAddrPort(b, local.Audio)
+			seq, ts = seq+1, ts+160
+			if i%2 == 0 { // 25 fps
+				frame.Fill(colour)
+				au, _, err := venc.Encode(frame)
+				if err != nil || len(au) == 0 {
+					continue
+				}
+				ps := pay.Payload(1200, au)
+				for j, p := range ps {
+					pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: vseq, Timestamp: vts,
+						SSRC: 22, Marker: j == len(ps)-1}, Payload: p}
+					b, _ := pkt.Marshal()
+					_, _ = e.video.WriteToUDPAddrPort(b, local.Video)
+					vseq++
+				}
+				vts += 3600
+			}
+		}
+	}()
+	go func() { // audio receiver
+		defer e.wg.Done()
+		dec, _ := g711.NewDecoder(g711.MuLaw)
+		defer dec.Close()
+		buf := make([]byte, 1500)
+		pcm := make([]int16, codec.FrameSamples)
+		var pkt rtp.Packet
+		for {
+			n, err := e.audio.Read(buf)
+			if err != nil {
+				return
+			}
+			if pkt.Unmarshal(buf[:n]) != nil || pkt.PayloadType != 0 || dec.Decode(pkt.Payload, pcm) != nil {
+				continue
+			}
+			e.mu.Lock()
+			e.pcm = append(e.pcm, pcm...)
+			if len(e.pcm) > 2*codec.SampleRate {
+				e.pcm = slices.Delete(e.pcm, 0, len(e.pcm)-2*codec.SampleRate)
+			}
+			e.mu.Unlock()
+		}
+	}()
+	go func() { // video receiver
+		defer e.wg.Done()
+		dec, err := av.NewVideoDecoder(codec.H264)
+		if err != nil {
+			return
+		}
+		defer dec.Close()
+		sb := samplebuilder.New(256, &codecs.H264Packet{}, 90000)
+		for {
+			buf := make([]byte, 1500)
+			n, err := e.video.Read(buf)
+			if err != nil {
+				return
+			}
+			pkt := &rtp.Packet{}
+			if pkt.Unmarshal(buf[:n]) != nil {
+				continue
+			}
+			sb.Push(pkt)
+			for s := sb.Pop(); s != nil; s = sb.Pop() {
+				pic, err := dec.Decode(s.Data)
+				if err != nil || pic == nil {
+					continue
+				}
+				e.mu.Lock()
+				if e.picture == nil {
+					e.picture = codec.NewVideoFrame(pic.Width, pic.Height)
+				}
+				if e.picture.Width == pic.Width && e.picture.Height == pic.Height {
+					_ = e.picture.CopyFrom(pic)
+				}
+				e.frames++
+				e.mu.Unlock()
+			}
+		}
+	}()
+}
+
+// close stops the endpoint; it is idempotent.
+func (e *rtpEndpoint) close() {
+	e.closeOnce.Do(func() {
+		close(e.done)
+		e.audio.Close()
+		e.video.Close()
+	})
+	e.wg.Wait()
+}
+
+// TestRTPParticipant checks a plain-RTP participant (a SIP call's media) in a room with two WebRTC
+// participants: it hears their mix (and not itself), they hear its PCMU tone, its H.264 video is a tile in
+// their grid, and it receives the composite in H.264 with their colours. Packets from a wrong address
+// are dropped without disturbing it; a hold stops what it is sent; no RTP for the timeout removes it.
+func TestRTPParticipant(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test over loopback")
+	}
+	cfg := loopbackConfig()
+	cfg.Width, cfg.Height = 640, 360
+	cfg.RTPAddress = "127.0.0.1"
+	cfg.RTPTimeout = 2 * time.Second
+	m := newMCU(t, cfg)
+	a := join(t, m, "room", "A", 0, 430)
+	b := join(t, m, "room", "B", 1, 650)
+	defer a.client.Close()
+	defer b.client.Close()
+
+	ep := newRTPEndpoint(t)
+	l := newListener()
+	media := mcu.RTPMedia{
+		Audio: &mcu.RTPAudio{Codec: mcu.PCMU, PayloadType: 0, Remote: ep.addr(ep.audio), Send: true, Receive: true},
+		Video: &mcu.RTPVideo{PayloadType: 96, PacketizationMode: 1, Remote: ep.addr(ep.video), Send: true, Receive: true},
+	}
+	p, local, err := m.JoinRTP("room", "Phone", l, media)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !local.Audio.IsValid() || !local.Video.IsValid() || local.Audio.Addr() != netip.MustParseAddr("127.0.0.1") {
+		t.Fatalf("local addresses %+v", local)
+	}
+	blue := palette[2].YUV()
+	ep.start(t, local, 1230, blue)
+	defer ep.close()
+
+	hear := func(pcm []int16, f float64) float64 { return codectest.LevelDB(pcm, codec.SampleRate, f) }
+	tileColours := func(pic *codec.VideoFrame, n int) []string {
+		var out []string
+		for _, r := range mixer.Grid.Rects(n, pic.Width, pic.Height) {
+			c := pic.Mean(image.Rect(r.Min.X+r.Dx()/4, r.Min.Y+r.Dy()/4, r.Min.X+3*r.Dx()/4, r.Min.Y+3*r.Dy()/4))
+			out = append(out, palette[nearest(c)].Name)
+		}
+		return out
+	}
+	if err := waitFor(20*time.Second, func() error {
+		var errs []error
+		ep.mu.Lock()
+		pcm := slices.Clone(ep.pcm[max(0, len(ep.pcm)-codec.SampleRate/2):])
+		var pic *codec.VideoFrame
+		if ep.picture != nil {
+			pic = codec.NewVideoFrame(ep.picture.Width, ep.picture.Height)
+			_ = pic.CopyFrom(ep.picture)
+		}
+		ep.mu.Unlock()
+		if la, lb, own := hear(pcm, 430), hear(pcm, 650), hear(pcm, 1230); la < -30 || lb < -30 || own > la-30 {
+			errs = append(errs, fmt.Errorf("the phone hears A at %.1f dB, B at %.1f dB, itself at %.1f dB", la, lb, own))
+		}
+		if pic == nil {
+			errs = append(errs, errors.New("the phone has no picture"))
+		} else if got := tileColours(pic, 2); !slices.Equal(got, []string{palette[0].Name, palette[1].Name}) {
+			errs = append(errs, fmt.Errorf("the phone sees %v", got))
+		}
+		for _, q := range []*party{a, b} {
+			if l := hear(q.client.Audio(500*time.Millisecond), 1230); l < -30 {
+				errs = append(errs, fmt.Errorf("%s hears the phone at %.1f dB", q.name, l))
+			}
+			pic := q.client.Picture()
+			if pic == nil {
+				errs = append(errs, fmt.Errorf("%s has no picture", q.name))
+				continue
+			}
+			other := b
+			if q == b {
+				other = a
+			}
+			if got := tileColours(pic, 2); !slices.Equal(got, []string{palette[other.colour].Name, palette[2].Name}) {
+				errs = append(errs, fmt.Errorf("%s sees %v", q.name, got))
+			}
+		}
+		return errors.Join(errs...)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Garbage and RTP from another address: dropped, the call goes on.
+	stranger, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stranger.Close()
+	junk := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: 1, SSRC: 99}, Payload: make([]byte, 160)}
+	jb, _ := junk.Marshal()
+	for range 50 {
+		_, _ = stranger.WriteToUDPAddrPort(jb, local.Audio)
+		_, _ = stranger.WriteToUDPAddrPort([]byte("INVITE sip:garbage"), local.Audio)
+		_, _ = stranger.WriteToUDPAddrPort([]byte{0x80}, local.Video)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if l := hear(a.client.Audio(300*time.Millisecond), 1230); l < -30 {
+		t.Errorf("after the stranger's packets A hears the phone at %.1f dB", l)
+	}
+	// Hold: the phone is sent nothing.
+	held := media
+	ha, hv := *media.Audio, *media.Video
+	ha.Send, hv.Send = false, false
+	held.Audio, held.Video = &ha, &hv
+	if _, err := p.UpdateRTP(held); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	ep.mu.Lock()
+	before := ep.frames
+	ep.mu.Unlock()
+	time.Sleep(time.Second)
+	ep.mu.Lock()
+	after := ep.frames
+	ep.mu.Unlock()
+	if after != before {
+		t.Errorf("on hold the phone received %d pictures", after-before)
+	}
+	// Silence on the wire: removed after the RTP timeout.
+	ep.close()
+	select {
+	case err := <-l.closed:
+		if !errors.Is(err, mcu.ErrRTPTimeout) {
+			t.Errorf("closed with %v, want ErrRTPTimeout", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the silent phone was not removed")
+	}
+}

@@ -1,0 +1,205 @@
+package mcu
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
+)
+
+// rtpAudioFrame is the duration of the audio in one RTP packet.
+const rtpAudioFrame = 20 * time.Millisecond
+
+// videoClockRate is the RTP clock rate of video.
+const videoClockRate = 90000
+
+// rtpAudioSender turns 20 ms audio payloads into RTP packets on a stream: a random SSRC, sequence number
+// and first timestamp; the timestamp advances by one frame per payload or skipped frame; the marker bit
+// is set on the first packet and on the first after a gap (a talkspurt's start). It belongs to one
+// goroutine and allocates nothing per packet.
+type rtpAudioSender struct {
+	s      *rtpStream
+	pt     uint8
+	ssrc   uint32
+	seq    uint16
+	ts     uint32
+	step   uint32 // timestamp units per frame
+	marker bool
+	buf    []byte
+}
+
+// newRTPAudioSender returns a sender of payload type pt at clockRate (8000 for PCMU, PCMA and G.722,
+// 48000 for Opus) on s, and makes its SSRC the one s reports.
+func newRTPAudioSender(s *rtpStream, pt uint8, clockRate int) *rtpAudioSender {
+	a := &rtpAudioSender{
+		s:      s,
+		pt:     pt & 0x7f,
+		ssrc:   rand.Uint32(),
+		seq:    uint16(rand.Uint32()),
+		ts:     rand.Uint32(),
+		step:   uint32(int64(clockRate) * int64(rtpAudioFrame) / int64(time.Second)),
+		marker: true,
+		buf:    make([]byte, rtpReadBufferSize),
+	}
+	s.setSender(a.ssrc, clockRate)
+	return a
+}
+
+// SSRC returns the sender's SSRC.
+func (a *rtpAudioSender) SSRC() uint32 { return a.ssrc }
+
+// Write sends one encoded 20 ms frame in one packet. An empty payload is a frame not sent (Skip).
+func (a *rtpAudioSender) Write(payload []byte) {
+	if len(payload) == 0 {
+		a.Skip()
+		return
+	}
+	h := rtp.Header{Version: 2, Marker: a.marker, PayloadType: a.pt, SequenceNumber: a.seq, Timestamp: a.ts, SSRC: a.ssrc}
+	n := h.MarshalSize()
+	if need := n + len(payload); need > len(a.buf) {
+		a.buf = make([]byte, need)
+	}
+	if _, err := h.MarshalTo(a.buf); err != nil {
+		return // the buffer is large enough: cannot happen
+	}
+	n += copy(a.buf[n:], payload)
+	now := time.Now()
+	a.s.armWrite(now)
+	a.s.writeRTP(a.buf[:n], a.ssrc, a.ts, len(payload), now)
+	a.seq++
+	a.ts += a.step
+	a.marker = false
+}
+
+// Skip lets one 20 ms frame pass without a packet (silence, hold): the timestamp advances and the next
+// packet carries the marker bit.
+func (a *rtpAudioSender) Skip() {
+	a.ts += a.step
+	a.marker = true
+}
+
+// rtpVideoSender turns H.264 access units in Annex-B form (start codes, as the encoder emits them) into
+// RTP packets on a stream, in packetization mode 1 (single NAL units, STAP-A and FU-A, payloads up to
+// rtpMTU, with pion's payloader) or 0 (one NAL unit per packet, however large: such an endpoint needs an
+// encoder that slices). Timestamps are at 90 kHz and advance by each frame's duration; the marker bit is
+// on the last packet of a frame. It belongs to one goroutine.
+type rtpVideoSender struct {
+	s         *rtpStream
+	pt        uint8
+	mode      int
+	ssrc      uint32
+	seq       uint16
+	ts        uint32
+	tsRem     int64 // the fraction of a timestamp unit carried over, in units of 1/time.Second
+	payloader codecs.H264Payloader
+	buf       []byte
+}
+
+// newRTPVideoSender returns a sender of payload type pt in packetizationMode (0 or 1; anything else is
+// taken as 1) on s, and makes its SSRC the one s reports.
+func newRTPVideoSender(s *rtpStream, pt uint8, packetizationMode int) *rtpVideoSender {
+	v := &rtpVideoSender{
+		s:    s,
+		pt:   pt & 0x7f,
+		mode: packetizationMode,
+		ssrc: rand.Uint32(),
+		seq:  uint16(rand.Uint32()),
+		ts:   rand.Uint32(),
+		buf:  make([]byte, rtpReadBufferSize),
+	}
+	if v.mode != 0 {
+		v.mode = 1
+	}
+	s.setSender(v.ssrc, videoClockRate)
+	return v
+}
+
+// SSRC returns the sender's SSRC.
+func (v *rtpVideoSender) SSRC() uint32 { return v.ssrc }
+
+// WriteFrame sends the access unit au, which lasts d (the next frame's timestamp is d later). au is not
+// kept.
+func (v *rtpVideoSender) WriteFrame(au []byte, d time.Duration) {
+	now := time.Now()
+	v.s.armWrite(now)
+	if v.mode == 0 {
+		v.writeSingle(au, now)
+	} else {
+		payloads := v.payloader.Payload(rtpMTU, au)
+		for i, p := range payloads {
+			v.writePacket(p, i == len(payloads)-1, now)
+		}
+	}
+	// Advance by d at 90 kHz exactly, carrying the remainder (33.3 ms frames do not drift).
+	units := int64(d)*videoClockRate + v.tsRem
+	v.ts += uint32(units / int64(time.Second))
+	v.tsRem = units % int64(time.Second)
+}
+
+// writeSingle sends each NAL unit of au in a packet of its own (packetization mode 0), leaving out access
+// unit delimiters and filler data as the mode-1 payloader does.
+func (v *rtpVideoSender) writeSingle(au []byte, now time.Time) {
+	var pending []byte
+	for rest := au; len(rest) > 0; {
+		var nal []byte
+		nal, rest = nextNAL(rest)
+		if len(nal) == 0 {
+			continue
+		}
+		if t := nal[0] & 0x1f; t == 9 || t == 12 {
+			continue
+		}
+		if pending != nil {
+			v.writeNAL(pending, false, now)
+		}
+		pending = nal
+	}
+	if pending != nil {
+		v.writeNAL(pending, true, now)
+	}
+}
+
+// writeNAL sends one NAL unit as a single-NAL-unit packet, counting it if it exceeds the MTU.
+func (v *rtpVideoSender) writeNAL(nal []byte, last bool, now time.Time) {
+	if len(nal) > rtpMTU {
+		v.s.counters.oversized.Add(1)
+	}
+	v.writePacket(nal, last, now)
+}
+
+// writePacket sends one packet with payload, the marker bit set if it is the last of its frame.
+func (v *rtpVideoSender) writePacket(payload []byte, last bool, now time.Time) {
+	h := rtp.Header{Version: 2, Marker: last, PayloadType: v.pt, SequenceNumber: v.seq, Timestamp: v.ts, SSRC: v.ssrc}
+	n := h.MarshalSize()
+	if need := n + len(payload); need > len(v.buf) {
+		v.buf = make([]byte, need)
+	}
+	if _, err := h.MarshalTo(v.buf); err != nil {
+		return // the buffer is large enough: cannot happen
+	}
+	n += copy(v.buf[n:], payload)
+	v.s.writeRTP(v.buf[:n], v.ssrc, v.ts, len(payload), now)
+	v.seq++
+}
+
+// nextNAL returns the first NAL unit of the Annex-B byte stream b (without start code or trailing zero
+// bytes) and the rest of the stream from the next start code on. A stream without a start code is one
+// NAL unit.
+func nextNAL(b []byte) (nal, rest []byte) {
+	startCode := []byte{0, 0, 1} // a four-byte start code is a zero byte before it
+	if i := bytes.Index(b, startCode); i >= 0 {
+		b = b[i+len(startCode):]
+	}
+	end := bytes.Index(b, startCode)
+	if end < 0 {
+		nal, rest = b, nil
+	} else {
+		nal, rest = b[:end], b[end:]
+	}
+	for len(nal) > 0 && nal[len(nal)-1] == 0 {
+		nal = nal[:len(nal)-1] // the first byte of a four-byte start code, or trailing_zero_8bits
+	}
+	return nal, rest
+}
