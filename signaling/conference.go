@@ -10,6 +10,10 @@ type Conference interface {
 	// roster events about the members already in the room may arrive before Join returns. Errors wrap
 	// mcu.ErrRoomFull, mcu.ErrBadName or mcu.ErrClosed where they apply.
 	Join(room, name string, l mcu.ParticipantListener) (Session, error)
+	// Watch adds a viewer called name to room (WHEP): it receives the full mix and a grid of everyone, has
+	// no tile, is not heard and is not in the others' roster, but it is told who is there like a member.
+	// It counts towards the room's size. Errors as Join.
+	Watch(room, name string, l mcu.ParticipantListener) (Session, error)
 	// ICEServers returns the STUN/TURN servers for clients; the slice is the caller's.
 	ICEServers() []mcu.ICEServer
 }
@@ -39,6 +43,14 @@ func (c mcuConference) Join(room, name string, l mcu.ParticipantListener) (Sessi
 	p, err := c.m.Join(room, name, l)
 	if err != nil {
 		return nil, err // a nil *Participant must not become a non-nil Session
+	}
+	return p, nil
+}
+
+func (c mcuConference) Watch(room, name string, l mcu.ParticipantListener) (Session, error) {
+	p, err := c.m.JoinWith(room, name, l, mcu.JoinOptions{Viewer: true})
+	if err != nil {
+		return nil, err
 	}
 	return p, nil
 }

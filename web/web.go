@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// static holds the page: index.html, room.html, the ES modules and the stylesheet.
+// static holds the pages: index.html, room.html, watch.html, the ES modules and the stylesheet.
 //
 //go:embed static
 var static embed.FS
@@ -33,11 +33,12 @@ var contentTypes = map[string]string{
 //
 //	GET /              the landing form (index.html): pick a room and a name
 //	GET /room/{name}   the call page (room.html, the same file for every room)
+//	GET /watch/{name}  the viewer page (watch.html): the whole room, full window, over WHEP (/whep/{name})
 //	GET /static/...    the page's assets (ES modules, CSS)
 //
 // Every response carries Cache-Control: no-cache, so a new server build is picked up on reload. Other paths
-// get 404; nothing outside the embedded static folder can be reached. The signalling WebSocket (/ws) is not
-// part of this handler: mount both on one mux, e.g. mux.Handle("/", web.Handler()).
+// get 404; nothing outside the embedded static folder can be reached. The signalling endpoints (/ws, /whip/,
+// /whep/) are not part of this handler: mount them on one mux, e.g. mux.Handle("/", web.Handler()).
 func Handler() http.Handler {
 	root, err := fs.Sub(static, "static")
 	if err != nil {
@@ -46,6 +47,7 @@ func Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { serveFile(w, r, root, "index.html") })
 	mux.HandleFunc("GET /room/{name}", func(w http.ResponseWriter, r *http.Request) { serveFile(w, r, root, "room.html") })
+	mux.HandleFunc("GET /watch/{name}", func(w http.ResponseWriter, r *http.Request) { serveFile(w, r, root, "watch.html") })
 	mux.HandleFunc("GET /static/{file...}", func(w http.ResponseWriter, r *http.Request) {
 		serveFile(w, r, root, r.PathValue("file"))
 	})

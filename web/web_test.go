@@ -39,6 +39,9 @@ func TestPages(t *testing.T) {
 		{"/", "text/html; charset=utf-8", `id="join-room-form"`},
 		{"/room/abc", "text/html; charset=utf-8", `id="composite"`},
 		{"/room/some%20room", "text/html; charset=utf-8", `id="composite"`},
+		{"/watch/abc", "text/html; charset=utf-8", `src="/static/watch.js"`},
+		{"/watch/some%2Froom", "text/html; charset=utf-8", `id="video"`},
+		{"/static/watch.js", "text/javascript; charset=utf-8", "/whep/"},
 		{"/static/app.js", "text/javascript; charset=utf-8", "import "},
 		{"/static/signaling.js", "text/javascript; charset=utf-8", "export "},
 		{"/static/style.css", "text/css; charset=utf-8", "#composite"},
@@ -64,6 +67,11 @@ func TestPages(t *testing.T) {
 	_, _, b := get(t, srv, http.MethodGet, "/room/other")
 	if a != b {
 		t.Error("/room/abc and /room/other differ")
+	}
+	_, _, a = get(t, srv, http.MethodGet, "/watch/abc")
+	_, _, b = get(t, srv, http.MethodGet, "/watch/other")
+	if a != b {
+		t.Error("/watch/abc and /watch/other differ")
 	}
 	if code, _, body := get(t, srv, http.MethodHead, "/static/app.js"); code != http.StatusOK || body != "" {
 		t.Errorf("HEAD /static/app.js: status %d, body %d bytes", code, len(body))
@@ -98,7 +106,7 @@ func TestNotFound(t *testing.T) {
 	defer srv.Close()
 	for _, p := range []string{
 		"/nope", "/index.html", "/room.html", "/room", "/room/", "/room/abc/def", "/static/",
-		"/static/missing.js", "/ws",
+		"/static/missing.js", "/ws", "/watch", "/watch/", "/watch/abc/def", "/watch.html", "/whip/abc", "/whep/abc",
 	} {
 		if code, _, _ := get(t, srv, http.MethodGet, p); code != http.StatusNotFound {
 			t.Errorf("GET %s: status %d, want 404", p, code)
@@ -124,6 +132,7 @@ func TestNoEscape(t *testing.T) {
 		"/static/../web.go", "/static/..%2fweb.go", "/static/%2e%2e/web.go", "/static/%2e%2e%2fweb.go",
 		"/static/..%5cweb.go", "/static/../../go.mod", "/static//../web.go", "/room/../web.go",
 		"/room/..%2f..%2fweb.go", "/static/./../doc.go", "/web.go", "/doc.go", "/static/static/app.js",
+		"/watch/../web.go", "/watch/..%2f..%2fweb.go",
 	} {
 		code, h, body := get(t, srv, http.MethodGet, p)
 		if strings.Contains(body, "package web") || strings.Contains(body, "module github.com") {
@@ -137,8 +146,9 @@ func TestNoEscape(t *testing.T) {
 				t.Errorf("GET %s -> %s: leaked", p, loc)
 			}
 		case http.StatusOK:
-			// Only a room name can look like this ("/room/..%2f.." is the room "../.."): the room page.
-			if !strings.Contains(body, `id="composite"`) {
+			// Only a room name can look like this ("/room/..%2f.." is the room "../.."): the room or
+			// watch page.
+			if !strings.Contains(body, `id="composite"`) && !strings.Contains(body, `src="/static/watch.js"`) {
 				t.Errorf("GET %s: status 200 with something other than the room page", p)
 			}
 		default:

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/openmcu/mcu/mcu"
+	"github.com/openmcu/mcu/signaling"
 )
 
 // Config is the server's configuration. Every setting has a flag and an MCU_* environment variable of the
@@ -25,8 +26,12 @@ type Config struct {
 	LogLevel string `json:"log_level"`
 	// DebugAddr, when set, serves Go's profiler (/debug/pprof/) on this address; keep it private.
 	DebugAddr string `json:"debug_addr,omitempty"`
-	// AllowedOrigins are extra WebSocket origins (host patterns) allowed besides the server's own host.
+	// AllowedOrigins are extra browser origins (host patterns) allowed to use the WebSocket, WHIP and WHEP
+	// besides the server's own host.
 	AllowedOrigins []string `json:"allowed_origins,omitempty"`
+	// WHIPToken, when set, is the bearer token WHIP publishers and WHEP viewers must present
+	// (Authorization: Bearer TOKEN); empty leaves /whip/ and /whep/ open like the page.
+	WHIPToken string `json:"whip_token,omitempty"`
 	// MCU is the media configuration: canvas, rates, UDP, ICE.
 	MCU mcu.Config `json:"mcu"`
 }
@@ -48,7 +53,18 @@ func (c Config) Validate() error {
 	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		return fmt.Errorf("log level %q: want debug, info, warn or error", c.LogLevel)
 	}
+	if err := c.whipConfig().Validate(); err != nil {
+		return err
+	}
 	return c.MCU.Validate()
+}
+
+// whipConfig is the WHIP and WHEP endpoints' configuration: the token and the allowed origins.
+func (c Config) whipConfig() signaling.WHIPConfig {
+	w := signaling.DefaultWHIPConfig()
+	w.Token = c.WHIPToken
+	w.OriginPatterns = c.AllowedOrigins
+	return w
 }
 
 func (c Config) logLevel() slog.Level {
@@ -86,10 +102,11 @@ func listSetting(name, usage string, p *[]string) setting {
 func (c *Config) settings() []setting {
 	m := &c.MCU
 	return []setting{
-		strSetting("http", "HTTP listen address (page, /ws, /healthz, /metrics)", &c.HTTP),
+		strSetting("http", "HTTP listen address (page, /ws, /whip/, /whep/, /healthz, /metrics)", &c.HTTP),
 		strSetting("log-level", "log level: debug, info, warn, error", &c.LogLevel),
 		strSetting("debug-addr", "serve /debug/pprof/ on this address (e.g. 127.0.0.1:6060); empty = off", &c.DebugAddr),
-		listSetting("allowed-origins", "extra WebSocket origins allowed, comma separated host patterns", &c.AllowedOrigins),
+		listSetting("allowed-origins", "extra browser origins allowed for WebSocket, WHIP and WHEP, comma separated host patterns", &c.AllowedOrigins),
+		strSetting("whip-token", "bearer token required by /whip/ and /whep/ (prefer the environment variable); empty = open", &c.WHIPToken),
 		{"canvas", "size of each composed picture, WIDTHxHEIGHT",
 			func(v string) error { _, err := fmt.Sscanf(v, "%dx%d", &m.Width, &m.Height); return err },
 			func() string { return fmt.Sprintf("%dx%d", m.Width, m.Height) }},

@@ -1,6 +1,6 @@
-// Command mcu is the conference server: it serves the browser page, the signalling WebSocket, health and
-// metrics, and runs the rooms. Configuration comes from defaults, then an optional JSON file
-// (-config), then environment variables (MCU_*), then flags; see -help.
+// Command mcu is the conference server: it serves the browser page, the signalling WebSocket, WHIP and
+// WHEP, health and metrics, and runs the rooms. Configuration comes from defaults, then an optional JSON
+// file (-config), then environment variables (MCU_*), then flags; see -help.
 package main
 
 import (
@@ -48,11 +48,11 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTP, err)
 	}
-	mux, ws, err := newMux(m, cfg, log)
+	mux, eps, err := newMux(m, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer ws.Close() // before m.Close (deferred earlier): sockets end, their participants leave
+	defer eps.Close() // before m.Close (deferred earlier): sockets and WHIP resources end, participants leave
 	if cfg.DebugAddr != "" {
 		dln, err := net.Listen("tcp", cfg.DebugAddr)
 		if err != nil {
@@ -66,24 +66,43 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	return serve(ctx, ln, mux, log)
 }
 
-// newMux routes the server's HTTP endpoints: the page, the signalling WebSocket, health and metrics. The
-// caller closes the returned WebSocket handler when the server stops.
-func newMux(m *mcu.MCU, cfg Config, log *slog.Logger) (*http.ServeMux, *signaling.WebSocketHandler, error) {
+// endpoints are the signalling handlers that hold participants; Close ends them all.
+type endpoints struct {
+	ws   *signaling.WebSocketHandler
+	whip *signaling.WHIPHandler // WHIP and WHEP
+}
+
+// Close closes every socket and WHIP/WHEP resource; their participants leave.
+func (e *endpoints) Close() error {
+	return errors.Join(e.ws.Close(), e.whip.Close())
+}
+
+// newMux routes the server's HTTP endpoints: the page (with /watch/ROOM), the signalling WebSocket,
+// WHIP and WHEP, health and metrics. The caller closes the returned endpoints when the server stops.
+func newMux(m *mcu.MCU, cfg Config, log *slog.Logger) (*http.ServeMux, *endpoints, error) {
+	conf := signaling.MCUConference(m)
 	wcfg := signaling.DefaultWebSocketConfig()
 	wcfg.OriginPatterns = cfg.AllowedOrigins
-	ws, err := signaling.NewWebSocketHandler(signaling.MCUConference(m), wcfg, signaling.Params{Logger: log})
+	ws, err := signaling.NewWebSocketHandler(conf, wcfg, signaling.Params{Logger: log})
 	if err != nil {
+		return nil, nil, err
+	}
+	whip, err := signaling.NewWHIPHandler(conf, cfg.whipConfig(), signaling.Params{Logger: log})
+	if err != nil {
+		ws.Close()
 		return nil, nil, err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/ws", ws)
+	mux.Handle("/whip/", whip)
+	mux.Handle("/whep/", whip)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
 	})
 	mux.Handle("GET /metrics", metricsHandler(m))
 	mux.Handle("/", web.Handler())
-	return mux, ws, nil
+	return mux, &endpoints{ws: ws, whip: whip}, nil
 }
 
 // pprofMux serves Go's profiler, for -debug-addr only (never on the public address).

@@ -44,6 +44,43 @@ func TestConfigPrecedence(t *testing.T) {
 	}
 }
 
+func TestWHIPToken(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "mcu.json")
+	if err := os.WriteFile(file, []byte(`{"whip_token":"from-file","allowed_origins":["player.example.com"]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{}
+	getenv := func(k string) string { return env[k] }
+	for _, tt := range []struct {
+		name string
+		args []string
+		env  string
+		want string
+	}{
+		{"default", nil, "", ""},
+		{"file", []string{"-config", file}, "", "from-file"},
+		{"env over file", []string{"-config", file}, "from-env", "from-env"},
+		{"flag over env", []string{"-config", file, "-whip-token", "from-flag"}, "from-env", "from-flag"},
+	} {
+		env["MCU_WHIP_TOKEN"] = tt.env
+		cfg, err := loadConfig(tt.args, getenv)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if w := cfg.whipConfig(); w.Token != tt.want {
+			t.Errorf("%s: token %q, want %q", tt.name, w.Token, tt.want)
+		}
+	}
+	env["MCU_WHIP_TOKEN"] = ""
+	if cfg, _ := loadConfig([]string{"-config", file}, getenv); len(cfg.whipConfig().OriginPatterns) != 1 {
+		t.Errorf("WHIP origins %q, want the allowed origins", cfg.whipConfig().OriginPatterns)
+	}
+	if _, err := loadConfig([]string{"-whip-token", "has space"}, getenv); err == nil {
+		t.Error("a token with a space was accepted")
+	}
+}
+
 func TestConfigRejectsBadInput(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "bad.json")
@@ -100,6 +137,33 @@ func TestServeAndShutdown(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("/ = %d, want 200", resp.StatusCode)
+	}
+	for _, c := range []struct {
+		method, path, ctype string
+		want                int
+	}{
+		{http.MethodGet, "/watch/some-room", "", http.StatusOK},
+		{http.MethodOptions, "/whip/some-room", "", http.StatusNoContent},
+		{http.MethodOptions, "/whep/some-room", "", http.StatusNoContent},
+		{http.MethodPost, "/whip/some-room", "text/plain", http.StatusUnsupportedMediaType},
+		{http.MethodPost, "/whep/some-room", "application/sdp", http.StatusBadRequest},
+		{http.MethodDelete, "/whep/some-room/nosuchresource", "", http.StatusNotFound},
+	} {
+		req, err := http.NewRequest(c.method, base+c.path, strings.NewReader("not sdp"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.ctype != "" {
+			req.Header.Set("Content-Type", c.ctype)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("%s %s: %d, want %d", c.method, c.path, resp.StatusCode, c.want)
+		}
 	}
 	resp, err = http.Get(base + "/metrics")
 	if err != nil {

@@ -37,6 +37,16 @@ var _ signaling.Conference = (*Conference)(nil)
 // Join adds a fake session. Like mcu.MCU.Join it refuses empty or overlong names (mcu.ErrBadName), tells
 // the new member about the others and the others about it, all before it returns.
 func (c *Conference) Join(room, name string, l mcu.ParticipantListener) (signaling.Session, error) {
+	return c.join(room, name, l, false)
+}
+
+// Watch adds a fake viewer session (Session.Viewer). Like mcu.MCU.JoinWith with JoinOptions.Viewer, it
+// tells the viewer about the members but nobody about the viewer, and counts it towards MaxPerRoom.
+func (c *Conference) Watch(room, name string, l mcu.ParticipantListener) (signaling.Session, error) {
+	return c.join(room, name, l, true)
+}
+
+func (c *Conference) join(room, name string, l mcu.ParticipantListener, viewer bool) (signaling.Session, error) {
 	if c.JoinErr != nil {
 		if err := c.JoinErr(room, name); err != nil {
 			return nil, err
@@ -55,14 +65,19 @@ func (c *Conference) Join(room, name string, l mcu.ParticipantListener) (signali
 		return nil, fmt.Errorf("join room %q: %w", room, mcu.ErrRoomFull)
 	}
 	c.nextID++
-	s := &Session{c: c, id: mcu.ParticipantID(fmt.Sprintf("f%d", c.nextID)), Room: room, Name: name, Listener: l}
+	s := &Session{c: c, id: mcu.ParticipantID(fmt.Sprintf("f%d", c.nextID)), Room: room, Name: name,
+		Viewer: viewer, Listener: l}
 	c.rooms[room] = append(c.rooms[room], s)
 	c.all = append(c.all, s)
 	c.mu.Unlock()
 	info := s.Info()
 	for _, o := range others {
-		o.Listener.OnRoster(mcu.RosterEvent{Type: mcu.RosterJoined, Participant: info})
-		l.OnRoster(mcu.RosterEvent{Type: mcu.RosterJoined, Participant: o.Info()})
+		if !viewer {
+			o.Listener.OnRoster(mcu.RosterEvent{Type: mcu.RosterJoined, Participant: info})
+		}
+		if !o.Viewer {
+			l.OnRoster(mcu.RosterEvent{Type: mcu.RosterJoined, Participant: o.Info()})
+		}
 	}
 	return s, nil
 }
@@ -82,7 +97,9 @@ func (c *Conference) Sessions() []*Session {
 func (c *Conference) Remove(s *Session, err error) {
 	if others, ok := c.remove(s); ok {
 		for _, o := range others {
-			o.Listener.OnRoster(mcu.RosterEvent{Type: mcu.RosterLeft, Participant: s.Info()})
+			if !s.Viewer {
+				o.Listener.OnRoster(mcu.RosterEvent{Type: mcu.RosterLeft, Participant: s.Info()})
+			}
 		}
 		s.Listener.OnClosed(err)
 	}
@@ -111,6 +128,7 @@ type Session struct {
 	id       mcu.ParticipantID
 	Room     string
 	Name     string
+	Viewer   bool                    // joined with Watch
 	Listener mcu.ParticipantListener // to play the MCU's callbacks
 
 	gone bool // out of its room; guarded by c.mu
@@ -184,7 +202,7 @@ func (s *Session) SetMuted(audio, video bool) {
 	s.c.mu.Unlock()
 	info := s.Info()
 	for _, o := range others {
-		if o != s {
+		if o != s && !s.Viewer {
 			o.Listener.OnRoster(mcu.RosterEvent{Type: mcu.RosterMuted, Participant: info})
 		}
 	}
