@@ -18,31 +18,35 @@ import (
 
 // bweParams are the tier controller's thresholds.
 type bweParams struct {
-	interval      time.Duration // tick of runBWE
-	downAfter     time.Duration // estimate below the current tier's need this long: step down
-	lossHigh      float64       // loss at or above this ...
-	lossDownAfter time.Duration // ... this long: step down at least one tier
-	lossLow       float64       // stepping up needs loss below this
-	upHeadroom    float64       // stepping up needs the estimate at this times the next tier's need ...
-	upHold        time.Duration // ... for this long (doubled after each failed step up, up to upHoldMax)
-	upHoldMax     time.Duration
-	probeWindow   time.Duration // a step down this soon after a step up means the step up failed
-	settle        time.Duration // after a step down, the estimate and loss settle this long before counting
+	interval  time.Duration // tick of runBWE
+	downAfter time.Duration // estimate below the current tier's need this long, with loss: step down
+	// delayDownAfter is downAfter when the link shows congestion by delay alone (no loss): a receiver
+	// whose CPU is starved, or a noisy Wi-Fi, makes GCC's delay detector see overuse for a moment.
+	delayDownAfter time.Duration
+	lossHigh       float64       // loss at or above this ...
+	lossDownAfter  time.Duration // ... this long: step down at least one tier
+	lossLow        float64       // stepping up needs loss below this
+	upHeadroom     float64       // stepping up needs the estimate at this times the next tier's need ...
+	upHold         time.Duration // ... for this long (doubled after each failed step up, up to upHoldMax)
+	upHoldMax      time.Duration
+	probeWindow    time.Duration // a step down this soon after a step up means the step up failed
+	settle         time.Duration // after a step down, the estimate and loss settle this long before counting
 }
 
 // defaultBWEParams returns the thresholds the server uses.
 func defaultBWEParams() bweParams {
 	return bweParams{
-		interval:      200 * time.Millisecond,
-		downAfter:     time.Second,
-		lossHigh:      0.10,
-		lossDownAfter: 500 * time.Millisecond,
-		lossLow:       0.02,
-		upHeadroom:    1.2,
-		upHold:        5 * time.Second,
-		upHoldMax:     40 * time.Second,
-		probeWindow:   10 * time.Second,
-		settle:        2 * time.Second,
+		interval:       200 * time.Millisecond,
+		downAfter:      time.Second,
+		delayDownAfter: 3 * time.Second,
+		lossHigh:       0.10,
+		lossDownAfter:  500 * time.Millisecond,
+		lossLow:        0.02,
+		upHeadroom:     1.2,
+		upHold:         5 * time.Second,
+		upHoldMax:      40 * time.Second,
+		probeWindow:    10 * time.Second,
+		settle:         2 * time.Second,
 	}
 }
 
@@ -63,6 +67,7 @@ type tierController struct {
 	upTo         int
 	settled      time.Time // end of the settling after the last step down
 	congested    time.Time // last sign of congestion: loss, delay overuse or a falling estimate
+	lossSeen     time.Time // last loss at or above lossLow
 	prevEstimate int
 }
 
@@ -77,15 +82,22 @@ func newTierController(p bweParams, need []int) *tierController {
 // update takes the estimate (bit/s), loss (0..1) and whether GCC's delay detector sees overuse at now,
 // and returns the tier to be on and, when it changed, why.
 //
-// A low estimate counts only while the link shows congestion (loss, overuse, or the estimate falling):
-// GCC overshoots downwards under heavy loss and then climbs back by about 8 % a second, and a link that
-// carries the current tier without loss or queueing has proved that it does, whatever the estimate says.
+// A low estimate counts only while the link shows congestion: GCC overshoots downwards under heavy loss and
+// then climbs back by about 8 % a second, and a link that carries the current tier without loss or
+// queueing has proved that it does, whatever the estimate says. Loss counts as congestion for downAfter
+// after it was seen, and steps down after downAfter; delay alone (overuse, or the estimate falling) counts
+// only while it lasts (two ticks) and steps down after delayDownAfter, so that a receiver whose CPU was
+// starved for a moment keeps its tier.
 func (c *tierController) update(now time.Time, estimate int, loss float64, overuse bool) (int, string) {
 	if loss >= c.p.lossLow || overuse || (c.prevEstimate > 0 && estimate < c.prevEstimate) {
 		c.congested = now
 	}
+	if loss >= c.p.lossLow {
+		c.lossSeen = now
+	}
+	lossRecent := !c.lossSeen.IsZero() && now.Sub(c.lossSeen) <= c.p.downAfter
 	c.prevEstimate = estimate
-	congested := !c.congested.IsZero() && now.Sub(c.congested) <= c.p.downAfter
+	congested := lossRecent || (!c.congested.IsZero() && now.Sub(c.congested) <= 2*c.p.interval)
 	for i, n := range c.need {
 		if float64(estimate) >= c.p.upHeadroom*float64(n) && loss < c.p.lossLow {
 			if c.above[i].IsZero() {
@@ -114,7 +126,8 @@ func (c *tierController) update(now time.Time, estimate int, loss float64, overu
 	}
 
 	switch {
-	case c.cur >= 0 && !c.below.IsZero() && now.Sub(c.below) >= c.p.downAfter:
+	case c.cur >= 0 && !c.below.IsZero() && (now.Sub(c.below) >= c.p.delayDownAfter ||
+		(lossRecent && now.Sub(c.below) >= c.p.downAfter)):
 		return c.down(now, c.fitting(estimate), fmt.Sprintf("estimate %d kbit/s below %d kbit/s for %v",
 			estimate/1000, c.need[c.cur]/1000, now.Sub(c.below).Round(100*time.Millisecond)))
 	case c.cur >= 0 && !c.lossy.IsZero() && now.Sub(c.lossy) >= c.p.lossDownAfter:

@@ -55,14 +55,22 @@ func TestTierController(t *testing.T) {
 		}},
 		{"down at once to the tier that fits, skipping tiers", []step{
 			{600 * time.Millisecond, 1_500_000, 0, false, 0, ""},
-			{time.Second, 200_000, 0, true, 2, "below 1000 kbit/s"},
+			{time.Second, 200_000, 0.05, true, 2, "below 1000 kbit/s"},
 		}},
-		{"below the lowest tier: audio only", []step{{time.Second, 100_000, 0, true, -1, "estimate 100 kbit/s"}}},
+		{"below the lowest tier: audio only", []step{{time.Second, 100_000, 0.05, true, -1, "estimate 100 kbit/s"}}},
+		{"delay alone steps down after 3 s, not 1 s", []step{
+			{2800 * time.Millisecond, 200_000, 0, true, 0, ""},
+			{200 * time.Millisecond, 200_000, 0, true, 2, "below 1000 kbit/s for 3s"},
+		}},
+		{"a CPU hiccup (overuse for 2 s, no loss) keeps the tier", []step{
+			{2 * time.Second, 300_000, 0, true, 0, ""},
+			{5 * time.Second, 400_000, 0, false, 0, ""},
+		}},
 		{"high loss steps down one tier in half a second", []step{
 			{600 * time.Millisecond, 1_500_000, 0.3, false, 1, "loss 30%"},
 		}},
 		{"up one tier at a time, each after 5 s above 1.2x its need", []step{
-			{time.Second, 100_000, 0, true, -1, ""},
+			{time.Second, 100_000, 0.05, true, -1, ""},
 			{4800 * time.Millisecond, 2_000_000, 0, false, -1, ""},
 			{0, 2_000_000, 0, false, 2, "above 180 kbit/s for 5s"},
 			{4600 * time.Millisecond, 2_000_000, 0, false, 2, ""}, // sd's hold starts with ld
@@ -71,7 +79,7 @@ func TestTierController(t *testing.T) {
 			{200 * time.Millisecond, 2_000_000, 0, false, 0, "above 1200 kbit/s"},
 		}},
 		{"after a step down the link settles for 2 s before the next", []step{
-			{time.Second, 500_000, 0, true, 1, "below 1000 kbit/s"},
+			{time.Second, 500_000, 0.05, true, 1, "below 1000 kbit/s"},
 			{1800 * time.Millisecond, 200_000, 0.3, false, 1, ""},
 			{1200 * time.Millisecond, 200_000, 0.3, false, 2, "loss 30%"},
 		}},
@@ -81,14 +89,14 @@ func TestTierController(t *testing.T) {
 		{"a falling estimate is congestion", []step{
 			{200 * time.Millisecond, 1_500_000, 0, false, 0, ""},
 			{0, 900_000, 0, false, 0, ""},
-			{time.Second, 800_000, 0, false, 1, "below 1000 kbit/s"},
+			{time.Second, 800_000, 0.03, false, 1, "below 1000 kbit/s"},
 		}},
 		{"not up while the headroom is missing", []step{
-			{time.Second, 100_000, 0, true, -1, ""},
+			{time.Second, 100_000, 0.05, true, -1, ""},
 			{10 * time.Second, 170_000, 0, false, -1, ""}, // 1.13x ld's need
 		}},
 		{"not up while losing", []step{
-			{time.Second, 100_000, 0, true, -1, ""},
+			{time.Second, 100_000, 0.05, true, -1, ""},
 			{10 * time.Second, 2_000_000, 0.05, false, -1, ""},
 		}},
 	}
@@ -104,12 +112,12 @@ func TestTierController(t *testing.T) {
 func TestTierControllerBackoff(t *testing.T) {
 	c := newTierController(defaultBWEParams(), testNeeds)
 	now := runSteps(t, c, time.Unix(1000, 0), []step{
-		{time.Second, 300_000, 0, true, 2, ""}, // on ld
+		{time.Second, 300_000, 0.05, true, 2, ""}, // on ld
 		{5 * time.Second, 500_000, 0, false, 1, "above 480 kbit/s"},
-		{time.Second, 300_000, 0, true, 2, "step up failed: next try after 10s"},
+		{time.Second, 300_000, 0.05, true, 2, "step up failed: next try after 10s"},
 		{9 * time.Second, 500_000, 0, false, 2, ""}, // 5 s is no longer enough
 		{time.Second, 500_000, 0, false, 1, ""},     // 10 s is
-		{time.Second, 300_000, 0, true, 2, "next try after 20s"},
+		{time.Second, 300_000, 0.05, true, 2, "next try after 20s"},
 	})
 	if c.hold[1] != 20*time.Second {
 		t.Fatalf("hold of sd after two failures: %v, want 20s", c.hold[1])
