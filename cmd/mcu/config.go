@@ -162,6 +162,30 @@ func (c *Config) settings() []setting {
 			m.DisconnectTimeout = d
 			return err
 		}, func() string { return m.DisconnectTimeout.String() }},
+		{"keyframe-interval", "least time between two IDRs receivers' keyframe requests force on one shared encoder", func(v string) error {
+			d, err := time.ParseDuration(v)
+			m.KeyframeInterval = d
+			return err
+		}, func() string { return m.KeyframeInterval.String() }},
+		strSetting("rtp-address", "IP the plain-RTP sockets of SIP calls bind to; empty = all interfaces", &m.RTPAddress),
+		{"rtp-ports", "UDP port range of plain RTP/RTCP for SIP calls, MIN-MAX; empty = any", func(v string) error {
+			m.RTPPortMin, m.RTPPortMax = 0, 0
+			if v == "" {
+				return nil
+			}
+			_, err := fmt.Sscanf(v, "%d-%d", &m.RTPPortMin, &m.RTPPortMax)
+			return err
+		}, func() string {
+			if m.RTPPortMin == 0 && m.RTPPortMax == 0 {
+				return ""
+			}
+			return fmt.Sprintf("%d-%d", m.RTPPortMin, m.RTPPortMax)
+		}},
+		{"rtp-timeout", "hang up a SIP call when no RTP came for this long", func(v string) error {
+			d, err := time.ParseDuration(v)
+			m.RTPTimeout = d
+			return err
+		}, func() string { return m.RTPTimeout.String() }},
 	}
 }
 

@@ -202,6 +202,15 @@ func TestMediaSettings(t *testing.T) {
 	if m.SpeakerHold != 5*time.Second {
 		t.Errorf("speaker hold = %v, want 5s", m.SpeakerHold)
 	}
+	rtp, err := loadConfig([]string{"-keyframe-interval", "1s", "-rtp-address", "192.0.2.10", "-rtp-ports", "30000-30999",
+		"-rtp-timeout", "1m"}, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := rtp.MCU; r.KeyframeInterval != time.Second || r.RTPAddress != "192.0.2.10" || r.RTPPortMin != 30000 ||
+		r.RTPPortMax != 30999 || r.RTPTimeout != time.Minute {
+		t.Errorf("keyframe and rtp settings not applied: %+v", r)
+	}
 	if len(m.LowerTiers) != 1 || m.LowerTiers[0].Name != "sd" || m.LowerTiers[0].VideoBitrate != 300_000 {
 		t.Errorf("tiers = %+v", m.LowerTiers)
 	}
@@ -209,7 +218,8 @@ func TestMediaSettings(t *testing.T) {
 		m.ICEServers[1].URLs[0] != "turn:turn.example.org:3478?transport=udp" || m.ICEServers[0].URLs[0] != "stun:stun.example.org:3478" {
 		t.Errorf("ice servers = %+v", m.ICEServers)
 	}
-	for _, args := range [][]string{{"-canvas", "big"}, {"-fps", "0"}, {"-udp-ports", "9-1"}, {"-public-ip", "nowhere"}, {"-ice-servers", "http://x"}, {"-video-bitrate", "12k"}} {
+	for _, args := range [][]string{{"-canvas", "big"}, {"-fps", "0"}, {"-udp-ports", "9-1"}, {"-public-ip", "nowhere"}, {"-ice-servers", "http://x"}, {"-video-bitrate", "12k"},
+		{"-rtp-address", "pbx.example.com"}, {"-rtp-ports", "30000-30001"}, {"-keyframe-interval", "soon"}} {
 		if _, err := loadConfig(args, func(string) string { return "" }); err == nil {
 			t.Errorf("loadConfig(%q) accepted a bad value", args)
 		}
