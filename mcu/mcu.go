@@ -76,6 +76,9 @@ type Stats struct {
 	// NACKsFiltered counts the packets receivers asked to be resent that were not: sent too long ago,
 	// already resent twice, or unknown (nackfilter.go).
 	NACKsFiltered uint64
+	// Plain-RTP participants (SIP calls): RTP packets accepted, dropped (from a wrong address, malformed,
+	// of a payload type not negotiated, or too large) and sent, over all their streams.
+	RTPPacketsReceived, RTPPacketsDropped, RTPPacketsSent uint64
 
 	// RoomDetails has one entry per open room, ParticipantDetails one per participant (viewers included),
 	// both sorted by room name and then join order.
@@ -121,6 +124,9 @@ type counters struct {
 	tierChanges atomic.Uint64 // bwe.go
 
 	nacksFiltered atomic.Uint64 // nackfilter.go
+
+	// Plain RTP: what the streams of participants who left received, dropped and sent (rtpparticipant.go).
+	rtpGone rtpTotals
 }
 
 // MCU owns the rooms, the shared pion API and the UDP sockets. Create it with New and stop it with Close.
@@ -423,6 +429,13 @@ func (m *MCU) Stats() Stats {
 		}
 		s.RoomDetails = append(s.RoomDetails, rs)
 		for _, p := range ps {
+			if p.rtp != nil {
+				var t rtpTotals
+				p.rtp.addTotals(&t)
+				s.RTPPacketsReceived += t.received.Load()
+				s.RTPPacketsDropped += t.dropped.Load()
+				s.RTPPacketsSent += t.sent.Load()
+			}
 			q := p.Quality()
 			s.ReceiversByTier[q.Tier]++
 			s.ParticipantDetails = append(s.ParticipantDetails, ParticipantStats{Room: r.name, Name: p.name, ID: p.id,
@@ -451,6 +464,9 @@ func (m *MCU) Stats() Stats {
 	s.VideoDecodersActive = int(c.videoDecodersActive.Load())
 	s.TierChanges = c.tierChanges.Load()
 	s.NACKsFiltered = c.nacksFiltered.Load()
+	s.RTPPacketsReceived += c.rtpGone.received.Load()
+	s.RTPPacketsDropped += c.rtpGone.dropped.Load()
+	s.RTPPacketsSent += c.rtpGone.sent.Load()
 	s.AudioLatency = c.audioLatency.snapshot()
 	s.VideoLatency = c.videoLatency.snapshot()
 	return s

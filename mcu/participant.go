@@ -505,6 +505,7 @@ func (p *Participant) discard() {
 func (p *Participant) closePC() {
 	if p.rtp != nil {
 		p.rtp.close()
+		p.rtp.addTotals(&p.m.stats.rtpGone)
 	} else if err := p.pc.Close(); err != nil {
 		p.log.Debug("close peer connection", "err", err)
 	}

@@ -157,6 +157,22 @@ func (t *rtpPeer) local() RTPLocal {
 	return l
 }
 
+// rtpTotals sum the packet counts of plain-RTP streams.
+type rtpTotals struct{ received, dropped, sent atomic.Uint64 }
+
+// addTotals adds the peer's streams' counts to tot.
+func (t *rtpPeer) addTotals(tot *rtpTotals) {
+	for _, s := range []*rtpStream{t.audio, t.video} {
+		if s == nil {
+			continue
+		}
+		st := s.Stats()
+		tot.received.Add(st.Received)
+		tot.dropped.Add(st.DroppedSource + st.DroppedMalformed + st.DroppedPayloadType + st.DroppedTooLarge)
+		tot.sent.Add(st.Sent)
+	}
+}
+
 // close closes the streams, which ends their readers, and waits for their goroutines.
 func (t *rtpPeer) close() {
 	for _, s := range []*rtpStream{t.audio, t.video} {

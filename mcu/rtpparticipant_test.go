@@ -282,6 +282,10 @@ func TestRTPParticipant(t *testing.T) {
 	if l := hear(a.client.Audio(300*time.Millisecond), 1230); l < -30 {
 		t.Errorf("after the stranger's packets A hears the phone at %.1f dB", l)
 	}
+	if st := m.Stats(); st.RTPPacketsDropped < 150 || st.RTPPacketsReceived == 0 || st.RTPPacketsSent == 0 {
+		t.Errorf("rtp packets: %d received, %d dropped, %d sent; want the stranger's 150 dropped", st.RTPPacketsReceived,
+			st.RTPPacketsDropped, st.RTPPacketsSent)
+	}
 	// Hold: the phone is sent nothing.
 	held := media
 	ha, hv := *media.Audio, *media.Video

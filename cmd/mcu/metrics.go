@@ -30,7 +30,7 @@ type statsCollector struct {
 	writeErrors, latency, tierEncoders        *prometheus.Desc
 	decoded, notDecoded, decodersActive       *prometheus.Desc
 	receiversByTier, tierChanges              *prometheus.Desc
-	nacksFiltered                             *prometheus.Desc
+	nacksFiltered, rtpPackets                 *prometheus.Desc
 
 	// Per room and per participant.
 	roomParticipants, roomEncoders, roomTierEncoders *prometheus.Desc
@@ -63,6 +63,7 @@ func newStatsCollector(src statsSource) *statsCollector {
 		notDecoded:           d("video_frames_not_decoded_total", "Incoming video frames not decoded: their sender was visible to nobody or had its camera off."),
 		decodersActive:       d("video_decoders_active", "Incoming video tracks being decoded now (their sender is visible to someone)."),
 		nacksFiltered:        d("nacks_filtered_total", "Packets receivers asked to be resent that were not: sent over a second ago or resent twice already."),
+		rtpPackets:           d("rtp_packets_total", "Plain-RTP (SIP) packets: received and accepted, dropped (wrong source address, malformed, payload type not negotiated, too large) and sent.", "kind"),
 		roomParticipants:     d("room_participants", "Participants in the room (viewers included).", "room"),
 		roomEncoders:         d("room_encoders", "Encoders running for the room: audio (one per distinct mix and audio class) and video.", "room", "kind"),
 		roomTierEncoders:     d("room_video_encoders_by_tier", "Video encoders running for the room per tier: one per view and tier in use (and codec).", "room", "tier"),
@@ -80,7 +81,7 @@ func newStatsCollector(src statsSource) *statsCollector {
 func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.rooms, c.participants, c.encoders, c.decoders, c.framesIn, c.framesOut,
 		c.framesDropped, c.packetsLost, c.decodeErrors, c.plis, c.keyframe, c.writeErrors, c.latency, c.tierEncoders,
-		c.decoded, c.notDecoded, c.decodersActive, c.receiversByTier, c.tierChanges, c.nacksFiltered,
+		c.decoded, c.notDecoded, c.decodersActive, c.receiversByTier, c.tierChanges, c.nacksFiltered, c.rtpPackets,
 		c.roomParticipants, c.roomEncoders, c.roomTierEncoders, c.partTier, c.partEstimate, c.partSent, c.partLoss,
 		c.partKeyframeRequests, c.partKeyframesForced} {
 		ch <- d
@@ -110,6 +111,9 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(c.tierChanges, s.TierChanges)
 	counter(c.nacksFiltered, s.NACKsFiltered)
+	for kind, n := range map[string]uint64{"received": s.RTPPacketsReceived, "dropped": s.RTPPacketsDropped, "sent": s.RTPPacketsSent} {
+		ch <- prometheus.MustNewConstMetric(c.rtpPackets, prometheus.CounterValue, float64(n), kind)
+	}
 	for _, r := range s.RoomDetails {
 		gauge(c.roomParticipants, float64(r.Participants), r.Name)
 		gauge(c.roomEncoders, float64(r.AudioEncoders), r.Name, "audio")
