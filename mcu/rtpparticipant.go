@@ -292,16 +292,26 @@ func (p *Participant) readRTPAudio(s *rtpStream) {
 			return
 		}
 		changed := false
+		var frames frameSplitter
 		read := func(pkt *rtp.Packet, buf []byte) (time.Time, error) {
-			at, err := s.ReadRTP(buf, pkt)
-			if err != nil {
-				return time.Time{}, err
+			for {
+				if c != Opus && frames.next(pkt, buf) {
+					return frames.at, nil
+				}
+				at, err := s.ReadRTP(buf, pkt)
+				if err != nil {
+					return time.Time{}, err
+				}
+				m := p.rtp.media.Load()
+				if m.Audio == nil || m.Audio.Codec != c {
+					changed = true
+					return time.Time{}, errors.New("codec changed")
+				}
+				if c == Opus || pkt.PayloadType != m.Audio.PayloadType {
+					return at, nil // Opus packets are whole frames; DTMF and others go to the filter
+				}
+				frames.push(pkt, at)
 			}
-			if m := p.rtp.media.Load(); m.Audio == nil || m.Audio.Codec != c {
-				changed = true
-				return time.Time{}, errors.New("codec changed")
-			}
-			return at, nil
 		}
 		filter := func(pkt *rtp.Packet) bool {
 			a := p.rtp.media.Load().Audio
@@ -320,6 +330,51 @@ func (p *Participant) readRTPAudio(s *rtpStream) {
 			return
 		}
 	}
+}
+
+// frameSplitter turns G.711 and G.722 packets of any length (ptime 10, 20, 30 ms...) into packets of
+// exactly 20 ms (160 bytes for both: 8000 samples a second of G.711, 64 kbit/s of G.722), numbered in
+// sequence, so that the decoders and the loss concealment see 20 ms frames. A gap in the incoming
+// sequence numbers becomes the gap of as many 20 ms frames as it held. It belongs to one goroutine.
+type frameSplitter struct {
+	pending []byte
+	started bool
+	last    uint16 // incoming sequence number of the last packet
+	seq     uint16 // outgoing sequence number of the next frame
+	pt      uint8
+	ssrc    uint32
+	at      time.Time // arrival of the packet the next frame came with
+}
+
+// frameBytes is 20 ms of G.711 or G.722.
+const frameBytes = 160
+
+// push takes one incoming packet (its payload is copied).
+func (f *frameSplitter) push(pkt *rtp.Packet, at time.Time) {
+	if f.started {
+		d := pkt.SequenceNumber - f.last
+		if d == 0 || d >= 0x8000 {
+			return // a duplicate or late: its time has passed
+		}
+		if lost := int(d) - 1; lost > 0 {
+			f.pending = f.pending[:0]
+			f.seq += uint16(lost * len(pkt.Payload) / frameBytes)
+		}
+	}
+	f.started, f.last, f.pt, f.ssrc, f.at = true, pkt.SequenceNumber, pkt.PayloadType, pkt.SSRC, at
+	f.pending = append(f.pending, pkt.Payload...)
+}
+
+// next fills pkt with the next whole 20 ms frame, its payload in buf, if there is one.
+func (f *frameSplitter) next(pkt *rtp.Packet, buf []byte) bool {
+	if len(f.pending) < frameBytes {
+		return false
+	}
+	*pkt = rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: f.pt, SequenceNumber: f.seq, SSRC: f.ssrc},
+		Payload: append(buf[:0], f.pending[:frameBytes]...)}
+	f.seq++
+	f.pending = f.pending[:copy(f.pending, f.pending[frameBytes:])]
+	return true
 }
 
 // rtpAudioRTCP and rtpVideoRTCP take what the participant's RTCP says about what it receives.
