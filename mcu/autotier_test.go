@@ -66,8 +66,8 @@ func (w *tierWatch) until(timeout time.Duration, what string, cond func() bool, 
 //
 // The transition itself is logged, not checked: when the link drops from 400 to 60 kbit/s, the
 // bottleneck's queue is full of video before any feedback can tell the server, and audio packets are lost
-// with it for 150-500 ms (a drop-tail FIFO does not favour audio). The climb back takes 30-50 s:
-// GCC's estimate grows by about 8 % a second, and each tier must hold for 5 s.
+// with it for 150-500 ms (a drop-tail FIFO does not favour audio). The climb back takes about 28 s: three
+// steps up, each by the estimate (slow: GCC grows by about 8 % a second) or a trial after 10 s clean.
 func TestAutomaticTiers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test over loopback")

@@ -31,6 +31,7 @@ type bweParams struct {
 	upHoldMax      time.Duration
 	probeWindow    time.Duration // a step down this soon after a step up means the step up failed
 	settle         time.Duration // after a step down, the estimate and loss settle this long before counting
+	trialFactor    time.Duration // a clean link tries the next tier after trialFactor times its hold
 }
 
 // defaultBWEParams returns the thresholds the server uses.
@@ -47,6 +48,7 @@ func defaultBWEParams() bweParams {
 		upHoldMax:      40 * time.Second,
 		probeWindow:    10 * time.Second,
 		settle:         2 * time.Second,
+		trialFactor:    2,
 	}
 }
 
@@ -68,6 +70,7 @@ type tierController struct {
 	settled      time.Time // end of the settling after the last step down
 	congested    time.Time // last sign of congestion: loss, delay overuse or a falling estimate
 	lossSeen     time.Time // last loss at or above lossLow
+	clean        time.Time // start of the current run without loss, overuse or a falling estimate
 	prevEstimate int
 }
 
@@ -94,6 +97,11 @@ func (c *tierController) update(now time.Time, estimate int, loss float64, overu
 	}
 	if loss >= c.p.lossLow {
 		c.lossSeen = now
+	}
+	if loss >= c.p.lossLow || overuse || (c.prevEstimate > 0 && estimate < c.prevEstimate) {
+		c.clean = time.Time{}
+	} else if c.clean.IsZero() {
+		c.clean = now
 	}
 	lossRecent := !c.lossSeen.IsZero() && now.Sub(c.lossSeen) <= c.p.downAfter
 	c.prevEstimate = estimate
@@ -138,9 +146,20 @@ func (c *tierController) update(now time.Time, estimate int, loss float64, overu
 	if c.cur < 0 {
 		next = len(c.need) - 1
 	}
-	if next >= 0 && !c.above[next].IsZero() && now.Sub(c.above[next]) >= c.hold[next] {
+	byEstimate := next >= 0 && !c.above[next].IsZero() && now.Sub(c.above[next]) >= c.hold[next]
+	// GCC's estimate grows slowly (about 8 % a second, and by a few kbit/s a second near the rate of its
+	// last decrease), and a link that only carries a low tier cannot show more: after a long clean run
+	// the next tier is tried anyway, as probing would. A failed trial doubles the hold, so a link that
+	// really carries no more is tried less and less often (at most every 2*upHoldMax).
+	trial := next >= 0 && !settling && !c.clean.IsZero() && now.Sub(c.clean) >= c.p.trialFactor*c.hold[next]
+	if byEstimate || trial {
 		reason := fmt.Sprintf("estimate %d kbit/s above %.0f kbit/s for %v", estimate/1000,
 			c.p.upHeadroom*float64(c.need[next])/1000, now.Sub(c.above[next]).Round(100*time.Millisecond))
+		if !byEstimate {
+			reason = fmt.Sprintf("trial: no loss or queueing for %v (estimate %d kbit/s)",
+				now.Sub(c.clean).Round(100*time.Millisecond), estimate/1000)
+		}
+		c.clean = now
 		c.cur, c.upAt, c.upTo = next, now, next
 		c.below, c.lossy = time.Time{}, time.Time{}
 		for j := range c.above {

@@ -91,9 +91,21 @@ func TestTierController(t *testing.T) {
 			{0, 900_000, 0, false, 0, ""},
 			{time.Second, 800_000, 0.03, false, 1, "below 1000 kbit/s"},
 		}},
-		{"not up while the headroom is missing", []step{
+		{"without the headroom, up only by a trial after 10 s of a clean link", []step{
 			{time.Second, 100_000, 0.05, true, -1, ""},
-			{10 * time.Second, 170_000, 0, false, -1, ""}, // 1.13x ld's need
+			{9 * time.Second, 170_000, 0, false, -1, ""}, // 1.13x ld's need
+			{2 * time.Second, 170_000, 0, false, 2, "trial: no loss or queueing for 10s"},
+		}},
+		{"a failed trial waits twice as long for the next", []step{
+			{time.Second, 100_000, 0.05, true, -1, ""},
+			{10 * time.Second, 170_000, 0, false, 2, "trial"},
+			{time.Second, 100_000, 0.05, true, -1, "step up failed: next try after 10s"},
+			{19 * time.Second, 170_000, 0, false, -1, ""},
+			{2 * time.Second, 170_000, 0, false, 2, "trial: no loss or queueing for 20s"},
+		}},
+		{"no trial while the link queues", []step{
+			{time.Second, 100_000, 0.05, true, -1, ""},
+			{20 * time.Second, 170_000, 0, true, -1, ""},
 		}},
 		{"not up while losing", []step{
 			{time.Second, 100_000, 0.05, true, -1, ""},
@@ -124,7 +136,7 @@ func TestTierControllerBackoff(t *testing.T) {
 	}
 	now = runSteps(t, c, now, []step{
 		{20 * time.Second, 500_000, 0, false, 1, ""},
-		{defaultBWEParams().probeWindow, 500_000, 0, false, 1, ""},
+		{defaultBWEParams().probeWindow, 500_000, 0, true, 1, ""}, // queueing: no trial of hd
 	})
 	if c.hold[1] != defaultBWEParams().upHold {
 		t.Errorf("hold of sd after holding it for the probe window: %v, want %v", c.hold[1], defaultBWEParams().upHold)
