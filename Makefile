@@ -16,8 +16,8 @@ SUDO       := $(if $(filter 0,$(shell id -u)),,sudo)
 BUILD_DEBS := pkg-config libopus-dev libx264-dev libavcodec-dev libavutil-dev libyuv-dev libvpx-dev
 # What the tests need on top: Debian's Chromium for the browser end-to-end test (never a downloaded
 # browser), ffmpeg for the benchmark's anchor test and the plain-RTP stream of the SIP browser test, and
-# real SIP user agents (sipp from sip-tester, baresip) for the SIP tests.
-TEST_DEBS  := chromium ffmpeg sip-tester baresip
+# a real SIP user agent (baresip-core: the baresip binary and its modules) for the SIP test.
+TEST_DEBS  := chromium ffmpeg baresip-core
 
 .PHONY: all deps deps-test build run test vet lint fmt fuzz e2e bench clean
 

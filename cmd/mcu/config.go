@@ -14,6 +14,7 @@ import (
 
 	"github.com/openmcu/mcu/mcu"
 	"github.com/openmcu/mcu/signaling"
+	"github.com/openmcu/mcu/signaling/sip"
 )
 
 // Config is the server's configuration. Every setting has a flag and an MCU_* environment variable of the
@@ -32,6 +33,13 @@ type Config struct {
 	// WHIPToken, when set, is the bearer token WHIP publishers and WHEP viewers must present
 	// (Authorization: Bearer TOKEN); empty leaves /whip/ and /whep/ open like the page.
 	WHIPToken string `json:"whip_token,omitempty"`
+	// AdminToken, when set, is the bearer token of the operators' API (/sip/calls: dial-out); without it
+	// that API answers 403.
+	AdminToken string `json:"admin_token,omitempty"`
+	// SIPPort is the UDP and TCP port of the SIP server; 0 turns SIP off.
+	SIPPort int `json:"sip_port"`
+	// SIP is the rest of the SIP server's configuration (its Port is SIPPort).
+	SIP sip.Config `json:"sip"`
 	// MCU is the media configuration: canvas, rates, UDP, ICE.
 	MCU mcu.Config `json:"mcu"`
 }
@@ -41,7 +49,14 @@ type Config struct {
 func DefaultConfig() Config {
 	m := mcu.DefaultConfig()
 	m.IncludeLoopback = true
-	return Config{HTTP: ":8080", LogLevel: "info", MCU: m}
+	return Config{HTTP: ":8080", LogLevel: "info", SIPPort: 5060, SIP: sip.DefaultConfig(), MCU: m}
+}
+
+// sipConfig is the SIP server's configuration with its port.
+func (c Config) sipConfig() sip.Config {
+	s := c.SIP
+	s.Port = c.SIPPort
+	return s
 }
 
 // Validate reports the first unusable setting.
@@ -55,6 +70,15 @@ func (c Config) Validate() error {
 	}
 	if err := c.whipConfig().Validate(); err != nil {
 		return err
+	}
+	if c.SIPPort < 0 || c.SIPPort > 65535 {
+		return fmt.Errorf("sip port %d: want 0 (off) to 65535", c.SIPPort)
+	}
+	if c.SIPPort != 0 {
+		s := c.sipConfig()
+		if err := s.Validate(); err != nil {
+			return err
+		}
 	}
 	return c.MCU.Validate()
 }
@@ -107,6 +131,33 @@ func (c *Config) settings() []setting {
 		strSetting("debug-addr", "serve /debug/pprof/ on this address (e.g. 127.0.0.1:6060); empty = off", &c.DebugAddr),
 		listSetting("allowed-origins", "extra browser origins allowed for WebSocket, WHIP and WHEP, comma separated host patterns", &c.AllowedOrigins),
 		strSetting("whip-token", "bearer token required by /whip/ and /whep/ (prefer the environment variable); empty = open", &c.WHIPToken),
+		strSetting("admin-token", "bearer token of the operators' API (/sip/calls dial-out); empty = that API is refused", &c.AdminToken),
+		intSetting("sip-port", "UDP and TCP port of the SIP server; 0 = no SIP", &c.SIPPort),
+		strSetting("sip-host", "IP the SIP server listens on; empty = all interfaces", &c.SIP.Host),
+		strSetting("sip-public-host", "IP written in SIP Contact/Via and SDP (set it behind NAT); empty = the local address towards each peer", &c.SIP.PublicHost),
+		strSetting("sip-realm", "digest authentication realm for SIP callers", &c.SIP.Realm),
+		{"sip-users", "SIP callers allowed in, user:password,... (prefer the environment variable); empty = anyone may call", func(v string) error {
+			users := map[string]string{}
+			for _, up := range splitList(v) {
+				u, pw, ok := strings.Cut(up, ":")
+				if !ok || u == "" {
+					return fmt.Errorf("sip user %q: want user:password", up)
+				}
+				users[u] = pw
+			}
+			c.SIP.Users = users
+			if len(users) == 0 {
+				c.SIP.Users = nil
+			}
+			return nil
+		}, func() string {
+			var parts []string
+			for u := range c.SIP.Users {
+				parts = append(parts, u+":***")
+			}
+			slices.Sort(parts)
+			return strings.Join(parts, ",")
+		}},
 		{"canvas", "size of each composed picture, WIDTHxHEIGHT",
 			func(v string) error { _, err := fmt.Sscanf(v, "%dx%d", &m.Width, &m.Height); return err },
 			func() string { return fmt.Sprintf("%dx%d", m.Width, m.Height) }},

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,11 +14,13 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/openmcu/mcu/mcu"
 	"github.com/openmcu/mcu/signaling"
+	"github.com/openmcu/mcu/signaling/sip"
 	"github.com/openmcu/mcu/web"
 )
 
@@ -70,11 +73,16 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 type endpoints struct {
 	ws   *signaling.WebSocketHandler
 	whip *signaling.WHIPHandler // WHIP and WHEP
+	sip  *sip.Server            // nil when SIP is off
 }
 
-// Close closes every socket and WHIP/WHEP resource; their participants leave.
+// Close closes every socket, WHIP/WHEP resource and SIP call; their participants leave.
 func (e *endpoints) Close() error {
-	return errors.Join(e.ws.Close(), e.whip.Close())
+	err := errors.Join(e.ws.Close(), e.whip.Close())
+	if e.sip != nil {
+		err = errors.Join(err, e.sip.Close())
+	}
+	return err
 }
 
 // newMux routes the server's HTTP endpoints: the page (with /watch/ROOM), the signalling WebSocket,
@@ -92,17 +100,50 @@ func newMux(m *mcu.MCU, cfg Config, log *slog.Logger) (*http.ServeMux, *endpoint
 		ws.Close()
 		return nil, nil, err
 	}
+	eps := &endpoints{ws: ws, whip: whip}
 	mux := http.NewServeMux()
 	mux.Handle("/ws", ws)
 	mux.Handle("/whip/", whip)
 	mux.Handle("/whep/", whip)
+	if cfg.SIPPort != 0 {
+		s, err := sip.New(cfg.sipConfig(), sip.Params{Conference: sip.MCUConference(m), Logger: log})
+		if err == nil {
+			err = s.Start()
+		}
+		if err != nil {
+			eps.Close()
+			return nil, nil, fmt.Errorf("sip: %w", err)
+		}
+		eps.sip = s
+		admin := adminOnly(cfg.AdminToken, s.Handler())
+		mux.Handle("/sip/calls", admin)
+		mux.Handle("/sip/calls/", admin)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
 	})
 	mux.Handle("GET /metrics", metricsHandler(m))
 	mux.Handle("/", web.Handler())
-	return mux, &endpoints{ws: ws, whip: whip}, nil
+	return mux, eps, nil
+}
+
+// adminOnly serves h to requests bearing token; without a token configured it refuses everyone, so that
+// nobody can make the server place calls unless the operator asked for it.
+func adminOnly(token string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if token == "" {
+			http.Error(w, "the operators' API is off: set -admin-token", http.StatusForbidden)
+			return
+		}
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="openmcu"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // pprofMux serves Go's profiler, for -debug-addr only (never on the public address).

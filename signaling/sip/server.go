@@ -1,0 +1,538 @@
+package sip
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unicode"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+)
+
+// allowed is the Allow header: the methods the server handles.
+const allowed = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO"
+
+// ErrServerClosed is returned by Start, Dial and Hangup after Close.
+var ErrServerClosed = errors.New("sip: server closed")
+
+// Server is the SIP server. Create it with New, start it with Start (or Run), stop it with Close. Its
+// methods are safe for concurrent use.
+type Server struct {
+	cfg    Config
+	conf   Conference
+	log    *slog.Logger
+	sipLog *slog.Logger // for sipgo: everything at Debug
+	auth   *digestAuth  // nil: no authentication
+
+	ua  *sipgo.UserAgent
+	srv *sipgo.Server
+
+	ctx    context.Context // cancelled by Close: stops answers, rings and retransmissions
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	started  bool
+	closing  bool
+	udp      net.PacketConn // nil unless serving UDP
+	tcp      net.Listener   // nil unless serving TCP
+	port     int
+	sessions map[string]*session // by session ID
+	dialogs  map[string]*session // by dialog key (Call-ID, local tag, remote tag)
+	wg       sync.WaitGroup      // request handlers and every goroutine the server starts
+
+	// stopping is set when Close begins: the read filter then drops every message. lastRead is when the
+	// filter last let one through (UnixNano).
+	stopping atomic.Bool
+	lastRead atomic.Int64
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// quiet is how long Close lets messages read before it began be handled before it closes sipgo's
+// transport: sipgo handles each message on a goroutine of its own, and one that runs after the close
+// would open a socket nobody closes.
+const quiet = 50 * time.Millisecond
+
+// readFilter sees every datagram and stream chunk before sipgo parses it.
+func (s *Server) readFilter(_ sip.TransportReadProps, data []byte) ([]byte, error) {
+	if s.stopping.Load() {
+		return nil, nil // dropped
+	}
+	s.lastRead.Store(time.Now().UnixNano())
+	return data, nil
+}
+
+// New checks cfg and prepares a server; it opens no socket and starts no goroutine.
+func New(cfg Config, p Params) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if p.Conference == nil {
+		return nil, errors.New("sip: no conference")
+	}
+	log := p.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, conf: p.Conference, log: log,
+		sessions: make(map[string]*session), dialogs: make(map[string]*session)}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if len(cfg.Users) > 0 {
+		a, err := newDigestAuth(cfg.Realm, cfg.Users)
+		if err != nil {
+			return nil, err
+		}
+		s.auth = a
+	}
+	// sipgo logs what it drops (garbage, unmatched responses) at Error: for the MCU that is Debug.
+	sipLog := slog.New(debugHandler{log.Handler()}).With("component", "sipgo")
+	s.sipLog = sipLog
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(sipLog),
+			sip.WithTransactionLayerUnhandledResponseHandler(func(r *sip.Response) {
+				sipLog.Debug("sip response matches no transaction", "status", r.StatusCode, "source", r.Source())
+			})),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(sipLog),
+			sip.WithTransportLayerReadFilter(s.readFilter)))
+	if err != nil {
+		return nil, fmt.Errorf("sip: new user agent: %w", err)
+	}
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(sipLog))
+	if err != nil {
+		ua.Close()
+		return nil, fmt.Errorf("sip: new server: %w", err)
+	}
+	s.ua, s.srv = ua, srv
+	srv.OnInvite(s.handler(s.onInvite))
+	srv.OnAck(s.handler(s.onAck))
+	srv.OnBye(s.handler(s.onBye))
+	srv.OnCancel(s.handler(s.onCancel))
+	srv.OnOptions(s.handler(s.onOptions))
+	srv.OnInfo(s.handler(s.onInfo))
+	srv.OnNoRoute(s.handler(s.onOther))
+	return s, nil
+}
+
+// Start opens the UDP and TCP sockets (Config.Transports) on Config.Port and starts serving. It fails if
+// called twice or after Close.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return ErrServerClosed
+	}
+	if s.started {
+		return errors.New("sip: already started")
+	}
+	udp, tcp, err := s.listen()
+	if err != nil {
+		return err
+	}
+	s.started, s.udp, s.tcp = true, udp, tcp
+	if udp != nil {
+		s.port = udp.LocalAddr().(*net.UDPAddr).Port
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := s.srv.ServeUDP(udp); err != nil && !errors.Is(err, net.ErrClosed) {
+				s.log.Error("sip udp serve ended", "err", err)
+			}
+		}()
+	}
+	if udp != nil {
+		s.awaitPool("udp", udp.LocalAddr().String())
+	}
+	if tcp != nil {
+		s.port = tcp.Addr().(*net.TCPAddr).Port
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := s.srv.ServeTCP(tcp); err != nil && !errors.Is(err, net.ErrClosed) {
+				s.log.Error("sip tcp serve ended", "err", err)
+			}
+		}()
+	}
+	s.log.Info("sip listening", "host", s.cfg.Host, "port", s.port, "transports", strings.Join(s.cfg.Transports, ","),
+		"auth", s.auth != nil)
+	return nil
+}
+
+// awaitPool waits (briefly) until sipgo's transport has put the listening socket in its pool: requests
+// sent before would open a socket of their own.
+func (s *Server) awaitPool(network, addr string) {
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for range 1000 {
+		if _, err := s.ua.TransportLayer().GetConnection(network, addr); err == nil {
+			return
+		}
+		<-tick.C
+	}
+	s.log.Warn("sip listener not ready", "network", network, "addr", addr)
+}
+
+// listen opens the sockets on one port for both transports; with Config.Port 0 it tries a few free
+// UDP ports until TCP gets the same one.
+func (s *Server) listen() (net.PacketConn, net.Listener, error) {
+	host := s.cfg.Host
+	for attempt := 0; ; attempt++ {
+		var udp net.PacketConn
+		var tcp net.Listener
+		port := s.cfg.Port
+		if s.cfg.serves("udp") {
+			c, err := net.ListenPacket("udp", net.JoinHostPort(host, strconv.Itoa(port)))
+			if err != nil {
+				return nil, nil, fmt.Errorf("sip: listen udp: %w", err)
+			}
+			udp, port = c, c.LocalAddr().(*net.UDPAddr).Port
+		}
+		if s.cfg.serves("tcp") {
+			l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+			if err != nil {
+				if udp != nil {
+					udp.Close()
+				}
+				if s.cfg.Port == 0 && errors.Is(err, syscall.EADDRINUSE) && attempt < 20 {
+					continue
+				}
+				return nil, nil, fmt.Errorf("sip: listen tcp: %w", err)
+			}
+			tcp = l
+		}
+		return udp, tcp, nil
+	}
+}
+
+// Port returns the port the server listens on (after Start), useful with Config.Port 0.
+func (s *Server) Port() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.port
+}
+
+// Run starts the server, serves until ctx is cancelled, then closes it.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.Start(); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return s.Close()
+}
+
+// Close hangs up every call (BYE or CANCEL, waiting briefly for the answers), takes the participants out
+// of their rooms, closes the sockets and waits for every goroutine of the server. It is idempotent.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		s.stopping.Store(true)
+		s.mu.Lock()
+		s.closing = true
+		calls := make([]*session, 0, len(s.sessions))
+		for _, c := range s.sessions {
+			calls = append(calls, c)
+		}
+		s.mu.Unlock()
+
+		s.cancel()
+		var wg sync.WaitGroup
+		for _, c := range calls {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c.hangup(hangupShutdown)
+			}()
+		}
+		wg.Wait()
+
+		if wait := quiet - time.Since(time.Unix(0, s.lastRead.Load())); wait > 0 {
+			time.Sleep(wait) // bounded: let sipgo finish the messages read before Close began
+		}
+		s.mu.Lock()
+		udp, tcp := s.udp, s.tcp
+		s.mu.Unlock()
+		var errs []error
+		if udp != nil {
+			if err := udp.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+				errs = append(errs, err)
+			}
+		}
+		if tcp != nil {
+			if err := tcp.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+				errs = append(errs, err)
+			}
+		}
+		s.ua.Close() // the pool's connections; errors here are of connections already gone
+		s.wg.Wait()
+		s.closeErr = errors.Join(errs...)
+		s.log.Info("sip closed")
+	})
+	return s.closeErr
+}
+
+// enter counts a goroutine in s.wg unless the server is closing.
+func (s *Server) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.wg.Add(1)
+	return true
+}
+
+// spawn runs f on a new goroutine counted in s.wg, unless the server is closing (Close then does the
+// work itself).
+func (s *Server) spawn(f func()) bool {
+	if !s.enter() {
+		return false
+	}
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// handler wraps a request handler: counted in s.wg, refused with 503 while closing.
+func (s *Server) handler(h func(*sip.Request, sip.ServerTransaction)) sipgo.RequestHandler {
+	return func(req *sip.Request, tx sip.ServerTransaction) {
+		if !s.enter() {
+			if !req.IsAck() {
+				s.reply(tx, req, sip.StatusServiceUnavailable, "Service Unavailable")
+			}
+			return
+		}
+		defer s.wg.Done()
+		h(req, tx)
+	}
+}
+
+// reply answers req with a body-less response carrying extra headers.
+func (s *Server) reply(tx sip.ServerTransaction, req *sip.Request, code int, reason string, hdrs ...sip.Header) {
+	res := sip.NewResponseFromRequest(req, code, reason, nil)
+	res.AppendHeader(sip.NewHeader("Server", s.cfg.UserAgent))
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
+	if err := tx.Respond(res); err != nil {
+		s.log.Debug("sip respond failed", "code", code, "method", req.Method, "err", err)
+	}
+}
+
+// register adds c to the server's tables; false once the server is closing.
+func (s *Server) register(c *session) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.sessions[c.id] = c
+	return true
+}
+
+// registerDialog makes c findable by the requests of its dialog.
+func (s *Server) registerDialog(c *session, key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sessions[c.id] == c {
+		s.dialogs[key] = c
+	}
+}
+
+func (s *Server) unregister(c *session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sessions[c.id] == c {
+		delete(s.sessions, c.id)
+	}
+	for k, v := range s.dialogs {
+		if v == c {
+			delete(s.dialogs, k)
+		}
+	}
+}
+
+// dialogOf finds the session of an in-dialog request: the To tag is ours, the From tag theirs.
+func (s *Server) dialogOf(req *sip.Request) *session {
+	callID, local, remote, ok := dialogTags(req)
+	if !ok {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dialogs[dialogKey(callID, local, remote)]
+}
+
+func dialogTags(req *sip.Request) (callID, local, remote string, ok bool) {
+	cid, from, to := req.CallID(), req.From(), req.To()
+	if cid == nil || from == nil || to == nil {
+		return "", "", "", false
+	}
+	local, _ = to.Params.Get("tag")
+	remote, _ = from.Params.Get("tag")
+	return cid.Value(), local, remote, local != ""
+}
+
+func dialogKey(callID, local, remote string) string { return callID + "\x00" + local + "\x00" + remote }
+
+// newID returns n random bytes in hex.
+func newID(n int) string {
+	b := make([]byte, n)
+	rand.Read(b) // never fails (crypto/rand)
+	return hex.EncodeToString(b)
+}
+
+// localHost is the address the server writes in Contact, Via and SDP for a peer at remote: the
+// configured public host, the configured listen host, or the local address routed towards remote.
+func (s *Server) localHost(remote netip.Addr) netip.Addr {
+	if s.cfg.PublicHost != "" {
+		return netip.MustParseAddr(s.cfg.PublicHost) // checked by Validate
+	}
+	if s.cfg.Host != "" {
+		if a := netip.MustParseAddr(s.cfg.Host); !a.IsUnspecified() {
+			return a
+		}
+	}
+	if remote.IsValid() && !remote.IsUnspecified() {
+		// Connecting a UDP socket sends nothing; it only asks the kernel for the route.
+		if c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(remote, 9))); err == nil {
+			a := c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap()
+			c.Close()
+			return a
+		}
+	}
+	if c, err := net.DialUDP("udp", nil, &net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 9}); err == nil {
+		a := c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap()
+		c.Close()
+		return a
+	}
+	return netip.IPv4Unspecified()
+}
+
+// sourceAddr parses a request's source "ip:port".
+func sourceAddr(src string) netip.AddrPort {
+	ap, err := netip.ParseAddrPort(src)
+	if err != nil {
+		return netip.AddrPort{}
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// onOptions answers OPTIONS (keep-alives and capability queries) with the methods and body types.
+func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
+	s.reply(tx, req, sip.StatusOK, "OK", sip.NewHeader("Allow", allowed),
+		sip.NewHeader("Accept", "application/sdp"), sip.NewHeader("Accept-Language", "en"))
+}
+
+// onOther answers the methods the server does not handle.
+func (s *Server) onOther(req *sip.Request, tx sip.ServerTransaction) {
+	if req.IsAck() {
+		return
+	}
+	s.reply(tx, req, sip.StatusMethodNotAllowed, "Method Not Allowed", sip.NewHeader("Allow", allowed))
+}
+
+// onCancel gets only the CANCELs sipgo matched to no pending INVITE (it answers the others itself: 200,
+// and 487 for the INVITE).
+func (s *Server) onCancel(req *sip.Request, tx sip.ServerTransaction) {
+	s.reply(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+}
+
+// onAck passes the ACK of a 2xx to the session waiting for it.
+func (s *Server) onAck(req *sip.Request, _ sip.ServerTransaction) {
+	if c := s.dialogOf(req); c != nil {
+		c.ack(req)
+	}
+}
+
+// onBye ends a call at the caller's request.
+func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
+	c := s.dialogOf(req)
+	if c == nil {
+		s.reply(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return
+	}
+	s.reply(tx, req, sip.StatusOK, "OK")
+	c.log.Info("sip bye received")
+	c.hangup(hangupRemote)
+}
+
+// onInfo takes DTMF sent as SIP INFO (application/dtmf-relay or application/dtmf) within a call.
+func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
+	c := s.dialogOf(req)
+	if c == nil {
+		s.reply(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return
+	}
+	body := string(req.Body())
+	ct := ""
+	if h := req.ContentType(); h != nil {
+		ct = strings.ToLower(strings.TrimSpace(h.Value()))
+	}
+	switch {
+	case len(body) == 0:
+	case strings.HasPrefix(ct, "application/dtmf-relay"):
+		for line := range strings.SplitSeq(body, "\n") {
+			k, v, _ := strings.Cut(line, "=")
+			if strings.EqualFold(strings.TrimSpace(k), "signal") {
+				if d, ok := infoDigit(strings.TrimSpace(v)); ok {
+					c.OnDTMF(d)
+				}
+			}
+		}
+	case strings.HasPrefix(ct, "application/dtmf"):
+		if d, ok := infoDigit(strings.TrimSpace(body)); ok {
+			c.OnDTMF(d)
+		}
+	default:
+		s.reply(tx, req, sip.StatusUnsupportedMediaType, "Unsupported Media Type",
+			sip.NewHeader("Accept", "application/dtmf-relay, application/dtmf"))
+		return
+	}
+	s.reply(tx, req, sip.StatusOK, "OK")
+}
+
+// infoDigit reads the digit of a SIP INFO DTMF body: "0"-"9", "*", "#", "A"-"D", or the event numbers
+// "10" and "11" some phones send for * and #.
+func infoDigit(s string) (rune, bool) {
+	switch {
+	case s == "10":
+		return '*', true
+	case s == "11":
+		return '#', true
+	case len(s) == 1 && strings.ContainsRune("0123456789*#ABCDabcd", rune(s[0])):
+		return unicode.ToUpper(rune(s[0])), true
+	}
+	return 0, false
+}
+
+// debugHandler logs every record of the wrapped handler at Debug at most.
+type debugHandler struct{ h slog.Handler }
+
+func (d debugHandler) Enabled(ctx context.Context, _ slog.Level) bool {
+	return d.h.Enabled(ctx, slog.LevelDebug)
+}
+
+func (d debugHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level > slog.LevelDebug {
+		r.Level = slog.LevelDebug
+	}
+	return d.h.Handle(ctx, r)
+}
+
+func (d debugHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return debugHandler{d.h.WithAttrs(attrs)}
+}
+func (d debugHandler) WithGroup(name string) slog.Handler { return debugHandler{d.h.WithGroup(name)} }

@@ -1,0 +1,752 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/openmcu/mcu/mcu"
+)
+
+// Timing of the server's own requests.
+const (
+	byeTimeout         = 4 * time.Second // how long a BYE waits for its answer
+	shutdownByeTimeout = 2 * time.Second // the same when the server closes
+	cancelTimeout      = 2 * time.Second // how long a CANCEL, and then the 487, are waited for
+	maxNameRunes       = 64              // a caller's display name is cut to this
+)
+
+// hangupReason says who ends a call, which decides what hangup does.
+type hangupReason int
+
+const (
+	hangupLocal    hangupReason = iota // Hangup, a missing ACK or a failed negotiation: BYE (or CANCEL), leave
+	hangupRemote                       // BYE received: leave
+	hangupMCU                          // the MCU removed the participant: BYE
+	hangupShutdown                     // Close: BYE (or CANCEL), leave
+)
+
+func (r hangupReason) String() string {
+	return [...]string{"local", "remote", "mcu", "shutdown"}[r]
+}
+
+// callState is a session's progress.
+type callState int
+
+const (
+	stateRinging callState = iota // the INVITE has no final answer yet
+	stateActive                   // a 2xx was sent or received
+	stateEnding                   // hangup has begun
+)
+
+func (st callState) String() string {
+	return [...]string{"ringing", "active", "ending"}[st]
+}
+
+// party is one end of a dialog: the URI and display name of its From/To header, and its tag.
+type party struct {
+	name string
+	uri  sip.Uri
+	tag  string
+}
+
+// session is one SIP call, inbound or outbound, and the participant it put in a room. It is the
+// participant's listener. Its dialog fields are set before the session is reachable through the
+// server's dialog table (and under mu), and only read afterwards.
+type session struct {
+	s        *Server
+	id       string
+	outbound bool
+	room     string
+	name     string // the participant's display name
+	peer     string // the remote URI, for Calls
+	started  time.Time
+	log      *slog.Logger
+	done     chan struct{} // closed when hangup begins
+
+	muteMu sync.Mutex // serialises *6 toggles
+
+	mu        sync.Mutex
+	state     callState
+	call      Call
+	localRTP  mcu.RTPLocal
+	sdp       origin
+	callID    string
+	local     party
+	remote    party
+	target    sip.Uri  // where in-dialog requests go (the remote Contact)
+	routes    []string // Route header values, in order
+	transport string   // "UDP" or "TCP"
+	dest      string   // the address in-dialog requests are sent to: the remote's source address
+	viaHost   string   // our host in Via and Contact
+	localSeq  uint32
+	remoteSeq uint32
+	reinvite  bool              // a re-INVITE is being handled
+	ackSeq    uint32            // the CSeq of the 2xx waiting for its ACK
+	ackCh     chan *sip.Request // non-nil while a 2xx waits for its ACK
+	ackOffer  bool              // that 2xx carries our offer: its ACK carries the answer
+	lastDigit rune
+	closeErr  error                   // why the MCU removed the participant
+	ring      context.CancelCauseFunc // cancels a ringing dial-out
+}
+
+func (s *Server) newSession(outbound bool, room, name, peer string, host netip.Addr) *session {
+	c := &session{s: s, id: newID(8), outbound: outbound, room: room, name: name, peer: peer,
+		started: time.Now(), done: make(chan struct{})}
+	c.log = s.log.With("call", c.id, "room", room)
+	c.sdp = origin{sessID: uint64(time.Now().UnixNano()) & (1<<62 - 1), version: 0, host: host}
+	c.viaHost = uriHost(host)
+	return c
+}
+
+// uriHost writes an IP for a SIP URI or Via: IPv6 in brackets.
+func uriHost(a netip.Addr) string {
+	if a.Is6() && !a.Is4In6() {
+		return "[" + a.String() + "]"
+	}
+	return a.Unmap().String()
+}
+
+// contactHeader is our Contact for this call.
+func (c *session) contactHeader() *sip.ContactHeader {
+	u := sip.Uri{Scheme: "sip", User: url.PathEscape(c.room), Host: c.viaHost, Port: c.s.Port()}
+	if c.transport == "TCP" {
+		u.UriParams = sip.HeaderParams{}
+		u.UriParams.Add("transport", "tcp")
+	}
+	return &sip.ContactHeader{Address: u}
+}
+
+// nextOrigin returns the o= values for the next SDP the MCU sends in this call.
+func (c *session) nextOrigin() origin {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sdp.version++
+	return c.sdp
+}
+
+func (c *session) getState() callState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state
+}
+
+// OnICECandidate implements mcu.ParticipantListener; plain RTP has no ICE.
+func (c *session) OnICECandidate(mcu.ICECandidate) {}
+
+// OnRoster implements mcu.ParticipantListener; a SIP caller has no roster.
+func (c *session) OnRoster(mcu.RosterEvent) {}
+
+// OnClosed implements mcu.ParticipantListener: when the MCU removes the participant (RTP timeout, MCU
+// closing), the call is hung up with a BYE.
+func (c *session) OnClosed(err error) {
+	c.mu.Lock()
+	if c.state == stateEnding {
+		c.mu.Unlock()
+		return
+	}
+	c.closeErr = err
+	c.mu.Unlock()
+	c.log.Info("participant removed by the mcu", "err", err)
+	c.s.spawn(func() { c.hangup(hangupMCU) }) // while closing, Close hangs up itself
+}
+
+// OnDTMF implements mcu.DTMFListener (and takes SIP INFO digits): *6 toggles the caller's audio mute.
+func (c *session) OnDTMF(digit rune) {
+	c.mu.Lock()
+	toggle := c.lastDigit == '*' && digit == '6'
+	if toggle {
+		c.lastDigit = 0
+	} else {
+		c.lastDigit = digit
+	}
+	call := c.call
+	c.mu.Unlock()
+	c.log.Debug("dtmf", "digit", string(digit))
+	if !toggle || call == nil {
+		return
+	}
+	c.s.spawn(func() {
+		c.muteMu.Lock()
+		defer c.muteMu.Unlock()
+		info := call.Info()
+		call.SetMuted(!info.AudioMuted, info.VideoMuted)
+		c.log.Info("dtmf mute toggled", "audio_muted", !info.AudioMuted)
+	})
+}
+
+// hangup ends the call once: it stops a ringing dial-out, sends BYE for an established call (unless the
+// other side sent it), takes the participant out of its room (unless the MCU did) and forgets the call.
+func (c *session) hangup(reason hangupReason) {
+	c.mu.Lock()
+	if c.state == stateEnding {
+		c.mu.Unlock()
+		return
+	}
+	prev := c.state
+	c.state = stateEnding
+	close(c.done)
+	call, ring, closeErr := c.call, c.ring, c.closeErr
+	c.mu.Unlock()
+	if ring != nil {
+		ring(errCallEnded(reason))
+	}
+	if prev == stateActive && reason != hangupRemote {
+		c.sendBye(reason, closeErr)
+	}
+	if call != nil && reason != hangupMCU {
+		call.Leave()
+	}
+	c.s.unregister(c)
+	c.log.Info("sip call ended", "reason", reason)
+}
+
+func errCallEnded(r hangupReason) error {
+	if r == hangupShutdown {
+		return ErrServerClosed
+	}
+	return ErrCallEnded
+}
+
+// sendBye sends a BYE in the dialog and waits briefly for its answer.
+func (c *session) sendBye(reason hangupReason, closeErr error) {
+	req := c.request(sip.BYE)
+	switch {
+	case reason == hangupMCU && errors.Is(closeErr, mcu.ErrRTPTimeout):
+		req.AppendHeader(sip.NewHeader("Reason", `SIP;cause=408;text="RTP timeout"`))
+	case reason == hangupShutdown || reason == hangupMCU && errors.Is(closeErr, mcu.ErrClosed):
+		req.AppendHeader(sip.NewHeader("Reason", `SIP;cause=503;text="Server shutting down"`))
+	}
+	timeout := byeTimeout
+	if reason == hangupShutdown {
+		timeout = shutdownByeTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	res, err := c.s.do(ctx, req)
+	switch {
+	case err != nil:
+		c.log.Debug("sip bye unanswered", "err", err)
+	case res.StatusCode >= 300:
+		c.log.Debug("sip bye refused", "status", res.StatusCode)
+	}
+}
+
+// request builds a request in the dialog (BYE) with the next local CSeq.
+func (c *session) request(method sip.RequestMethod) *sip.Request {
+	c.mu.Lock()
+	c.localSeq++
+	seq := c.localSeq
+	c.mu.Unlock()
+	return c.build(method, seq, c.target)
+}
+
+// build writes a request of the dialog: Via, From (us), To (them), Call-ID, CSeq, Route.
+func (c *session) build(method sip.RequestMethod, seq uint32, target sip.Uri) *sip.Request {
+	req := sip.NewRequest(method, target)
+	via := &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: c.transport,
+		Host: c.viaHost, Port: c.s.Port(), Params: sip.HeaderParams{}}
+	via.Params.Add("branch", sip.GenerateBranch())
+	via.Params.Add("rport", "")
+	from := &sip.FromHeader{DisplayName: c.local.name, Address: c.local.uri, Params: sip.HeaderParams{}}
+	from.Params.Add("tag", c.local.tag)
+	to := &sip.ToHeader{DisplayName: c.remote.name, Address: c.remote.uri, Params: sip.HeaderParams{}}
+	if c.remote.tag != "" {
+		to.Params.Add("tag", c.remote.tag)
+	}
+	callID := sip.CallIDHeader(c.callID)
+	maxFwd := sip.MaxForwardsHeader(70)
+	req.AppendHeader(via)
+	req.AppendHeader(from)
+	req.AppendHeader(to)
+	req.AppendHeader(&callID)
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: seq, MethodName: method})
+	req.AppendHeader(&maxFwd)
+	for _, r := range c.routes {
+		req.AppendHeader(sip.NewHeader("Route", r))
+	}
+	req.AppendHeader(sip.NewHeader("User-Agent", c.s.cfg.UserAgent))
+	req.SetBody(nil)
+	req.SetTransport(c.transport)
+	if len(c.routes) > 0 {
+		var rt sip.Uri
+		var params sip.HeaderParams
+		if _, err := sip.ParseAddressValue(c.routes[0], &rt, &params); err == nil {
+			req.SetDestination(rt.HostPort())
+		}
+	} else if c.dest != "" {
+		req.SetDestination(c.dest)
+	}
+	c.s.setLaddr(req)
+	return req
+}
+
+// setLaddr makes a UDP request leave from the listening socket, so that answers and the peer's own
+// requests come back to it (symmetric signalling through NAT).
+func (s *Server) setLaddr(req *sip.Request) {
+	s.mu.Lock()
+	udp := s.udp
+	s.mu.Unlock()
+	if udp == nil || !strings.EqualFold(req.Transport(), "UDP") {
+		return
+	}
+	ap := sourceAddr(udp.LocalAddr().String())
+	if !ap.IsValid() {
+		return
+	}
+	ip := ap.Addr().AsSlice()
+	req.Laddr = sip.Addr{IP: ip, Port: int(ap.Port())}
+}
+
+// keepHeaders is a sipgo request option that sends a request as built.
+func keepHeaders(_ *sipgo.Client, r *sip.Request) error {
+	if r.Body() == nil {
+		r.SetBody(nil)
+	}
+	return nil
+}
+
+// do sends a request and returns its final response.
+func (s *Server) do(ctx context.Context, req *sip.Request) (*sip.Response, error) {
+	cli, err := s.client()
+	if err != nil {
+		return nil, err
+	}
+	tx, err := cli.TransactionRequest(ctx, req, keepHeaders)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Terminate()
+	for {
+		select {
+		case res := <-tx.Responses():
+			if res.IsProvisional() {
+				continue
+			}
+			return res, nil
+		case <-tx.Done():
+			if err := tx.Err(); err != nil {
+				return nil, err
+			}
+			return nil, errors.New("transaction ended without answer")
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// ack passes the ACK of a 2xx to the session waiting for it.
+func (c *session) ack(req *sip.Request) {
+	cseq := req.CSeq()
+	if cseq == nil {
+		return
+	}
+	c.mu.Lock()
+	ch, want := c.ackCh, c.ackSeq
+	c.mu.Unlock()
+	if ch != nil && cseq.SeqNo == want {
+		select {
+		case ch <- req:
+		default: // a retransmitted ACK
+		}
+	}
+}
+
+// respond2xx sends a 2xx to an INVITE and retransmits it until the ACK comes (RFC 3261 13.3.1.4): it
+// returns the ACK, or false after 64*T1, on hangup or when the server closes.
+func (c *session) respond2xx(tx sip.ServerTransaction, res *sip.Response, seq uint32, withOffer bool) (*sip.Request, bool) {
+	ch := make(chan *sip.Request, 1)
+	c.mu.Lock()
+	c.ackSeq, c.ackCh, c.ackOffer = seq, ch, withOffer
+	c.reinvite = false // the INVITE is answered: the next one may come, once this is acknowledged
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		if c.ackCh == ch {
+			c.ackCh = nil
+		}
+		c.mu.Unlock()
+	}()
+	if err := tx.Respond(res); err != nil {
+		c.log.Debug("sip 2xx not sent", "err", err)
+		return nil, false
+	}
+	interval := sip.T1
+	retransmit := time.NewTimer(interval)
+	defer retransmit.Stop()
+	giveUp := time.NewTimer(64 * sip.T1)
+	defer giveUp.Stop()
+	for {
+		select {
+		case ack := <-ch:
+			return ack, true
+		case <-retransmit.C:
+			if err := tx.Respond(res); err != nil {
+				if err := c.s.srv.WriteResponse(res); err != nil { // the transaction ended (Timer L)
+					c.log.Debug("sip 2xx retransmission failed", "err", err)
+				}
+			}
+			interval = min(2*interval, sip.T2)
+			retransmit.Reset(interval)
+		case <-giveUp.C:
+			c.log.Info("sip 2xx never acknowledged")
+			return nil, false
+		case <-c.done:
+			return nil, false
+		case <-c.s.ctx.Done():
+			return nil, false
+		}
+	}
+}
+
+// okResponse is a 200 to an INVITE of this call with an SDP body.
+func (c *session) okResponse(req *sip.Request, body []byte) *sip.Response {
+	res := sip.NewResponseFromRequest(req, sip.StatusOK, "OK", body)
+	res.AppendHeader(c.contactHeader())
+	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	res.AppendHeader(sip.NewHeader("Allow", allowed))
+	res.AppendHeader(sip.NewHeader("Server", c.s.cfg.UserAgent))
+	return res
+}
+
+// joinStatus maps a JoinRTP error to a SIP final response.
+func joinStatus(err error) (int, string) {
+	switch {
+	case errors.Is(err, mcu.ErrBadName):
+		return sip.StatusNotFound, "Not Found"
+	case errors.Is(err, mcu.ErrRoomFull):
+		return sip.StatusBusyHere, "Busy Here"
+	case errors.Is(err, mcu.ErrNoCodec):
+		return sip.StatusNotAcceptableHere, "Not Acceptable Here"
+	case errors.Is(err, mcu.ErrClosed):
+		return sip.StatusServiceUnavailable, "Service Unavailable"
+	}
+	return sip.StatusInternalServerError, "Server Internal Error"
+}
+
+// roomOf is the room an INVITE asks for: the user part of its Request-URI, percent-decoded.
+func roomOf(u sip.Uri) (string, bool) {
+	r, err := url.PathUnescape(u.User)
+	if err != nil || r == "" {
+		return "", false
+	}
+	return r, true
+}
+
+// callerName is the participant name of a caller: the From display name, else the From user part.
+func callerName(from *sip.FromHeader) string {
+	name := cleanName(from.DisplayName)
+	if name == "" {
+		user, err := url.PathUnescape(from.Address.User)
+		if err != nil {
+			user = from.Address.User
+		}
+		name = cleanName(user)
+	}
+	if name == "" {
+		name = "SIP caller"
+	}
+	return name
+}
+
+// cleanName drops quotes, control characters and invalid UTF-8, and cuts to maxNameRunes.
+func cleanName(s string) string {
+	s = strings.TrimSpace(strings.Trim(strings.TrimSpace(s), `"`))
+	var b strings.Builder
+	n := 0
+	for _, r := range s {
+		if r == utf8.RuneError || unicode.IsControl(r) {
+			continue
+		}
+		if n == maxNameRunes {
+			break
+		}
+		b.WriteRune(r)
+		n++
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// isSDP reports whether a request's body is SDP (a missing Content-Type is taken as SDP).
+func isSDP(req *sip.Request) bool {
+	ct := req.ContentType()
+	if ct == nil {
+		return true
+	}
+	mt, _, _ := strings.Cut(ct.Value(), ";")
+	return strings.EqualFold(strings.TrimSpace(mt), "application/sdp")
+}
+
+func headerValues(req *sip.Request, name string) []string {
+	hs := req.GetHeaders(name)
+	out := make([]string, 0, len(hs))
+	for _, h := range hs {
+		out = append(out, h.Value())
+	}
+	return out
+}
+
+func txDone(tx sip.ServerTransaction) bool {
+	select {
+	case <-tx.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+// warning is a Warning header (RFC 3261 20.43) explaining a refusal.
+func warning(code int, text string) sip.Header {
+	return sip.NewHeader("Warning", fmt.Sprintf(`%d openmcu "%s"`, code, text))
+}
+
+// onInvite handles a new call (or passes a re-INVITE on): authentication, the room, the SDP offer, the
+// join, and the 200 with the answer.
+func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	if to := req.To(); to != nil && to.Params.Has("tag") {
+		s.onReInvite(req, tx)
+		return
+	}
+	if s.auth != nil {
+		result, user := s.auth.check(string(sip.INVITE), headerValues(req, "Authorization"))
+		switch result {
+		case authMissing, authStale:
+			s.reply(tx, req, sip.StatusUnauthorized, "Unauthorized",
+				sip.NewHeader("WWW-Authenticate", s.auth.challenge(result == authStale)))
+			return
+		case authFailed:
+			s.log.Info("sip caller refused: bad credentials", "user", user, "source", req.Source())
+			s.reply(tx, req, sip.StatusForbidden, "Forbidden")
+			return
+		}
+	}
+	from, contact, cseq, callID := req.From(), req.Contact(), req.CSeq(), req.CallID()
+	fromTag := ""
+	if from != nil {
+		fromTag, _ = from.Params.Get("tag")
+	}
+	if from == nil || contact == nil || cseq == nil || callID == nil || fromTag == "" {
+		s.reply(tx, req, sip.StatusBadRequest, "Bad Request", warning(399, "missing From tag, Contact, CSeq or Call-ID"))
+		return
+	}
+	room, ok := roomOf(req.Recipient)
+	if !ok {
+		s.reply(tx, req, sip.StatusNotFound, "Not Found", warning(399, "call sip:ROOM@host"))
+		return
+	}
+	var off description
+	var neg *negotiation
+	if body := req.Body(); len(body) > 0 {
+		if !isSDP(req) {
+			s.reply(tx, req, sip.StatusUnsupportedMediaType, "Unsupported Media Type", sip.NewHeader("Accept", "application/sdp"))
+			return
+		}
+		var err error
+		if off, err = parseDescription(body); err != nil {
+			s.log.Debug("sip bad sdp", "err", err, "source", req.Source())
+			s.reply(tx, req, sip.StatusBadRequest, "Bad Request", warning(399, "malformed SDP"))
+			return
+		}
+		if neg, err = negotiate(off); err != nil {
+			s.log.Info("sip caller refused: no acceptable media", "source", req.Source())
+			s.reply(tx, req, sip.StatusNotAcceptableHere, "Not Acceptable Here", warning(305, "Incompatible media format"))
+			return
+		}
+	}
+	src := sourceAddr(req.Source())
+	c := s.newSession(false, room, callerName(from), from.Address.String(), s.localHost(src.Addr()))
+	c.callID, c.transport, c.dest = callID.Value(), strings.ToUpper(req.Transport()), req.Source()
+	c.remote = party{name: from.DisplayName, uri: from.Address, tag: fromTag}
+	c.local = party{uri: req.To().Address, name: req.To().DisplayName, tag: newID(8)}
+	c.target = contact.Address
+	for _, h := range req.GetHeaders("Record-Route") {
+		c.routes = append(c.routes, h.Value())
+	}
+	c.localSeq = uint32(time.Now().Unix()) & 0xffff
+	c.remoteSeq = cseq.SeqNo
+	inv := req.Clone()
+	inv.To().Params.Add("tag", c.local.tag)
+	s.reply(tx, req, sip.StatusTrying, "Trying")
+
+	media := offerMedia(s.cfg.DialVideo)
+	if neg != nil {
+		media = neg.media
+		c.log.Debug("sip offer accepted", "audio", neg.audio >= 0, "video", neg.video >= 0, "max_bitrate", media.MaxBitrate)
+	}
+	if !s.register(c) {
+		s.reply(tx, inv, sip.StatusServiceUnavailable, "Service Unavailable")
+		return
+	}
+	call, local, err := s.conf.JoinRTP(room, c.name, c, media)
+	if err != nil {
+		s.unregister(c)
+		code, reason := joinStatus(err)
+		c.log.Info("sip join failed", "err", err, "status", code)
+		s.reply(tx, inv, code, reason)
+		return
+	}
+	c.mu.Lock()
+	ending := c.state == stateEnding
+	if !ending {
+		c.call, c.localRTP = call, local
+	}
+	c.mu.Unlock()
+	if ending || txDone(tx) || s.ctx.Err() != nil { // CANCEL (sipgo answered 487), hangup or Close
+		c.hangup(hangupLocal) // leaves if the participant was stored
+		call.Leave()          // idempotent; for a hangup begun before the join returned
+		if !txDone(tx) {
+			s.reply(tx, inv, sip.StatusRequestTerminated, "Request Terminated")
+		}
+		c.log.Info("sip call cancelled before the answer")
+		return
+	}
+	s.registerDialog(c, dialogKey(c.callID, c.local.tag, c.remote.tag))
+	var body []byte
+	if neg != nil {
+		body = neg.answer(off, local, c.nextOrigin())
+	} else {
+		body = offer(local, c.nextOrigin()) // no offer in the INVITE: ours goes in the 200, the answer in the ACK
+	}
+	c.mu.Lock()
+	if c.state == stateRinging {
+		c.state = stateActive
+	}
+	c.mu.Unlock()
+	c.log.Info("sip call answered", "name", c.name, "participant", call.ID(), "transport", c.transport)
+	ack, ok := c.respond2xx(tx, c.okResponse(inv, body), cseq.SeqNo, neg == nil)
+	if !ok {
+		c.hangup(hangupLocal)
+		return
+	}
+	if neg == nil {
+		c.applyAnswer(ack)
+	}
+}
+
+// applyAnswer takes the SDP answer an ACK carries (to the MCU's offer in a 2xx) to the participant.
+func (c *session) applyAnswer(ack *sip.Request) {
+	c.mu.Lock()
+	call, local := c.call, c.localRTP
+	c.mu.Unlock()
+	if len(ack.Body()) == 0 {
+		c.log.Info("sip ack without the sdp answer")
+		c.hangup(hangupLocal)
+		return
+	}
+	media, err := parseAnswer(ack.Body(), local)
+	if err == nil {
+		local, err = call.UpdateRTP(media)
+	}
+	if err != nil {
+		c.log.Info("sip answer in ack not usable", "err", err)
+		c.hangup(hangupLocal)
+		return
+	}
+	c.mu.Lock()
+	c.localRTP = local
+	c.mu.Unlock()
+}
+
+// onReInvite handles an INVITE within a call: hold, resume, a codec or address change, or (without SDP)
+// a request for the MCU's offer.
+func (s *Server) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
+	c := s.dialogOf(req)
+	if c == nil {
+		s.reply(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return
+	}
+	seq := req.CSeq().SeqNo // sipgo refuses requests without CSeq
+	c.mu.Lock()
+	switch {
+	case c.state != stateActive:
+		c.mu.Unlock()
+		s.reply(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return
+	case c.reinvite || c.ackCh != nil && c.ackOffer:
+		c.mu.Unlock()
+		s.reply(tx, req, sip.StatusRequestPending, "Request Pending")
+		return
+	case seq <= c.remoteSeq:
+		c.mu.Unlock()
+		s.reply(tx, req, sip.StatusInternalServerError, "Server Internal Error", warning(399, "CSeq out of order"))
+		return
+	}
+	if c.ackCh != nil && seq > c.ackSeq {
+		// The INVITE overtook the ACK of our last 2xx (messages are handled concurrently, and UDP
+		// reorders): the other side has the 2xx, so take it as acknowledged.
+		select {
+		case c.ackCh <- req:
+		default:
+		}
+	}
+	c.reinvite, c.remoteSeq = true, seq
+	call, local := c.call, c.localRTP
+	c.mu.Unlock()
+	refuse := func(code int, reason string, hdrs ...sip.Header) {
+		c.mu.Lock()
+		c.reinvite = false
+		c.mu.Unlock()
+		s.reply(tx, req, code, reason, hdrs...)
+	}
+
+	var body []byte
+	offerless := len(req.Body()) == 0
+	if offerless {
+		body = offer(local, c.nextOrigin())
+	} else {
+		if !isSDP(req) {
+			refuse(sip.StatusUnsupportedMediaType, "Unsupported Media Type", sip.NewHeader("Accept", "application/sdp"))
+			return
+		}
+		off, err := parseDescription(req.Body())
+		if err != nil {
+			refuse(sip.StatusBadRequest, "Bad Request", warning(399, "malformed SDP"))
+			return
+		}
+		neg, err := negotiate(off)
+		if err != nil {
+			refuse(sip.StatusNotAcceptableHere, "Not Acceptable Here", warning(305, "Incompatible media format"))
+			return
+		}
+		if local, err = call.UpdateRTP(neg.media); err != nil {
+			code, reason := joinStatus(err)
+			c.log.Info("sip re-invite not applied", "err", err)
+			refuse(code, reason)
+			return
+		}
+		c.mu.Lock()
+		c.localRTP = local
+		c.mu.Unlock()
+		c.log.Info("sip re-invite applied", "audio", describeAudio(neg.media.Audio), "video", neg.media.Video != nil)
+		body = neg.answer(off, local, c.nextOrigin())
+	}
+	ack, ok := c.respond2xx(tx, c.okResponse(req, body), seq, offerless)
+	if !ok {
+		if c.getState() != stateEnding {
+			c.hangup(hangupLocal)
+		}
+		return
+	}
+	if offerless {
+		c.applyAnswer(ack)
+	}
+}
+
+func describeAudio(a *mcu.RTPAudio) string {
+	if a == nil {
+		return "none"
+	}
+	return a.Codec.String() + "/" + directionOf(a.Send, a.Receive).String() + "/" + strconv.Itoa(int(a.PayloadType))
+}

@@ -1,0 +1,336 @@
+// Browser end-to-end test of a SIP endpoint with video: the real mcu binary with SIP on, one headless
+// Chromium participant, and a SIP call whose signalling this test speaks over UDP and whose media is
+// plain RTP from Debian's ffmpeg (H.264 and PCMU).
+//
+// How to run (the Makefile's e2e target runs every *.test.js here the same way):
+//
+//   make build && cd web/e2e && npm ci && MCU_BIN=../../bin/mcu node --test sip.test.js
+//
+// What it does:
+// 1. Starts the server on 127.0.0.1 with -sip-port at a free port and -rtp-address 127.0.0.1.
+// 2. P1 (red, 440 Hz) joins ROOM through the ordinary page.
+// 3. The test sends INVITE sip:ROOM@127.0.0.1 offering PCMU and H.264 (packetization-mode 1), takes the
+//    200 OK's SDP (the server's RTP ports) and sends ACK.
+// 4. ffmpeg streams a blue 320x180 picture (H.264 baseline) and a 1000 Hz tone (PCMU) to those ports.
+// 5. P1's composite must show the SIP caller's tile in blue (its only tile: P1 never sees itself) and
+//    play its 1000 Hz tone; P1's roster lists the caller by its display name.
+// 6. BYE ends the call (200) and P1's roster drops the caller.
+
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import {
+  CHROMIUM, Fatal, PARTICIPANTS, chromiumArgs, freePort, nearestColour, pageMeasureTones, pageSampleColours,
+  pageVideoState, tilePatches, waitFor, writeFixtures,
+} from './helpers.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const MCU_BIN = process.env.MCU_BIN ? resolve(process.env.MCU_BIN) : resolve(here, '../../bin/mcu');
+const FFMPEG = process.env.FFMPEG || '/usr/bin/ffmpeg';
+const TEST_TIMEOUT_MS = 120000;
+const MAX_CHANNEL_SHIFT = 70;
+const TONE_OVER_FLOOR_DB = 30;
+/** P1 joins through the page; the SIP caller sends P3's colour and tone (blue, 1000 Hz). */
+const [P1, , P3] = PARTICIPANTS;
+const CALLER = 'Desk Phone';
+
+const state = {
+  passed: false,
+  /** @type {string|null} */ dir: null,
+  /** @type {import('node:child_process').ChildProcess|null} */ server: null,
+  /** @type {string|null} */ serverExit: null,
+  /** @type {string[]} */ serverLog: [],
+  /** @type {import('node:child_process').ChildProcess|null} */ ffmpeg: null,
+  /** @type {string[]} */ ffmpegLog: [],
+  /** @type {import('node:dgram').Socket|null} */ sip: null,
+  /** @type {{name: string, browser: import('playwright-core').Browser, page?: import('playwright-core').Page, console: string[]}[]} */
+  peers: [],
+};
+
+function serverTail(lines = 30) {
+  const all = state.serverLog.join('').trimEnd().split('\n');
+  const exit = state.serverExit !== null ? `\n(server exited: ${state.serverExit})` : '';
+  return `server log (last ${Math.min(lines, all.length)} lines):\n${all.slice(-lines).join('\n')}${exit}`;
+}
+
+function budget(deadline, want) {
+  return Math.max(1000, Math.min(want, deadline - Date.now() - 3000));
+}
+
+/** waitFor that gives up at once when the server has exited. */
+function wait(what, fn, opts) {
+  return waitFor(what, async () => {
+    if (state.serverExit !== null) throw new Fatal(`the server exited (${state.serverExit})`);
+    return fn();
+  }, opts);
+}
+
+async function startServer(deadline, sipPort) {
+  const addr = `127.0.0.1:${await freePort()}`;
+  const env = { MCU_INCLUDE_LOOPBACK: '1', MCU_LOG_LEVEL: 'debug' };
+  const args = ['-http', addr, '-sip-port', String(sipPort), '-sip-host', '127.0.0.1', '-rtp-address', '127.0.0.1'];
+  const child = spawn(MCU_BIN, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  state.server = child;
+  child.stdout.setEncoding('utf8').on('data', (s) => state.serverLog.push(s));
+  child.stderr.setEncoding('utf8').on('data', (s) => state.serverLog.push(s));
+  child.on('error', (err) => state.serverLog.push(`spawn error: ${err.message}\n`));
+  child.on('exit', (code, sig) => {
+    state.serverExit = sig ? `signal ${sig}` : `code ${code}`;
+  });
+  await wait('the server to answer /healthz', async () => {
+    const r = await fetch(`http://${addr}/healthz`, { signal: AbortSignal.timeout(1000) });
+    return r.ok;
+  }, { timeoutMs: budget(deadline, 15000), intervalMs: 100, describe: () => serverTail() });
+  return addr;
+}
+
+async function stopChild(child, exitedAlready) {
+  if (!child || exitedAlready || child.exitCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function launch(name, files, deadline) {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: chromiumArgs(files), timeout: budget(deadline, 30000) });
+  const peer = { name, browser, console: /** @type {string[]} */ ([]) };
+  state.peers.push(peer);
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  peer.page = page;
+  page.on('console', (m) => peer.console.push(`[${m.type()}] ${m.text()}`));
+  page.on('pageerror', (e) => peer.console.push(`[pageerror] ${e.message}`));
+  return peer;
+}
+
+async function describeAll() {
+  const out = [];
+  for (const peer of state.peers) {
+    try {
+      const s = await peer.page.evaluate(() => ({ state: document.body.dataset.state, status: document.getElementById('status')?.textContent?.trim() }));
+      const v = await peer.page.evaluate(pageVideoState, '#composite');
+      out.push(`${peer.name}: ${JSON.stringify(s)} video ${JSON.stringify(v)}\n    console: ${peer.console.slice(-6).join('\n    ')}`);
+    } catch (err) {
+      out.push(`${peer.name}: cannot inspect: ${err.message}`);
+    }
+  }
+  return `${out.join('\n')}\nffmpeg: ${state.ffmpegLog.join('').slice(-600)}\n${serverTail(20)}`;
+}
+
+after(async () => {
+  if (!state.passed && (state.server || state.peers.length)) {
+    try {
+      const dir = await mkdtemp(join(tmpdir(), 'mcu-e2e-sip-failure-'));
+      await writeFile(join(dir, 'server.log'), state.serverLog.join(''));
+      await writeFile(join(dir, 'ffmpeg.log'), state.ffmpegLog.join(''));
+      for (const peer of state.peers) {
+        await writeFile(join(dir, `${peer.name}.console.log`), `${peer.console.join('\n')}\n`);
+        await peer.page?.screenshot({ path: join(dir, `${peer.name}.png`), timeout: 5000 }).catch(() => {});
+      }
+      console.error(`e2e failure artifacts in ${dir}`);
+    } catch (err) {
+      console.error(`could not save failure artifacts: ${err.message}`);
+    }
+  }
+  state.sip?.close();
+  await Promise.allSettled(state.peers.map((p) => p.browser.close()));
+  await stopChild(state.ffmpeg, false);
+  await stopChild(state.server, state.serverExit !== null);
+  if (state.dir) await rm(state.dir, { recursive: true, force: true });
+});
+
+process.on('exit', () => {
+  if (state.server && state.serverExit === null) state.server.kill('SIGKILL');
+  state.ffmpeg?.kill('SIGKILL');
+});
+
+/**
+ * A minimal SIP user agent client over UDP: enough for one INVITE/ACK/BYE dialog.
+ */
+class SipCall {
+  /** @param {import('node:dgram').Socket} sock @param {number} serverPort @param {string} room */
+  constructor(sock, serverPort, room) {
+    this.sock = sock;
+    this.serverPort = serverPort;
+    this.room = room;
+    this.localPort = sock.address().port;
+    this.callId = `${Date.now().toString(36)}-${process.pid}@127.0.0.1`;
+    this.fromTag = `t${Math.floor(Math.random() * 1e9)}`;
+    this.toTag = '';
+    this.cseq = 1;
+    /** @type {((msg: string) => void)[]} */
+    this.waiters = [];
+    /** @type {string[]} */
+    this.received = [];
+    sock.on('message', (b) => {
+      const msg = b.toString('utf8');
+      this.received.push(msg);
+      for (const w of this.waiters.splice(0)) w(msg);
+    });
+  }
+
+  uri() {
+    return `sip:${this.room}@127.0.0.1:${this.serverPort}`;
+  }
+
+  /** @param {string} method @param {number} cseq @param {string} body @param {string} [ctype] */
+  request(method, cseq, body = '', ctype = 'application/sdp') {
+    const branch = `z9hG4bK${Math.floor(Math.random() * 1e12).toString(36)}`;
+    const to = `<${this.uri()}>${this.toTag ? `;tag=${this.toTag}` : ''}`;
+    const lines = [
+      `${method} ${this.uri()} SIP/2.0`,
+      `Via: SIP/2.0/UDP 127.0.0.1:${this.localPort};branch=${branch};rport`,
+      'Max-Forwards: 70',
+      `From: "${CALLER}" <sip:phone@127.0.0.1:${this.localPort}>;tag=${this.fromTag}`,
+      `To: ${to}`,
+      `Call-ID: ${this.callId}`,
+      `CSeq: ${cseq} ${method}`,
+      `Contact: <sip:phone@127.0.0.1:${this.localPort}>`,
+      'User-Agent: mcu-e2e',
+    ];
+    if (body) lines.push(`Content-Type: ${ctype}`);
+    lines.push(`Content-Length: ${Buffer.byteLength(body)}`, '', body);
+    this.sock.send(lines.join('\r\n'), this.serverPort, '127.0.0.1');
+  }
+
+  /** Resolves with the first response for (cseq, method) whose status is final (>= 200). */
+  finalResponse(cseq, method, timeoutMs) {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no final response to ${method} within ${timeoutMs} ms; got: ${this.received.map((m) => m.split('\r\n')[0]).join(' | ')}`)), timeoutMs);
+      const check = (msg) => {
+        const status = /^SIP\/2\.0 (\d{3})/.exec(msg);
+        const cs = /\r\nCSeq:\s*(\d+)\s+(\w+)/i.exec(msg);
+        if (status && cs && Number(cs[1]) === cseq && cs[2] === method && Number(status[1]) >= 200) {
+          clearTimeout(timer);
+          resolve({ status: Number(status[1]), msg });
+          return;
+        }
+        this.waiters.push(check);
+      };
+      for (const m of this.received) {
+        const status = /^SIP\/2\.0 (\d{3})/.exec(m);
+        const cs = /\r\nCSeq:\s*(\d+)\s+(\w+)/i.exec(m);
+        if (status && cs && Number(cs[1]) === cseq && cs[2] === method && Number(status[1]) >= 200) {
+          clearTimeout(timer);
+          resolve({ status: Number(status[1]), msg: m });
+          return;
+        }
+      }
+      this.waiters.push(check);
+    });
+  }
+}
+
+/** The SDP an H.264 + PCMU desk phone offers; RTP ports are only announced (ffmpeg sends from others). */
+function offerSDP(audioPort, videoPort) {
+  return [
+    'v=0', 'o=phone 1 1 IN IP4 127.0.0.1', 's=call', 'c=IN IP4 127.0.0.1', 't=0 0',
+    `m=audio ${audioPort} RTP/AVP 0 101`, 'a=rtpmap:0 PCMU/8000', 'a=rtpmap:101 telephone-event/8000',
+    'a=fmtp:101 0-15', 'a=ptime:20', 'a=sendrecv',
+    `m=video ${videoPort} RTP/AVP 96`, 'a=rtpmap:96 H264/90000',
+    'a=fmtp:96 profile-level-id=42e01f;packetization-mode=1', 'a=sendrecv', '',
+  ].join('\r\n');
+}
+
+/** The audio and video ports and the address of an SDP answer. */
+function parseAnswer(sdp) {
+  const ip = /c=IN IP4 ([0-9.]+)/.exec(sdp)?.[1];
+  const audio = Number(/m=audio (\d+) /.exec(sdp)?.[1]);
+  const video = Number(/m=video (\d+) /.exec(sdp)?.[1]);
+  return { ip, audio, video };
+}
+
+test('a SIP caller with H.264 video is a tile in the browser grid and is heard', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+  const deadline = Date.now() + TEST_TIMEOUT_MS;
+  assert.ok(existsSync(MCU_BIN), `no server binary at ${MCU_BIN}: run \`make build\` first, or set MCU_BIN`);
+  assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}`);
+  assert.ok(existsSync(FFMPEG), `no ffmpeg at ${FFMPEG} (make deps-test installs it)`);
+  state.dir = await mkdtemp(join(tmpdir(), 'mcu-e2e-sip-'));
+  const f1 = await writeFixtures(state.dir, P1);
+  const sipPort = await freePort();
+  const addr = await startServer(deadline, sipPort);
+  const room = `sip-${process.pid}-${Date.now().toString(36)}`;
+  const page1 = await launch(P1.name, f1, deadline);
+  t.diagnostic(`Chromium ${page1.browser.version()}, server at ${addr}, SIP on udp/${sipPort}`);
+
+  await page1.page.goto(`http://${addr}/room/${room}?name=${P1.name}&autojoin=1&rawaudio=1`, { timeout: budget(deadline, 15000) });
+  await wait(`${P1.name} to join`, () => page1.page.evaluate(() => document.body.dataset.state).then((s) => {
+    if (s === 'error' || s === 'left') throw new Fatal(`page state is ${s}`);
+    return s === 'joined';
+  }), { timeoutMs: budget(deadline, 20000), describe: describeAll });
+
+  // The call.
+  const sock = createSocket('udp4');
+  state.sip = sock;
+  await new Promise((r) => sock.bind(0, '127.0.0.1', r));
+  const call = new SipCall(sock, sipPort, room);
+  const [audioIn, videoIn] = [await freePort(), await freePort()];
+  call.request('INVITE', 1, offerSDP(audioIn, videoIn));
+  const ok = await call.finalResponse(1, 'INVITE', budget(deadline, 10000));
+  assert.equal(ok.status, 200, `INVITE answered ${ok.msg.split('\r\n')[0]}\n${serverTail(15)}`);
+  call.toTag = /\r\nTo:[^\r\n]*;tag=([^;\s\r\n]+)/i.exec(ok.msg)?.[1] || '';
+  const sdp = ok.msg.slice(ok.msg.indexOf('\r\n\r\n') + 4);
+  const ans = parseAnswer(sdp);
+  assert.ok(ans.ip && ans.audio > 0 && ans.video > 0, `answer SDP without audio and video ports:\n${sdp}`);
+  assert.match(sdp, /a=rtpmap:0 PCMU\/8000/, 'the answer keeps PCMU');
+  assert.match(sdp, /a=rtpmap:96 H264\/90000/i, 'the answer keeps H.264');
+  call.request('ACK', 1);
+  t.diagnostic(`call answered: media at ${ans.ip} audio ${ans.audio} video ${ans.video}`);
+
+  // The caller's media: a blue picture and a 1000 Hz tone, as plain RTP from ffmpeg.
+  const [r, g, b] = P3.rgb;
+  const colour = `0x${[r, g, b].map((x) => x.toString(16).padStart(2, '0')).join('')}`;
+  state.ffmpeg = spawn(FFMPEG, [
+    '-hide_banner', '-loglevel', 'warning', '-nostdin',
+    '-re', '-f', 'lavfi', '-i', `color=c=${colour}:s=320x180:r=25`,
+    '-re', '-f', 'lavfi', '-i', `sine=frequency=${P3.hz}:sample_rate=8000`,
+    '-map', '0:v', '-c:v', 'libx264', '-profile:v', 'baseline', '-tune', 'zerolatency', '-preset', 'ultrafast',
+    '-g', '25', '-pix_fmt', 'yuv420p', '-payload_type', '96', '-f', 'rtp', `rtp://${ans.ip}:${ans.video}?pkt_size=1200`,
+    '-map', '1:a', '-c:a', 'pcm_mulaw', '-ar', '8000', '-ac', '1', '-payload_type', '0', '-f', 'rtp', `rtp://${ans.ip}:${ans.audio}`,
+  ], { stdio: ['ignore', 'pipe', 'pipe'] });
+  state.ffmpeg.stdout.setEncoding('utf8').on('data', (s) => state.ffmpegLog.push(s));
+  state.ffmpeg.stderr.setEncoding('utf8').on('data', (s) => state.ffmpegLog.push(s));
+
+  const rosterNames = () => page1.page.evaluate(() => [...document.querySelectorAll('#roster li.participant .name')].map((e) => e.textContent || ''));
+  await wait(`${P1.name}'s roster to list "${CALLER}"`, async () => (await rosterNames()).some((n) => n.startsWith(CALLER)),
+    { timeoutMs: budget(deadline, 15000), describe: async () => `${JSON.stringify(await rosterNames())}\n${await describeAll()}` });
+
+  const patches = tilePatches(1);
+  let seen = null;
+  const colours = await wait(`${P1.name} to see the SIP caller's tile in blue`, async () => {
+    const s = await page1.page.evaluate(pageSampleColours, { selector: '#composite', patches });
+    const got = s.colours.map((c) => ({ rgb: c, ...nearestColour(c) }));
+    seen = `${s.width}x${s.height}: ${got.map((x) => `rgb(${x.rgb}) ~ ${PARTICIPANTS[x.index]?.name} (off ${x.maxChannel})`).join('; ')}`;
+    return got.length === 1 && got[0].index === 2 && got[0].maxChannel <= MAX_CHANNEL_SHIFT ? seen : null;
+  }, { timeoutMs: budget(deadline, 25000), intervalMs: 250, describe: async () => `${seen}\n${await describeAll()}` });
+  t.diagnostic(`${P1.name} sees ${colours}`);
+
+  let heard = null;
+  const tones = await wait(`${P1.name} to hear the caller's ${P3.hz} Hz`, async () => {
+    const res = await page1.page.evaluate(pageMeasureTones, { selector: '#composite', freqs: [P3.hz, P1.hz], durationMs: 1000 });
+    if (res.error) {
+      heard = res.error;
+      return null;
+    }
+    heard = `${res.tones.map((x) => `${x.hz}Hz ${x.db}dB`).join(', ')}, floor ${res.floorDb}dB`;
+    return res.tones[0].db >= res.floorDb + TONE_OVER_FLOOR_DB ? heard : null;
+  }, { timeoutMs: budget(deadline, 25000), intervalMs: 100, describe: async () => `${heard}\n${await describeAll()}` });
+  t.diagnostic(`${P1.name} hears ${tones}`);
+
+  // BYE: the caller leaves the roster.
+  call.request('BYE', 2);
+  const bye = await call.finalResponse(2, 'BYE', budget(deadline, 10000));
+  assert.equal(bye.status, 200, `BYE answered ${bye.msg.split('\r\n')[0]}`);
+  await wait(`${P1.name}'s roster to drop "${CALLER}"`, async () => (await rosterNames()).every((n) => !n.startsWith(CALLER)),
+    { timeoutMs: budget(deadline, 10000), describe: async () => JSON.stringify(await rosterNames()) });
+
+  state.passed = true;
+});
