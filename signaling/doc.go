@@ -1,6 +1,6 @@
 // Package signaling holds the wire protocols that drive package mcu. It never touches media itself: no
-// RTP, no mixer, no codec. Today it has the WebSocket JSON protocol of the browser page
-// (web/static/signaling.js and app.js); WHIP/WHEP and SIP will join it.
+// RTP, no mixer, no codec. It has the WebSocket JSON protocol of the browser page (web/static/signaling.js
+// and app.js) and WHIP/WHEP over HTTP (WHIPHandler, RFC 9725); SIP is in the subpackage sip.
 //
 // # WebSocket protocol
 //
