@@ -72,6 +72,7 @@ type tierController struct {
 	lossSeen     time.Time // last loss at or above lossLow
 	clean        time.Time // start of the current run without loss, overuse or a falling estimate
 	prevEstimate int
+	overuseTicks int // consecutive updates with overuse
 }
 
 func newTierController(p bweParams, need []int) *tierController {
@@ -98,7 +99,15 @@ func (c *tierController) update(now time.Time, estimate int, loss float64, overu
 	if loss >= c.p.lossLow {
 		c.lossSeen = now
 	}
-	if loss >= c.p.lossLow || overuse || (c.prevEstimate > 0 && estimate < c.prevEstimate) {
+	// A clean run (for trials) ends with loss, overuse on two ticks in a row, or the estimate falling by
+	// more than 5 % in a tick: a single overuse tick or a small wobble of the estimate is the noise of a
+	// busy receiver or sender, not a full link.
+	if overuse {
+		c.overuseTicks++
+	} else {
+		c.overuseTicks = 0
+	}
+	if loss >= c.p.lossLow || c.overuseTicks >= 2 || (c.prevEstimate > 0 && estimate < c.prevEstimate*95/100) {
 		c.clean = time.Time{}
 	} else if c.clean.IsZero() {
 		c.clean = now

@@ -586,7 +586,7 @@ func TestMute(t *testing.T) {
 	}
 	a.p.SetMuted(true, true)
 	// B now sees A's placeholder (no palette colour: the nearest is grey-ish, not red) and hears no tone.
-	if err := waitFor(5*time.Second, func() error {
+	if err := waitFor(15*time.Second, func() error {
 		pic := b.client.Picture()
 		c := pic.Mean(image.Rect(cfg.Width/2-8, cfg.Height/2-40, cfg.Width/2+8, cfg.Height/2-24))
 		if nearest(c) == a.colour {
@@ -609,7 +609,7 @@ func TestMute(t *testing.T) {
 		t.Errorf("%d frames of A's video decoded in 0.5 s while its camera is off", n)
 	}
 	a.p.SetMuted(false, false)
-	if err := waitFor(5*time.Second, func() error { return checkAll(both, nil, cfg.Width, cfg.Height, steadyMarginDB) }); err != nil {
+	if err := waitFor(15*time.Second, func() error { return checkAll(both, nil, cfg.Width, cfg.Height, steadyMarginDB) }); err != nil {
 		t.Fatalf("after A unmuted: %v", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,6 +29,7 @@ import (
 // H.264 pictures of one colour, and decodes what it receives.
 type rtpEndpoint struct {
 	audio, video *net.UDPConn
+	alaw         atomic.Bool // send and expect PCMA (payload type 8) instead of PCMU (0)
 	done         chan struct{}
 	closeOnce    sync.Once
 	wg           sync.WaitGroup
@@ -64,6 +66,10 @@ func (e *rtpEndpoint) start(t *testing.T, local mcu.RTPLocal, tone float64, colo
 	if err != nil {
 		t.Fatal(err)
 	}
+	aenc, err := g711.NewEncoder(g711.ALaw)
+	if err != nil {
+		t.Fatal(err)
+	}
 	venc, err := h264.NewEncoder(h264.Config{Width: 320, Height: 180, FrameRate: 25, Bitrate: 200_000})
 	if err != nil {
 		t.Fatal(err)
@@ -72,6 +78,7 @@ func (e *rtpEndpoint) start(t *testing.T, local mcu.RTPLocal, tone float64, colo
 	go func() { // sender
 		defer e.wg.Done()
 		defer enc.Close()
+		defer aenc.Close()
 		defer venc.Close()
 		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()
@@ -87,8 +94,12 @@ func (e *rtpEndpoint) start(t *testing.T, local mcu.RTPLocal, tone float64, colo
 				return
 			case <-tick.C:
 			}
-			n, _ := enc.Encode(codectest.Tone(tone, 8000, codec.FrameSamples, codec.SampleRate, &phase), payload)
-			pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: seq, Timestamp: ts, SSRC: 11},
+			e2, pt := enc, uint8(0)
+			if e.alaw.Load() {
+				e2, pt = aenc, 8
+			}
+			n, _ := e2.Encode(codectest.Tone(tone, 8000, codec.FrameSamples, codec.SampleRate, &phase), payload)
+			pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: pt, SequenceNumber: seq, Timestamp: ts, SSRC: 11},
 				Payload: payload[:n]}
 			b, _ := pkt.Marshal()
 			_, _ = e.audio.WriteToUDPAddrPort(b, local.Audio)
@@ -115,6 +126,8 @@ func (e *rtpEndpoint) start(t *testing.T, local mcu.RTPLocal, tone float64, colo
 		defer e.wg.Done()
 		dec, _ := g711.NewDecoder(g711.MuLaw)
 		defer dec.Close()
+		adec, _ := g711.NewDecoder(g711.ALaw)
+		defer adec.Close()
 		buf := make([]byte, 1500)
 		pcm := make([]int16, codec.FrameSamples)
 		var pkt rtp.Packet
@@ -123,7 +136,14 @@ func (e *rtpEndpoint) start(t *testing.T, local mcu.RTPLocal, tone float64, colo
 			if err != nil {
 				return
 			}
-			if pkt.Unmarshal(buf[:n]) != nil || pkt.PayloadType != 0 || dec.Decode(pkt.Payload, pcm) != nil {
+			if pkt.Unmarshal(buf[:n]) != nil {
+				continue
+			}
+			d, pt := dec, uint8(0)
+			if e.alaw.Load() {
+				d, pt = adec, 8
+			}
+			if pkt.PayloadType != pt || d.Decode(pkt.Payload, pcm) != nil {
 				continue
 			}
 			e.mu.Lock()
@@ -286,9 +306,39 @@ func TestRTPParticipant(t *testing.T) {
 		t.Errorf("rtp packets: %d received, %d dropped, %d sent; want the stranger's 150 dropped", st.RTPPacketsReceived,
 			st.RTPPacketsDropped, st.RTPPacketsSent)
 	}
+	// A re-INVITE to PCMA: both ways switch codec.
+	pcma := media
+	pa := *media.Audio
+	pa.Codec, pa.PayloadType = mcu.PCMA, 8
+	pcma.Audio = &pa
+	if _, err := p.UpdateRTP(pcma); err != nil {
+		t.Fatal(err)
+	}
+	ep.alaw.Store(true)
+	time.Sleep(time.Second) // what A heard before the switch is out of its last 500 ms
+	ep.mu.Lock()
+	ep.pcm = nil
+	ep.mu.Unlock()
+	if err := waitFor(10*time.Second, func() error {
+		ep.mu.Lock()
+		pcm := slices.Clone(ep.pcm[max(0, len(ep.pcm)-codec.SampleRate/2):])
+		ep.mu.Unlock()
+		if len(pcm) < codec.SampleRate/2 {
+			return fmt.Errorf("the phone received %d samples of PCMA", len(pcm))
+		}
+		if la := hear(pcm, 430); la < -30 {
+			return fmt.Errorf("in PCMA the phone hears A at %.1f dB", la)
+		}
+		if l := hear(a.client.Audio(500*time.Millisecond), 1230); l < -30 {
+			return fmt.Errorf("in PCMA A hears the phone at %.1f dB", l)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	// Hold: the phone is sent nothing.
-	held := media
-	ha, hv := *media.Audio, *media.Video
+	held := pcma
+	ha, hv := *pcma.Audio, *media.Video
 	ha.Send, hv.Send = false, false
 	held.Audio, held.Video = &ha, &hv
 	if _, err := p.UpdateRTP(held); err != nil {
