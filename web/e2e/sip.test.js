@@ -18,21 +18,14 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { Harness } from './harness.js';
 import {
-  CHROMIUM, Fatal, PARTICIPANTS, chromiumArgs, freePort, nearestColour, pageMeasureTones, pageSampleColours,
-  pageVideoState, tilePatches, waitFor, writeFixtures,
+  Fatal, PARTICIPANTS, freePort, nearestColour, pageMeasureTones, pageSampleColours, pageVideoState, tilePatches,
+  writeFixtures,
 } from './helpers.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const MCU_BIN = process.env.MCU_BIN ? resolve(process.env.MCU_BIN) : resolve(here, '../../bin/mcu');
 const FFMPEG = process.env.FFMPEG || '/usr/bin/ffmpeg';
 const TEST_TIMEOUT_MS = 120000;
 const MAX_CHANNEL_SHIFT = 70;
@@ -41,79 +34,18 @@ const TONE_OVER_FLOOR_DB = 30;
 const [P1, , P3] = PARTICIPANTS;
 const CALLER = 'Desk Phone';
 
-const state = {
-  passed: false,
-  /** @type {string|null} */ dir: null,
-  /** @type {import('node:child_process').ChildProcess|null} */ server: null,
-  /** @type {string|null} */ serverExit: null,
-  /** @type {string[]} */ serverLog: [],
-  /** @type {import('node:child_process').ChildProcess|null} */ ffmpeg: null,
-  /** @type {string[]} */ ffmpegLog: [],
-  /** @type {import('node:dgram').Socket|null} */ sip: null,
-  /** @type {{name: string, browser: import('playwright-core').Browser, page?: import('playwright-core').Page, console: string[]}[]} */
-  peers: [],
-};
+const h = new Harness('sip');
+/** @type {import('node:dgram').Socket|null} */
+let sipSocket = null;
 
-function serverTail(lines = 30) {
-  const all = state.serverLog.join('').trimEnd().split('\n');
-  const exit = state.serverExit !== null ? `\n(server exited: ${state.serverExit})` : '';
-  return `server log (last ${Math.min(lines, all.length)} lines):\n${all.slice(-lines).join('\n')}${exit}`;
-}
-
-function budget(deadline, want) {
-  return Math.max(1000, Math.min(want, deadline - Date.now() - 3000));
-}
-
-/** waitFor that gives up at once when the server has exited. */
-function wait(what, fn, opts) {
-  return waitFor(what, async () => {
-    if (state.serverExit !== null) throw new Fatal(`the server exited (${state.serverExit})`);
-    return fn();
-  }, opts);
-}
-
-async function startServer(deadline, sipPort) {
-  const addr = `127.0.0.1:${await freePort()}`;
-  const env = { MCU_INCLUDE_LOOPBACK: '1', MCU_LOG_LEVEL: 'debug' };
-  const args = ['-http', addr, '-sip-port', String(sipPort), '-sip-host', '127.0.0.1', '-rtp-address', '127.0.0.1'];
-  const child = spawn(MCU_BIN, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  state.server = child;
-  child.stdout.setEncoding('utf8').on('data', (s) => state.serverLog.push(s));
-  child.stderr.setEncoding('utf8').on('data', (s) => state.serverLog.push(s));
-  child.on('error', (err) => state.serverLog.push(`spawn error: ${err.message}\n`));
-  child.on('exit', (code, sig) => {
-    state.serverExit = sig ? `signal ${sig}` : `code ${code}`;
-  });
-  await wait('the server to answer /healthz', async () => {
-    const r = await fetch(`http://${addr}/healthz`, { signal: AbortSignal.timeout(1000) });
-    return r.ok;
-  }, { timeoutMs: budget(deadline, 15000), intervalMs: 100, describe: () => serverTail() });
-  return addr;
-}
-
-async function stopChild(child, exitedAlready) {
-  if (!child || exitedAlready || child.exitCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-  await exited;
-  clearTimeout(timer);
-}
-
-async function launch(name, files, deadline) {
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: chromiumArgs(files), timeout: budget(deadline, 30000) });
-  const peer = { name, browser, console: /** @type {string[]} */ ([]) };
-  state.peers.push(peer);
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  peer.page = page;
-  page.on('console', (m) => peer.console.push(`[${m.type()}] ${m.text()}`));
-  page.on('pageerror', (e) => peer.console.push(`[pageerror] ${e.message}`));
-  return peer;
-}
+after(async () => {
+  sipSocket?.close();
+  await h.tearDown();
+});
 
 async function describeAll() {
   const out = [];
-  for (const peer of state.peers) {
+  for (const peer of h.peers) {
     try {
       const s = await peer.page.evaluate(() => ({ state: document.body.dataset.state, status: document.getElementById('status')?.textContent?.trim() }));
       const v = await peer.page.evaluate(pageVideoState, '#composite');
@@ -122,35 +54,9 @@ async function describeAll() {
       out.push(`${peer.name}: cannot inspect: ${err.message}`);
     }
   }
-  return `${out.join('\n')}\nffmpeg: ${state.ffmpegLog.join('').slice(-600)}\n${serverTail(20)}`;
+  const ffmpeg = h.children.find((c) => c.name === 'ffmpeg');
+  return `${out.join('\n')}\nffmpeg: ${ffmpeg ? ffmpeg.log.join('').slice(-600) : 'not started'}\n${h.serverTail(20)}`;
 }
-
-after(async () => {
-  if (!state.passed && (state.server || state.peers.length)) {
-    try {
-      const dir = await mkdtemp(join(tmpdir(), 'mcu-e2e-sip-failure-'));
-      await writeFile(join(dir, 'server.log'), state.serverLog.join(''));
-      await writeFile(join(dir, 'ffmpeg.log'), state.ffmpegLog.join(''));
-      for (const peer of state.peers) {
-        await writeFile(join(dir, `${peer.name}.console.log`), `${peer.console.join('\n')}\n`);
-        await peer.page?.screenshot({ path: join(dir, `${peer.name}.png`), timeout: 5000 }).catch(() => {});
-      }
-      console.error(`e2e failure artifacts in ${dir}`);
-    } catch (err) {
-      console.error(`could not save failure artifacts: ${err.message}`);
-    }
-  }
-  state.sip?.close();
-  await Promise.allSettled(state.peers.map((p) => p.browser.close()));
-  await stopChild(state.ffmpeg, false);
-  await stopChild(state.server, state.serverExit !== null);
-  if (state.dir) await rm(state.dir, { recursive: true, force: true });
-});
-
-process.on('exit', () => {
-  if (state.server && state.serverExit === null) state.server.kill('SIGKILL');
-  state.ffmpeg?.kill('SIGKILL');
-});
 
 /**
  * A minimal SIP user agent client over UDP: enough for one INVITE/ACK/BYE dialog.
@@ -250,32 +156,29 @@ function parseAnswer(sdp) {
 
 test('a SIP caller with H.264 video is a tile in the browser grid and is heard', { timeout: TEST_TIMEOUT_MS }, async (t) => {
   const deadline = Date.now() + TEST_TIMEOUT_MS;
-  assert.ok(existsSync(MCU_BIN), `no server binary at ${MCU_BIN}: run \`make build\` first, or set MCU_BIN`);
-  assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}`);
   assert.ok(existsSync(FFMPEG), `no ffmpeg at ${FFMPEG} (make deps-test installs it)`);
-  state.dir = await mkdtemp(join(tmpdir(), 'mcu-e2e-sip-'));
-  const f1 = await writeFixtures(state.dir, P1);
+  const f1 = await writeFixtures(await h.setUp(), P1);
   const sipPort = await freePort();
-  const addr = await startServer(deadline, sipPort);
+  const addr = await h.startServer(deadline, ['-sip-port', String(sipPort), '-sip-host', '127.0.0.1', '-rtp-address', '127.0.0.1']);
   const room = `sip-${process.pid}-${Date.now().toString(36)}`;
-  const page1 = await launch(P1.name, f1, deadline);
+  const page1 = await h.launch(P1.name, f1, deadline);
   t.diagnostic(`Chromium ${page1.browser.version()}, server at ${addr}, SIP on udp/${sipPort}`);
 
-  await page1.page.goto(`http://${addr}/room/${room}?name=${P1.name}&autojoin=1&rawaudio=1`, { timeout: budget(deadline, 15000) });
-  await wait(`${P1.name} to join`, () => page1.page.evaluate(() => document.body.dataset.state).then((s) => {
+  await page1.page.goto(`http://${addr}/room/${room}?name=${P1.name}&autojoin=1&rawaudio=1`, { timeout: h.budget(deadline, 15000) });
+  await h.wait(`${P1.name} to join`, () => page1.page.evaluate(() => document.body.dataset.state).then((s) => {
     if (s === 'error' || s === 'left') throw new Fatal(`page state is ${s}`);
     return s === 'joined';
-  }), { timeoutMs: budget(deadline, 20000), describe: describeAll });
+  }), { timeoutMs: h.budget(deadline, 20000), describe: describeAll });
 
   // The call.
   const sock = createSocket('udp4');
-  state.sip = sock;
+  sipSocket = sock;
   await new Promise((r) => sock.bind(0, '127.0.0.1', r));
   const call = new SipCall(sock, sipPort, room);
   const [audioIn, videoIn] = [await freePort(), await freePort()];
   call.request('INVITE', 1, offerSDP(audioIn, videoIn));
-  const ok = await call.finalResponse(1, 'INVITE', budget(deadline, 10000));
-  assert.equal(ok.status, 200, `INVITE answered ${ok.msg.split('\r\n')[0]}\n${serverTail(15)}`);
+  const ok = await call.finalResponse(1, 'INVITE', h.budget(deadline, 10000));
+  assert.equal(ok.status, 200, `INVITE answered ${ok.msg.split('\r\n')[0]}\n${h.serverTail(15)}`);
   call.toTag = /\r\nTo:[^\r\n]*;tag=([^;\s\r\n]+)/i.exec(ok.msg)?.[1] || '';
   const sdp = ok.msg.slice(ok.msg.indexOf('\r\n\r\n') + 4);
   const ans = parseAnswer(sdp);
@@ -288,33 +191,31 @@ test('a SIP caller with H.264 video is a tile in the browser grid and is heard',
   // The caller's media: a blue picture and a 1000 Hz tone, as plain RTP from ffmpeg.
   const [r, g, b] = P3.rgb;
   const colour = `0x${[r, g, b].map((x) => x.toString(16).padStart(2, '0')).join('')}`;
-  state.ffmpeg = spawn(FFMPEG, [
+  h.spawnChild('ffmpeg', FFMPEG, [
     '-hide_banner', '-loglevel', 'warning', '-nostdin',
     '-re', '-f', 'lavfi', '-i', `color=c=${colour}:s=320x180:r=25`,
     '-re', '-f', 'lavfi', '-i', `sine=frequency=${P3.hz}:sample_rate=8000`,
     '-map', '0:v', '-c:v', 'libx264', '-profile:v', 'baseline', '-tune', 'zerolatency', '-preset', 'ultrafast',
     '-g', '25', '-pix_fmt', 'yuv420p', '-payload_type', '96', '-f', 'rtp', `rtp://${ans.ip}:${ans.video}?pkt_size=1200`,
     '-map', '1:a', '-c:a', 'pcm_mulaw', '-ar', '8000', '-ac', '1', '-payload_type', '0', '-f', 'rtp', `rtp://${ans.ip}:${ans.audio}`,
-  ], { stdio: ['ignore', 'pipe', 'pipe'] });
-  state.ffmpeg.stdout.setEncoding('utf8').on('data', (s) => state.ffmpegLog.push(s));
-  state.ffmpeg.stderr.setEncoding('utf8').on('data', (s) => state.ffmpegLog.push(s));
+  ]);
 
   const rosterNames = () => page1.page.evaluate(() => [...document.querySelectorAll('#roster li.participant .name')].map((e) => e.textContent || ''));
-  await wait(`${P1.name}'s roster to list "${CALLER}"`, async () => (await rosterNames()).some((n) => n.startsWith(CALLER)),
-    { timeoutMs: budget(deadline, 15000), describe: async () => `${JSON.stringify(await rosterNames())}\n${await describeAll()}` });
+  await h.wait(`${P1.name}'s roster to list "${CALLER}"`, async () => (await rosterNames()).some((n) => n.startsWith(CALLER)),
+    { timeoutMs: h.budget(deadline, 15000), describe: async () => `${JSON.stringify(await rosterNames())}\n${await describeAll()}` });
 
   const patches = tilePatches(1);
   let seen = null;
-  const colours = await wait(`${P1.name} to see the SIP caller's tile in blue`, async () => {
+  const colours = await h.wait(`${P1.name} to see the SIP caller's tile in blue`, async () => {
     const s = await page1.page.evaluate(pageSampleColours, { selector: '#composite', patches });
     const got = s.colours.map((c) => ({ rgb: c, ...nearestColour(c) }));
     seen = `${s.width}x${s.height}: ${got.map((x) => `rgb(${x.rgb}) ~ ${PARTICIPANTS[x.index]?.name} (off ${x.maxChannel})`).join('; ')}`;
     return got.length === 1 && got[0].index === 2 && got[0].maxChannel <= MAX_CHANNEL_SHIFT ? seen : null;
-  }, { timeoutMs: budget(deadline, 25000), intervalMs: 250, describe: async () => `${seen}\n${await describeAll()}` });
+  }, { timeoutMs: h.budget(deadline, 25000), intervalMs: 250, describe: async () => `${seen}\n${await describeAll()}` });
   t.diagnostic(`${P1.name} sees ${colours}`);
 
   let heard = null;
-  const tones = await wait(`${P1.name} to hear the caller's ${P3.hz} Hz`, async () => {
+  const tones = await h.wait(`${P1.name} to hear the caller's ${P3.hz} Hz`, async () => {
     const res = await page1.page.evaluate(pageMeasureTones, { selector: '#composite', freqs: [P3.hz, P1.hz], durationMs: 1000 });
     if (res.error) {
       heard = res.error;
@@ -322,15 +223,15 @@ test('a SIP caller with H.264 video is a tile in the browser grid and is heard',
     }
     heard = `${res.tones.map((x) => `${x.hz}Hz ${x.db}dB`).join(', ')}, floor ${res.floorDb}dB`;
     return res.tones[0].db >= res.floorDb + TONE_OVER_FLOOR_DB ? heard : null;
-  }, { timeoutMs: budget(deadline, 25000), intervalMs: 100, describe: async () => `${heard}\n${await describeAll()}` });
+  }, { timeoutMs: h.budget(deadline, 25000), intervalMs: 100, describe: async () => `${heard}\n${await describeAll()}` });
   t.diagnostic(`${P1.name} hears ${tones}`);
 
   // BYE: the caller leaves the roster.
   call.request('BYE', 2);
-  const bye = await call.finalResponse(2, 'BYE', budget(deadline, 10000));
+  const bye = await call.finalResponse(2, 'BYE', h.budget(deadline, 10000));
   assert.equal(bye.status, 200, `BYE answered ${bye.msg.split('\r\n')[0]}`);
-  await wait(`${P1.name}'s roster to drop "${CALLER}"`, async () => (await rosterNames()).every((n) => !n.startsWith(CALLER)),
-    { timeoutMs: budget(deadline, 10000), describe: async () => JSON.stringify(await rosterNames()) });
+  await h.wait(`${P1.name}'s roster to drop "${CALLER}"`, async () => (await rosterNames()).every((n) => !n.startsWith(CALLER)),
+    { timeoutMs: h.budget(deadline, 10000), describe: async () => JSON.stringify(await rosterNames()) });
 
-  state.passed = true;
+  h.passed = true;
 });
