@@ -25,21 +25,12 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { Harness, MCU_BIN } from './harness.js';
 import {
-  CHROMIUM, Fatal, PARTICIPANTS, chromiumArgs, freePort, nearestColour, pageMeasureTones, pageSampleColours,
-  pageVideoState, tilePatches, waitFor, writeFixtures,
+  Fatal, PARTICIPANTS, nearestColour, pageMeasureTones, pageSampleColours, pageVideoState, tilePatches, writeFixtures,
 } from './helpers.js';
 import { parseIceServerLinks, parseWatchParams, trickleFragment } from '../static/watch.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const MCU_BIN = process.env.MCU_BIN ? resolve(process.env.MCU_BIN) : resolve(here, '../../bin/mcu');
 const TOKEN = 'e2e-whip-token';
 const TEST_TIMEOUT_MS = 120000;
 const MAX_CHANNEL_SHIFT = 70;
@@ -48,76 +39,12 @@ const TONE_OVER_FLOOR_DB = 30;
 const [P1, P2] = PARTICIPANTS;
 const WHIP_NAME = `WHIP-${P2.name}`;
 
-const state = {
-  passed: false,
-  /** @type {string|null} */ dir: null,
-  /** @type {import('node:child_process').ChildProcess|null} */ server: null,
-  /** @type {string|null} */ serverExit: null,
-  /** @type {string[]} */ serverLog: [],
-  /** @type {{name: string, browser: import('playwright-core').Browser, page?: import('playwright-core').Page, console: string[]}[]} */
-  peers: [],
-};
-
-function serverTail(lines = 30) {
-  const all = state.serverLog.join('').trimEnd().split('\n');
-  const exit = state.serverExit !== null ? `\n(server exited: ${state.serverExit})` : '';
-  return `server log (last ${Math.min(lines, all.length)} lines):\n${all.slice(-lines).join('\n')}${exit}`;
-}
-
-function budget(deadline, want) {
-  return Math.max(1000, Math.min(want, deadline - Date.now() - 3000));
-}
-
-/** waitFor that gives up at once when the server has exited. */
-function wait(what, fn, opts) {
-  return waitFor(what, async () => {
-    if (state.serverExit !== null) throw new Fatal(`the server exited (${state.serverExit})`);
-    return fn();
-  }, opts);
-}
-
-async function startServer(deadline) {
-  const addr = `127.0.0.1:${await freePort()}`;
-  const env = { MCU_INCLUDE_LOOPBACK: '1', MCU_LOG_LEVEL: 'debug', MCU_WHIP_TOKEN: TOKEN };
-  const child = spawn(MCU_BIN, ['-http', addr], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  state.server = child;
-  child.stdout.setEncoding('utf8').on('data', (s) => state.serverLog.push(s));
-  child.stderr.setEncoding('utf8').on('data', (s) => state.serverLog.push(s));
-  child.on('error', (err) => state.serverLog.push(`spawn error: ${err.message}\n`));
-  child.on('exit', (code, sig) => {
-    state.serverExit = sig ? `signal ${sig}` : `code ${code}`;
-  });
-  await wait('the server to answer /healthz', async () => {
-    const r = await fetch(`http://${addr}/healthz`, { signal: AbortSignal.timeout(1000) });
-    return r.ok;
-  }, { timeoutMs: budget(deadline, 15000), intervalMs: 100, describe: () => serverTail() });
-  return addr;
-}
-
-async function stopServer() {
-  const child = state.server;
-  if (!child || state.serverExit !== null || child.exitCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-  await exited;
-  clearTimeout(timer);
-}
-
-async function launch(name, files, deadline) {
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: chromiumArgs(files), timeout: budget(deadline, 30000) });
-  const peer = { name, browser, console: /** @type {string[]} */ ([]) };
-  state.peers.push(peer);
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  peer.page = page;
-  page.on('console', (m) => peer.console.push(`[${m.type()}] ${m.text()}`));
-  page.on('pageerror', (e) => peer.console.push(`[pageerror] ${e.message}`));
-  return peer;
-}
+const h = new Harness('watch');
+after(() => h.tearDown());
 
 async function describeAll() {
   const out = [];
-  for (const peer of state.peers) {
+  for (const peer of h.peers) {
     try {
       const s = await peer.page.evaluate(() => ({
         url: location.pathname,
@@ -132,31 +59,8 @@ async function describeAll() {
       out.push(`${peer.name}: cannot inspect: ${err.message}`);
     }
   }
-  return `${out.join('\n')}\n${serverTail(20)}`;
+  return `${out.join('\n')}\n${h.serverTail(20)}`;
 }
-
-after(async () => {
-  if (!state.passed && (state.server || state.peers.length)) {
-    try {
-      const dir = await mkdtemp(join(tmpdir(), 'mcu-e2e-watch-failure-'));
-      await writeFile(join(dir, 'server.log'), state.serverLog.join(''));
-      for (const peer of state.peers) {
-        await writeFile(join(dir, `${peer.name}.console.log`), `${peer.console.join('\n')}\n`);
-        await peer.page?.screenshot({ path: join(dir, `${peer.name}.png`), timeout: 5000 }).catch(() => {});
-      }
-      console.error(`e2e failure artifacts in ${dir}`);
-    } catch (err) {
-      console.error(`could not save failure artifacts: ${err.message}`);
-    }
-  }
-  await Promise.allSettled(state.peers.map((p) => p.browser.close()));
-  await stopServer();
-  if (state.dir) await rm(state.dir, { recursive: true, force: true });
-});
-
-process.on('exit', () => {
-  if (state.server && state.serverExit === null) state.server.kill('SIGKILL');
-});
 
 /**
  * Runs in the publisher's page: publishes camera and microphone with WHIP (sendonly, the offer sent once
@@ -208,74 +112,72 @@ test('watch.js helpers', () => {
 
 test('a WHIP publisher joins the room and /watch shows and plays everyone', { timeout: TEST_TIMEOUT_MS }, async (t) => {
   const deadline = Date.now() + TEST_TIMEOUT_MS;
-  assert.ok(existsSync(MCU_BIN), `no server binary at ${MCU_BIN}: run \`make build\` first, or set MCU_BIN`);
-  assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}`);
-  state.dir = await mkdtemp(join(tmpdir(), 'mcu-e2e-watch-'));
-  const [f1, f2] = await Promise.all([P1, P2].map((p) => writeFixtures(state.dir, p)));
-  const addr = await startServer(deadline);
+  const dir = await h.setUp();
+  const [f1, f2] = await Promise.all([P1, P2].map((p) => writeFixtures(dir, p)));
+  const addr = await h.startServer(deadline, [], { MCU_WHIP_TOKEN: TOKEN });
   const room = `watch-${process.pid}-${Date.now().toString(36)}`;
   const [page1, pub, viewer] = await Promise.all([
-    launch(P1.name, f1, deadline), launch(P2.name, f2, deadline), launch('viewer', f1, deadline),
+    h.launch(P1.name, f1, deadline), h.launch(P2.name, f2, deadline), h.launch('viewer', f1, deadline),
   ]);
   t.diagnostic(`Chromium ${page1.browser.version()}, server ${MCU_BIN} at ${addr}`);
 
   // 3. P1 through the page.
-  await page1.page.goto(`http://${addr}/room/${room}?name=${P1.name}&autojoin=1&rawaudio=1`, { timeout: budget(deadline, 15000) });
-  await wait(`${P1.name} to join`, () => page1.page.evaluate(() => document.body.dataset.state).then((s) => {
+  await page1.page.goto(`http://${addr}/room/${room}?name=${P1.name}&autojoin=1&rawaudio=1`, { timeout: h.budget(deadline, 15000) });
+  await h.wait(`${P1.name} to join`, () => page1.page.evaluate(() => document.body.dataset.state).then((s) => {
     if (s === 'error' || s === 'left') throw new Fatal(`page state is ${s}`);
     return s === 'joined';
-  }), { timeoutMs: budget(deadline, 20000), describe: describeAll });
+  }), { timeoutMs: h.budget(deadline, 20000), describe: describeAll });
 
   // 4. P2 with WHIP; first a wrong token is refused.
-  await pub.page.goto(`http://${addr}/`, { timeout: budget(deadline, 15000) });
+  await pub.page.goto(`http://${addr}/`, { timeout: h.budget(deadline, 15000) });
   const whipURL = `/whip/${encodeURIComponent(room)}?name=${WHIP_NAME}`;
   const refused = await pub.page.evaluate(pagePublishWHIP, { url: whipURL, token: 'wrong' });
   assert.equal(refused.status, 401, `WHIP with a wrong token: ${JSON.stringify(refused)}`);
   await pub.page.evaluate(() => /** @type {any} */ (window).__whip.pc.close());
   const published = await pub.page.evaluate(pagePublishWHIP, { url: whipURL, token: TOKEN });
-  assert.equal(published.status, 201, `WHIP POST: ${JSON.stringify(published)}\n${serverTail(15)}`);
+  assert.equal(published.status, 201, `WHIP POST: ${JSON.stringify(published)}\n${h.serverTail(15)}`);
   assert.match(published.location, new RegExp(`^/whip/${room}/[A-Z2-7]{20,}$`), 'Location');
   assert.equal(published.contentType, 'application/sdp');
   const rosterNames = () => page1.page.evaluate(() => [...document.querySelectorAll('#roster li.participant .name')].map((e) => e.textContent || ''));
-  await wait(`${P1.name}'s roster to list ${WHIP_NAME}`, async () => (await rosterNames()).some((n) => n.startsWith(WHIP_NAME)),
-    { timeoutMs: budget(deadline, 15000), describe: async () => `${JSON.stringify(await rosterNames())}\n${await describeAll()}` });
-  await wait('the WHIP connection to connect', () => pub.page.evaluate(() => /** @type {any} */ (window).__whip.pc.connectionState === 'connected'),
-    { timeoutMs: budget(deadline, 15000), describe: describeAll });
+  await h.wait(`${P1.name}'s roster to list ${WHIP_NAME}`, async () => (await rosterNames()).some((n) => n.startsWith(WHIP_NAME)),
+    { timeoutMs: h.budget(deadline, 15000), describe: async () => `${JSON.stringify(await rosterNames())}\n${await describeAll()}` });
+  await h.wait('the WHIP connection to connect', () => pub.page.evaluate(() => /** @type {any} */ (window).__whip.pc.connectionState === 'connected'),
+    { timeoutMs: h.budget(deadline, 15000), describe: describeAll });
 
   // 5. The viewer page; with a wrong token it stops at once and says why.
-  await viewer.page.goto(`http://${addr}/watch/${room}?token=wrong`, { timeout: budget(deadline, 15000) });
-  const refusedText = await wait('the watch page with a wrong token to show an error', () => viewer.page.evaluate(() => (
+  await viewer.page.goto(`http://${addr}/watch/${room}?token=wrong`, { timeout: h.budget(deadline, 15000) });
+  const refusedText = await h.wait('the watch page with a wrong token to show an error', () => viewer.page.evaluate(() => (
     document.body.dataset.state === 'error' ? document.getElementById('state')?.textContent : null)),
-  { timeoutMs: budget(deadline, 10000), describe: describeAll });
+  { timeoutMs: h.budget(deadline, 10000), describe: describeAll });
   assert.match(refusedText, /token/i, 'the error names the token');
-  await viewer.page.goto(`http://${addr}/watch/${room}?token=${TOKEN}&debug=1`, { timeout: budget(deadline, 15000) });
-  await wait('the watch page to play (body[data-state=playing])', () => viewer.page.evaluate(() => document.body.dataset.state).then((s) => {
+  await viewer.page.goto(`http://${addr}/watch/${room}?token=${TOKEN}&debug=1`, { timeout: h.budget(deadline, 15000) });
+  await h.wait('the watch page to play (body[data-state=playing])', () => viewer.page.evaluate(() => document.body.dataset.state).then((s) => {
     if (s === 'error') throw new Fatal('the watch page is in state error');
     return s === 'playing';
-  }), { timeoutMs: budget(deadline, 20000), describe: describeAll });
+  }), { timeoutMs: h.budget(deadline, 20000), describe: describeAll });
   const title = await viewer.page.evaluate(() => document.getElementById('room-title')?.textContent);
   assert.equal(title, room, 'the watch page shows the room name');
-  const first = await wait('#video to show frames', async () => {
+  const first = await h.wait('#video to show frames', async () => {
     const v = await viewer.page.evaluate(pageVideoState, '#video');
     return v.width > 0 && v.time > 0 && v.tracks.includes('audio:live') ? v : null;
-  }, { timeoutMs: budget(deadline, 20000), describe: describeAll });
-  await wait('#video to keep playing', async () => {
+  }, { timeoutMs: h.budget(deadline, 20000), describe: describeAll });
+  await h.wait('#video to keep playing', async () => {
     const v = await viewer.page.evaluate(pageVideoState, '#video');
     return v.time > first.time + 0.5 && !v.paused && !v.muted ? v : null;
-  }, { timeoutMs: budget(deadline, 10000), describe: describeAll });
+  }, { timeoutMs: h.budget(deadline, 10000), describe: describeAll });
 
   const patches = tilePatches(2);
   let seen = null;
-  const colours = await wait(`the viewer to see ${P1.name} (red) | ${WHIP_NAME} (green)`, async () => {
+  const colours = await h.wait(`the viewer to see ${P1.name} (red) | ${WHIP_NAME} (green)`, async () => {
     const s = await viewer.page.evaluate(pageSampleColours, { selector: '#video', patches });
     const got = s.colours.map((c) => ({ rgb: c, ...nearestColour(c) }));
     seen = `${s.width}x${s.height}: ${got.map((g) => `rgb(${g.rgb}) ~ ${PARTICIPANTS[g.index]?.name} (off ${g.maxChannel})`).join('; ')}`;
     return got.length === 2 && got[0].index === 0 && got[1].index === 1 && got.every((g) => g.maxChannel <= MAX_CHANNEL_SHIFT) ? seen : null;
-  }, { timeoutMs: budget(deadline, 20000), intervalMs: 250, describe: async () => `${seen}\n${await describeAll()}` });
+  }, { timeoutMs: h.budget(deadline, 20000), intervalMs: 250, describe: async () => `${seen}\n${await describeAll()}` });
   t.diagnostic(`viewer sees ${colours}`);
 
   let heard = null;
-  const tones = await wait(`the viewer to hear ${P1.hz} Hz and ${P2.hz} Hz`, async () => {
+  const tones = await h.wait(`the viewer to hear ${P1.hz} Hz and ${P2.hz} Hz`, async () => {
     const r = await viewer.page.evaluate(pageMeasureTones, { selector: '#video', freqs: [P1.hz, P2.hz], durationMs: 1000 });
     if (r.error) {
       heard = r.error;
@@ -283,7 +185,7 @@ test('a WHIP publisher joins the room and /watch shows and plays everyone', { ti
     }
     heard = `${r.tones.map((x) => `${x.hz}Hz ${x.db}dB`).join(', ')}, floor ${r.floorDb}dB`;
     return r.tones.every((x) => x.db >= r.floorDb + TONE_OVER_FLOOR_DB) ? heard : null;
-  }, { timeoutMs: budget(deadline, 25000), intervalMs: 100, describe: async () => `${heard}\n${await describeAll()}` });
+  }, { timeoutMs: h.budget(deadline, 25000), intervalMs: 100, describe: async () => `${heard}\n${await describeAll()}` });
   t.diagnostic(`viewer hears ${tones}`);
   const viewerNotListed = (await rosterNames()).every((n) => !n.startsWith('WHEP'));
   assert.ok(viewerNotListed, `${P1.name}'s roster lists the viewer: ${JSON.stringify(await rosterNames())}`);
@@ -293,10 +195,10 @@ test('a WHIP publisher joins the room and /watch shows and plays everyone', { ti
   const t0 = Date.now();
   const dropped = await fetch(gone, { method: 'DELETE', headers: { Authorization: `Bearer ${TOKEN}` } });
   assert.equal(dropped.status, 200, `DELETE ${gone} from outside`);
-  await wait('the watch page to reconnect with a new resource', () => viewer.page.evaluate((old) => {
+  await h.wait('the watch page to reconnect with a new resource', () => viewer.page.evaluate((old) => {
     const w = /** @type {any} */ (window).mcuWatch;
     return w.state === 'playing' && w.resource && w.resource !== old;
-  }, gone), { timeoutMs: budget(deadline, 30000), describe: describeAll });
+  }, gone), { timeoutMs: h.budget(deadline, 30000), describe: describeAll });
   t.diagnostic(`the watch page reconnected in ${Date.now() - t0} ms`);
 
   // 6. DELETE ends the WHIP session.
@@ -307,8 +209,8 @@ test('a WHIP publisher joins the room and /watch shows and plays everyone', { ti
     return r.status;
   }, { token: TOKEN });
   assert.equal(del, 200, 'DELETE of the WHIP resource');
-  await wait(`${P1.name}'s roster to drop ${WHIP_NAME}`, async () => (await rosterNames()).every((n) => !n.startsWith(WHIP_NAME)),
-    { timeoutMs: budget(deadline, 10000), describe: async () => JSON.stringify(await rosterNames()) });
+  await h.wait(`${P1.name}'s roster to drop ${WHIP_NAME}`, async () => (await rosterNames()).every((n) => !n.startsWith(WHIP_NAME)),
+    { timeoutMs: h.budget(deadline, 10000), describe: async () => JSON.stringify(await rosterNames()) });
 
-  state.passed = true;
+  h.passed = true;
 });
