@@ -217,6 +217,30 @@ func joinOpts(t *testing.T, m *mcu.MCU, room, name string, colour int, tone floa
 	return &party{name: name, colour: colour, tone: tone, client: client, p: p, l: l}
 }
 
+// tileNames returns the nearest palette colour (the palette has the placeholder's) in each of the n
+// tiles of a grid picture: sampled in the middle half of each tile, or, with corner, in its upper left
+// (away from the name a placeholder shows in its centre).
+func tileNames(pic *codec.VideoFrame, n int, corner bool) []string {
+	var out []string
+	for _, r := range mixer.Grid.Rects(n, pic.Width, pic.Height) {
+		s := image.Rect(r.Min.X+r.Dx()/4, r.Min.Y+r.Dy()/4, r.Min.X+3*r.Dx()/4, r.Min.Y+3*r.Dy()/4)
+		if corner {
+			s = image.Rect(r.Min.X+r.Dx()/8, r.Min.Y+r.Dy()/8, r.Min.X+r.Dx()/4, r.Min.Y+r.Dy()/4)
+		}
+		out = append(out, palette[nearest(pic.Mean(s))].Name)
+	}
+	return out
+}
+
+// partyTiles is tileNames of the party's last picture.
+func partyTiles(p *party, n int, corner bool) ([]string, error) {
+	pic := p.client.Picture()
+	if pic == nil {
+		return nil, fmt.Errorf("%s: no picture yet", p.name)
+	}
+	return tileNames(pic, n, corner), nil
+}
+
 // nearest returns the palette index closest to c (squared distance in RGB).
 func nearest(c codec.YUV) int {
 	r, g, b := c.RGB()
@@ -635,20 +659,8 @@ func TestAudioOnlyAndReceiveOnly(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	// tiles returns the nearest palette colour (the palette has the placeholder's) in each tile of p's
-	// picture, sampled away from the centre where a placeholder has its name.
-	tiles := func(p *party, n int) ([]string, error) {
-		pic := p.client.Picture()
-		if pic == nil {
-			return nil, fmt.Errorf("%s: no picture yet", p.name)
-		}
-		var out []string
-		for _, r := range mixer.Grid.Rects(n, pic.Width, pic.Height) {
-			c := pic.Mean(image.Rect(r.Min.X+r.Dx()/8, r.Min.Y+r.Dy()/8, r.Min.X+r.Dx()/4, r.Min.Y+r.Dy()/4))
-			out = append(out, palette[nearest(c)].Name)
-		}
-		return out, nil
-	}
+	// tiles samples away from the centre, where a placeholder has its name.
+	tiles := func(p *party, n int) ([]string, error) { return partyTiles(p, n, true) }
 	want := map[*party][]string{
 		a:       {"placeholder", "placeholder"},   // Voice and Watcher have no camera
 		voice:   {palette[0].Name, "placeholder"}, // A, Watcher

@@ -3,7 +3,6 @@ package mcu_test
 import (
 	"errors"
 	"fmt"
-	"image"
 	"net"
 	"net/netip"
 	"slices"
@@ -22,7 +21,6 @@ import (
 	"github.com/openmcu/mcu/codec/g711"
 	"github.com/openmcu/mcu/codec/h264"
 	"github.com/openmcu/mcu/mcu"
-	"github.com/openmcu/mcu/mixer"
 )
 
 // rtpEndpoint is a plain-RTP endpoint for tests, like a SIP phone with a camera: it sends a PCMU tone and
@@ -238,14 +236,6 @@ func TestRTPParticipant(t *testing.T) {
 	defer ep.close()
 
 	hear := func(pcm []int16, f float64) float64 { return codectest.LevelDB(pcm, codec.SampleRate, f) }
-	tileColours := func(pic *codec.VideoFrame, n int) []string {
-		var out []string
-		for _, r := range mixer.Grid.Rects(n, pic.Width, pic.Height) {
-			c := pic.Mean(image.Rect(r.Min.X+r.Dx()/4, r.Min.Y+r.Dy()/4, r.Min.X+3*r.Dx()/4, r.Min.Y+3*r.Dy()/4))
-			out = append(out, palette[nearest(c)].Name)
-		}
-		return out
-	}
 	if err := waitFor(20*time.Second, func() error {
 		var errs []error
 		ep.mu.Lock()
@@ -261,7 +251,7 @@ func TestRTPParticipant(t *testing.T) {
 		}
 		if pic == nil {
 			errs = append(errs, errors.New("the phone has no picture"))
-		} else if got := tileColours(pic, 2); !slices.Equal(got, []string{palette[0].Name, palette[1].Name}) {
+		} else if got := tileNames(pic, 2, false); !slices.Equal(got, []string{palette[0].Name, palette[1].Name}) {
 			errs = append(errs, fmt.Errorf("the phone sees %v", got))
 		}
 		for _, q := range []*party{a, b} {
@@ -277,7 +267,7 @@ func TestRTPParticipant(t *testing.T) {
 			if q == b {
 				other = a
 			}
-			if got := tileColours(pic, 2); !slices.Equal(got, []string{palette[other.colour].Name, palette[2].Name}) {
+			if got := tileNames(pic, 2, false); !slices.Equal(got, []string{palette[other.colour].Name, palette[2].Name}) {
 				errs = append(errs, fmt.Errorf("%s sees %v", q.name, got))
 			}
 		}

@@ -3,7 +3,6 @@ package mcu_test
 import (
 	"errors"
 	"fmt"
-	"image"
 	"slices"
 	"testing"
 	"time"
@@ -12,7 +11,6 @@ import (
 	"github.com/openmcu/mcu/codec/codectest"
 	"github.com/openmcu/mcu/mcu"
 	"github.com/openmcu/mcu/mcu/mcutest"
-	"github.com/openmcu/mcu/mixer"
 )
 
 // TestViewer checks a viewer (WHEP's participant): it sees everyone's tile and hears everyone's tone,
@@ -36,18 +34,6 @@ func TestViewer(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	tiles := func(p *party, n int) ([]string, error) {
-		pic := p.client.Picture()
-		if pic == nil {
-			return nil, fmt.Errorf("%s: no picture yet", p.name)
-		}
-		var out []string
-		for _, r := range mixer.Grid.Rects(n, pic.Width, pic.Height) {
-			c := pic.Mean(image.Rect(r.Min.X+r.Dx()/4, r.Min.Y+r.Dy()/4, r.Min.X+3*r.Dx()/4, r.Min.Y+3*r.Dy()/4))
-			out = append(out, palette[nearest(c)].Name)
-		}
-		return out, nil
-	}
 	hear := func(p *party, f float64) float64 {
 		return codectest.LevelDB(p.client.Audio(500*time.Millisecond), codec.SampleRate, f)
 	}
@@ -59,7 +45,7 @@ func TestViewer(t *testing.T) {
 	if err := waitFor(20*time.Second, func() error {
 		var errs []error
 		for p, w := range want {
-			got, err := tiles(p, len(w))
+			got, err := partyTiles(p, len(w), false)
 			if err != nil {
 				errs = append(errs, err)
 				continue
