@@ -387,7 +387,7 @@ func (r *room) runOutput(o *output) {
 	defer log.Debug("output stopped")
 	stats := &r.m.stats
 	tier := r.m.cfg.tierOf(key.Width, key.Height, key.FrameRate)
-	var encoders [codec.VP8 + 1]codec.VideoEncoder
+	var encoders [h264Sliced + 1]codec.VideoEncoder
 	defer func() {
 		for _, enc := range encoders {
 			if enc != nil {
@@ -414,7 +414,7 @@ func (r *room) runOutput(o *output) {
 		}
 		now := time.Now()
 		receivers := *o.receivers.Load()
-		var need [codec.VP8 + 1]bool
+		var need [h264Sliced + 1]bool
 		for _, p := range receivers {
 			if c := p.wantsVideo(); c > 0 && int(c) < len(need) {
 				need[c] = true
@@ -491,9 +491,16 @@ func (r *room) videoEncoderCount(tier int, d int64) {
 	r.tierEncoders[tier].Add(d)
 }
 
-// newVideoEncoder opens an encoder for one output in the given codec.
+// h264Sliced is the encoder slot, next to codec.H264 and codec.VP8, of H.264 cut into slices that each fit
+// one RTP packet, for receivers in packetization-mode 0 (plain-RTP endpoints that cannot take FU-A).
+const h264Sliced = codec.VP8 + 1
+
+// newVideoEncoder opens an encoder for one output in the given codec (or h264Sliced).
 func (r *room) newVideoEncoder(c codec.VideoCodec, key mixer.OutputKey, bitrate int) (codec.VideoEncoder, error) {
 	switch c {
+	case h264Sliced:
+		return h264.NewEncoder(h264.Config{Width: key.Width, Height: key.Height, FrameRate: key.FrameRate,
+			Bitrate: bitrate, SliceMaxSize: rtpMTU})
 	case codec.VP8:
 		return vp8.NewEncoder(vp8.Config{Width: key.Width, Height: key.Height, FrameRate: key.FrameRate,
 			Bitrate: bitrate})

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -64,7 +65,7 @@ func (m *MCU) JoinRTP(roomName, displayName string, l ParticipantListener, media
 	}
 	p.mu.Lock()
 	p.answered = true
-	p.sdpCaps = Caps{MaxBitrate: media.MaxBitrate}
+	p.sdpCaps = rtpCaps(p.m.cfg, media)
 	if !p.closing {
 		p.startRTP()
 	}
@@ -99,7 +100,7 @@ func (p *Participant) UpdateRTP(media RTPMedia) (RTPLocal, error) {
 	}
 	p.applyRTPMedia(media)
 	p.mu.Lock()
-	p.sdpCaps = Caps{MaxBitrate: media.MaxBitrate}
+	p.sdpCaps = rtpCaps(p.m.cfg, media)
 	if !p.closing {
 		if !hadAudio && p.rtp.audio != nil {
 			p.startRTPAudio()
@@ -115,6 +116,50 @@ func (p *Participant) UpdateRTP(media RTPMedia) (RTPLocal, error) {
 	p.requestKeyframe(true)
 	p.log.Info("rtp media updated", "audio", describeAudio(media.Audio), "video", describeVideo(media.Video))
 	return p.rtp.local(), nil
+}
+
+// rtpCaps are the limits the negotiated media put on the video a plain-RTP participant receives: b=AS /
+// b=TIAS, and the largest tier whose pictures fit the H.264 level in its profile-level-id (a level 1.3
+// phone decodes at most CIF, 396 macroblocks).
+func rtpCaps(cfg Config, media RTPMedia) Caps {
+	c := Caps{MaxBitrate: media.MaxBitrate}
+	if media.Video == nil || len(media.Video.ProfileLevelID) != 6 {
+		return c
+	}
+	level, err := strconv.ParseUint(media.Video.ProfileLevelID[4:], 16, 8)
+	if err != nil {
+		return c
+	}
+	maxFS := h264LevelMaxFrameMBs(int(level))
+	tiers := cfg.Tiers()
+	fit := tiers[len(tiers)-1] // the smallest, even if too large: better than no picture
+	for _, t := range tiers {
+		if ((t.Width+15)/16)*((t.Height+15)/16) <= maxFS {
+			fit = t
+			break
+		}
+	}
+	c.MaxWidth, c.MaxHeight = fit.Width, fit.Height
+	return c
+}
+
+// h264LevelMaxFrameMBs is the largest picture, in macroblocks, of an H.264 level_idc (H.264 Table A-1).
+func h264LevelMaxFrameMBs(levelIdc int) int {
+	switch {
+	case levelIdc <= 10:
+		return 99 // 1, 1b
+	case levelIdc <= 20:
+		return 396 // 1.1 to 2
+	case levelIdc == 21:
+		return 792
+	case levelIdc <= 30:
+		return 1620 // 2.2, 3
+	case levelIdc == 31:
+		return 3600
+	case levelIdc == 32:
+		return 5120
+	}
+	return 8192
 }
 
 // open opens the streams media has and the peer has not yet. Called before the participant's readers
@@ -208,14 +253,23 @@ func (p *Participant) applyRTPMedia(media RTPMedia) {
 		t.video.SetPayloadTypes(videoClockRate, v.PayloadType)
 		if old == nil || old.Video == nil || old.Video.PayloadType != v.PayloadType ||
 			old.Video.PacketizationMode != v.PacketizationMode {
-			t.videoOut.Store(newRTPVideoSender(t.video, v.PayloadType, v.PacketizationMode))
+			next := newRTPVideoSender(t.video, v.PayloadType, v.PacketizationMode)
+			t.videoMu.Lock() // writers only try it: this waits for at most the frame being written
+			if prev := t.videoOut.Load(); prev != nil {
+				next.continueFrom(prev)
+			}
+			t.videoOut.Store(next)
+			t.videoMu.Unlock()
 		}
 	}
 	t.media.Store(&m)
 	t.since.Store(time.Now().UnixNano())
-	if m.Video != nil && m.Video.Send {
+	switch {
+	case m.Video != nil && m.Video.Send && m.Video.PacketizationMode == 0:
+		p.videoCodec.Store(int32(h264Sliced)) // every NAL unit in one packet
+	case m.Video != nil && m.Video.Send:
 		p.videoCodec.Store(int32(codec.H264))
-	} else {
+	default:
 		p.videoCodec.Store(0) // the output encoders skip a participant that wants no video
 	}
 }

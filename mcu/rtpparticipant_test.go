@@ -27,7 +27,8 @@ import (
 // H.264 pictures of one colour, and decodes what it receives.
 type rtpEndpoint struct {
 	audio, video *net.UDPConn
-	alaw         atomic.Bool // send and expect PCMA (payload type 8) instead of PCMU (0)
+	alaw         atomic.Bool  // send and expect PCMA (payload type 8) instead of PCMU (0)
+	maxVideo     atomic.Int64 // the largest video datagram received since the last reset
 	done         chan struct{}
 	closeOnce    sync.Once
 	wg           sync.WaitGroup
@@ -169,6 +170,9 @@ func (e *rtpEndpoint) start(t *testing.T, local mcu.RTPLocal, tone float64, colo
 			pkt := &rtp.Packet{}
 			if pkt.Unmarshal(buf[:n]) != nil {
 				continue
+			}
+			if int64(n) > e.maxVideo.Load() {
+				e.maxVideo.Store(int64(n))
 			}
 			sb.Push(pkt)
 			for s := sb.Pop(); s != nil; s = sb.Pop() {
@@ -326,9 +330,33 @@ func TestRTPParticipant(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// A re-INVITE to packetization-mode 0: every NAL unit comes in a packet of its own, none too large,
+	// and the pictures still decode.
+	mode0 := pcma
+	m0 := *media.Video
+	m0.PacketizationMode = 0
+	mode0.Video = &m0
+	if _, err := p.UpdateRTP(mode0); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // the mode-1 frames in flight
+	ep.mu.Lock()
+	framesBefore := ep.frames
+	ep.mu.Unlock()
+	ep.maxVideo.Store(0)
+	time.Sleep(1500 * time.Millisecond)
+	ep.mu.Lock()
+	framesAfter := ep.frames
+	ep.mu.Unlock()
+	if n := ep.maxVideo.Load(); n == 0 || n > 1200+12 {
+		t.Errorf("packetization-mode 0: largest video packet %d bytes, want 1..1212", n)
+	}
+	if framesAfter-framesBefore < 10 {
+		t.Errorf("packetization-mode 0: %d pictures decoded in 1.5 s", framesAfter-framesBefore)
+	}
 	// Hold: the phone is sent nothing.
-	held := pcma
-	ha, hv := *pcma.Audio, *media.Video
+	held := mode0
+	ha, hv := *mode0.Audio, *mode0.Video
 	ha.Send, hv.Send = false, false
 	held.Audio, held.Video = &ha, &hv
 	if _, err := p.UpdateRTP(held); err != nil {

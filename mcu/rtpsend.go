@@ -119,6 +119,14 @@ func newRTPVideoSender(s *rtpStream, pt uint8, packetizationMode int) *rtpVideoS
 // SSRC returns the sender's SSRC.
 func (v *rtpVideoSender) SSRC() uint32 { return v.ssrc }
 
+// continueFrom makes v go on where old stopped: the same SSRC, the next sequence number and timestamp, as
+// RFC 3550 wants of a stream whose payload type or packetization changes. old must not be written to
+// meanwhile.
+func (v *rtpVideoSender) continueFrom(old *rtpVideoSender) {
+	v.ssrc, v.seq, v.ts, v.tsRem = old.ssrc, old.seq, old.ts, old.tsRem
+	v.s.setSender(v.ssrc, videoClockRate)
+}
+
 // WriteFrame sends the access unit au, which lasts d (the next frame's timestamp is d later). au is not
 // kept.
 func (v *rtpVideoSender) WriteFrame(au []byte, d time.Duration) {

@@ -29,6 +29,9 @@ type Config struct {
 	Preset string
 	// KeyframeInterval is the longest time between two IDR pictures; zero means DefaultKeyframeInterval.
 	KeyframeInterval time.Duration
+	// SliceMaxSize, when not zero, cuts each picture into slices of at most this many bytes (100..65535),
+	// so that every NAL unit fits one RTP packet: receivers in packetization-mode 0 need that.
+	SliceMaxSize int
 }
 
 // DefaultConfig returns the main output tier: 1280x720 at 30 fps and 1.5 Mbit/s, ultrafast.
@@ -58,6 +61,9 @@ func (c Config) Validate() error {
 	}
 	if c.Bitrate < MinBitrate || c.Bitrate > MaxBitrate {
 		return fmt.Errorf("h264: bitrate %d out of range %d..%d", c.Bitrate, MinBitrate, MaxBitrate)
+	}
+	if c.SliceMaxSize != 0 && (c.SliceMaxSize < 100 || c.SliceMaxSize > 65535) {
+		return fmt.Errorf("h264: slice max size %d out of range 100..65535", c.SliceMaxSize)
 	}
 	if c.Preset != "" {
 		ok := false

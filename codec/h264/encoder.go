@@ -90,6 +90,7 @@ func NewEncoder(cfg Config) (*Encoder, error) {
 	p.ITimebaseNum, p.ITimebaseDen = 1, uint32(cfg.FrameRate)
 	p.BVfrInput = 0
 	p.ILevelIdc = int32(cfg.level())
+	p.ISliceMaxSize = int32(cfg.SliceMaxSize)
 	p.IKeyintMax = int32(cfg.keyint())
 	p.IScenecutThreshold = 0
 	p.BIntraRefresh = 0

@@ -200,6 +200,42 @@ func TestSetBitrate(t *testing.T) {
 	}
 }
 
+// TestSliceMaxSize checks that with SliceMaxSize every NAL unit of noisy pictures at a high bitrate fits,
+// while without it the pictures are single NAL units far larger.
+func TestSliceMaxSize(t *testing.T) {
+	const w, h, limit = 640, 360, 1200
+	largest := func(c h264.Config) (int, int) {
+		e := newEncoder(t, c)
+		biggest, nals := 0, 0
+		for i := range 10 {
+			codectest.FillNoise(e.Frame(), uint64(i), 8, noiseAmp)
+			au, _, err := e.Encode(e.Frame())
+			if err != nil {
+				t.Fatal(err)
+			}
+			h264.SplitNALs(au, func(nal []byte) {
+				if t := h264.NALType(nal); t == 1 || t == 5 { // slices
+					biggest, nals = max(biggest, len(nal)), nals+1
+				}
+			})
+		}
+		return biggest, nals
+	}
+	c := cfg(w, h, 2_000_000)
+	whole, n1 := largest(c)
+	c.SliceMaxSize = limit
+	sliced, n2 := largest(c)
+	t.Logf("10 noisy frames at 2 Mbit/s: largest slice %d bytes in %d slices; with SliceMaxSize %d: %d bytes in %d",
+		whole, n1, limit, sliced, n2)
+	if sliced > limit || whole <= limit || n2 <= n1 {
+		t.Errorf("largest slice %d bytes with SliceMaxSize %d (want <= it), %d without (want more)", sliced, limit, whole)
+	}
+	c.SliceMaxSize = 50
+	if err := c.Validate(); err == nil {
+		t.Error("SliceMaxSize 50 accepted")
+	}
+}
+
 func TestEncodeCopiesSource(t *testing.T) {
 	const w, h = 320, 180
 	e := newEncoder(t, cfg(w, h, 500_000))
