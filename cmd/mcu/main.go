@@ -76,6 +76,16 @@ type endpoints struct {
 	sip  *sip.Server            // nil when SIP is off
 }
 
+// sessions counts the open signalling sessions by kind, for the metrics.
+func (e *endpoints) sessions() map[string]int {
+	w := e.whip.Stats()
+	out := map[string]int{"websocket": e.ws.Stats().Connections, "whip": w.Publishers, "whep": w.Viewers}
+	if e.sip != nil {
+		out["sip"] = len(e.sip.Calls())
+	}
+	return out
+}
+
 // Close closes every socket, WHIP/WHEP resource and SIP call; their participants leave.
 func (e *endpoints) Close() error {
 	err := errors.Join(e.ws.Close(), e.whip.Close())
@@ -123,7 +133,7 @@ func newMux(m *mcu.MCU, cfg Config, log *slog.Logger) (*http.ServeMux, *endpoint
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
 	})
-	mux.Handle("GET /metrics", metricsHandler(m))
+	mux.Handle("GET /metrics", metricsHandler(m, eps.sessions))
 	mux.Handle("/", web.Handler())
 	return mux, eps, nil
 }

@@ -13,12 +13,16 @@ import (
 // statsSource is what the metrics read: *mcu.MCU.
 type statsSource interface{ Stats() mcu.Stats }
 
+// sessionSource counts the signalling sessions by kind (websocket, whip, whep, sip); nil: none.
+type sessionSource func() map[string]int
+
 // metricsHandler serves the server's metrics in the Prometheus text format, read from src at each scrape,
 // plus the Go runtime and process metrics, from a registry of its own (no global state).
-func metricsHandler(src statsSource) http.Handler {
+func metricsHandler(src statsSource, sessions sessionSource) http.Handler {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		newStatsCollector(src))
+	c := newStatsCollector(src)
+	c.sessionsOf = sessions
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), c)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 
@@ -31,6 +35,8 @@ type statsCollector struct {
 	decoded, notDecoded, decodersActive       *prometheus.Desc
 	receiversByTier, tierChanges              *prometheus.Desc
 	nacksFiltered, rtpPackets                 *prometheus.Desc
+	sessions                                  *prometheus.Desc
+	sessionsOf                                sessionSource
 
 	// Per room and per participant.
 	roomParticipants, roomEncoders, roomTierEncoders *prometheus.Desc
@@ -63,6 +69,7 @@ func newStatsCollector(src statsSource) *statsCollector {
 		notDecoded:           d("video_frames_not_decoded_total", "Incoming video frames not decoded: their sender was visible to nobody or had its camera off."),
 		decodersActive:       d("video_decoders_active", "Incoming video tracks being decoded now (their sender is visible to someone)."),
 		nacksFiltered:        d("nacks_filtered_total", "Packets receivers asked to be resent that were not: sent over a second ago or resent twice already."),
+		sessions:             d("signaling_sessions", "Signalling sessions open now: websocket (the page), whip (publishers), whep (viewers), sip (calls).", "kind"),
 		rtpPackets:           d("rtp_packets_total", "Plain-RTP (SIP) packets: received and accepted, dropped (wrong source address, malformed, payload type not negotiated, too large) and sent.", "kind"),
 		roomParticipants:     d("room_participants", "Participants in the room (viewers included).", "room"),
 		roomEncoders:         d("room_encoders", "Encoders running for the room: audio (one per distinct mix and audio class) and video.", "room", "kind"),
@@ -81,7 +88,7 @@ func newStatsCollector(src statsSource) *statsCollector {
 func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.rooms, c.participants, c.encoders, c.decoders, c.framesIn, c.framesOut,
 		c.framesDropped, c.packetsLost, c.decodeErrors, c.plis, c.keyframe, c.writeErrors, c.latency, c.tierEncoders,
-		c.decoded, c.notDecoded, c.decodersActive, c.receiversByTier, c.tierChanges, c.nacksFiltered, c.rtpPackets,
+		c.decoded, c.notDecoded, c.decodersActive, c.receiversByTier, c.tierChanges, c.nacksFiltered, c.rtpPackets, c.sessions,
 		c.roomParticipants, c.roomEncoders, c.roomTierEncoders, c.partTier, c.partEstimate, c.partSent, c.partLoss,
 		c.partKeyframeRequests, c.partKeyframesForced} {
 		ch <- d
@@ -111,6 +118,11 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(c.tierChanges, s.TierChanges)
 	counter(c.nacksFiltered, s.NACKsFiltered)
+	if c.sessionsOf != nil {
+		for kind, n := range c.sessionsOf() {
+			gauge(c.sessions, float64(n), kind)
+		}
+	}
 	for kind, n := range map[string]uint64{"received": s.RTPPacketsReceived, "dropped": s.RTPPacketsDropped, "sent": s.RTPPacketsSent} {
 		ch <- prometheus.MustNewConstMetric(c.rtpPackets, prometheus.CounterValue, float64(n), kind)
 	}

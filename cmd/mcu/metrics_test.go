@@ -60,7 +60,7 @@ func TestSharedEncodersFromMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	srv := httptest.NewServer(metricsHandler(m))
+	srv := httptest.NewServer(metricsHandler(m, func() map[string]int { return map[string]int{"whep": 2} }))
 	defer srv.Close()
 
 	join := func(name string, c mcutest.Config) (*mcu.Participant, *mcutest.Client) {
@@ -127,6 +127,9 @@ func TestSharedEncodersFromMetrics(t *testing.T) {
 	}
 	if v := got[`mcu_encoders{kind="video"}`]; v != 3 {
 		t.Errorf("mcu_encoders video = %v, want 3", v)
+	}
+	if v := got[`mcu_signaling_sessions{kind="whep"}`]; v != 2 {
+		t.Errorf("mcu_signaling_sessions{kind=\"whep\"} = %v, want 2", v)
 	}
 	if v := got[`mcu_room_participants{room="room"}`]; v != 7 {
 		t.Errorf("mcu_room_participants = %v, want 7", v)
