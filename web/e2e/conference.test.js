@@ -14,7 +14,7 @@
 // What it does:
 // 1. Writes per participant a one-frame 640x360 Y4M of a saturated colour (P1 red, P2 green, P3 blue) and a
 //    10 s 48 kHz mono WAV of a pure tone (440, 660, 1000 Hz; see helpers.js for why not 880) into a temp dir.
-// 2. Starts the server (SERVER_COMMAND below: the one place to adjust its command line) on 127.0.0.1 at a
+// 2. Starts the server (Harness.startServer in harness.js: -http and loopback ICE candidates) on 127.0.0.1 at a
 //    free port, waits for /healthz and checks that /ws accepts a WebSocket upgrade.
 // 3. Launches one Chromium per participant (fake camera and microphone read from that participant's files)
 //    and opens /room/ROOM?name=Pn&autojoin=1&rawaudio=1, one after the other (P1 joins first).
@@ -41,34 +41,11 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { Harness, MCU_BIN } from './harness.js';
 import {
-  CHROMIUM, Fatal, PARTICIPANTS, chromiumArgs, freePort, nearestColour, pageMeasureTones, pageSampleColours,
-  pageVideoState, tilePatches, waitFor, writeFixtures,
+  Fatal, PARTICIPANTS, nearestColour, pageMeasureTones, pageSampleColours, pageVideoState, tilePatches, writeFixtures,
 } from './helpers.js';
-
-const here = dirname(fileURLToPath(import.meta.url));
-
-/** The server binary: $MCU_BIN (relative to the current directory) or the repository's bin/mcu. */
-const MCU_BIN = process.env.MCU_BIN ? resolve(process.env.MCU_BIN) : resolve(here, '../../bin/mcu');
-
-/**
- * The server's command line, in one place. Loopback ICE candidates (which a browser on 127.0.0.1 needs) are
- * asked for through MCU_INCLUDE_LOOPBACK, the variable of the server's -include-loopback flag: a binary
- * built before that flag existed ignores the variable, while it would refuse the unknown flag.
- * @param {string} addr host:port to listen on
- */
-const SERVER_COMMAND = (addr) => ({
-  args: ['-http', addr],
-  env: { MCU_INCLUDE_LOOPBACK: '1', MCU_LOG_LEVEL: 'debug' },
-});
 
 const TEST_TIMEOUT_MS = 120000;
 /** A tile colour may differ from the sent one by this much per channel (H.264 + colour matrix). */
@@ -78,58 +55,9 @@ const TONE_OVER_FLOOR_DB = 30;
 /** One's own tone must be at least this far below the weaker of the two others. */
 const OWN_TONE_BELOW_DB = 25;
 
-/** Everything to clean up, and what to keep when the test fails. */
-const state = {
-  passed: false,
-  /** @type {string|null} */ dir: null,
-  /** @type {import('node:child_process').ChildProcess|null} */ server: null,
-  /** @type {number|null} */ serverExit: null,
-  /** @type {string[]} */ serverLog: [],
-  /** @type {{name: string, browser: import('playwright-core').Browser, page?: import('playwright-core').Page, console: string[]}[]} */
-  peers: [],
-};
-
-function serverLogText() {
-  return state.serverLog.join('');
-}
-
-function serverTail(lines = 40) {
-  const all = serverLogText().trimEnd().split('\n');
-  const exit = state.serverExit !== null ? `\n(server exited: ${state.serverExit})` : '';
-  return `server log (last ${Math.min(lines, all.length)} lines):\n${all.slice(-lines).join('\n')}${exit}`;
-}
-
-/** Starts the server and resolves once /healthz answers; rejects (with its output) if it exits first. */
-async function startServer(port, deadline) {
-  const addr = `127.0.0.1:${port}`;
-  const cmd = SERVER_COMMAND(addr);
-  const child = spawn(MCU_BIN, cmd.args, { env: { ...process.env, ...cmd.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  state.server = child;
-  child.stdout.setEncoding('utf8').on('data', (s) => state.serverLog.push(s));
-  child.stderr.setEncoding('utf8').on('data', (s) => state.serverLog.push(s));
-  child.on('error', (err) => state.serverLog.push(`spawn error: ${err.message}\n`));
-  child.on('exit', (code, sig) => {
-    state.serverExit = sig ? `signal ${sig}` : `code ${code}`;
-  });
-  state.serverLog.push(`$ ${cmd.env ? Object.entries(cmd.env).map(([k, v]) => `${k}=${v} `).join('') : ''}${MCU_BIN} ${cmd.args.join(' ')}\n`);
-  await waitFor('the server to answer /healthz', async () => {
-    if (state.serverExit !== null) throw new Fatal(`the server exited (${state.serverExit}) before answering`);
-    const r = await fetch(`http://${addr}/healthz`, { signal: AbortSignal.timeout(1000) });
-    return r.ok;
-  }, { timeoutMs: budget(deadline, 15000), intervalMs: 100, describe: () => serverTail() });
-  return addr;
-}
-
-/** Stops the server: SIGTERM, then SIGKILL after 5 s. */
-async function stopServer() {
-  const child = state.server;
-  if (!child || state.serverExit !== null || child.exitCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-  await exited;
-  clearTimeout(timer);
-}
+/** The server, the browsers and what to keep when the test fails. */
+const h = new Harness('conference');
+after(() => h.tearDown());
 
 /** Checks that /ws upgrades to a WebSocket, so a missing signalling endpoint fails here, clearly. */
 function checkWebSocket(addr) {
@@ -153,19 +81,6 @@ function checkWebSocket(addr) {
     req.on('error', reject);
     req.end();
   });
-}
-
-/** waitFor that also gives up at once when the server has exited. */
-function wait(what, fn, opts) {
-  return waitFor(what, async () => {
-    if (state.serverExit !== null) throw new Fatal(`the server exited (${state.serverExit})`);
-    return fn();
-  }, opts);
-}
-
-/** The time left before the overall deadline, capped at want and kept 3 s short of it for a clear message. */
-function budget(deadline, want) {
-  return Math.max(1000, Math.min(want, deadline - Date.now() - 3000));
 }
 
 /** A page's state for failure messages: data-state, status, banner, peer connection, composite video. */
@@ -194,112 +109,57 @@ async function describePage(peer) {
 }
 
 async function describeAll() {
-  const pages = await Promise.all(state.peers.map(describePage));
-  return `${pages.join('\n')}\n${serverTail(25)}`;
+  const pages = await Promise.all(h.peers.map(describePage));
+  return `${pages.join('\n')}\n${h.serverTail(25)}`;
 }
-
-/** Keeps screenshots, console logs and the server log; returns the directory. */
-async function saveArtifacts() {
-  const dir = await mkdtemp(join(tmpdir(), 'mcu-e2e-failure-'));
-  const paths = [];
-  const serverLog = join(dir, 'server.log');
-  await writeFile(serverLog, serverLogText());
-  paths.push(serverLog);
-  for (const peer of state.peers) {
-    const consoleLog = join(dir, `${peer.name}.console.log`);
-    await writeFile(consoleLog, `${await describePage(peer)}\n\n${peer.console.join('\n')}\n`);
-    paths.push(consoleLog);
-    if (peer.page) {
-      const shot = join(dir, `${peer.name}.png`);
-      try {
-        await peer.page.screenshot({ path: shot, timeout: 5000 });
-        paths.push(shot);
-      } catch (err) {
-        paths.push(`(${peer.name} screenshot failed: ${err.message})`);
-      }
-    }
-  }
-  return paths;
-}
-
-// Runs after the test whatever happened, including a timeout (when the test body is still pending).
-after(async () => {
-  if (!state.passed && (state.server || state.peers.length)) {
-    try {
-      const paths = await saveArtifacts();
-      console.error(`e2e failure artifacts:\n  ${paths.join('\n  ')}`);
-    } catch (err) {
-      console.error(`could not save failure artifacts: ${err.message}`);
-    }
-  }
-  await Promise.allSettled(state.peers.map((p) => p.browser.close()));
-  await stopServer();
-  if (state.dir) await rm(state.dir, { recursive: true, force: true });
-});
-
-// A crash of the test process must not leave the server running.
-process.on('exit', () => {
-  if (state.server && state.serverExit === null) state.server.kill('SIGKILL');
-});
 
 test('three browsers in one room: each sees and hears the other two, not itself', { timeout: TEST_TIMEOUT_MS }, async (t) => {
   const deadline = Date.now() + TEST_TIMEOUT_MS;
-  assert.ok(existsSync(MCU_BIN), `no server binary at ${MCU_BIN}: run \`make build\` first, or set MCU_BIN`);
-  assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}: apt-get install -y --no-install-recommends chromium, or set CHROMIUM`);
 
   // 1. Fixtures.
-  state.dir = await mkdtemp(join(tmpdir(), 'mcu-e2e-'));
-  const files = await Promise.all(PARTICIPANTS.map((p) => writeFixtures(state.dir, p)));
+  const dir = await h.setUp();
+  const files = await Promise.all(PARTICIPANTS.map((p) => writeFixtures(dir, p)));
 
   // 2. Server.
-  const addr = await startServer(await freePort(), deadline);
+  const addr = await h.startServer(deadline);
   await checkWebSocket(addr).catch((err) => {
-    throw new Error(`${err.message}\n${serverTail(15)}`);
+    throw new Error(`${err.message}\n${h.serverTail(15)}`);
   });
 
   // 3. Browsers, one process per participant (the fake capture files are per process); launched together.
-  const launched = await Promise.all(PARTICIPANTS.map(async (p, i) => {
-    const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: chromiumArgs(files[i]), timeout: budget(deadline, 30000) });
-    const peer = { name: p.name, browser, console: /** @type {string[]} */ ([]) };
-    state.peers.push(peer);
-    return peer;
-  }));
-  const peers = PARTICIPANTS.map((p) => launched.find((x) => x.name === p.name));
+  const peers = await Promise.all(PARTICIPANTS.map((p, i) => h.launch(p.name, files[i], deadline)));
   t.diagnostic(`Chromium ${peers[0].browser.version()}, server ${MCU_BIN} at ${addr}`);
 
   // Join one after the other, so the grid order (left = earlier joiner) is known.
   const room = `e2e-${process.pid}-${Date.now().toString(36)}`;
   for (const peer of peers) {
-    const page = await peer.browser.newPage({ viewport: { width: 1280, height: 800 } });
-    peer.page = page;
-    page.on('console', (m) => peer.console.push(`[${m.type()}] ${m.text()}`));
-    page.on('pageerror', (e) => peer.console.push(`[pageerror] ${e.message}`));
-    await page.goto(`http://${addr}/room/${room}?name=${peer.name}&autojoin=1&rawaudio=1`, { timeout: budget(deadline, 15000) });
-    await wait(`${peer.name} to join (body[data-state=joined])`, () => page.evaluate(() => document.body.dataset.state).then((s) => {
+    const { page } = peer;
+    await page.goto(`http://${addr}/room/${room}?name=${peer.name}&autojoin=1&rawaudio=1`, { timeout: h.budget(deadline, 15000) });
+    await h.wait(`${peer.name} to join (body[data-state=joined])`, () => page.evaluate(() => document.body.dataset.state).then((s) => {
       if (s === 'error' || s === 'left') throw new Fatal(`page state is ${s}`);
       return s === 'joined';
-    }), { timeoutMs: budget(deadline, 20000), describe: describeAll });
+    }), { timeoutMs: h.budget(deadline, 20000), describe: describeAll });
   }
 
   // 4a. Everyone lists everyone, itself marked .self.
-  await Promise.all(peers.map((peer) => wait(`${peer.name}'s roster to list P1, P2, P3 with itself as .self`, () => peer.page.evaluate((self) => {
+  await Promise.all(peers.map((peer) => h.wait(`${peer.name}'s roster to list P1, P2, P3 with itself as .self`, () => peer.page.evaluate((self) => {
     const items = [...document.querySelectorAll('#roster li.participant')];
     const text = items.map((li) => li.querySelector('.name')?.textContent || '');
     const mine = items.filter((li) => li.classList.contains('self'));
     return items.length === 3 && ['P1', 'P2', 'P3'].every((n) => text.some((x) => x.startsWith(n)))
       && mine.length === 1 && (mine[0].textContent || '').includes(self);
-  }, peer.name), { timeoutMs: budget(deadline, 15000), describe: describeAll })));
+  }, peer.name), { timeoutMs: h.budget(deadline, 15000), describe: describeAll })));
 
   // 4b. The composite plays: frames arrive and time advances; the stream carries audio too.
   await Promise.all(peers.map(async (peer) => {
-    const first = await wait(`${peer.name}'s #composite to show frames`, async () => {
+    const first = await h.wait(`${peer.name}'s #composite to show frames`, async () => {
       const v = await peer.page.evaluate(pageVideoState, '#composite');
       return v.width > 0 && v.time > 0 && v.tracks.some((k) => k.startsWith('video:')) ? v : null;
-    }, { timeoutMs: budget(deadline, 30000), describe: describeAll });
-    await wait(`${peer.name}'s #composite to keep playing (currentTime advancing)`, async () => {
+    }, { timeoutMs: h.budget(deadline, 30000), describe: describeAll });
+    await h.wait(`${peer.name}'s #composite to keep playing (currentTime advancing)`, async () => {
       const v = await peer.page.evaluate(pageVideoState, '#composite');
       return v.time > first.time + 0.5 && !v.paused ? v : null;
-    }, { timeoutMs: budget(deadline, 10000), describe: describeAll });
+    }, { timeoutMs: h.budget(deadline, 10000), describe: describeAll });
     const v = await peer.page.evaluate(pageVideoState, '#composite');
     assert.ok(v.tracks.includes('audio:live'), `${peer.name}'s composite stream has no live audio track: ${JSON.stringify(v)}`);
     assert.ok(Math.abs(v.width * 9 - v.height * 16) <= 32, `${peer.name}'s composite is ${v.width}x${v.height}, not 16:9`);
@@ -311,12 +171,12 @@ test('three browsers in one room: each sees and hears the other two, not itself'
     const want = PARTICIPANTS.map((_, k) => k).filter((k) => k !== me);
     let last = null;
     try {
-      return await wait(`${peer.name}'s composite to show ${want.map((k) => PARTICIPANTS[k].name).join(' | ')}`, async () => {
+      return await h.wait(`${peer.name}'s composite to show ${want.map((k) => PARTICIPANTS[k].name).join(' | ')}`, async () => {
         const s = await peer.page.evaluate(pageSampleColours, { selector: '#composite', patches });
         const got = s.colours.map((c) => ({ rgb: c, ...nearestColour(c) }));
         last = { size: `${s.width}x${s.height}`, tiles: got.map((g) => `rgb(${g.rgb}) ~ ${PARTICIPANTS[g.index]?.name} (max channel off ${g.maxChannel})`) };
         return got.length === 2 && got.every((g, j) => g.index === want[j] && g.maxChannel <= MAX_CHANNEL_SHIFT) ? { ...last, got } : null;
-      }, { timeoutMs: budget(deadline, 20000), intervalMs: 250, describe: () => JSON.stringify(last) });
+      }, { timeoutMs: h.budget(deadline, 20000), intervalMs: 250, describe: () => JSON.stringify(last) });
     } catch (err) {
       throw new Error(`${err.message}\n${await describeAll()}`);
     }
@@ -337,7 +197,7 @@ test('three browsers in one room: each sees and hears the other two, not itself'
       };
     };
     try {
-      return await wait(`${peer.name} to hear ${PARTICIPANTS.filter((_, k) => k !== me).map((p) => `${p.name} (${p.hz} Hz)`).join(' and ')} but not itself (${PARTICIPANTS[me].hz} Hz)`, async () => {
+      return await h.wait(`${peer.name} to hear ${PARTICIPANTS.filter((_, k) => k !== me).map((p) => `${p.name} (${p.hz} Hz)`).join(' and ')} but not itself (${PARTICIPANTS[me].hz} Hz)`, async () => {
         const r = await peer.page.evaluate(pageMeasureTones, { selector: '#composite', freqs, durationMs: 1000 });
         if (r.error) {
           last = r.error;
@@ -346,7 +206,7 @@ test('three browsers in one room: each sees and hears the other two, not itself'
         const v = verdict(r);
         last = v.text;
         return v.ok ? v.text : null;
-      }, { timeoutMs: budget(deadline, 25000), intervalMs: 100, describe: () => String(last) });
+      }, { timeoutMs: h.budget(deadline, 25000), intervalMs: 100, describe: () => String(last) });
     } catch (err) {
       throw new Error(`${err.message}\n${await describeAll()}`);
     }
@@ -356,7 +216,7 @@ test('three browsers in one room: each sees and hears the other two, not itself'
   // The server reports each browser's downstream link every second; the stats panel shows it.
   await Promise.all(peers.map(async (peer) => {
     await peer.page.click('#stats-toggle');
-    await wait(`${peer.name}'s stats panel to show the server's quality report (tier hd, kbit/s sent)`, () => peer.page.evaluate(() => {
+    await h.wait(`${peer.name}'s stats panel to show the server's quality report (tier hd, kbit/s sent)`, () => peer.page.evaluate(() => {
       const q = /** @type {any} */ (window).mcuQuality;
       const tier = document.querySelector('#stats [data-stat="tier"]')?.textContent || '';
       const link = document.querySelector('#stats [data-stat="link"]')?.textContent || '';
@@ -370,5 +230,5 @@ test('three browsers in one room: each sees and hears the other two, not itself'
     }));
   }));
 
-  state.passed = true;
+  h.passed = true;
 });
