@@ -203,16 +203,8 @@ func joinOpts(t *testing.T, m *mcu.MCU, room, name string, colour int, tone floa
 		client.Close()
 		t.Fatal(err)
 	}
-	offer, err := client.Offer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	answer, err := p.HandleOffer(offer)
-	if err != nil {
-		t.Fatalf("%s: handle offer: %v", name, err)
-	}
-	if err := client.SetAnswer(answer); err != nil {
-		t.Fatalf("%s: set answer: %v", name, err)
+	if err := mcutest.Negotiate(client, p); err != nil {
+		t.Fatalf("%s: %v", name, err)
 	}
 	return &party{name: name, colour: colour, tone: tone, client: client, p: p, l: l}
 }

@@ -32,19 +32,9 @@ func joinClip(t *testing.T, m *mcu.MCU, room, name string, clip *mcutest.Clip, d
 	if prepare != nil {
 		prepare(p)
 	}
-	offer, err := client.Offer()
-	if err != nil {
+	if err := mcutest.Negotiate(client, p); err != nil {
 		client.Close()
-		t.Fatal(err)
-	}
-	answer, err := p.HandleOffer(offer)
-	if err != nil {
-		client.Close()
-		t.Fatalf("%s: handle offer: %v", name, err)
-	}
-	if err := client.SetAnswer(answer); err != nil {
-		client.Close()
-		t.Fatalf("%s: set answer: %v", name, err)
+		t.Fatalf("%s: %v", name, err)
 	}
 	return &party{name: name, client: client, p: p, l: l}
 }

@@ -75,15 +75,7 @@ func TestSharedEncodersFromMetrics(t *testing.T) {
 			client.Close()
 			t.Fatal(err)
 		}
-		offer, err := client.Offer()
-		if err != nil {
-			t.Fatal(err)
-		}
-		answer, err := p.HandleOffer(offer)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := client.SetAnswer(answer); err != nil {
+		if err := mcutest.Negotiate(client, p); err != nil {
 			t.Fatal(err)
 		}
 		return p, client

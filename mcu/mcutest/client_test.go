@@ -267,15 +267,10 @@ func joinRoom(m *mcu.MCU, room, name string, c *mcutest.Client) error {
 	if err != nil {
 		return err
 	}
-	offer, err := c.Offer()
-	if err != nil {
-		return err
+	if err := mcutest.Negotiate(c, p); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
 	}
-	answer, err := p.HandleOffer(offer)
-	if err != nil {
-		return fmt.Errorf("%s: handle offer: %w", name, err)
-	}
-	return c.SetAnswer(answer)
+	return nil
 }
 
 // trickle is a participant listener that hands the server's candidates to the client.

@@ -307,16 +307,8 @@ func joinPion(t *testing.T, m *mcu.MCU, room, name string, tone float64) *mcutes
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Leave)
-	offer, err := client.Offer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	answer, err := p.HandleOffer(offer)
-	if err != nil {
-		t.Fatalf("%s: handle offer: %v", name, err)
-	}
-	if err := client.SetAnswer(answer); err != nil {
-		t.Fatalf("%s: set answer: %v", name, err)
+	if err := mcutest.Negotiate(client, p); err != nil {
+		t.Fatalf("%s: %v", name, err)
 	}
 	if err := poll(10*time.Second, func() error {
 		if s := client.ConnectionState(); s != webrtc.PeerConnectionStateConnected {
