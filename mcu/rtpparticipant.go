@@ -32,6 +32,7 @@ type rtpPeer struct {
 	// sender is written by the room's mixer goroutine only. Video may briefly come from two outputs
 	// during a tier change: videoMu is only tried, and a frame that finds it taken is dropped.
 	audioOut atomic.Pointer[rtpAudioSender]
+	audioMu  sync.Mutex // like videoMu, for a renegotiation that replaces the audio sender
 	videoOut atomic.Pointer[rtpVideoSender]
 	videoMu  sync.Mutex
 
@@ -243,7 +244,13 @@ func (p *Participant) applyRTPMedia(media RTPMedia) {
 		}
 		t.audio.SetPayloadTypes(a.Codec.ClockRate(), pts...)
 		if old == nil || old.Audio == nil || old.Audio.PayloadType != a.PayloadType || old.Audio.Codec != a.Codec {
-			t.audioOut.Store(newRTPAudioSender(t.audio, a.PayloadType, a.Codec.ClockRate()))
+			next := newRTPAudioSender(t.audio, a.PayloadType, a.Codec.ClockRate())
+			t.audioMu.Lock() // the writer only tries it: this waits for at most one packet
+			if prev := t.audioOut.Load(); prev != nil {
+				next.continueFrom(prev, a.Codec.ClockRate())
+			}
+			t.audioOut.Store(next)
+			t.audioMu.Unlock()
 		}
 	}
 	if v := m.Video; v != nil {
@@ -485,6 +492,10 @@ func (p *Participant) writeRTPAudio(payload []byte) {
 	if m.Audio == nil || !m.Audio.Send {
 		return
 	}
+	if !p.rtp.audioMu.TryLock() {
+		return // the sender is being replaced: one 20 ms frame is not sent
+	}
+	defer p.rtp.audioMu.Unlock()
 	if a := p.rtp.audioOut.Load(); a != nil {
 		a.Write(payload)
 		p.sentBytes.Add(uint64(len(payload)))

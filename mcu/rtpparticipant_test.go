@@ -29,6 +29,7 @@ type rtpEndpoint struct {
 	audio, video *net.UDPConn
 	alaw         atomic.Bool  // send and expect PCMA (payload type 8) instead of PCMU (0)
 	maxVideo     atomic.Int64 // the largest video datagram received since the last reset
+	audioSSRCs   sync.Map     // SSRCs of the audio received
 	done         chan struct{}
 	closeOnce    sync.Once
 	wg           sync.WaitGroup
@@ -138,6 +139,7 @@ func (e *rtpEndpoint) start(t *testing.T, local mcu.RTPLocal, tone float64, colo
 			if pkt.Unmarshal(buf[:n]) != nil {
 				continue
 			}
+			e.audioSSRCs.Store(pkt.SSRC, true)
 			d, pt := dec, uint8(0)
 			if e.alaw.Load() {
 				d, pt = adec, 8
@@ -329,6 +331,11 @@ func TestRTPParticipant(t *testing.T) {
 		return nil
 	}); err != nil {
 		t.Fatal(err)
+	}
+	ssrcs := 0
+	ep.audioSSRCs.Range(func(any, any) bool { ssrcs++; return true })
+	if ssrcs != 1 {
+		t.Errorf("the phone received audio from %d SSRCs across the codec change, want 1", ssrcs)
 	}
 	// A re-INVITE to packetization-mode 0: every NAL unit comes in a packet of its own, none too large,
 	// and the pictures still decode.

@@ -50,6 +50,14 @@ func newRTPAudioSender(s *rtpStream, pt uint8, clockRate int) *rtpAudioSender {
 // SSRC returns the sender's SSRC.
 func (a *rtpAudioSender) SSRC() uint32 { return a.ssrc }
 
+// continueFrom makes a go on where old stopped: the same SSRC and the next sequence number, as RFC 3550
+// wants of a stream whose payload type changes (its timestamps go on from old's too, in the new clock
+// rate, which an endpoint resyncs on the marker bit). old must not be written to meanwhile.
+func (a *rtpAudioSender) continueFrom(old *rtpAudioSender, clockRate int) {
+	a.ssrc, a.seq, a.ts, a.marker = old.ssrc, old.seq, old.ts, true
+	a.s.setSender(a.ssrc, clockRate)
+}
+
 // Write sends one encoded 20 ms frame in one packet. An empty payload is a frame not sent (Skip).
 func (a *rtpAudioSender) Write(payload []byte) {
 	if len(payload) == 0 {
