@@ -6,6 +6,7 @@ import { Peer } from './peer.js';
 import { getLocalMedia, isLive, stopLocalMedia } from './media.js';
 import { StatsPoller } from './stats.js';
 import { RemotePlayer } from './player.js';
+import { queryFlag, roomFromPath } from './params.js';
 
 /** Reconnection attempts after the WebSocket closes, with delays 1, 2, 4, 8, 16, 16 s. */
 const MAX_RETRIES = 6;
@@ -30,26 +31,16 @@ const STABLE_MS = 10000;
  */
 export function parseParams(loc) {
   const q = new URLSearchParams(loc.search);
-  const m = /^\/room\/([^/]+)\/?$/.exec(loc.pathname);
-  let room = '';
-  if (m) {
-    try {
-      room = decodeURIComponent(m[1]);
-    } catch {
-      room = m[1];
-    }
-  }
-  const flag = (/** @type {string} */ k) => ['1', 'true', 'yes'].includes((q.get(k) || '').toLowerCase());
   const kbps = Number.parseInt(q.get('maxkbps') || '', 10);
   return {
-    room,
+    room: roomFromPath(loc, 'room'),
     name: (q.get('name') || '').trim(),
-    autojoin: flag('autojoin'),
-    rawAudio: flag('rawaudio'),
+    autojoin: queryFlag(q, 'autojoin'),
+    rawAudio: queryFlag(q, 'rawaudio'),
     maxKbps: Number.isFinite(kbps) && kbps > 0 ? kbps : null,
     layout: q.get('layout') === 'speaker' ? 'speaker' : 'grid',
-    lowBandwidth: flag('lowbw'),
-    debug: flag('debug'),
+    lowBandwidth: queryFlag(q, 'lowbw'),
+    debug: queryFlag(q, 'debug'),
   };
 }
 

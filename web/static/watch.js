@@ -11,6 +11,7 @@
 
 import { preferH264 } from './peer.js';
 import { RemotePlayer } from './player.js';
+import { queryFlag, roomFromPath } from './params.js';
 
 /** Backoff between attempts: 1, 2, 4, … s, at most MAX_DELAY_MS; a stream that played STABLE_MS resets it. */
 const MAX_DELAY_MS = 30000;
@@ -35,20 +36,11 @@ const DISCONNECTED_MS = 5000;
  */
 export function parseWatchParams(loc) {
   const q = new URLSearchParams(loc.search);
-  const m = /^\/watch\/([^/]+)\/?$/.exec(loc.pathname);
-  let room = '';
-  if (m) {
-    try {
-      room = decodeURIComponent(m[1]);
-    } catch {
-      room = m[1];
-    }
-  }
   return {
-    room,
+    room: roomFromPath(loc, 'watch'),
     name: (q.get('name') || '').trim(),
     token: q.get('token') || '',
-    debug: ['1', 'true', 'yes'].includes((q.get('debug') || '').toLowerCase()),
+    debug: queryFlag(q, 'debug'),
   };
 }
 
