@@ -210,7 +210,15 @@ func TestAutomaticTiers(t *testing.T) {
 
 	// Unlimited: back to the top.
 	relay.SetRate(0)
-	d = w.until(75*time.Second, "T back on hd", func() bool { return tierOf(tp) == "hd" }, gOnTop)
+	lastLog := time.Now()
+	climbing := func() error { // G stays on top; T's link is logged every 5 s, to see a slow climb's cause
+		if time.Since(lastLog) >= 5*time.Second {
+			lastLog = time.Now()
+			t.Logf("climbing: T on %s %+v", tierOf(tp), tp.Quality())
+		}
+		return gOnTop()
+	}
+	d = w.until(75*time.Second, "T back on hd", func() bool { return tierOf(tp) == "hd" }, climbing)
 	t.Logf("unlimited: T back on hd %v after the limit was lifted", d.Round(100*time.Millisecond))
 	relay.TakeStats()
 	rs0 = tc.ReceiveStats()

@@ -99,15 +99,16 @@ func (c *tierController) update(now time.Time, estimate int, loss float64, overu
 	if loss >= c.p.lossLow {
 		c.lossSeen = now
 	}
-	// A clean run (for trials) ends with loss, overuse on two ticks in a row, or the estimate falling by
-	// more than 5 % in a tick: a single overuse tick or a small wobble of the estimate is the noise of a
-	// busy receiver or sender, not a full link.
+	// A clean run (for trials) ends with loss or overuse on two ticks in a row. A single overuse tick is
+	// the noise of a busy receiver or sender, not a full link, and so is the estimate's fall that follows
+	// it (GCC drops to 0.85 times the received rate on any overuse): a full link shows loss, or keeps
+	// queueing.
 	if overuse {
 		c.overuseTicks++
 	} else {
 		c.overuseTicks = 0
 	}
-	if loss >= c.p.lossLow || c.overuseTicks >= 2 || (c.prevEstimate > 0 && estimate < c.prevEstimate*95/100) {
+	if loss >= c.p.lossLow || c.overuseTicks >= 2 {
 		c.clean = time.Time{}
 	} else if c.clean.IsZero() {
 		c.clean = now

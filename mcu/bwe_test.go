@@ -103,6 +103,13 @@ func TestTierController(t *testing.T) {
 			{19 * time.Second, 170_000, 0, false, -1, ""},
 			{2 * time.Second, 170_000, 0, false, 2, "trial: no loss or queueing for 20s"},
 		}},
+		{"a CPU hiccup (one overuse tick, the estimate falling) does not restart the trial clock", []step{
+			{time.Second, 100_000, 0.05, true, -1, ""},
+			{5 * time.Second, 170_000, 0, false, -1, ""},
+			{0, 120_000, 0, true, -1, ""},
+			{3800 * time.Millisecond, 130_000, 0, false, -1, ""},
+			{2 * time.Second, 130_000, 0, false, 2, "trial: no loss or queueing for 10s"},
+		}},
 		{"no trial while the link queues", []step{
 			{time.Second, 100_000, 0.05, true, -1, ""},
 			{20 * time.Second, 170_000, 0, true, -1, ""},
