@@ -57,25 +57,19 @@ func (l *audioLoss) observe(pkts []rtcp.Packet, ssrc uint32) {
 			continue
 		}
 		for _, r := range rr.Reports {
-			if r.SSRC != ssrc {
-				continue
+			if r.SSRC == ssrc {
+				l.observeFraction(r.FractionLost)
 			}
-			now := int32(r.FractionLost) * 100 / 256
-			old := l.percent.Load()
-			// Rise at once, fall slowly: a listener that just lost packets keeps its FEC for a while.
-			if now < old {
-				now = (old*3 + now) / 4
-			}
-			l.percent.Store(now)
 		}
 	}
 }
 
-// observeFraction takes one report block's fraction lost (of 256) about the listener's audio.
+// observeFraction takes one report block's fraction lost (of 256) about the listener's audio. It rises
+// at once and falls slowly: a listener that just lost packets keeps its FEC for a while.
 func (l *audioLoss) observeFraction(fraction uint8) {
 	now := int32(fraction) * 100 / 256
 	if old := l.percent.Load(); now < old {
-		now = (old*3 + now) / 4 // rise at once, fall slowly
+		now = (old*3 + now) / 4
 	}
 	l.percent.Store(now)
 }

@@ -91,6 +91,7 @@ func TestTierSwitchNoFreeze(t *testing.T) {
 	}
 	// Watch the pictures through hd -> ld -> hd -> ld -> hd, one switch a second.
 	var longest time.Duration
+	widths := map[int]bool{} // picture widths seen: both tiers must have been received
 	last, lastAt := r.client.PicturesReceived(), time.Now()
 	caps := []mcu.Caps{{MaxBitrate: 250_000}, {}, {MaxBitrate: 250_000}, {}}
 	tick := time.NewTicker(20 * time.Millisecond)
@@ -105,12 +106,16 @@ func TestTierSwitchNoFreeze(t *testing.T) {
 		}
 		if n := r.client.PicturesReceived(); n != last {
 			last, lastAt = n, time.Now()
+			widths[r.client.Picture().Width] = true
 		}
 		longest = max(longest, time.Since(lastAt))
 	}
 	t.Logf("longest time without a new picture over 4 tier switches: %v", longest.Round(time.Millisecond))
 	if longest >= time.Second {
 		t.Errorf("the picture froze for %v during tier switches", longest)
+	}
+	if !widths[640] || !widths[320] {
+		t.Errorf("picture widths received %v: want both tiers, 640 and 320", widths)
 	}
 	if w := r.client.Picture().Width; w != 640 {
 		t.Errorf("R's picture is %d wide after the last switch, want 640 (hd)", w)

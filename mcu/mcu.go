@@ -53,9 +53,9 @@ type Stats struct {
 	KeyframesForced    uint64 // IDRs forced on output encoders (keyframe requests and new receivers)
 	WriteErrors        uint64 // samples that failed to go out (closed or unbound tracks)
 
-	AudioEncoders int // Opus encoders running now (one per distinct mix)
-	VideoEncoders int // video encoders running now (one per compositor output and codec)
-	// VideoEncodersByTier counts the running video encoders per tier name.
+	AudioEncoders int // audio encoders running now (one per distinct mix and audio class), all rooms
+	VideoEncoders int // video encoders running now (one per compositor output and codec), all rooms
+	// VideoEncodersByTier counts the running video encoders per tier name, all rooms.
 	VideoEncodersByTier map[string]int
 	AudioDecoders       int // incoming audio tracks being decoded now
 	VideoDecoders       int // incoming video tracks being decoded now
@@ -113,8 +113,7 @@ type ParticipantStats struct {
 type counters struct {
 	videoFramesIn, videoFramesOut, audioPacketsLost, decodeErrors atomic.Uint64
 	plisSent, keyframesForced, writeErrors, videoFramesDropped    atomic.Uint64
-	audioEncoders, videoEncoders, audioDecoders, videoDecoders    atomic.Int64
-	tierEncoders                                                  []atomic.Int64 // per Config.Tiers index
+	audioDecoders, videoDecoders                                  atomic.Int64
 	audioLatency, videoLatency                                    latencyHistogram
 
 	// Large rooms (ingest.go): decoded and skipped video frames, decoders not idle.
@@ -126,7 +125,7 @@ type counters struct {
 	nacksFiltered atomic.Uint64 // nackfilter.go
 
 	// Plain RTP: what the streams of participants who left received, dropped and sent (rtpparticipant.go).
-	rtpGone rtpTotals
+	rtpReceived, rtpDropped, rtpSent atomic.Uint64
 }
 
 // MCU owns the rooms, the shared pion API and the UDP sockets. Create it with New and stop it with Close.
@@ -163,7 +162,6 @@ func New(cfg Config, p Params) (*MCU, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	m := &MCU{cfg: cfg, log: log, rooms: make(map[string]*room), bwes: make(map[string]cc.BandwidthEstimator)}
-	m.stats.tierEncoders = make([]atomic.Int64, len(cfg.Tiers()))
 	api, err := m.newAPI()
 	if err != nil {
 		if m.mux != nil {
@@ -311,8 +309,7 @@ func (m *MCU) JoinWith(roomName, displayName string, l ParticipantListener, o Jo
 	if err := checkJoin(roomName, displayName, l); err != nil {
 		return nil, err
 	}
-	id := ParticipantID(fmt.Sprintf("p%d", m.nextID.Add(1)))
-	p, err := newParticipant(m, id, displayName, l)
+	p, err := newParticipant(m, displayName, l)
 	if err != nil {
 		return nil, fmt.Errorf("join room %q: %w", roomName, err)
 	}
@@ -409,14 +406,19 @@ func (m *MCU) Close() error {
 // Stats returns a snapshot of the counters. Safe for concurrent use.
 func (m *MCU) Stats() Stats {
 	m.mu.Lock()
-	s := Stats{Rooms: len(m.rooms), ReceiversByTier: make(map[string]int)}
+	tiers := m.cfg.Tiers()
+	s := Stats{Rooms: len(m.rooms), ReceiversByTier: make(map[string]int),
+		VideoEncodersByTier: make(map[string]int, len(tiers))}
+	for _, t := range tiers {
+		s.VideoEncodersByTier[t.Name] = 0 // every tier, even with no room
+	}
 	rooms := make([]*room, 0, len(m.rooms))
 	for _, r := range m.rooms {
 		rooms = append(rooms, r)
 	}
 	m.mu.Unlock()
 	slices.SortFunc(rooms, func(a, b *room) int { return strings.Compare(a.name, b.name) })
-	tiers := m.cfg.Tiers()
+	// Encoder counts are the rooms' sums (a closing room, already forgotten, no longer counts).
 	for _, r := range rooms {
 		ps := r.members()
 		s.Participants += len(ps)
@@ -426,15 +428,14 @@ func (m *MCU) Stats() Stats {
 			n := int(r.tierEncoders[i].Load())
 			rs.VideoEncoders += n
 			rs.VideoEncodersByTier[t.Name] = n
+			s.VideoEncodersByTier[t.Name] += n
 		}
+		s.AudioEncoders += rs.AudioEncoders
+		s.VideoEncoders += rs.VideoEncoders
 		s.RoomDetails = append(s.RoomDetails, rs)
 		for _, p := range ps {
 			if p.rtp != nil {
-				var t rtpTotals
-				p.rtp.addTotals(&t)
-				s.RTPPacketsReceived += t.received.Load()
-				s.RTPPacketsDropped += t.dropped.Load()
-				s.RTPPacketsSent += t.sent.Load()
+				p.rtp.addTotals(&s)
 			}
 			q := p.Quality()
 			s.ReceiversByTier[q.Tier]++
@@ -451,12 +452,6 @@ func (m *MCU) Stats() Stats {
 	s.PLIsSent = c.plisSent.Load()
 	s.KeyframesForced = c.keyframesForced.Load()
 	s.WriteErrors = c.writeErrors.Load()
-	s.AudioEncoders = int(c.audioEncoders.Load())
-	s.VideoEncoders = int(c.videoEncoders.Load())
-	s.VideoEncodersByTier = make(map[string]int, len(c.tierEncoders))
-	for i, t := range m.cfg.Tiers() {
-		s.VideoEncodersByTier[t.Name] = int(c.tierEncoders[i].Load())
-	}
 	s.AudioDecoders = int(c.audioDecoders.Load())
 	s.VideoDecoders = int(c.videoDecoders.Load())
 	s.VideoFramesDecoded = c.videoFramesDecoded.Load()
@@ -464,9 +459,9 @@ func (m *MCU) Stats() Stats {
 	s.VideoDecodersActive = int(c.videoDecodersActive.Load())
 	s.TierChanges = c.tierChanges.Load()
 	s.NACKsFiltered = c.nacksFiltered.Load()
-	s.RTPPacketsReceived += c.rtpGone.received.Load()
-	s.RTPPacketsDropped += c.rtpGone.dropped.Load()
-	s.RTPPacketsSent += c.rtpGone.sent.Load()
+	s.RTPPacketsReceived += c.rtpReceived.Load()
+	s.RTPPacketsDropped += c.rtpDropped.Load()
+	s.RTPPacketsSent += c.rtpSent.Load()
 	s.AudioLatency = c.audioLatency.snapshot()
 	s.VideoLatency = c.videoLatency.snapshot()
 	return s

@@ -150,9 +150,9 @@ type Participant struct {
 	leaveDone chan struct{} // closed when leaving is over
 }
 
-func newParticipant(m *MCU, id ParticipantID, name string, l ParticipantListener) (*Participant, error) {
-	p := &Participant{m: m, id: id, name: name, log: m.log.With("participant", id), listener: l,
-		left: make(chan struct{}), leaveDone: make(chan struct{})}
+// newParticipant returns a WebRTC participant with its PeerConnection.
+func newParticipant(m *MCU, name string, l ParticipantListener) (*Participant, error) {
+	p := m.newMember(name, l)
 	pc, err := m.api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return nil, fmt.Errorf("new peer connection: %w", err)
@@ -163,6 +163,13 @@ func newParticipant(m *MCU, id ParticipantID, name string, l ParticipantListener
 	pc.OnConnectionStateChange(p.onConnectionState)
 	pc.OnTrack(p.onTrack)
 	return p, nil
+}
+
+// newMember returns a participant, not yet in a room, with the next ID and no transport.
+func (m *MCU) newMember(name string, l ParticipantListener) *Participant {
+	id := ParticipantID(fmt.Sprintf("p%d", m.nextID.Add(1)))
+	return &Participant{m: m, id: id, name: name, log: m.log.With("participant", id), listener: l,
+		left: make(chan struct{}), leaveDone: make(chan struct{})}
 }
 
 // ID returns the participant's ID, unique within the MCU. Safe for concurrent use.
@@ -505,7 +512,10 @@ func (p *Participant) discard() {
 func (p *Participant) closePC() {
 	if p.rtp != nil {
 		p.rtp.close()
-		p.rtp.addTotals(&p.m.stats.rtpGone)
+		r, d, n := p.rtp.totals()
+		p.m.stats.rtpReceived.Add(r)
+		p.m.stats.rtpDropped.Add(d)
+		p.m.stats.rtpSent.Add(n)
 	} else if err := p.pc.Close(); err != nil {
 		p.log.Debug("close peer connection", "err", err)
 	}
@@ -571,6 +581,14 @@ func (p *Participant) onICECandidate(c *webrtc.ICECandidate) {
 		SDPMLineIndex: init.SDPMLineIndex, UsernameFragment: init.UsernameFragment})
 }
 
+// onKeyframeRequest takes a PLI or FIR from the participant: it is counted, and asks its encoder for an
+// IDR (coalesced per Config.KeyframeInterval; the output counts the IDR as forced for the participant).
+func (p *Participant) onKeyframeRequest() {
+	p.keyframeRequests.Add(1)
+	p.kfPending.Store(true)
+	p.requestKeyframe(false)
+}
+
 // requestKeyframe asks the encoder now feeding the participant for an IDR.
 func (p *Participant) requestKeyframe(urgent bool) {
 	if o := p.out.Load(); o != nil {
@@ -592,9 +610,7 @@ func (p *Participant) readRTCP(s *webrtc.RTPSender, video bool) {
 			return
 		}
 		if video && hasKeyframeRequest(pkts) {
-			p.keyframeRequests.Add(1)
-			p.kfPending.Store(true)
-			p.requestKeyframe(false)
+			p.onKeyframeRequest()
 		}
 		if !video {
 			p.audioLoss.observe(pkts, ssrc)

@@ -48,7 +48,7 @@ type room struct {
 	// Video egress, owned by the compositor goroutine (OutputsChanged): one encoder goroutine per output.
 	outputs map[*mixer.Output]*output
 
-	// The room's share of the MCU's encoder counts, for per-room stats.
+	// Encoders running, for the stats (MCU.Stats sums the rooms').
 	audioEncoders atomic.Int64
 	tierEncoders  []atomic.Int64 // per Config.Tiers index
 }
@@ -116,7 +116,6 @@ func (r *room) close() {
 	r.wg.Wait()
 	for k, enc := range r.audioEnc {
 		enc.Close()
-		r.m.stats.audioEncoders.Add(-1)
 		r.audioEncoders.Add(-1)
 		delete(r.audioEnc, k)
 	}
@@ -225,13 +224,10 @@ func (r *room) announceJoin(p *Participant, others []*Participant) {
 
 // broadcast sends e to every member but the one it is about; nothing is told about a viewer.
 func (r *room) broadcast(e RosterEvent) {
-	members := r.members()
-	for _, o := range members {
-		if o.id == e.Participant.ID && o.viewer {
-			return
-		}
+	if p := (*r.snapshot.Load())[e.Participant.ID]; p != nil && p.viewer {
+		return
 	}
-	for _, o := range members {
+	for _, o := range r.members() {
 		if o.id != e.Participant.ID {
 			o.listener.OnRoster(e)
 		}
@@ -266,7 +262,6 @@ func (l audioListener) OnAudioTick(tick mixer.AudioTick) {
 					r.log.Error("new audio encoder", "mix", mix.Key, "codec", class.codec, "err", err)
 					continue
 				}
-				r.m.stats.audioEncoders.Add(1)
 				r.audioEncoders.Add(1)
 				r.audioEnc[key] = enc
 			}
@@ -290,7 +285,6 @@ func (l audioListener) OnAudioTick(tick mixer.AudioTick) {
 	for k, enc := range r.audioEnc {
 		if r.audioUsed[k] != tick.Seq {
 			enc.Close()
-			r.m.stats.audioEncoders.Add(-1)
 			r.audioEncoders.Add(-1)
 			delete(r.audioEnc, k)
 			delete(r.audioUsed, k)
@@ -392,7 +386,7 @@ func (r *room) runOutput(o *output) {
 		for _, enc := range encoders {
 			if enc != nil {
 				enc.Close()
-				r.videoEncoderCount(tier, -1)
+				r.tierEncoders[tier].Add(-1)
 			}
 		}
 	}()
@@ -445,7 +439,7 @@ func (r *room) runOutput(o *output) {
 				if encoders[c] != nil {
 					encoders[c].Close()
 					encoders[c] = nil
-					r.videoEncoderCount(tier, -1)
+					r.tierEncoders[tier].Add(-1)
 				}
 				continue
 			}
@@ -456,7 +450,7 @@ func (r *room) runOutput(o *output) {
 					continue
 				}
 				encoders[c] = enc
-				r.videoEncoderCount(tier, 1)
+				r.tierEncoders[tier].Add(1)
 				enc.ForceKeyframe()
 			}
 			enc := encoders[c]
@@ -481,14 +475,6 @@ func (r *room) runOutput(o *output) {
 			stats.videoLatency.observe(time.Since(arrived))
 		}
 	}
-}
-
-// videoEncoderCount adds d to the counts of running video encoders, the MCU's and the room's, in total
-// and for tier.
-func (r *room) videoEncoderCount(tier int, d int64) {
-	r.m.stats.videoEncoders.Add(d)
-	r.m.stats.tierEncoders[tier].Add(d)
-	r.tierEncoders[tier].Add(d)
 }
 
 // h264Sliced is the encoder slot, next to codec.H264 and codec.VP8, of H.264 cut into slices that each fit

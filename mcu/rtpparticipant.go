@@ -14,6 +14,8 @@ import (
 	"github.com/pion/rtp/codecs"
 
 	"github.com/openmcu/mcu/codec"
+	"github.com/openmcu/mcu/codec/g711"
+	"github.com/openmcu/mcu/codec/h264"
 )
 
 // errNotRTP and errNotWebRTC are returned by the methods of the other kind of participant.
@@ -53,9 +55,8 @@ func (m *MCU) JoinRTP(roomName, displayName string, l ParticipantListener, media
 	if media.Audio == nil && media.Video == nil {
 		return nil, RTPLocal{}, fmt.Errorf("join room %q: no audio or video stream: %w", roomName, ErrNoCodec)
 	}
-	id := ParticipantID(fmt.Sprintf("p%d", m.nextID.Add(1)))
-	p := &Participant{m: m, id: id, name: displayName, log: m.log.With("participant", id), listener: l,
-		left: make(chan struct{}), leaveDone: make(chan struct{}), rtp: &rtpPeer{}}
+	p := m.newMember(displayName, l)
+	p.rtp = &rtpPeer{}
 	if err := p.rtp.open(m.cfg, media); err != nil {
 		p.rtp.close()
 		return nil, RTPLocal{}, fmt.Errorf("join room %q: %w", roomName, err)
@@ -75,8 +76,7 @@ func (m *MCU) JoinRTP(roomName, displayName string, l ParticipantListener, media
 		p.leave(err)
 		return nil, RTPLocal{}, fmt.Errorf("join room %q: %w", roomName, err)
 	}
-	p.requestKeyframe(true)
-	return p, p.rtp.local(), nil
+	return p, p.rtp.local(), nil // its encoder's first frame for it is an IDR (a new receiver)
 }
 
 // UpdateRTP applies a renegotiation (a SIP re-INVITE: hold, resume, another codec or address) of a
@@ -131,36 +131,17 @@ func rtpCaps(cfg Config, media RTPMedia) Caps {
 	if err != nil {
 		return c
 	}
-	maxFS := h264LevelMaxFrameMBs(int(level))
+	maxFS := h264.MaxFrameMacroblocks(int(level))
 	tiers := cfg.Tiers()
 	fit := tiers[len(tiers)-1] // the smallest, even if too large: better than no picture
 	for _, t := range tiers {
-		if ((t.Width+15)/16)*((t.Height+15)/16) <= maxFS {
+		if h264.Macroblocks(t.Width, t.Height) <= maxFS {
 			fit = t
 			break
 		}
 	}
 	c.MaxWidth, c.MaxHeight = fit.Width, fit.Height
 	return c
-}
-
-// h264LevelMaxFrameMBs is the largest picture, in macroblocks, of an H.264 level_idc (H.264 Table A-1).
-func h264LevelMaxFrameMBs(levelIdc int) int {
-	switch {
-	case levelIdc <= 10:
-		return 99 // 1, 1b
-	case levelIdc <= 20:
-		return 396 // 1.1 to 2
-	case levelIdc == 21:
-		return 792
-	case levelIdc <= 30:
-		return 1620 // 2.2, 3
-	case levelIdc == 31:
-		return 3600
-	case levelIdc == 32:
-		return 5120
-	}
-	return 8192
 }
 
 // open opens the streams media has and the peer has not yet. Called before the participant's readers
@@ -203,20 +184,26 @@ func (t *rtpPeer) local() RTPLocal {
 	return l
 }
 
-// rtpTotals sum the packet counts of plain-RTP streams.
-type rtpTotals struct{ received, dropped, sent atomic.Uint64 }
-
-// addTotals adds the peer's streams' counts to tot.
-func (t *rtpPeer) addTotals(tot *rtpTotals) {
+// totals returns the packets the peer's streams received, dropped and sent.
+func (t *rtpPeer) totals() (received, dropped, sent uint64) {
 	for _, s := range []*rtpStream{t.audio, t.video} {
 		if s == nil {
 			continue
 		}
 		st := s.Stats()
-		tot.received.Add(st.Received)
-		tot.dropped.Add(st.DroppedSource + st.DroppedMalformed + st.DroppedPayloadType + st.DroppedTooLarge)
-		tot.sent.Add(st.Sent)
+		received += st.Received
+		dropped += st.DroppedSource + st.DroppedMalformed + st.DroppedPayloadType + st.DroppedTooLarge
+		sent += st.Sent
 	}
+	return received, dropped, sent
+}
+
+// addTotals adds the peer's packet counts to s.
+func (t *rtpPeer) addTotals(s *Stats) {
+	r, d, n := t.totals()
+	s.RTPPacketsReceived += r
+	s.RTPPacketsDropped += d
+	s.RTPPacketsSent += n
 }
 
 // close closes the streams, which ends their readers, and waits for their goroutines.
@@ -322,7 +309,7 @@ func (p *Participant) startRTPVideo() {
 				if err != nil {
 					return time.Time{}, err
 				}
-				if m := p.rtp.media.Load(); m.Video == nil || !m.Video.Receive || p.viewer {
+				if m := p.rtp.media.Load(); m.Video == nil || !m.Video.Receive {
 					continue // on hold: not taken into the room
 				}
 				pkt.Payload = append(buf[:0], pkt.Payload...)
@@ -407,8 +394,8 @@ type frameSplitter struct {
 	at      time.Time // arrival of the packet the next frame came with
 }
 
-// frameBytes is 20 ms of G.711 or G.722.
-const frameBytes = 160
+// frameBytes is 20 ms of G.711 or G.722 (at 64 kbit/s both).
+const frameBytes = g711.FrameBytes
 
 // push takes one incoming packet (its payload is copied).
 func (f *frameSplitter) push(pkt *rtp.Packet, at time.Time) {
@@ -445,16 +432,12 @@ type (
 )
 
 func (l rtpAudioRTCP) OnKeyframeRequest() {}
-func (l rtpAudioRTCP) OnReceptionReport(r rtcp.ReceptionReport, _ time.Duration) {
+func (l rtpAudioRTCP) OnReceptionReport(r rtcp.ReceptionReport) {
 	l.p.audioLoss.observeFraction(r.FractionLost)
 }
 
-func (l rtpVideoRTCP) OnKeyframeRequest() {
-	l.p.keyframeRequests.Add(1)
-	l.p.kfPending.Store(true)
-	l.p.requestKeyframe(false)
-}
-func (l rtpVideoRTCP) OnReceptionReport(rtcp.ReceptionReport, time.Duration) {}
+func (l rtpVideoRTCP) OnKeyframeRequest()                                    { l.p.onKeyframeRequest() }
+func (l rtpVideoRTCP) OnReceptionReport(rtcp.ReceptionReport) {}
 
 // watchRTP removes the participant when no RTP has come for Config.RTPTimeout while a stream was
 // expected to send, until the participant leaves.

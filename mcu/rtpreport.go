@@ -136,14 +136,6 @@ type rtpSendStats struct {
 	octets    uint32
 	lastTS    uint32    // RTP timestamp of the last packet sent
 	lastAt    time.Time // when it was sent
-	srs       [4]sentSR // the last sender reports sent, for the round-trip time
-	srNext    int
-}
-
-// sentSR is a sender report the stream sent.
-type sentSR struct {
-	mid uint32 // middle 32 bits of its NTP time
-	at  time.Time
 }
 
 // sent counts a packet of payloadLen octets with timestamp rtpTS sent at now.
@@ -185,8 +177,6 @@ func (s *rtpStream) compoundLocked(now time.Time) ([]rtcp.Packet, uint32) {
 			OctetCount:  snd.octets,
 			Reports:     blocks,
 		}
-		snd.srs[snd.srNext%len(snd.srs)] = sentSR{mid: uint32(ntp >> 16), at: now}
-		snd.srNext++
 	}
 	sdes := &rtcp.SourceDescription{Chunks: []rtcp.SourceDescriptionChunk{{
 		Source: ssrc,
@@ -229,22 +219,6 @@ func (s *rtpStream) SendPLI(mediaSSRC uint32) error {
 	})
 }
 
-// SendFIR asks the peer for a keyframe of its stream mediaSSRC with a Full Intra Request (RFC 5104),
-// each with the next sequence number, in a compound RTCP packet. The caller rate-limits it.
-func (s *rtpStream) SendFIR(mediaSSRC uint32) error {
-	return s.sendRTCP(func(ssrc uint32) rtcp.Packet {
-		s.firSeq++
-		return &rtcp.FullIntraRequest{SenderSSRC: ssrc, FIR: []rtcp.FIREntry{{SSRC: mediaSSRC, SequenceNumber: s.firSeq}}}
-	})
-}
-
-// RTT returns the last round-trip time computed from the peer's report blocks, 0 before one.
-func (s *rtpStream) RTT() time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.rtt
-}
-
 // report sends the stream's RTCP report every interval until the stream closes.
 func (s *rtpStream) report() {
 	defer s.wg.Done()
@@ -260,18 +234,12 @@ func (s *rtpStream) report() {
 	}
 }
 
-// receptionReport is a report block about what the stream sends, with the round-trip time it gives.
-type receptionReport struct {
-	r   rtcp.ReceptionReport
-	rtt time.Duration
-}
-
 // readRTCP reads the peer's RTCP until the socket closes, and tells l (if not nil) about keyframe
 // requests and reception reports.
 func (s *rtpStream) readRTCP(l rtcpListener) {
 	defer s.wg.Done()
 	buf := make([]byte, rtpReadBufferSize)
-	var reports []receptionReport
+	var reports []rtcp.ReceptionReport
 	for {
 		n, from, err := s.rtcp.ReadFromUDPAddrPort(buf)
 		if err != nil {
@@ -291,7 +259,7 @@ func (s *rtpStream) readRTCP(l rtcpListener) {
 			l.OnKeyframeRequest()
 		}
 		for _, r := range reports {
-			l.OnReceptionReport(r.r, r.rtt)
+			l.OnReceptionReport(r)
 		}
 	}
 }
@@ -300,7 +268,7 @@ func (s *rtpStream) readRTCP(l rtcpListener) {
 // packet if another source is latched), notes the peer's sender report, and returns whether it asks for
 // a keyframe and its report blocks about what the stream sends, appended to reports.
 func (s *rtpStream) takeRTCP(pkts []rtcp.Packet, from netip.AddrPort, now time.Time,
-	reports []receptionReport) (keyframe bool, _ []receptionReport, ok bool) {
+	reports []rtcp.ReceptionReport) (keyframe bool, _ []rtcp.ReceptionReport, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.rtcpSrc.IsValid() {
@@ -329,7 +297,7 @@ func (s *rtpStream) takeRTCP(pkts []rtcp.Packet, from netip.AddrPort, now time.T
 		}
 		for _, b := range blocks {
 			if s.send.active && b.SSRC == s.send.ssrc {
-				reports = append(reports, receptionReport{r: b, rtt: s.rttLocked(b, now)})
+				reports = append(reports, b)
 			}
 		}
 	}
@@ -355,21 +323,3 @@ func (s *rtpStream) newFIRLocked(p *rtcp.FullIntraRequest) bool {
 	return true
 }
 
-// rttLocked returns the round-trip time the report block b received at now gives (RFC 3550 section
-// 6.4.1), measured on the monotonic clock from when the sender report it refers to was sent, and keeps
-// it; 0 when it refers to no sender report the stream remembers.
-func (s *rtpStream) rttLocked(b rtcp.ReceptionReport, now time.Time) time.Duration {
-	if b.LastSenderReport == 0 {
-		return 0
-	}
-	for _, sr := range s.send.srs {
-		if sr.mid != b.LastSenderReport || sr.at.IsZero() {
-			continue
-		}
-		rtt := now.Sub(sr.at) - time.Duration(b.Delay)*time.Second/65536
-		rtt = max(rtt, 0)
-		s.rtt = rtt
-		return rtt
-	}
-	return 0
-}

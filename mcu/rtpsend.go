@@ -1,12 +1,13 @@
 package mcu
 
 import (
-	"bytes"
 	"math/rand/v2"
 	"time"
 
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
+
+	"github.com/openmcu/mcu/codec/h264"
 )
 
 // rtpAudioFrame is the duration of the audio in one RTP packet.
@@ -157,25 +158,23 @@ func (v *rtpVideoSender) WriteFrame(au []byte, d time.Duration) {
 // writeSingle sends each NAL unit of au in a packet of its own (packetization mode 0), leaving out access
 // unit delimiters and filler data as the mode-1 payloader does.
 func (v *rtpVideoSender) writeSingle(au []byte, now time.Time) {
-	var pending []byte
-	for rest := au; len(rest) > 0; {
-		var nal []byte
-		nal, rest = nextNAL(rest)
-		if len(nal) == 0 {
-			continue
-		}
-		if t := nal[0] & 0x1f; t == 9 || t == 12 {
-			continue
+	var pending []byte // the last NAL unit goes out with the marker bit
+	h264.SplitNALs(au, func(nal []byte) {
+		if t := h264.NALType(nal); t == h264.NALAUD || t == nalFiller {
+			return
 		}
 		if pending != nil {
 			v.writeNAL(pending, false, now)
 		}
 		pending = nal
-	}
+	})
 	if pending != nil {
 		v.writeNAL(pending, true, now)
 	}
 }
+
+// nalFiller is the NAL unit type of filler data (H.264 table 7-1).
+const nalFiller = 12
 
 // writeNAL sends one NAL unit as a single-NAL-unit packet, counting it if it exceeds the MTU.
 func (v *rtpVideoSender) writeNAL(nal []byte, last bool, now time.Time) {
@@ -198,24 +197,4 @@ func (v *rtpVideoSender) writePacket(payload []byte, last bool, now time.Time) {
 	n += copy(v.buf[n:], payload)
 	v.s.writeRTP(v.buf[:n], v.ssrc, v.ts, len(payload), now)
 	v.seq++
-}
-
-// nextNAL returns the first NAL unit of the Annex-B byte stream b (without start code or trailing zero
-// bytes) and the rest of the stream from the next start code on. A stream without a start code is one
-// NAL unit.
-func nextNAL(b []byte) (nal, rest []byte) {
-	startCode := []byte{0, 0, 1} // a four-byte start code is a zero byte before it
-	if i := bytes.Index(b, startCode); i >= 0 {
-		b = b[i+len(startCode):]
-	}
-	end := bytes.Index(b, startCode)
-	if end < 0 {
-		nal, rest = b, nil
-	} else {
-		nal, rest = b[:end], b[end:]
-	}
-	for len(nal) > 0 && nal[len(nal)-1] == 0 {
-		nal = nal[:len(nal)-1] // the first byte of a four-byte start code, or trailing_zero_8bits
-	}
-	return nal, rest
 }

@@ -10,6 +10,8 @@ import (
 
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
+
+	"github.com/openmcu/mcu/codec/h264"
 )
 
 func TestRTPAudioSender(t *testing.T) {
@@ -91,31 +93,8 @@ func annexB(nals ...[]byte) []byte {
 // splitAnnexB returns the NAL units of an Annex-B stream.
 func splitAnnexB(b []byte) [][]byte {
 	var nals [][]byte
-	for len(b) > 0 {
-		var n []byte
-		n, b = nextNAL(b)
-		if len(n) > 0 {
-			nals = append(nals, n)
-		}
-	}
+	h264.SplitNALs(b, func(n []byte) { nals = append(nals, n) })
 	return nals
-}
-
-func TestNextNAL(t *testing.T) {
-	for _, tc := range []struct {
-		in   []byte
-		want [][]byte
-	}{
-		{[]byte{0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 0, 1, 0x65, 4, 5}, [][]byte{{0x67, 1, 2}, {0x68, 3}, {0x65, 4, 5}}},
-		{[]byte{0, 0, 1, 0x41, 9, 0, 0}, [][]byte{{0x41, 9}}}, // trailing zero bytes
-		{[]byte{0x41, 7, 8}, [][]byte{{0x41, 7, 8}}},          // no start code
-		{[]byte{0, 0, 1}, nil},
-		{nil, nil},
-	} {
-		if got := splitAnnexB(tc.in); fmt.Sprint(got) != fmt.Sprint(tc.want) {
-			t.Errorf("NAL units of %v: %v, want %v", tc.in, got, tc.want)
-		}
-	}
 }
 
 func TestRTPVideoSender(t *testing.T) {

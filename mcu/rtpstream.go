@@ -64,8 +64,8 @@ type rtcpListener interface {
 	// sequence number; the stream does not rate-limit them.
 	OnKeyframeRequest()
 	// OnReceptionReport is called for each report block (in an SR or an RR) about the SSRC the stream
-	// sends; rtt is the round-trip time it gives, 0 when unknown.
-	OnReceptionReport(r rtcp.ReceptionReport, rtt time.Duration)
+	// sends.
+	OnReceptionReport(r rtcp.ReceptionReport)
 }
 
 // rtpStream is one plain-RTP media stream (no ICE, DTLS or SRTP): an RTP UDP socket on an even port and
@@ -104,9 +104,7 @@ type rtpStream struct {
 	recvRate int            // clock rate of mainPT; 0: no jitter
 	recv     rtpRecvStats
 	send     rtpSendStats
-	remoteSR remoteSR      // the peer's last sender report
-	rtt      time.Duration // the last round-trip time measured
-	firSeq   uint8         // sequence number of the last FIR sent
+	remoteSR remoteSR // the peer's last sender report
 	// The last FIR received: its sender and sequence number.
 	haveFIR       bool
 	lastFIRSender uint32

@@ -97,25 +97,52 @@ func (c Config) keyint() int {
 	return max(n, 1)
 }
 
-// levels lists the H.264 levels (table A-1) the encoder may signal, with their limits on frame size and
-// macroblock rate. Level 3.1 is the floor: it is what profile-level-id 42e01f announces in SDP, and
-// 1280x720 at 30 fps (3600 macroblocks, 108000 per second) is exactly at its limits.
+// levels lists the H.264 levels (table A-1) with their limits on frame size and macroblock rate.
 var levels = [...]struct{ idc, frameMBs, mbPerSec int }{
+	{10, 99, 1485},
+	{11, 396, 3000},
+	{12, 396, 6000},
+	{13, 396, 11880},
+	{20, 396, 11880},
+	{21, 792, 19800},
+	{22, 1620, 20250},
+	{30, 1620, 40500},
 	{31, 3600, 108000},
 	{32, 5120, 216000},
 	{40, 8192, 245760},
+	{41, 8192, 245760},
 	{42, 8704, 522240},
 	{50, 22080, 589824},
 	{51, 36864, 983040},
 	{52, 36864, 2073600},
 }
 
-// level returns the level_idc for the size and frame rate of c: 31 (level 3.1) whenever it fits, the
-// lowest higher level that fits otherwise, and 52 past every limit.
-func (c Config) level() int {
-	mbs := ((c.Width + 15) / 16) * ((c.Height + 15) / 16)
+// minLevel is the lowest level the encoder signals: level 3.1 is what profile-level-id 42e01f announces
+// in SDP, and 1280x720 at 30 fps (3600 macroblocks, 108000 per second) is exactly at its limits.
+const minLevel = 31
+
+// Macroblocks returns how many 16x16 macroblocks a width x height picture has.
+func Macroblocks(width, height int) int { return ((width + 15) / 16) * ((height + 15) / 16) }
+
+// MaxFrameMacroblocks returns the largest picture, in macroblocks, that a decoder of level levelIdc
+// (the last byte of a profile-level-id: 13 for level 1.3, 31 for 3.1) takes; lower than every level
+// (level 1b is 9 or 11 with a flag): level 1's 99.
+func MaxFrameMacroblocks(levelIdc int) int {
+	mbs := levels[0].frameMBs
 	for _, l := range levels {
-		if mbs <= l.frameMBs && mbs*c.FrameRate <= l.mbPerSec {
+		if l.idc <= levelIdc {
+			mbs = l.frameMBs
+		}
+	}
+	return mbs
+}
+
+// level returns the level_idc for the size and frame rate of c: minLevel whenever it fits, the lowest
+// higher level that fits otherwise, and 52 past every limit.
+func (c Config) level() int {
+	mbs := Macroblocks(c.Width, c.Height)
+	for _, l := range levels {
+		if l.idc >= minLevel && mbs <= l.frameMBs && mbs*c.FrameRate <= l.mbPerSec {
 			return l.idc
 		}
 	}

@@ -298,3 +298,14 @@ func benchmarkEncode(b *testing.B, w, h int) {
 
 func BenchmarkEncode640x360(b *testing.B)  { benchmarkEncode(b, 640, 360) }
 func BenchmarkEncode1280x720(b *testing.B) { benchmarkEncode(b, 1280, 720) }
+
+func TestMaxFrameMacroblocks(t *testing.T) {
+	for _, tc := range []struct{ idc, want int }{{9, 99}, {10, 99}, {13, 396}, {21, 792}, {30, 1620}, {31, 3600}, {41, 8192}, {60, 36864}} {
+		if got := h264.MaxFrameMacroblocks(tc.idc); got != tc.want {
+			t.Errorf("MaxFrameMacroblocks(%d) = %d, want %d", tc.idc, got, tc.want)
+		}
+	}
+	if got := h264.Macroblocks(1280, 720); got != 3600 {
+		t.Errorf("Macroblocks(1280, 720) = %d, want 3600", got)
+	}
+}
