@@ -2,7 +2,6 @@ package sip
 
 import (
 	"crypto/hmac"
-	"crypto/md5"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -11,6 +10,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/icholy/digest"
 )
 
 // Digest authentication of callers (RFC 3261 22.4 with RFC 2617's MD5 digest, qop "auth" or none). The
@@ -76,45 +77,41 @@ func (a *digestAuth) nonceValid(nonce string) (ok, fresh bool) {
 
 // challenge is the WWW-Authenticate header value.
 func (a *digestAuth) challenge(stale bool) string {
-	s := fmt.Sprintf(`Digest realm="%s", nonce="%s", algorithm=MD5, qop="auth"`, a.realm, a.nonceAt(a.now()))
-	if stale {
-		s += ", stale=true"
-	}
-	return s
+	c := digest.Challenge{Realm: a.realm, Nonce: a.nonceAt(a.now()), Algorithm: "MD5", QOP: []string{"auth"}, Stale: stale}
+	return c.String()
 }
 
-// check verifies the Authorization header values of a request with the given method.
+// check verifies the Authorization header values of a request with the given method. Parsing and the
+// response's computation are github.com/icholy/digest's (sipgo's own digest client).
 func (a *digestAuth) check(method string, headers []string) (authResult, string) {
-	result, user := authMissing, ""
 	for _, h := range headers {
-		p, ok := parseDigest(h)
-		if !ok || p["realm"] != a.realm {
+		cred, err := digest.ParseCredentials(h)
+		if err != nil || cred.Realm != a.realm {
 			continue
 		}
-		user = p["username"]
+		user := cred.Username
 		pass, known := a.users[user]
-		nonceOK, fresh := a.nonceValid(p["nonce"])
-		if !known || !nonceOK || p["uri"] == "" {
+		nonceOK, fresh := a.nonceValid(cred.Nonce)
+		if !known || !nonceOK || cred.URI == "" || cred.Userhash {
 			return authFailed, user
 		}
-		if alg := p["algorithm"]; alg != "" && !strings.EqualFold(alg, "MD5") {
+		if cred.Algorithm != "" && !strings.EqualFold(cred.Algorithm, "MD5") {
 			return authFailed, user
 		}
-		ha1 := md5Hex(user + ":" + a.realm + ":" + pass)
-		ha2 := md5Hex(method + ":" + p["uri"])
-		var want string
-		switch p["qop"] {
+		chal := &digest.Challenge{Realm: a.realm, Nonce: cred.Nonce, Algorithm: "MD5"}
+		switch cred.QOP {
 		case "":
-			want = md5Hex(ha1 + ":" + p["nonce"] + ":" + ha2)
 		case "auth":
-			if p["nc"] == "" || p["cnonce"] == "" {
+			if cred.Nc == 0 || cred.Cnonce == "" {
 				return authFailed, user
 			}
-			want = md5Hex(ha1 + ":" + p["nonce"] + ":" + p["nc"] + ":" + p["cnonce"] + ":auth:" + ha2)
+			chal.QOP = []string{"auth"}
 		default:
 			return authFailed, user
 		}
-		if subtle.ConstantTimeCompare([]byte(want), []byte(strings.ToLower(p["response"]))) != 1 {
+		want, err := digest.Digest(chal, digest.Options{Method: method, URI: cred.URI, Username: user, Password: pass,
+			Cnonce: cred.Cnonce, Count: cred.Nc})
+		if err != nil || subtle.ConstantTimeCompare([]byte(want.Response), []byte(strings.ToLower(cred.Response))) != 1 {
 			return authFailed, user
 		}
 		if !fresh {
@@ -122,52 +119,5 @@ func (a *digestAuth) check(method string, headers []string) (authResult, string)
 		}
 		return authOK, user
 	}
-	return result, user
-}
-
-func md5Hex(s string) string {
-	h := md5.Sum([]byte(s))
-	return hex.EncodeToString(h[:])
-}
-
-// parseDigest splits `Digest k=v, k="v", …` into its parameters (lower-case names, unquoted values). It
-// never panics; ok is false when h is not a Digest header.
-func parseDigest(h string) (map[string]string, bool) {
-	h = strings.TrimSpace(h)
-	scheme, rest, _ := strings.Cut(h, " ")
-	if !strings.EqualFold(scheme, "Digest") {
-		return nil, false
-	}
-	p := make(map[string]string)
-	for len(rest) > 0 && len(p) < 32 {
-		rest = strings.TrimLeft(rest, " \t,")
-		eq := strings.IndexByte(rest, '=')
-		if eq <= 0 {
-			break
-		}
-		key := strings.ToLower(strings.TrimSpace(rest[:eq]))
-		rest = strings.TrimLeft(rest[eq+1:], " \t")
-		var val string
-		if strings.HasPrefix(rest, `"`) {
-			var b strings.Builder
-			i := 1
-			for ; i < len(rest) && rest[i] != '"'; i++ {
-				if rest[i] == '\\' && i+1 < len(rest) {
-					i++
-				}
-				b.WriteByte(rest[i])
-			}
-			val = b.String()
-			rest = rest[min(i+1, len(rest)):]
-		} else {
-			end := strings.IndexByte(rest, ',')
-			if end < 0 {
-				end = len(rest)
-			}
-			val = strings.TrimSpace(rest[:end])
-			rest = rest[end:]
-		}
-		p[key] = val
-	}
-	return p, true
+	return authMissing, ""
 }

@@ -1,10 +1,19 @@
 package sip
 
 import (
+	"crypto/md5"
+	"encoding/hex"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/icholy/digest"
 )
+
+func md5Hex(s string) string {
+	h := md5.Sum([]byte(s))
+	return hex.EncodeToString(h[:])
+}
 
 // clientResponse computes a digest response as a client does (RFC 2617, qop=auth).
 func clientResponse(user, realm, pass, method, uri, nonce, nc, cnonce string) string {
@@ -20,11 +29,11 @@ func TestDigestAuth(t *testing.T) {
 	}
 	now := time.Unix(1_700_000_000, 0)
 	a.now = func() time.Time { return now }
-	ch, ok := parseDigest(a.challenge(false))
-	if !ok || ch["realm"] != "mcu" || ch["qop"] != "auth" || ch["algorithm"] != "MD5" || len(ch["nonce"]) != 48 {
-		t.Fatalf("challenge %q parsed to %v", a.challenge(false), ch)
+	ch, err := digest.ParseChallenge(a.challenge(false))
+	if err != nil || ch.Realm != "mcu" || !ch.SupportsQOP("auth") || ch.Algorithm != "MD5" || len(ch.Nonce) != 48 || ch.Stale {
+		t.Fatalf("challenge %q parsed to %+v, %v", a.challenge(false), ch, err)
 	}
-	nonce := ch["nonce"]
+	nonce := ch.Nonce
 	uri := "sip:r@127.0.0.1"
 	cred := func(user, pass, nonce string) string {
 		return `Digest username="` + user + `", realm="mcu", nonce="` + nonce + `", uri="` + uri +
@@ -47,7 +56,7 @@ func TestDigestAuth(t *testing.T) {
 		{"wrong password", []string{cred("alice", "wrong", nonce)}, authFailed},
 		{"unknown user", []string{cred("bob", "secret", nonce)}, authFailed},
 		{"forged nonce", []string{cred("alice", "secret", forged)}, authFailed},
-		{"other method", []string{strings.Replace(cred("alice", "secret", nonce), "response=", "x=", 1)}, authFailed},
+		{"no response", []string{strings.Replace(cred("alice", "secret", nonce), "response=", "x=", 1)}, authFailed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -56,12 +65,16 @@ func TestDigestAuth(t *testing.T) {
 			}
 		})
 	}
+	// The response covers the method: INVITE credentials do not authenticate a BYE.
+	if got, _ := a.check("BYE", []string{cred("alice", "secret", nonce)}); got != authFailed {
+		t.Errorf("check of INVITE credentials for a BYE = %d, want failed", got)
+	}
 	now = now.Add(nonceLifetime + time.Second)
 	if got, _ := a.check("INVITE", []string{cred("alice", "secret", nonce)}); got != authStale {
 		t.Errorf("check with an expired nonce = %d, want stale", got)
 	}
-	if !strings.Contains(a.challenge(true), "stale=true") {
-		t.Errorf("stale challenge %q lacks stale=true", a.challenge(true))
+	if ch, err := digest.ParseChallenge(a.challenge(true)); err != nil || !ch.Stale {
+		t.Errorf("stale challenge %q parsed to %+v, %v; want stale", a.challenge(true), ch, err)
 	}
 }
 
@@ -73,7 +86,6 @@ func FuzzDigestHeader(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, h string) {
-		parseDigest(h)
 		if got, _ := a.check("INVITE", []string{h}); got == authOK {
 			t.Fatalf("check(%q) accepted forged credentials", h)
 		}

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/openmcu/mcu/mcu"
@@ -214,7 +213,7 @@ func (s *Server) Dial(ctx context.Context, uri, room string) (string, error) {
 		c.log.Info("sip dial failed", "err", err)
 		return "", err
 	}
-	if err := c.established(inv, res); err != nil {
+	if err := c.established(); err != nil {
 		return "", err
 	}
 	media, err := parseAnswer(res.Body(), local)
@@ -237,11 +236,7 @@ func (s *Server) Dial(ctx context.Context, uri, room string) (string, error) {
 // invite sends the INVITE and waits for its final response: a 2xx, or an error (*StatusError for a
 // refusal). When ctx ends while it rings it sends a CANCEL.
 func (s *Server) invite(ctx context.Context, c *session, inv *sip.Request) (*sip.Response, error) {
-	cli, err := s.client()
-	if err != nil {
-		return nil, err
-	}
-	tx, err := cli.TransactionRequest(ctx, inv, keepHeaders)
+	tx, err := s.cli.TransactionRequest(ctx, inv, keepHeaders)
 	if err != nil {
 		return nil, fmt.Errorf("sip: send invite: %w", err)
 	}
@@ -271,11 +266,6 @@ func (s *Server) invite(ctx context.Context, c *session, inv *sip.Request) (*sip
 			return nil, ctx.Err()
 		}
 	}
-}
-
-// client is a sipgo client on the server's user agent; the requests given to it are built by build.
-func (s *Server) client() (*sipgo.Client, error) {
-	return sipgo.NewClient(s.ua, sipgo.WithClientLogger(s.sipLog))
 }
 
 // cancelInvite sends a CANCEL for a ringing INVITE (RFC 3261 9.1) and waits briefly for the 487; a 2xx
@@ -339,7 +329,6 @@ func (s *Server) cancelInvite(c *session, tx sip.ClientTransaction, inv *sip.Req
 
 // byeAfter2xx ends a call answered after the MCU gave up on it.
 func (c *session) byeAfter2xx(tx sip.ClientTransaction, inv *sip.Request, res *sip.Response) {
-	c.setDialog(inv, res)
 	c.ackOn2xx(tx, inv, res)
 	c.sendBye(hangupLocal, nil)
 }
@@ -366,9 +355,9 @@ func (c *session) setDialog(inv *sip.Request, res *sip.Response) {
 	c.localSeq = max(c.localSeq, inv.CSeq().SeqNo)
 }
 
-// established makes an answered dial-out an active call reachable by its dialog.
-func (c *session) established(inv *sip.Request, res *sip.Response) error {
-	c.setDialog(inv, res)
+// established makes an answered dial-out (its dialog set by ackOn2xx) an active call reachable by its
+// dialog.
+func (c *session) established() error {
 	c.mu.Lock()
 	ending := c.state == stateEnding
 	if !ending {
@@ -388,11 +377,7 @@ func (c *session) ackOn2xx(tx sip.ClientTransaction, inv *sip.Request, res *sip.
 	c.setDialog(inv, res)
 	ack := c.build(sip.ACK, inv.CSeq().SeqNo, c.target)
 	send := func() {
-		cli, err := c.s.client()
-		if err == nil {
-			err = cli.WriteRequest(ack.Clone(), keepHeaders)
-		}
-		if err != nil {
+		if err := c.s.cli.WriteRequest(ack.Clone(), keepHeaders); err != nil {
 			c.log.Debug("sip ack not sent", "err", err)
 		}
 	}

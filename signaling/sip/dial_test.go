@@ -43,7 +43,7 @@ func (p *phone) answering(answer string) <-chan *sip.Request {
 	return invites
 }
 
-func (p *phone) dialURI(h *harness) string {
+func (p *phone) dialURI() string {
 	u := "sip:bob@127.0.0.1:" + strconv.Itoa(p.port)
 	if p.transport == "tcp" {
 		u += ";transport=tcp"
@@ -59,7 +59,7 @@ func TestDialOut(t *testing.T) {
 			invites := p.answering(g722Answer)
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			id, err := h.srv.Dial(ctx, p.dialURI(h), "r")
+			id, err := h.srv.Dial(ctx, p.dialURI(), "r")
 			if err != nil {
 				t.Fatalf("Dial: %v", err)
 			}
@@ -78,7 +78,7 @@ func TestDialOut(t *testing.T) {
 			if from := inv.From(); from == nil || from.Address.User != "r" {
 				t.Errorf("INVITE From = %v, want the room", from)
 			}
-			call := <-h.conf.Joined()
+			call := recvBounded(t, h.conf.Joined(), "a participant to join")
 			media := call.Media()
 			if call.Room != "r" || call.Name != "bob" || len(media) != 2 {
 				t.Fatalf("joined %q as %q with %d media, want r, bob, join and update", call.Room, call.Name, len(media))
@@ -127,12 +127,12 @@ func TestDialOutRemoteBye(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := h.srv.Dial(ctx, p.dialURI(h), "r"); err != nil {
+	if _, err := h.srv.Dial(ctx, p.dialURI(), "r"); err != nil {
 		t.Fatalf("Dial: %v", err)
 	}
 	dlg = <-got
 	defer dlg.Close()
-	call := <-h.conf.Joined()
+	call := recvBounded(t, h.conf.Joined(), "a participant to join")
 	if err := dlg.Bye(ctx); err != nil {
 		t.Fatalf("callee's BYE: %v", err)
 	}
@@ -147,7 +147,7 @@ func TestDialOutFailures(t *testing.T) {
 	defer cancel()
 
 	// Refused: no answering handler means 486.
-	_, err := h.srv.Dial(ctx, p.dialURI(h), "r")
+	_, err := h.srv.Dial(ctx, p.dialURI(), "r")
 	var se *sipsig.StatusError
 	if !errors.As(err, &se) || se.Code != sip.StatusBusyHere {
 		t.Errorf("Dial to a busy phone: %v, want StatusError 486", err)
@@ -161,7 +161,7 @@ func TestDialOutFailures(t *testing.T) {
 		tx.Respond(sip.NewResponseFromRequest(req, sip.StatusRinging, "Ringing", nil))
 		<-tx.Done()
 	})
-	if _, err := h.srv.Dial(ctx, p.dialURI(h), "r"); !errors.Is(err, sipsig.ErrNoAnswer) {
+	if _, err := h.srv.Dial(ctx, p.dialURI(), "r"); !errors.Is(err, sipsig.ErrNoAnswer) {
 		t.Errorf("Dial without answer: %v, want ErrNoAnswer", err)
 	}
 	select {
@@ -174,7 +174,7 @@ func TestDialOutFailures(t *testing.T) {
 	h2 := newHarness(t, nil)
 	done := make(chan error, 1)
 	go func() {
-		_, err := h2.srv.Dial(ctx, p.dialURI(h2), "r")
+		_, err := h2.srv.Dial(ctx, p.dialURI(), "r")
 		done <- err
 	}()
 	eventually(t, "the dial-out rings", func() bool { return len(h2.srv.Calls()) == 1 })
@@ -182,10 +182,10 @@ func TestDialOutFailures(t *testing.T) {
 	if err := h2.srv.Hangup(h2.srv.Calls()[0].ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-done; !errors.Is(err, sipsig.ErrCallEnded) {
+	if err := recvBounded(t, done, "Dial to return"); !errors.Is(err, sipsig.ErrCallEnded) {
 		t.Errorf("Dial hung up while ringing: %v, want ErrCallEnded", err)
 	}
-	<-cancelled
+	recvBounded(t, cancelled, "the phone to see a CANCEL")
 
 	for _, uri := range []string{"tel:+123", "sip:", "bob@example.org", "sip:bob@127.0.0.1;transport=sctp"} {
 		if _, err := h.srv.Dial(ctx, uri, "r"); !errors.Is(err, sipsig.ErrBadURI) {
@@ -222,7 +222,7 @@ func TestHTTPDialOut(t *testing.T) {
 		return res.StatusCode, m, string(raw)
 	}
 
-	if code, _, raw := do("POST", "/sip/calls", `{"uri": "`+p.dialURI(h)+`", "room": "r"}`); code != http.StatusBadGateway ||
+	if code, _, raw := do("POST", "/sip/calls", `{"uri": "`+p.dialURI()+`", "room": "r"}`); code != http.StatusBadGateway ||
 		!strings.Contains(raw, `"sip_status":486`) {
 		t.Errorf("POST to a busy phone: %d %s, want 502 with sip_status 486", code, raw)
 	}
@@ -232,7 +232,7 @@ func TestHTTPDialOut(t *testing.T) {
 		}
 	}
 	p.answering(g722Answer)
-	code, m, raw := do("POST", "/sip/calls", `{"uri": "`+p.dialURI(h)+`", "room": "r"}`)
+	code, m, raw := do("POST", "/sip/calls", `{"uri": "`+p.dialURI()+`", "room": "r"}`)
 	id, _ := m["id"].(string)
 	if code != http.StatusCreated || id == "" {
 		t.Fatalf("POST: %d %s, want 201 with an id", code, raw)

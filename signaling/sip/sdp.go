@@ -1,9 +1,11 @@
 package sip
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -465,42 +467,49 @@ func negotiate(off description) (*negotiation, error) {
 }
 
 func (n *negotiation) acceptAudio(i int, l *mediaLine) {
-	for _, f := range l.formats {
-		c, ok := f.audioCodec()
-		if !ok {
-			continue
-		}
-		dir := l.effectiveDir()
-		n.audio, n.audioFmt, n.audioDir = i, f, dir.reverse()
-		n.media.Audio = &mcu.RTPAudio{Codec: c, PayloadType: f.pt, Remote: l.remote(),
-			Send: dir.receives(), Receive: dir.sends()}
-		for _, t := range l.formats {
-			if t.isDTMF() {
-				n.dtmfFmt = &t
-				n.media.Audio.DTMFPayloadType = t.pt
-				break
-			}
-		}
-		return
+	if a, f, dtmf := lineAudio(l); a != nil {
+		n.audio, n.audioFmt, n.dtmfFmt, n.audioDir = i, f, dtmf, l.effectiveDir().reverse()
+		n.media.Audio = a
 	}
 }
 
 func (n *negotiation) acceptVideo(i int, l *mediaLine, sessionBitrate int) {
-	for _, f := range l.formats {
-		mode, profile, ok := f.h264()
-		if !ok {
-			continue
-		}
-		dir := l.effectiveDir()
-		n.video, n.videoFmt, n.videoDir = i, f, dir.reverse()
-		n.media.Video = &mcu.RTPVideo{PayloadType: f.pt, PacketizationMode: mode, ProfileLevelID: profile,
-			Remote: l.remote(), Send: dir.receives(), Receive: dir.sends()}
-		n.media.MaxBitrate = l.bitrate
-		if n.media.MaxBitrate == 0 {
-			n.media.MaxBitrate = sessionBitrate
-		}
-		return
+	if v, f := lineVideo(l); v != nil {
+		n.video, n.videoFmt, n.videoDir = i, f, l.effectiveDir().reverse()
+		n.media.Video = v
+		n.media.MaxBitrate = cmp.Or(l.bitrate, sessionBitrate)
 	}
+}
+
+// lineAudio is the audio the MCU takes from an m-line, offer or answer: its first format the MCU
+// supports (f) with its telephone-event format (dtmf, nil if none); nil if there is none.
+func lineAudio(l *mediaLine) (a *mcu.RTPAudio, f rtpFormat, dtmf *rtpFormat) {
+	i := slices.IndexFunc(l.formats, func(f rtpFormat) bool { _, ok := f.audioCodec(); return ok })
+	if i < 0 {
+		return nil, rtpFormat{}, nil
+	}
+	f = l.formats[i]
+	c, _ := f.audioCodec()
+	dir := l.effectiveDir()
+	a = &mcu.RTPAudio{Codec: c, PayloadType: f.pt, Remote: l.remote(), Send: dir.receives(), Receive: dir.sends()}
+	if j := slices.IndexFunc(l.formats, rtpFormat.isDTMF); j >= 0 {
+		dtmf = &l.formats[j]
+		a.DTMFPayloadType = dtmf.pt
+	}
+	return a, f, dtmf
+}
+
+// lineVideo is the video the MCU takes from an m-line: its first H.264 format in packetization mode 0 or
+// 1 (f), with the profile-level-id it gives ("" if none); nil if there is none.
+func lineVideo(l *mediaLine) (*mcu.RTPVideo, rtpFormat) {
+	for _, f := range l.formats {
+		if mode, profile, ok := f.h264(); ok {
+			dir := l.effectiveDir()
+			return &mcu.RTPVideo{PayloadType: f.pt, PacketizationMode: mode, ProfileLevelID: profile,
+				Remote: l.remote(), Send: dir.receives(), Receive: dir.sends()}, f
+		}
+	}
+	return nil, rtpFormat{}
 }
 
 // origin is the o= line of the SDPs the MCU writes in one dialog: the version goes up with each.
@@ -709,12 +718,8 @@ func parseAnswer(b []byte, local mcu.RTPLocal) (mcu.RTPMedia, error) {
 	}
 	if local.Video.IsValid() && idx < len(ans.lines) {
 		l := &ans.lines[idx]
-		m.Video = answeredVideo(l)
-		if m.Video != nil {
-			m.MaxBitrate = l.bitrate
-			if m.MaxBitrate == 0 {
-				m.MaxBitrate = ans.bitrate
-			}
+		if m.Video = answeredVideo(l); m.Video != nil {
+			m.MaxBitrate = cmp.Or(l.bitrate, ans.bitrate)
 		}
 	}
 	if m.Audio == nil && m.Video == nil {
@@ -727,39 +732,17 @@ func answeredAudio(l *mediaLine) *mcu.RTPAudio {
 	if l.kind != "audio" || l.port == 0 || !l.rtp() {
 		return nil
 	}
-	dir := l.effectiveDir()
-	for _, f := range l.formats {
-		c, ok := f.audioCodec()
-		if !ok {
-			continue
-		}
-		a := &mcu.RTPAudio{Codec: c, PayloadType: f.pt, Remote: l.remote(), Send: dir.receives(), Receive: dir.sends()}
-		for _, t := range l.formats {
-			if t.isDTMF() {
-				a.DTMFPayloadType = t.pt
-				break
-			}
-		}
-		return a
-	}
-	return nil
+	a, _, _ := lineAudio(l)
+	return a
 }
 
 func answeredVideo(l *mediaLine) *mcu.RTPVideo {
 	if l.kind != "video" || l.port == 0 || !l.rtp() {
 		return nil
 	}
-	dir := l.effectiveDir()
-	for _, f := range l.formats {
-		mode, profile, ok := f.h264()
-		if !ok {
-			continue
-		}
-		if profile == "" {
-			profile = defaultProfileLevelID
-		}
-		return &mcu.RTPVideo{PayloadType: f.pt, PacketizationMode: mode, ProfileLevelID: profile,
-			Remote: l.remote(), Send: dir.receives(), Receive: dir.sends()}
+	v, _ := lineVideo(l)
+	if v != nil && v.ProfileLevelID == "" {
+		v.ProfileLevelID = defaultProfileLevelID
 	}
-	return nil
+	return v
 }

@@ -110,7 +110,7 @@ func TestNegotiate(t *testing.T) {
 			answer: []string{"m=video 40002 RTP/AVP 98", "a=fmtp:98 packetization-mode=0"},
 		},
 		{
-			name: "h264 mode 2 refused, vp8 refused with port 0",
+			name: "h264 mode 2 refused with port 0",
 			offer: sdpOf("m=audio 4000 RTP/AVP 0", "m=video 4002 RTP/AVP 97", "a=rtpmap:97 H264/90000",
 				"a=fmtp:97 packetization-mode=2"),
 			want:   mcu.RTPMedia{Audio: &mcu.RTPAudio{Codec: mcu.PCMU, Remote: remote, Send: true, Receive: true}},

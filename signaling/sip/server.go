@@ -30,14 +30,14 @@ var ErrServerClosed = errors.New("sip: server closed")
 // Server is the SIP server. Create it with New, start it with Start (or Run), stop it with Close. Its
 // methods are safe for concurrent use.
 type Server struct {
-	cfg    Config
-	conf   Conference
-	log    *slog.Logger
-	sipLog *slog.Logger // for sipgo: everything at Debug
-	auth   *digestAuth  // nil: no authentication
+	cfg  Config
+	conf Conference
+	log  *slog.Logger
+	auth *digestAuth // nil: no authentication
 
 	ua  *sipgo.UserAgent
 	srv *sipgo.Server
+	cli *sipgo.Client // sends the server's own requests, built by session.build (immutable, shared)
 
 	ctx    context.Context // cancelled by Close: stops answers, rings and retransmissions
 	cancel context.CancelFunc
@@ -99,7 +99,6 @@ func New(cfg Config, p Params) (*Server, error) {
 	}
 	// sipgo logs what it drops (garbage, unmatched responses) at Error: for the MCU that is Debug.
 	sipLog := slog.New(debugHandler{log.Handler()}).With("component", "sipgo")
-	s.sipLog = sipLog
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent),
 		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(sipLog),
 			sip.WithTransactionLayerUnhandledResponseHandler(func(r *sip.Response) {
@@ -115,7 +114,12 @@ func New(cfg Config, p Params) (*Server, error) {
 		ua.Close()
 		return nil, fmt.Errorf("sip: new server: %w", err)
 	}
-	s.ua, s.srv = ua, srv
+	cli, err := sipgo.NewClient(ua, sipgo.WithClientLogger(sipLog))
+	if err != nil {
+		ua.Close()
+		return nil, fmt.Errorf("sip: new client: %w", err)
+	}
+	s.ua, s.srv, s.cli = ua, srv, cli
 	srv.OnInvite(s.handler(s.onInvite))
 	srv.OnAck(s.handler(s.onAck))
 	srv.OnBye(s.handler(s.onBye))
@@ -151,8 +155,6 @@ func (s *Server) Start() error {
 				s.log.Error("sip udp serve ended", "err", err)
 			}
 		}()
-	}
-	if udp != nil {
 		s.awaitPool("udp", udp.LocalAddr().String())
 	}
 	if tcp != nil {
@@ -405,18 +407,17 @@ func (s *Server) localHost(remote netip.Addr) netip.Addr {
 			return a
 		}
 	}
-	if remote.IsValid() && !remote.IsUnspecified() {
-		// Connecting a UDP socket sends nothing; it only asks the kernel for the route.
-		if c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(remote, 9))); err == nil {
+	// Connecting a UDP socket sends nothing; it only asks the kernel for the route: towards remote, else
+	// towards a documentation address (the default route).
+	for _, to := range []netip.Addr{remote, netip.AddrFrom4([4]byte{192, 0, 2, 1})} {
+		if !to.IsValid() || to.IsUnspecified() {
+			continue
+		}
+		if c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(to, 9))); err == nil {
 			a := c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap()
 			c.Close()
 			return a
 		}
-	}
-	if c, err := net.DialUDP("udp", nil, &net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 9}); err == nil {
-		a := c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap()
-		c.Close()
-		return a
 	}
 	return netip.IPv4Unspecified()
 }

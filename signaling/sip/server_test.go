@@ -446,7 +446,7 @@ func TestCancel(t *testing.T) {
 	go func() { done <- dlg.WaitAnswer(ringCtx, sipgo.AnswerOptions{}) }()
 	time.Sleep(100 * time.Millisecond) // the 100 Trying has arrived: WaitAnswer may CANCEL
 	hangUp()
-	if err := <-done; !errors.Is(err, context.Canceled) {
+	if err := recvBounded(t, done, "WaitAnswer to return"); !errors.Is(err, context.Canceled) {
 		t.Fatalf("WaitAnswer after CANCEL: %v", err)
 	}
 	if dlg.InviteResponse == nil || dlg.InviteResponse.StatusCode != sip.StatusRequestTerminated {
@@ -564,7 +564,7 @@ func TestDelayedOffer(t *testing.T) {
 	if err := dlg.WriteAck(ctx, ack); err != nil {
 		t.Fatal(err)
 	}
-	call := <-h.conf.Joined()
+	call := recvBounded(t, h.conf.Joined(), "a participant to join")
 	eventually(t, "the answer in the ACK is applied", func() bool {
 		m := call.Media()
 		return len(m) == 2 && m[1].Audio != nil && m[1].Audio.Codec == mcu.PCMU && m[1].Audio.Send
@@ -602,7 +602,7 @@ func TestDigestAuthentication(t *testing.T) {
 	if err := dlg.Ack(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if c := <-h.conf.Joined(); c.Room != "r" {
+	if c := recvBounded(t, h.conf.Joined(), "a participant to join"); c.Room != "r" {
 		t.Errorf("joined %q", c.Room)
 	}
 	if res := p.send(h, sip.OPTIONS, "r"); res.StatusCode != sip.StatusOK {
@@ -763,7 +763,20 @@ func TestLifecycle(t *testing.T) {
 		t.Error("second Start succeeded")
 	}
 	cancel()
-	if err := <-done; err != nil {
+	if err := recvBounded(t, done, "Run to return"); err != nil {
 		t.Errorf("Run: %v", err)
+	}
+}
+
+// recvBounded receives from ch, failing the test after 10 s instead of hanging.
+func recvBounded[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+		var zero T
+		return zero
 	}
 }

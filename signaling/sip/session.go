@@ -310,21 +310,13 @@ func (s *Server) setLaddr(req *sip.Request) {
 	req.Laddr = sip.Addr{IP: ip, Port: int(ap.Port())}
 }
 
-// keepHeaders is a sipgo request option that sends a request as built.
-func keepHeaders(_ *sipgo.Client, r *sip.Request) error {
-	if r.Body() == nil {
-		r.SetBody(nil)
-	}
-	return nil
-}
+// keepHeaders is a sipgo request option that does nothing: given any option, sipgo sends a request as
+// built (build sets every header and the body) instead of adding its own Via, From, To and so on.
+func keepHeaders(*sipgo.Client, *sip.Request) error { return nil }
 
 // do sends a request and returns its final response.
 func (s *Server) do(ctx context.Context, req *sip.Request) (*sip.Response, error) {
-	cli, err := s.client()
-	if err != nil {
-		return nil, err
-	}
-	tx, err := cli.TransactionRequest(ctx, req, keepHeaders)
+	tx, err := s.cli.TransactionRequest(ctx, req, keepHeaders)
 	if err != nil {
 		return nil, err
 	}

@@ -274,20 +274,12 @@ func newRealMCU(t *testing.T) *mcu.MCU {
 	return m
 }
 
-// pionListener trickles the MCU's candidates to its pion client.
-type pionListener struct {
-	mu     sync.Mutex
-	client *mcutest.Client
-}
+// pionListener trickles the MCU's candidates to its pion client (set before Join, never changed).
+type pionListener struct{ client *mcutest.Client }
 
 func (l *pionListener) OnICECandidate(c mcu.ICECandidate) {
-	l.mu.Lock()
-	client := l.client
-	l.mu.Unlock()
-	if client != nil {
-		client.AddICECandidate(webrtc.ICECandidateInit{Candidate: c.Candidate, SDPMid: c.SDPMid,
-			SDPMLineIndex: c.SDPMLineIndex, UsernameFragment: c.UsernameFragment})
-	}
+	l.client.AddICECandidate(webrtc.ICECandidateInit{Candidate: c.Candidate, SDPMid: c.SDPMid,
+		SDPMLineIndex: c.SDPMLineIndex, UsernameFragment: c.UsernameFragment})
 }
 
 func (l *pionListener) OnRoster(mcu.RosterEvent) {}
@@ -359,7 +351,6 @@ func poll(d time.Duration, f func() error) error {
 
 // baresipUA is a running baresip process.
 type baresipUA struct {
-	t       *testing.T
 	cmd     *exec.Cmd
 	dir     string
 	listen  string // its SIP address, host:port
@@ -405,7 +396,7 @@ func startBaresip(t *testing.T, bin, audioCodec, target string) *baresipUA {
 	if err := os.WriteFile(filepath.Join(dir, "accounts"), []byte(account), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ua := &baresipUA{t: t, dir: dir, listen: listen, out: &lockedBuffer{}, done: make(chan struct{})}
+	ua := &baresipUA{dir: dir, listen: listen, out: &lockedBuffer{}, done: make(chan struct{})}
 	args := []string{"-s", "-f", dir, "-t", "60"}
 	if target != "" {
 		args = append(args, "-e", "/dial "+target)
