@@ -338,9 +338,6 @@ func (c *conn) join(m joinMsg) error {
 		return errorf(CodeInternal, "could not join the room")
 	}
 	c.session = s
-	if q, ok := s.(qualitySource); ok {
-		c.quality.Store(&q)
-	}
 	c.maxKbps = m.MaxKbps
 	c.log = c.log.With("room", m.Room, "participant", s.ID())
 	c.log.Info("joined", "max_kbps", m.MaxKbps)
@@ -353,6 +350,9 @@ func (c *conn) join(m joinMsg) error {
 	}
 	c.out.finishJoin(joinedOut{Type: typeJoined, ID: string(s.ID()), Room: m.Room,
 		ICEServers: toWireICEServers(c.h.conf.ICEServers())})
+	if q, ok := s.(qualitySource); ok { // after "joined": no "quality" comes before it
+		c.quality.Store(&q)
+	}
 	if setupErr != nil {
 		c.log.Debug("set layout or caps", "err", setupErr)
 		return errorf(CodeInternal, "the layout or caps could not be applied")
@@ -453,10 +453,10 @@ func (c *conn) failed(what string, err error, timedOut bool) {
 	c.ws.CloseNow()
 }
 
-// listener is the participant's mcu.ParticipantListener: it only queues.
 // qualitySource is a Session that reports its downstream link quality (*mcu.Participant does).
 type qualitySource interface{ Quality() mcu.Quality }
 
+// listener is the participant's mcu.ParticipantListener: it only queues.
 type listener struct{ out *outbox }
 
 func (l listener) OnICECandidate(c mcu.ICECandidate) { l.out.push(candidateOutOf(c)) }

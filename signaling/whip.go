@@ -613,15 +613,15 @@ func (h *WHIPHandler) delete(w http.ResponseWriter, r *http.Request, kind whipKi
 	w.WriteHeader(http.StatusOK)
 }
 
-// trickleFragment is what a PATCH body (RFC 8840) carries.
+// trickleFragment is what a PATCH body (RFC 8840) carries that the handler uses.
 type trickleFragment struct {
-	ufrag, pwd string
+	ufrag      string
 	candidates []mcu.ICECandidate
 }
 
-// parseTrickleFragment reads an application/trickle-ice-sdpfrag body: the ICE credentials, and the
-// candidates with the mid of the media section they follow. End-of-candidates and other attributes are
-// ignored; anything that is not an SDP line is an error.
+// parseTrickleFragment reads an application/trickle-ice-sdpfrag body: the ICE username fragment, and the
+// candidates with the mid of the media section they follow. The password, end-of-candidates and other
+// attributes are ignored; anything that is not an SDP line is an error.
 func parseTrickleFragment(body string) (trickleFragment, error) {
 	var f trickleFragment
 	var mid *string
@@ -636,8 +636,6 @@ func parseTrickleFragment(body string) (trickleFragment, error) {
 		switch {
 		case strings.HasPrefix(line, "a=ice-ufrag:"):
 			f.ufrag = strings.TrimPrefix(line, "a=ice-ufrag:")
-		case strings.HasPrefix(line, "a=ice-pwd:"):
-			f.pwd = strings.TrimPrefix(line, "a=ice-pwd:")
 		case strings.HasPrefix(line, "m="):
 			mid = nil
 		case strings.HasPrefix(line, "a=mid:"):

@@ -36,9 +36,7 @@ type Config struct {
 	// AdminToken, when set, is the bearer token of the operators' API (/sip/calls: dial-out); without it
 	// that API answers 403.
 	AdminToken string `json:"admin_token,omitempty"`
-	// SIPPort is the UDP and TCP port of the SIP server; 0 turns SIP off.
-	SIPPort int `json:"sip_port"`
-	// SIP is the rest of the SIP server's configuration (its Port is SIPPort).
+	// SIP is the SIP server's configuration; SIP.Port 0 turns SIP off (here it never means "any port").
 	SIP sip.Config `json:"sip"`
 	// MCU is the media configuration: canvas, rates, UDP, ICE.
 	MCU mcu.Config `json:"mcu"`
@@ -49,14 +47,7 @@ type Config struct {
 func DefaultConfig() Config {
 	m := mcu.DefaultConfig()
 	m.IncludeLoopback = true
-	return Config{HTTP: ":8080", LogLevel: "info", SIPPort: 5060, SIP: sip.DefaultConfig(), MCU: m}
-}
-
-// sipConfig is the SIP server's configuration with its port.
-func (c Config) sipConfig() sip.Config {
-	s := c.SIP
-	s.Port = c.SIPPort
-	return s
+	return Config{HTTP: ":8080", LogLevel: "info", SIP: sip.DefaultConfig(), MCU: m}
 }
 
 // Validate reports the first unusable setting.
@@ -71,12 +62,8 @@ func (c Config) Validate() error {
 	if err := c.whipConfig().Validate(); err != nil {
 		return err
 	}
-	if c.SIPPort < 0 || c.SIPPort > 65535 {
-		return fmt.Errorf("sip port %d: want 0 (off) to 65535", c.SIPPort)
-	}
-	if c.SIPPort != 0 {
-		s := c.sipConfig()
-		if err := s.Validate(); err != nil {
+	if c.SIP.Port != 0 {
+		if err := c.SIP.Validate(); err != nil {
 			return err
 		}
 	}
@@ -132,7 +119,7 @@ func (c *Config) settings() []setting {
 		listSetting("allowed-origins", "extra browser origins allowed for WebSocket, WHIP and WHEP, comma separated host patterns", &c.AllowedOrigins),
 		strSetting("whip-token", "bearer token required by /whip/ and /whep/ (prefer the environment variable); empty = open", &c.WHIPToken),
 		strSetting("admin-token", "bearer token of the operators' API (/sip/calls dial-out); empty = that API is refused", &c.AdminToken),
-		intSetting("sip-port", "UDP and TCP port of the SIP server; 0 = no SIP", &c.SIPPort),
+		intSetting("sip-port", "UDP and TCP port of the SIP server; 0 = no SIP", &c.SIP.Port),
 		strSetting("sip-host", "IP the SIP server listens on; empty = all interfaces", &c.SIP.Host),
 		strSetting("sip-public-host", "IP written in SIP Contact/Via and SDP (set it behind NAT); empty = the local address towards each peer", &c.SIP.PublicHost),
 		strSetting("sip-realm", "digest authentication realm for SIP callers", &c.SIP.Realm),

@@ -115,8 +115,8 @@ func newMux(m *mcu.MCU, cfg Config, log *slog.Logger) (*http.ServeMux, *endpoint
 	mux.Handle("/ws", ws)
 	mux.Handle("/whip/", whip)
 	mux.Handle("/whep/", whip)
-	if cfg.SIPPort != 0 {
-		s, err := sip.New(cfg.sipConfig(), sip.Params{Conference: sip.MCUConference(m), Logger: log})
+	if cfg.SIP.Port != 0 {
+		s, err := sip.New(cfg.SIP, sip.Params{Conference: sip.MCUConference(m), Logger: log})
 		if err == nil {
 			err = s.Start()
 		}

@@ -104,7 +104,7 @@ func TestServeAndShutdown(t *testing.T) {
 	base := "http://" + ln.Addr().String()
 	done := make(chan error, 1)
 	cfg := DefaultConfig()
-	cfg.SIPPort = 0 // TestSIPEndpoints has SIP
+	cfg.SIP.Port = 0 // TestSIPEndpoints has SIP
 	m, err := mcu.New(cfg.MCU, mcu.Params{})
 	if err != nil {
 		t.Fatal(err)

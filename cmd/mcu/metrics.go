@@ -101,8 +101,8 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
-	counter := func(d *prometheus.Desc, v uint64) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
 	gauge(c.rooms, float64(s.Rooms))
 	gauge(c.participants, float64(s.Participants))
@@ -124,7 +124,7 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	for kind, n := range map[string]uint64{"received": s.RTPPacketsReceived, "dropped": s.RTPPacketsDropped, "sent": s.RTPPacketsSent} {
-		ch <- prometheus.MustNewConstMetric(c.rtpPackets, prometheus.CounterValue, float64(n), kind)
+		counter(c.rtpPackets, n, kind)
 	}
 	for _, r := range s.RoomDetails {
 		gauge(c.roomParticipants, float64(r.Participants), r.Name)
@@ -140,8 +140,8 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.partEstimate, float64(q.EstimatedBitrate), p.Room, id)
 		gauge(c.partSent, float64(q.SentBitrate), p.Room, id)
 		gauge(c.partLoss, q.Loss, p.Room, id)
-		ch <- prometheus.MustNewConstMetric(c.partKeyframeRequests, prometheus.CounterValue, float64(q.KeyframeRequests), p.Room, id)
-		ch <- prometheus.MustNewConstMetric(c.partKeyframesForced, prometheus.CounterValue, float64(q.KeyframesForced), p.Room, id)
+		counter(c.partKeyframeRequests, q.KeyframeRequests, p.Room, id)
+		counter(c.partKeyframesForced, q.KeyframesForced, p.Room, id)
 	}
 	counter(c.decoded, s.VideoFramesDecoded)
 	counter(c.notDecoded, s.VideoFramesNotDecoded)

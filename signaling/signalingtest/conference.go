@@ -95,14 +95,16 @@ func (c *Conference) Sessions() []*Session {
 // Remove takes s out of its room as the MCU does when a connection fails: the others get RosterLeft
 // and s's listener OnClosed(err). It does not count as a Leave.
 func (c *Conference) Remove(s *Session, err error) {
-	if others, ok := c.remove(s); ok {
-		for _, o := range others {
-			if !s.Viewer {
-				o.Listener.OnRoster(mcu.RosterEvent{Type: mcu.RosterLeft, Participant: s.Info()})
-			}
-		}
-		s.Listener.OnClosed(err)
+	others, ok := c.remove(s)
+	if !ok {
+		return
 	}
+	if !s.Viewer { // nobody was told about a viewer
+		for _, o := range others {
+			o.Listener.OnRoster(mcu.RosterEvent{Type: mcu.RosterLeft, Participant: s.Info()})
+		}
+	}
+	s.Listener.OnClosed(err)
 }
 
 // remove takes s out of its room, once, and returns the remaining members.
@@ -194,7 +196,7 @@ func (s *Session) SetMuted(audio, video bool) {
 	changed := s.audioMuted != audio || s.videoMuted != video
 	s.audioMuted, s.videoMuted = audio, video
 	s.mu.Unlock()
-	if !changed {
+	if !changed || s.Viewer { // nobody hears about a viewer
 		return
 	}
 	s.c.mu.Lock()
@@ -202,7 +204,7 @@ func (s *Session) SetMuted(audio, video bool) {
 	s.c.mu.Unlock()
 	info := s.Info()
 	for _, o := range others {
-		if o != s && !s.Viewer {
+		if o != s {
 			o.Listener.OnRoster(mcu.RosterEvent{Type: mcu.RosterMuted, Participant: info})
 		}
 	}

@@ -12,6 +12,7 @@
 import { preferH264 } from './peer.js';
 import { RemotePlayer } from './player.js';
 import { queryFlag, roomFromPath } from './params.js';
+import { $ } from './ui.js';
 
 /** Backoff between attempts: 1, 2, 4, … s, at most MAX_DELAY_MS; a stream that played STABLE_MS resets it. */
 const MAX_DELAY_MS = 30000;
@@ -359,7 +360,6 @@ class Watcher {
 
 function main() {
   const params = parseWatchParams(window.location);
-  const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
   const els = {
     video: /** @type {HTMLVideoElement} */ ($('video')),
     startAudio: /** @type {HTMLButtonElement} */ ($('start-audio')),
