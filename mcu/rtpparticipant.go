@@ -436,7 +436,7 @@ func (l rtpAudioRTCP) OnReceptionReport(r rtcp.ReceptionReport) {
 	l.p.audioLoss.observeFraction(r.FractionLost)
 }
 
-func (l rtpVideoRTCP) OnKeyframeRequest()                                    { l.p.onKeyframeRequest() }
+func (l rtpVideoRTCP) OnKeyframeRequest()                     { l.p.onKeyframeRequest() }
 func (l rtpVideoRTCP) OnReceptionReport(rtcp.ReceptionReport) {}
 
 // watchRTP removes the participant when no RTP has come for Config.RTPTimeout while a stream was

@@ -322,4 +322,3 @@ func (s *rtpStream) newFIRLocked(p *rtcp.FullIntraRequest) bool {
 	s.haveFIR, s.lastFIRSender, s.lastFIRSeq = true, p.SenderSSRC, e.SequenceNumber
 	return true
 }
-
