@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,6 +57,9 @@ type Server struct {
 	// filter last let one through (UnixNano).
 	stopping atomic.Bool
 	lastRead atomic.Int64
+
+	panics    atomic.Uint64 // handler panics recovered
+	malformed atomic.Uint64 // requests refused for their mandatory headers
 
 	closeOnce sync.Once
 	closeErr  error
@@ -307,7 +311,9 @@ func (s *Server) spawn(f func()) bool {
 	return true
 }
 
-// handler wraps a request handler: counted in s.wg, refused with 503 while closing.
+// handler wraps a request handler: counted in s.wg, refused with 503 while closing, refused with 400
+// when a mandatory header is missing, repeated or inconsistent, and isolated: a panic in h is logged
+// with its stack and counted, ends only this request (answered 500) and never the process.
 func (s *Server) handler(h func(*sip.Request, sip.ServerTransaction)) sipgo.RequestHandler {
 	return func(req *sip.Request, tx sip.ServerTransaction) {
 		if !s.enter() {
@@ -317,8 +323,53 @@ func (s *Server) handler(h func(*sip.Request, sip.ServerTransaction)) sipgo.Requ
 			return
 		}
 		defer s.wg.Done()
+		defer func() {
+			if v := recover(); v != nil {
+				s.panics.Add(1)
+				s.log.Error("sip handler panicked", "method", req.Method, "source", req.Source(),
+					"panic", v, "stack", string(debug.Stack()))
+				if !req.IsAck() {
+					s.reply(tx, req, sip.StatusInternalServerError, "Server Internal Error")
+				}
+			}
+		}()
+		if err := checkHeaders(req); err != nil {
+			s.malformed.Add(1)
+			s.log.Debug("sip malformed request", "method", req.Method, "source", req.Source(), "err", err)
+			if !req.IsAck() {
+				s.reply(tx, req, sip.StatusBadRequest, "Bad Request", warning(399, err.Error()))
+			}
+			return
+		}
 		h(req, tx)
 	}
+}
+
+// checkHeaders checks what RFC 3261 8.1.1 makes mandatory in every request: exactly one To, From,
+// Call-ID and CSeq (whose method is the request's), at least one Via, and a From tag. The handlers rely
+// on it.
+func checkHeaders(req *sip.Request) error {
+	for _, name := range []string{"To", "From", "Call-ID", "CSeq"} {
+		switch n := len(req.GetHeaders(name)); {
+		case n == 0:
+			return fmt.Errorf("missing %s", name)
+		case n > 1:
+			return fmt.Errorf("repeated %s", name)
+		}
+	}
+	if req.Via() == nil {
+		return errors.New("missing Via")
+	}
+	if req.To() == nil || req.From() == nil || req.CallID() == nil || req.CSeq() == nil {
+		return errors.New("malformed To, From, Call-ID or CSeq")
+	}
+	if m := req.CSeq().MethodName; m != req.Method && !(req.IsAck() && m == sip.INVITE) {
+		return fmt.Errorf("CSeq method %s in a %s", m, req.Method)
+	}
+	if tag, _ := req.From().Params.Get("tag"); tag == "" {
+		return errors.New("missing From tag")
+	}
+	return nil
 }
 
 // reply answers req with a body-less response carrying extra headers.
@@ -537,3 +588,14 @@ func (d debugHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	return debugHandler{d.h.WithAttrs(attrs)}
 }
 func (d debugHandler) WithGroup(name string) slog.Handler { return debugHandler{d.h.WithGroup(name)} }
+
+// Stats are the server's counts of hostile or broken input.
+type Stats struct {
+	Panics    uint64 // request handlers that panicked (recovered, answered 500)
+	Malformed uint64 // requests refused for a missing, repeated or inconsistent mandatory header
+}
+
+// Stats returns the counts so far. It is safe for concurrent use.
+func (s *Server) Stats() Stats {
+	return Stats{Panics: s.panics.Load(), Malformed: s.malformed.Load()}
+}

@@ -780,3 +780,100 @@ func recvBounded[T any](t *testing.T, ch <-chan T, what string) T {
 		return zero
 	}
 }
+
+// TestMissingMandatoryHeaders is the regression test for one unauthenticated datagram taking the whole
+// process down: an INVITE without To reached onInvite with a nil header. Every request missing, or
+// repeating, a header RFC 3261 makes mandatory gets a 400 (or no answer when sipgo cannot even address
+// one), the server keeps answering, and a call in progress is not disturbed.
+func TestMissingMandatoryHeaders(t *testing.T) {
+	h := newHarness(t, nil)
+	p := h.phone(t, "udp")
+	_, call := p.call(h, "r", pcmuOnly)
+	u, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	me := u.LocalAddr().String()
+	dst := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: h.port}
+	headers := map[string]string{
+		"Via":     "SIP/2.0/UDP " + me + ";branch=z9hG4bK-%s",
+		"From":    "<sip:eve@127.0.0.1>;tag=e1",
+		"To":      "<sip:r@127.0.0.1>",
+		"Call-ID": "%s@eve",
+		"CSeq":    "1 INVITE",
+		"Contact": "<sip:eve@" + me + ">",
+	}
+	order := []string{"Via", "From", "To", "Call-ID", "CSeq", "Contact"}
+	cases := []struct {
+		name          string
+		drop, repeat  string
+		set           map[string]string
+		method        string
+		noAnswerIsOK  bool // sipgo answers (or drops) these before any handler sees them
+		wantNotStatus int
+	}{
+		{name: "invite without To", drop: "To", method: "INVITE"},
+		{name: "invite without From", drop: "From", method: "INVITE"},
+		{name: "invite without Call-ID", drop: "Call-ID", method: "INVITE", noAnswerIsOK: true},
+		{name: "invite without CSeq", drop: "CSeq", method: "INVITE", noAnswerIsOK: true},
+		{name: "invite without Via", drop: "Via", method: "INVITE", noAnswerIsOK: true},
+		{name: "invite with two To", repeat: "To", method: "INVITE"},
+		{name: "invite with two From", repeat: "From", method: "INVITE"},
+		{name: "invite without From tag", set: map[string]string{"From": "<sip:eve@127.0.0.1>"}, method: "INVITE"},
+		{name: "invite with a BYE CSeq", set: map[string]string{"CSeq": "1 BYE"}, method: "INVITE", noAnswerIsOK: true},
+		{name: "bye without To", drop: "To", method: "BYE", set: map[string]string{"CSeq": "1 BYE"}},
+		{name: "info without To", drop: "To", method: "INFO", set: map[string]string{"CSeq": "1 INFO"}},
+		{name: "options without To", drop: "To", method: "OPTIONS", set: map[string]string{"CSeq": "1 OPTIONS"}},
+		{name: "message without To", drop: "To", method: "MESSAGE", set: map[string]string{"CSeq": "1 MESSAGE"}},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			id := fmt.Sprintf("m%d", i)
+			var b strings.Builder
+			fmt.Fprintf(&b, "%s sip:r@127.0.0.1 SIP/2.0\r\n", tc.method)
+			for _, name := range order {
+				if name == tc.drop {
+					continue
+				}
+				v := headers[name]
+				if s, ok := tc.set[name]; ok {
+					v = s
+				}
+				if strings.Contains(v, "%s") {
+					v = fmt.Sprintf(v, id)
+				}
+				fmt.Fprintf(&b, "%s: %s\r\n", name, v)
+				if name == tc.repeat {
+					fmt.Fprintf(&b, "%s: %s;tag=x%s\r\n", name, v, id)
+				}
+			}
+			b.WriteString("Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+			if _, err := u.WriteTo([]byte(b.String()), dst); err != nil {
+				t.Fatal(err)
+			}
+			u.SetReadDeadline(time.Now().Add(2 * time.Second))
+			buf := make([]byte, 4096)
+			n, _, err := u.ReadFrom(buf)
+			if err != nil {
+				if !tc.noAnswerIsOK {
+					t.Fatalf("no answer: %v", err)
+				}
+				return
+			}
+			status := strings.SplitN(string(buf[:n]), "\r\n", 2)[0]
+			if !strings.HasPrefix(status, "SIP/2.0 4") {
+				t.Errorf("answered %q, want a 4xx", status)
+			}
+		})
+	}
+	if res := p.send(h, sip.OPTIONS, "r"); res.StatusCode != sip.StatusOK {
+		t.Errorf("OPTIONS afterwards: %d", res.StatusCode)
+	}
+	if call.Left() || len(h.srv.Calls()) != 1 {
+		t.Errorf("the malformed requests disturbed the call: left %v, calls %+v", call.Left(), h.srv.Calls())
+	}
+	if st := h.srv.Stats(); st.Panics != 0 {
+		t.Errorf("handlers panicked %d times", st.Panics)
+	}
+}
