@@ -313,6 +313,7 @@ func (m *MCU) takeEstimator(id string) cc.BandwidthEstimator {
 // leaves, and keeps its Quality snapshot.
 func (p *Participant) runBWE(e cc.BandwidthEstimator) {
 	defer p.wg.Done()
+	defer p.m.catch(panicBWE, p.log, p.removeAsync)
 	params := defaultBWEParams()
 	need := p.m.cfg.tierNeeds()
 	ctl := newTierController(params, need)

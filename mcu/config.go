@@ -42,8 +42,28 @@ type Config struct {
 	// one lossy receiver cannot flood the others who share its encoder with keyframes. A new receiver on
 	// an encoder gets its IDR at once.
 	KeyframeInterval time.Duration `json:"keyframe_interval"`
-	// MaxParticipants is the largest number of participants in one room.
+	// MaxParticipants is the largest number of participants in one room (viewers included).
 	MaxParticipants int `json:"max_participants"`
+	// MaxRooms is the largest number of rooms open at once; a join that would open another gets
+	// ErrTooManyRooms.
+	MaxRooms int `json:"max_rooms"`
+	// MaxTotalParticipants is the largest number of participants in all rooms together; a join beyond it
+	// gets ErrServerFull.
+	MaxTotalParticipants int `json:"max_total_participants"`
+	// NegotiationTimeout is how long a WebRTC participant may take from joining to connected media (an
+	// offer answered and ICE and DTLS up); one that has not connected by then is removed with
+	// ErrNegotiationTimeout. Until it connects it costs no encode: it is no receiver of the mixers.
+	NegotiationTimeout time.Duration `json:"negotiation_timeout"`
+	// MaxMediaSections is the most audio and video sections (m= lines) an offer may have; a larger
+	// offer gets ErrTooManyTracks. Data channel sections are not counted.
+	MaxMediaSections int `json:"max_media_sections"`
+	// MaxInputWidth and MaxInputHeight bound the pictures a participant may send: a larger picture is
+	// not decoded (dropped and counted in Stats.InputRefused) until a smaller one comes.
+	MaxInputWidth  int `json:"max_input_width"`
+	MaxInputHeight int `json:"max_input_height"`
+	// MaxInputBitrate bounds what one participant may send, audio and video together, in bit/s: packets
+	// beyond it (a token bucket of one second's worth) are dropped and counted in Stats.InputRefused.
+	MaxInputBitrate int `json:"max_input_bitrate"`
 
 	// UDPPort, when not zero, carries every peer's media on this one UDP port (ICE UDP mux), and
 	// UDPPortMin and UDPPortMax are ignored.
@@ -76,7 +96,9 @@ type Config struct {
 
 // DefaultConfig returns 1280x720 at 30 fps and 1.5 Mbit/s (lower tiers 640x360@30 at 500 kbit/s and
 // 320x180@15 at 150 kbit/s), Opus at 32 kbit/s, 9 visible tiles, 25
-// participants per room, any UDP port, no loopback candidates, and a 5 s disconnect timeout.
+// participants per room, 100 rooms and 500 participants per server, 20 s to connect, offers of at most 4
+// media sections, input pictures up to 1920x1088 at up to 8 Mbit/s, any UDP port, no loopback
+// candidates, and a 5 s disconnect timeout.
 func DefaultConfig() Config {
 	return Config{
 		Width:        1280,
@@ -87,13 +109,20 @@ func DefaultConfig() Config {
 			{Name: "sd", Width: 640, Height: 360, FrameRate: 30, VideoBitrate: 500_000},
 			{Name: "ld", Width: 320, Height: 180, FrameRate: 15, VideoBitrate: 150_000},
 		},
-		AudioBitrate:      32_000,
-		VisibleTiles:      9,
-		MaxParticipants:   25,
-		SpeakerHold:       3 * time.Second,
-		KeyframeInterval:  500 * time.Millisecond,
-		DisconnectTimeout: 5 * time.Second,
-		RTPTimeout:        30 * time.Second,
+		AudioBitrate:         32_000,
+		VisibleTiles:         9,
+		MaxParticipants:      25,
+		MaxRooms:             100,
+		MaxTotalParticipants: 500,
+		NegotiationTimeout:   20 * time.Second,
+		MaxMediaSections:     4,
+		MaxInputWidth:        1920,
+		MaxInputHeight:       1088,
+		MaxInputBitrate:      8_000_000,
+		SpeakerHold:          3 * time.Second,
+		KeyframeInterval:     500 * time.Millisecond,
+		DisconnectTimeout:    5 * time.Second,
+		RTPTimeout:           30 * time.Second,
 	}
 }
 
@@ -131,6 +160,24 @@ func (c Config) Validate() error {
 	}
 	if c.MaxParticipants < 1 || c.MaxParticipants > 1000 {
 		errs = append(errs, fmt.Errorf("max participants %d: want 1..1000", c.MaxParticipants))
+	}
+	if c.MaxRooms < 1 || c.MaxRooms > 100000 {
+		errs = append(errs, fmt.Errorf("max rooms %d: want 1..100000", c.MaxRooms))
+	}
+	if c.MaxTotalParticipants < 1 || c.MaxTotalParticipants > 1000000 {
+		errs = append(errs, fmt.Errorf("max total participants %d: want 1..1000000", c.MaxTotalParticipants))
+	}
+	if c.NegotiationTimeout < time.Second || c.NegotiationTimeout > 5*time.Minute {
+		errs = append(errs, fmt.Errorf("negotiation timeout %v: want 1s..5m", c.NegotiationTimeout))
+	}
+	if c.MaxMediaSections < 2 || c.MaxMediaSections > 16 {
+		errs = append(errs, fmt.Errorf("max media sections %d: want 2..16", c.MaxMediaSections))
+	}
+	if c.MaxInputWidth < 64 || c.MaxInputHeight < 64 || c.MaxInputWidth > 4096 || c.MaxInputHeight > 4096 {
+		errs = append(errs, fmt.Errorf("max input size %dx%d: want 64x64..4096x4096", c.MaxInputWidth, c.MaxInputHeight))
+	}
+	if c.MaxInputBitrate < 100_000 || c.MaxInputBitrate > 100_000_000 {
+		errs = append(errs, fmt.Errorf("max input bitrate %d: want 100000..100000000", c.MaxInputBitrate))
 	}
 	if c.UDPPort < 0 || c.UDPPort > 65535 {
 		errs = append(errs, fmt.Errorf("udp port %d: want 0..65535", c.UDPPort))

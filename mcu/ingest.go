@@ -38,6 +38,7 @@ func (p *Participant) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	p.wg.Add(1)
 	p.mu.Unlock()
 	defer p.wg.Done()
+	defer p.m.catch(panicIngest, p.log, p.removeAsync)
 	if p.viewer {
 		p.log.Debug("ignoring a viewer's inbound track", "track", t.ID())
 		return // pion drops what nobody reads
@@ -47,11 +48,18 @@ func (p *Participant) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	log.Info("inbound track started")
 	defer log.Info("inbound track ended")
 	readRTP := func(pkt *rtp.Packet, buf []byte) (time.Time, error) {
-		n, _, err := t.Read(buf)
-		if err != nil {
-			return time.Time{}, err
+		for {
+			n, _, err := t.Read(buf)
+			if err != nil {
+				return time.Time{}, err
+			}
+			now := time.Now()
+			if !p.inLimit.AllowN(now, n) { // over Config.MaxInputBitrate: dropped like a lost packet
+				p.m.stats.refusedInputBitrate.Add(1)
+				continue
+			}
+			return now, pkt.Unmarshal(buf[:n])
 		}
-		return time.Now(), pkt.Unmarshal(buf[:n])
 	}
 	ssrc := uint32(t.SSRC())
 	pli := func() error {
@@ -155,7 +163,7 @@ func (p *Participant) VideoFramesDecoded() uint64 { return p.framesDecoded.Load(
 // PLI goes out at once, regardless of the rate limit, so that a fresh picture replaces the compositor's
 // placeholder within a round trip.
 func (p *Participant) readVideo(read rtpReader, sendPLI func() error, c codec.VideoCodec, depacketizer rtp.Depacketizer) {
-	dec, err := av.NewVideoDecoder(c)
+	dec, err := av.NewVideoDecoder(c, av.WithMaxSize(p.m.cfg.MaxInputWidth, p.m.cfg.MaxInputHeight))
 	if err != nil {
 		p.log.Error("new video decoder", "codec", c, "err", err)
 		return

@@ -28,6 +28,16 @@ var (
 	ErrClosed = errors.New("mcu: closed")
 	// ErrNoCodec is returned by HandleOffer when the offer has no codec the MCU can send or receive.
 	ErrNoCodec = errors.New("mcu: no usable codec in offer")
+	// ErrTooManyRooms is returned by Join when it would open a room beyond Config.MaxRooms.
+	ErrTooManyRooms = errors.New("mcu: too many rooms")
+	// ErrServerFull is returned by Join when the server has Config.MaxTotalParticipants participants.
+	ErrServerFull = errors.New("mcu: server full")
+	// ErrTooManyTracks is returned by HandleOffer for an offer with more than Config.MaxMediaSections
+	// audio and video sections.
+	ErrTooManyTracks = errors.New("mcu: too many media sections in offer")
+	// ErrNegotiationTimeout is the reason a participant is removed when its media has not connected
+	// within Config.NegotiationTimeout of joining.
+	ErrNegotiationTimeout = errors.New("mcu: media not connected in time")
 )
 
 // maxNameLen is the longest room or display name, in bytes.
@@ -89,6 +99,15 @@ type Stats struct {
 	// picture to the sending of the first composed frame that shows it (for the longest-waiting new
 	// picture of each frame).
 	VideoLatency Histogram
+
+	// Panics counts the panics recovered, by where: "room" (a room's mixer, compositor or encoder:
+	// the room's participants were removed), "ingest", "rtcp", "bwe", "callback" (the participant was
+	// removed). Every other room and participant went on.
+	Panics map[string]uint64
+	// Refusals counts what the admission limits refused, by limit: "rooms" (Config.MaxRooms),
+	// "server" (MaxTotalParticipants), "room" (MaxParticipants), "tracks" (MaxMediaSections),
+	// "negotiation" (NegotiationTimeout), "input_bitrate" (packets over MaxInputBitrate).
+	Refusals map[string]uint64
 }
 
 // RoomStats are one room's numbers now. Plain data.
@@ -124,6 +143,10 @@ type counters struct {
 
 	nacksFiltered atomic.Uint64 // nackfilter.go
 
+	// Admission limits (Stats.Refusals).
+	refusedRooms, refusedServer, refusedRoom, refusedTracks atomic.Uint64
+	refusedNegotiation, refusedInputBitrate                 atomic.Uint64
+
 	// Plain RTP: what the streams of participants who left received, dropped and sent (rtpparticipant.go).
 	rtpReceived, rtpDropped, rtpSent atomic.Uint64
 }
@@ -131,10 +154,11 @@ type counters struct {
 // MCU owns the rooms, the shared pion API and the UDP sockets. Create it with New and stop it with Close.
 // Its methods are safe for concurrent use.
 type MCU struct {
-	cfg   Config
-	log   *slog.Logger
-	api   *webrtc.API
-	stats counters
+	cfg    Config
+	log    *slog.Logger
+	api    *webrtc.API
+	stats  counters
+	panics panicCounts
 
 	muxOnce sync.Once
 	mux     interface{ Close() error } // single-port ICE mux, nil unless Config.UDPPort
@@ -292,9 +316,12 @@ func validName(s string) bool {
 // JoinOptions are the less common ways of joining a room. The zero value is an ordinary participant.
 type JoinOptions struct {
 	// Viewer joins as a watcher of the whole room (WHEP, a streaming or recording tool): it receives the
-	// full mix (everyone's voice) and a grid of everyone, but has no tile, is not heard (incoming media is
-	// ignored) and is not in the others' roster. It does count towards Config.MaxParticipants.
+	// full mix (everyone's voice) and a grid of everyone, but has no tile and is not heard (incoming media
+	// is ignored). The others see it in their roster as a viewer (ParticipantInfo.Viewer) unless Hidden.
+	// It does count towards Config.MaxParticipants.
 	Viewer bool
+	// Hidden keeps a viewer out of the others' roster (a recorder, an operator's monitor).
+	Hidden bool
 }
 
 // Join adds a participant called displayName to the room roomName, creating and starting the room on the
@@ -314,6 +341,7 @@ func (m *MCU) JoinWith(roomName, displayName string, l ParticipantListener, o Jo
 		return nil, fmt.Errorf("join room %q: %w", roomName, err)
 	}
 	p.viewer = o.Viewer
+	p.hidden = o.Viewer && o.Hidden
 	if err := m.join(roomName, p); err != nil {
 		return nil, err
 	}
@@ -344,9 +372,21 @@ func (m *MCU) join(roomName string, p *Participant) error {
 		p.discard()
 		return fmt.Errorf("join room %q: %w", roomName, ErrClosed)
 	}
+	if total := m.participantsLocked(); total >= m.cfg.MaxTotalParticipants {
+		m.mu.Unlock()
+		p.discard()
+		m.stats.refusedServer.Add(1)
+		return fmt.Errorf("join room %q: %d participants: %w", roomName, total, ErrServerFull)
+	}
 	r := m.rooms[roomName]
 	created := false
 	if r == nil {
+		if len(m.rooms) >= m.cfg.MaxRooms {
+			m.mu.Unlock()
+			p.discard()
+			m.stats.refusedRooms.Add(1)
+			return fmt.Errorf("join room %q: %d rooms open: %w", roomName, len(m.rooms), ErrTooManyRooms)
+		}
 		if r, err = newRoom(m, roomName); err != nil {
 			m.mu.Unlock()
 			p.discard()
@@ -365,6 +405,9 @@ func (m *MCU) join(roomName string, p *Participant) error {
 		if created {
 			r.close()
 		}
+		if errors.Is(err, ErrRoomFull) {
+			m.stats.refusedRoom.Add(1)
+		}
 		return fmt.Errorf("join room %q: %w", roomName, err)
 	}
 	r.start()
@@ -372,6 +415,7 @@ func (m *MCU) join(roomName string, p *Participant) error {
 		p.leave(err)
 		return fmt.Errorf("join room %q: %w", roomName, err)
 	}
+	p.armNegotiationTimer()
 	r.log.Info("participant joined", "participant", p.id, "name", p.name, "viewer", p.viewer, "rtp", p.rtp != nil)
 	r.announceJoin(p, others)
 	return nil
@@ -464,7 +508,27 @@ func (m *MCU) Stats() Stats {
 	s.RTPPacketsSent += c.rtpSent.Load()
 	s.AudioLatency = c.audioLatency.snapshot()
 	s.VideoLatency = c.videoLatency.snapshot()
+	s.Panics = m.panics.snapshot()
+	s.Refusals = map[string]uint64{"rooms": c.refusedRooms.Load(), "server": c.refusedServer.Load(),
+		"room": c.refusedRoom.Load(), "tracks": c.refusedTracks.Load(),
+		"negotiation": c.refusedNegotiation.Load(), "input_bitrate": c.refusedInputBitrate.Load()}
 	return s
+}
+
+// participantsLocked counts the participants of every room. m.mu is held.
+func (m *MCU) participantsLocked() int {
+	n := 0
+	for _, r := range m.rooms {
+		n += r.size()
+	}
+	return n
+}
+
+// HasRoom reports whether a room of that name is open. Safe for concurrent use.
+func (m *MCU) HasRoom(name string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.rooms[name] != nil
 }
 
 // removeRoomLocked forgets r if it is still the room of its name. m.mu is held.

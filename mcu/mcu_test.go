@@ -88,6 +88,15 @@ func (l *listener) OnRoster(e mcu.RosterEvent) {
 
 func (l *listener) OnClosed(err error) { l.closed <- err }
 
+// hasViewer reports whether an event of type typ about name arrived that says it is a viewer.
+func (l *listener) hasViewer(typ mcu.RosterEventType, name string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.ContainsFunc(l.roster, func(e mcu.RosterEvent) bool {
+		return e.Type == typ && e.Participant.Name == name && e.Participant.Viewer
+	})
+}
+
 // has reports whether an event of type typ about name arrived.
 func (l *listener) has(typ mcu.RosterEventType, name string) bool {
 	l.mu.Lock()

@@ -14,6 +14,7 @@ import (
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
+	"golang.org/x/time/rate"
 
 	"github.com/openmcu/mcu/codec"
 	"github.com/openmcu/mcu/mixer"
@@ -41,6 +42,8 @@ type ParticipantInfo struct {
 	AudioMuted bool          `json:"audio_muted"`
 	VideoMuted bool          `json:"video_muted"`
 	Speaking   bool          `json:"speaking"`
+	// Viewer: it watches (WHEP, /watch) and is not seen or heard in the room.
+	Viewer bool `json:"viewer"`
 }
 
 // RosterEventType says what happened to a participant.
@@ -103,6 +106,7 @@ type Participant struct {
 	log      *slog.Logger
 	listener ParticipantListener
 	viewer   bool // JoinOptions.Viewer; set before the participant is shared
+	hidden   bool // JoinOptions.Hidden (viewers only): not in the others' roster
 
 	pc  *webrtc.PeerConnection // nil for a plain-RTP participant
 	rtp *rtpPeer               // the plain-RTP transport; nil for a WebRTC participant
@@ -117,6 +121,11 @@ type Participant struct {
 	videoMuted atomic.Bool
 	speaking   atomic.Bool
 	stopping   atomic.Bool // no more writes
+	connected  atomic.Bool // a WebRTC participant's connection reached "connected" once
+
+	// inLimit polices what the participant sends (Config.MaxInputBitrate), in bytes; shared by its
+	// inbound track readers.
+	inLimit *rate.Limiter
 
 	negMu sync.Mutex // serialises negotiations
 
@@ -125,6 +134,7 @@ type Participant struct {
 	removing  bool
 	answered  bool
 	discTimer *time.Timer
+	negTimer  *time.Timer // Config.NegotiationTimeout, from joining until connected
 	layout    mixer.Layout
 	caps      Caps    // set by SetCaps
 	sdpCaps   Caps    // from the last offer's b=AS / b=TIAS
@@ -159,6 +169,8 @@ func newParticipant(m *MCU, name string, l ParticipantListener) (*Participant, e
 	}
 	p.pc = pc
 	p.bwe = m.takeEstimator(pc.ID())
+	burst := m.cfg.MaxInputBitrate / 8
+	p.inLimit = rate.NewLimiter(rate.Limit(burst), burst)
 	pc.OnICECandidate(p.onICECandidate)
 	pc.OnConnectionStateChange(p.onConnectionState)
 	pc.OnTrack(p.onTrack)
@@ -181,7 +193,32 @@ func (p *Participant) Name() string { return p.name }
 // Info returns what the others see of the participant now. Safe for concurrent use.
 func (p *Participant) Info() ParticipantInfo {
 	return ParticipantInfo{ID: p.id, Name: p.name, AudioMuted: p.audioMuted.Load(),
-		VideoMuted: p.videoMuted.Load(), Speaking: p.speaking.Load()}
+		VideoMuted: p.videoMuted.Load(), Speaking: p.speaking.Load(), Viewer: p.viewer}
+}
+
+// mediaUp reports whether the participant's media flows, so that encoding for it is worth it: a WebRTC
+// participant once its connection has been up; a plain-RTP one always.
+func (p *Participant) mediaUp() bool { return p.pc == nil || p.connected.Load() }
+
+// armNegotiationTimer starts the countdown to Config.NegotiationTimeout for a WebRTC participant that has
+// just joined; reaching "connected" stops it.
+func (p *Participant) armNegotiationTimer() {
+	if p.pc == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closing || p.connected.Load() {
+		return
+	}
+	d := p.m.cfg.NegotiationTimeout
+	p.negTimer = time.AfterFunc(d, func() {
+		if p.connected.Load() {
+			return
+		}
+		p.m.stats.refusedNegotiation.Add(1)
+		p.removeAsync(fmt.Errorf("%w: not connected %v after joining", ErrNegotiationTimeout, d))
+	})
 }
 
 // HandleOffer applies the client's offer (sendrecv, sendonly or recvonly audio and video; also a re-offer
@@ -196,6 +233,9 @@ func (p *Participant) HandleOffer(offer string) (string, error) {
 	defer p.negMu.Unlock()
 	if p.isClosing() {
 		return "", fmt.Errorf("handle offer: %w", ErrClosed)
+	}
+	if err := p.checkSections(offer); err != nil {
+		return "", fmt.Errorf("handle offer: %w", err)
 	}
 	if p.outVideo.Load() == nil {
 		if err := p.addTracks(offer); err != nil {
@@ -282,6 +322,26 @@ func (p *Participant) addTracks(offer string) error {
 	p.videoCodec.Store(int32(vc))
 	p.outVideo.Store(video)
 	p.requestKeyframe(true)
+	return nil
+}
+
+// checkSections refuses an offer with more audio and video sections than Config.MaxMediaSections: each
+// would be a transceiver, and an inbound track to read.
+func (p *Participant) checkSections(offer string) error {
+	var sd sdp.SessionDescription
+	if err := sd.UnmarshalString(offer); err != nil {
+		return fmt.Errorf("parse offer: %w", err)
+	}
+	n := 0
+	for _, md := range sd.MediaDescriptions {
+		if k := md.MediaName.Media; k == "audio" || k == "video" {
+			n++
+		}
+	}
+	if n > p.m.cfg.MaxMediaSections {
+		p.m.stats.refusedTracks.Add(1)
+		return fmt.Errorf("%d audio and video sections, at most %d: %w", n, p.m.cfg.MaxMediaSections, ErrTooManyTracks)
+	}
 	return nil
 }
 
@@ -433,8 +493,8 @@ func (p *Participant) applyTier(reason string) error {
 		p.log.Info("tier changed", "tier", p.tierName(i), "from", p.tierName(int(old)), "max_bitrate", caps.MaxBitrate,
 			"reason", reason)
 	}
-	if i < 0 {
-		p.r.video.RemoveReceiver(p.id)
+	if i < 0 || !p.mediaUp() {
+		p.r.video.RemoveReceiver(p.id) // audio only, or not connected yet
 		return nil
 	}
 	return p.r.video.AddReceiver(p.id, p.r.receiverOptions(layout, i))
@@ -468,6 +528,9 @@ func (p *Participant) leave(reason error) {
 		if p.discTimer != nil {
 			p.discTimer.Stop()
 		}
+		if p.negTimer != nil {
+			p.negTimer.Stop()
+		}
 		p.mu.Unlock()
 		close(p.left)
 	})
@@ -490,7 +553,7 @@ func (p *Participant) leave(reason error) {
 	}
 	info := p.Info()
 	for _, o := range others {
-		if !p.viewer {
+		if !p.hidden {
 			o.listener.OnRoster(RosterEvent{Type: RosterLeft, Participant: info})
 		}
 	}
@@ -535,11 +598,13 @@ func (p *Participant) removeAsync(reason error) {
 	p.mu.Unlock()
 	go func() {
 		defer p.m.wg.Done()
+		defer p.m.catch(panicCallback, p.log, nil)
 		p.leave(reason)
 	}()
 }
 
 func (p *Participant) onConnectionState(s webrtc.PeerConnectionState) {
+	defer p.m.catch(panicCallback, p.log, p.removeAsync)
 	p.log.Debug("connection state", "state", s)
 	switch s {
 	case webrtc.PeerConnectionStateConnected:
@@ -548,7 +613,18 @@ func (p *Participant) onConnectionState(s webrtc.PeerConnectionState) {
 			p.discTimer.Stop()
 			p.discTimer = nil
 		}
+		if p.negTimer != nil {
+			p.negTimer.Stop()
+			p.negTimer = nil
+		}
 		p.mu.Unlock()
+		if !p.connected.Swap(true) {
+			// Now a receiver of the compositor (and of the audio mix): its first picture is an IDR.
+			if err := p.applyTier("connected"); err != nil {
+				p.removeAsync(err)
+				return
+			}
+		}
 		p.requestKeyframe(true)
 	case webrtc.PeerConnectionStateDisconnected:
 		p.mu.Lock()
@@ -567,6 +643,7 @@ func (p *Participant) onConnectionState(s webrtc.PeerConnectionState) {
 }
 
 func (p *Participant) onICECandidate(c *webrtc.ICECandidate) {
+	defer p.m.catch(panicCallback, p.log, p.removeAsync)
 	if c == nil {
 		return
 	}
@@ -600,6 +677,7 @@ func (p *Participant) requestKeyframe(urgent bool) {
 // requests.
 func (p *Participant) readRTCP(s *webrtc.RTPSender, video bool) {
 	defer p.wg.Done()
+	defer p.m.catch(panicRTCP, p.log, p.removeAsync)
 	var ssrc uint32
 	if enc := s.GetParameters().Encodings; len(enc) > 0 {
 		ssrc = uint32(enc[0].SSRC)

@@ -92,12 +92,14 @@ func (r *room) start() {
 	r.wg.Add(2)
 	go func() {
 		defer r.wg.Done()
+		defer r.m.catch(panicRoom, r.log, r.fail)
 		if err := r.audio.Run(r.ctx); err != nil {
 			r.log.Error("audio mixer stopped", "err", err)
 		}
 	}()
 	go func() {
 		defer r.wg.Done()
+		defer r.m.catch(panicRoom, r.log, r.fail)
 		if err := r.video.Run(r.ctx); err != nil {
 			r.log.Error("compositor stopped", "err", err)
 		}
@@ -120,6 +122,27 @@ func (r *room) close() {
 		delete(r.audioEnc, k)
 	}
 	r.log.Info("room closed")
+}
+
+// fail ends the room after a panic in one of its goroutines (err wraps ErrInternal): the MCU forgets it,
+// so the next join of its name opens a fresh room, and every member is removed with err; the last one
+// out closes it. Other rooms are not touched.
+func (r *room) fail(err error) {
+	r.m.mu.Lock()
+	r.m.removeRoomLocked(r)
+	r.m.mu.Unlock()
+	members := r.members()
+	r.log.Error("room failed: removing its participants", "err", err, "participants", len(members))
+	for _, p := range members {
+		p.removeAsync(err)
+	}
+}
+
+// size returns the number of members.
+func (r *room) size() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.byID)
 }
 
 // addLocked makes p a member and returns the other members. m.mu is held.
@@ -156,8 +179,10 @@ func (r *room) members() []*Participant {
 	return slices.Clone(r.order)
 }
 
-// attach makes p a source and listener of the mixer and a source and receiver of the compositor.
-// A viewer is only a listener and a receiver: it hears the full mix and sees everyone.
+// attach makes p a source and listener of the mixer and a source of the compositor. It becomes a
+// receiver of the compositor (applyTier) once its media is connected, so that a participant that never
+// connects costs no encode. A viewer is only a listener and a receiver: it hears the full mix and sees
+// everyone.
 func (r *room) attach(p *Participant) error {
 	if !p.viewer {
 		src, err := r.audio.AddSource(p.id)
@@ -171,9 +196,6 @@ func (r *room) attach(p *Participant) error {
 	}
 	if !p.viewer {
 		r.video.AddSource(p.id, p.name)
-	}
-	if err := r.video.AddReceiver(p.id, r.receiverOptions(mixer.Grid, 0)); err != nil {
-		return fmt.Errorf("add video receiver: %w", err)
 	}
 	return nil
 }
@@ -209,22 +231,22 @@ func (r *room) remove(p *Participant) (others []*Participant, empty bool) {
 	return others, empty
 }
 
-// announceJoin tells the others about p (unless p is a viewer), and p about the others (but viewers).
+// announceJoin tells the others about p (unless p is hidden), and p about the others (but the hidden).
 func (r *room) announceJoin(p *Participant, others []*Participant) {
 	info := p.Info()
 	for _, o := range others {
-		if !p.viewer {
+		if !p.hidden {
 			o.listener.OnRoster(RosterEvent{Type: RosterJoined, Participant: info})
 		}
-		if !o.viewer {
+		if !o.hidden {
 			p.listener.OnRoster(RosterEvent{Type: RosterJoined, Participant: o.Info()})
 		}
 	}
 }
 
-// broadcast sends e to every member but the one it is about; nothing is told about a viewer.
+// broadcast sends e to every member but the one it is about; nothing is told about a hidden viewer.
 func (r *room) broadcast(e RosterEvent) {
-	if p := (*r.snapshot.Load())[e.Participant.ID]; p != nil && p.viewer {
+	if p := (*r.snapshot.Load())[e.Participant.ID]; p != nil && p.hidden {
 		return
 	}
 	for _, o := range r.members() {
@@ -246,8 +268,8 @@ func (l audioListener) OnAudioTick(tick mixer.AudioTick) {
 		done := r.audioDone[:0]
 		for _, id := range mix.Listeners {
 			p := members[id]
-			if p == nil {
-				continue
+			if p == nil || !p.mediaUp() {
+				continue // not connected yet: nothing to encode for it
 			}
 			class := p.audioClass()
 			if slices.Contains(done, class) {
@@ -272,7 +294,7 @@ func (l audioListener) OnAudioTick(tick mixer.AudioTick) {
 				continue
 			}
 			for _, lid := range mix.Listeners {
-				if q := members[lid]; q != nil && q.audioClass() == class {
+				if q := members[lid]; q != nil && q.mediaUp() && q.audioClass() == class {
 					q.writeAudio(r.audioBuf[:n])
 				}
 			}
@@ -375,6 +397,7 @@ func (l videoListener) OutputsChanged(assignments []mixer.Assignment) {
 // receiver needing it appears and closed when the last one goes.
 func (r *room) runOutput(o *output) {
 	defer r.wg.Done()
+	defer r.m.catch(panicRoom, r.log, r.fail)
 	key := o.out.Key()
 	log := r.log.With("view", key.View, "width", key.Width, "height", key.Height)
 	log.Debug("output started")

@@ -14,7 +14,8 @@ import (
 )
 
 // TestViewer checks a viewer (WHEP's participant): it sees everyone's tile and hears everyone's tone,
-// has no tile of its own, is not in the others' roster, and what it sends is ignored.
+// has no tile of its own, is in the others' roster as a viewer (a hidden one, a recorder, is not), and
+// what it sends is ignored.
 func TestViewer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test over loopback")
@@ -26,8 +27,9 @@ func TestViewer(t *testing.T) {
 	b := join(t, m, "room", "B", 1, 650)
 	// The viewer sends blue and 1230 Hz: nobody may see or hear them.
 	v := joinOpts(t, m, "room", "V", 2, 1230, mcutest.Config{}, mcu.JoinOptions{Viewer: true})
+	h := joinOpts(t, m, "room", "H", 3, 1530, mcutest.Config{}, mcu.JoinOptions{Viewer: true, Hidden: true})
 	defer func() {
-		for _, p := range []*party{a, b, v} {
+		for _, p := range []*party{a, b, v, h} {
 			p.client.Close()
 		}
 		if err := m.Close(); err != nil {
@@ -67,18 +69,34 @@ func TestViewer(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range []*party{a, b} {
-		if p.l.has(mcu.RosterJoined, "V") {
-			t.Errorf("%s was told that the viewer joined", p.name)
+		if !p.l.hasViewer(mcu.RosterJoined, "V") {
+			t.Errorf("%s was not told that the viewer joined, as a viewer", p.name)
+		}
+		if p.l.has(mcu.RosterJoined, "H") {
+			t.Errorf("%s was told that the hidden viewer joined", p.name)
 		}
 	}
 	if !v.l.has(mcu.RosterJoined, "A") || !v.l.has(mcu.RosterJoined, "B") {
 		t.Error("the viewer was not told who is in the room")
 	}
+	if v.l.has(mcu.RosterJoined, "H") {
+		t.Error("the viewer was told that the hidden viewer joined")
+	}
+	h.p.Leave()
 	v.p.Leave()
-	time.Sleep(200 * time.Millisecond)
+	if err := waitFor(5*time.Second, func() error {
+		for _, p := range []*party{a, b} {
+			if !p.l.has(mcu.RosterLeft, "V") {
+				return fmt.Errorf("%s was not told that the viewer left", p.name)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
+	}
 	for _, p := range []*party{a, b} {
-		if p.l.has(mcu.RosterLeft, "V") {
-			t.Errorf("%s was told that the viewer left", p.name)
+		if p.l.has(mcu.RosterLeft, "H") {
+			t.Errorf("%s was told that the hidden viewer left", p.name)
 		}
 	}
 }

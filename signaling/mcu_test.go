@@ -1,10 +1,18 @@
 package signaling_test
 
 import (
+	"context"
+	"errors"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/openmcu/mcu/mcu"
 	"github.com/openmcu/mcu/signaling"
@@ -140,4 +148,110 @@ func mapsEqual(a, b map[string]any) bool {
 		}
 	}
 	return true
+}
+
+// TestMuteFloodDisconnectsNobody: one participant sends 3000 mute toggles in about a second. Each toggle
+// is a roster event for every other member; the others, who read nothing meanwhile, get the latest state
+// rather than every toggle (coalesced per subject), so nobody else is dropped and the room keeps working.
+// With the default rate limit the flooder is also refused, told so, and closed for abuse; with the limit
+// lifted, coalescing alone keeps the others' queues from overflowing. Bob and Cat have a 2 KiB socket
+// receive buffer, so they really are behind: without coalescing their queues of 100 overflow.
+func TestMuteFloodDisconnectsNobody(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the real MCU")
+	}
+	for _, limited := range []bool{true, false} {
+		t.Run(map[bool]string{true: "rate limited", false: "coalescing only"}[limited], func(t *testing.T) {
+			cfg := mcu.DefaultConfig()
+			cfg.IncludeLoopback = true
+			m, err := mcu.New(cfg, mcu.Params{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { m.Close() })
+			s := newServer(t, signaling.MCUConference(m), func(c *signaling.WebSocketConfig) {
+				if !limited {
+					c.MessageRate, c.MessageBurst, c.AbuseLimit = 10000, 100000, 1000000
+				}
+			})
+			ann := s.dial(t)
+			annID, _ := ann.join("flood", "Ann")["id"].(string)
+			bob, cat := s.dialSmall(t), s.dialSmall(t)
+			bob.join("flood", "Bob")
+			cat.join("flood", "Cat")
+			ann.recv() // participant-joined Bob
+			ann.recv() // participant-joined Cat
+			bob.recv() // participant-joined Cat
+
+			start := time.Now()
+			for i := range 3000 {
+				ann.send(map[string]any{"type": "mute", "audio": i%2 == 0, "video": false})
+			}
+			t.Logf("3000 toggles sent in %v", time.Since(start))
+			if limited {
+				ann.expectError(signaling.CodeRateLimited)
+				if code := ann.expectClosed(); code != websocket.StatusPolicyViolation {
+					t.Errorf("the flooder's socket closed with %v, want policy violation", code)
+				}
+			} else {
+				ann.send(map[string]any{"type": "mute", "audio": false, "video": true}) // the last state
+			}
+			st := s.h.Stats()
+			if st.Dropped != 0 {
+				t.Fatalf("%d clients dropped as too slow", st.Dropped)
+			}
+			// Bob and Cat read what came: a few "muted" about Ann at most, ending with her last state.
+			for _, c := range []*client{bob, cat} {
+				n, last := 0, map[string]any(nil)
+				for {
+					msg := c.recv()
+					if msg["type"] == "muted" && msg["id"] == annID {
+						n++
+						last = msg
+						if !limited && msg["video"] == true && msg["audio"] == false {
+							break
+						}
+						continue
+					}
+					if limited && msg["type"] == "participant-left" && msg["id"] == annID {
+						break
+					}
+					t.Fatalf("unexpected %v", msg)
+				}
+				t.Logf("%d muted messages about Ann, the last %v", n, last)
+			}
+			// The room still works: Bob mutes, Cat hears of it.
+			bob.send(map[string]any{"type": "mute", "audio": true, "video": true})
+			for {
+				msg := cat.recv()
+				if msg["type"] == "muted" && msg["audio"] == true && msg["video"] == true && msg["id"] != annID {
+					break
+				}
+			}
+			if st := s.h.Stats(); st.Dropped != 0 || st.Connections < 2 {
+				t.Errorf("after the flood: %+v", st)
+			}
+		})
+	}
+}
+
+// dialSmall is dial with a 2 KiB socket receive buffer: a client that falls behind after a few
+// messages when it does not read.
+func (s *server) dialSmall(t *testing.T) *client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	d := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 2048) })
+		return errors.Join(err, serr)
+	}}
+	hc := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+	ws, _, err := websocket.Dial(ctx, s.url(), &websocket.DialOptions{HTTPClient: hc})
+	if err != nil {
+		t.Fatalf("dial %s: %v", s.url(), err)
+	}
+	ws.SetReadLimit(1 << 20)
+	t.Cleanup(func() { ws.CloseNow() })
+	return &client{t: t, ws: ws}
 }

@@ -30,6 +30,17 @@ const (
 	CodeBadSDP ErrorCode = "bad-sdp"
 	// CodeInternal: the server failed, or removed the participant (media connection lost, shutdown).
 	CodeInternal ErrorCode = "internal"
+	// CodeRateLimited: the client sends too many messages; the one that got this was ignored.
+	CodeRateLimited ErrorCode = "rate-limited"
+	// CodeServerFull: the server has as many rooms or participants as it may.
+	CodeServerFull ErrorCode = "server-full"
+	// CodeUnauthorized: the join needs a room access token and it is missing, malformed, badly signed
+	// or expired (then the message says "expired").
+	CodeUnauthorized ErrorCode = "unauthorized"
+	// CodeTokenExpired: the token has expired ("this link has expired").
+	CodeTokenExpired ErrorCode = "token-expired"
+	// CodeForbidden: the token is valid but not for this room, or lacks the grant the request needs.
+	CodeForbidden ErrorCode = "forbidden"
 )
 
 // Error is a failure the client is told about: it becomes {"type":"error","code":...,"message":...}.
@@ -268,6 +279,8 @@ type (
 		AudioMuted bool   `json:"audioMuted"`
 		VideoMuted bool   `json:"videoMuted"`
 		Speaking   bool   `json:"speaking"`
+		// Viewer: it only watches (WHEP, /watch); absent for participants.
+		Viewer bool `json:"viewer,omitempty"`
 	}
 	wireICEServer struct {
 		URLs       []string `json:"urls"`
@@ -333,7 +346,7 @@ func qualityOutOf(q mcu.Quality) qualityOut {
 
 func toWireParticipant(p mcu.ParticipantInfo) wireParticipant {
 	return wireParticipant{ID: string(p.ID), Name: p.Name, AudioMuted: p.AudioMuted, VideoMuted: p.VideoMuted,
-		Speaking: p.Speaking}
+		Speaking: p.Speaking, Viewer: p.Viewer}
 }
 
 func toWireICEServers(servers []mcu.ICEServer) []wireICEServer {

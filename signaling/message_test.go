@@ -197,6 +197,47 @@ func TestOutboxOverflow(t *testing.T) {
 	}
 }
 
+// TestOutboxCoalescesState: state messages replace the one of the same subject still queued, in its
+// place; other messages keep their order; 3000 toggles into a queue of 3 overflow nothing.
+func TestOutboxCoalescesState(t *testing.T) {
+	o := newOutbox(3)
+	muted := func(id string, audio bool) {
+		o.roster(mcu.RosterEvent{Type: mcu.RosterMuted, Participant: mcu.ParticipantInfo{ID: mcu.ParticipantID(id), AudioMuted: audio}})
+	}
+	o.push(participantLeftOut{Type: typeParticipantLeft, ID: "x"})
+	for i := range 3000 {
+		muted("a", i%2 == 0)
+		muted("b", i%3 == 0)
+	}
+	want := []string{ // the states of the last toggle, i = 2999: neither even nor a multiple of 3
+		`{"type":"participant-left","id":"x"}`,
+		`{"type":"muted","id":"a","audio":false,"video":false}`,
+		`{"type":"muted","id":"b","audio":false,"video":false}`,
+	}
+	var got []string
+	for {
+		b, cl := o.take()
+		if cl != nil {
+			t.Fatalf("close request %+v after %q", cl, got)
+		}
+		if b == nil {
+			break
+		}
+		got = append(got, string(b))
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("messages = %q, want %q", got, want)
+	}
+	if n := o.coalescedCount(); n != 2*3000-2 {
+		t.Errorf("coalesced %d, want %d", n, 2*3000-2)
+	}
+	// Taken states are no longer coalesced into: the next one is queued anew.
+	muted("a", true)
+	if b, _ := o.take(); string(b) != `{"type":"muted","id":"a","audio":true,"video":false}` {
+		t.Errorf("after taking: %s", b)
+	}
+}
+
 func TestOutboxJoin(t *testing.T) {
 	o := newOutbox(10)
 	o.startJoin()

@@ -8,11 +8,13 @@ import (
 	"log/slog"
 	"net/http"
 	"path"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
+	"golang.org/x/time/rate"
 
 	"github.com/openmcu/mcu/mcu"
 )
@@ -41,11 +43,20 @@ type WebSocketConfig struct {
 	PingTimeout  time.Duration `json:"ping_timeout"`
 	// QualityInterval is how often a joined client gets a "quality" message about its downstream link.
 	QualityInterval time.Duration `json:"quality_interval"`
+	// MessageRate and MessageBurst are each client's token bucket: messages per second, sustained, and
+	// how many may come at once (a join with its offer and candidates). A message beyond it is not
+	// handled and the client gets a "rate-limited" error (at most one a second); AbuseLimit such
+	// messages within 10 s close the socket (1008, policy violation) and its participant leaves.
+	MessageRate  float64 `json:"message_rate"`
+	MessageBurst int     `json:"message_burst"`
+	AbuseLimit   int     `json:"abuse_limit"`
 }
 
 // DefaultWebSocketConfig allows localhost origins on any port (besides the server's own origin), reads
-// messages of up to 64 KiB, queues 100 messages per client with a 500 ms write deadline, and pings every
-// 5 s with a 5 s timeout (a vanished client is dropped within 10 s), and reports link quality every second.
+// messages of up to 64 KiB, queues 100 messages per client with a 500 ms write deadline, pings every
+// 5 s with a 5 s timeout (a vanished client is dropped within 10 s), reports link quality every second,
+// and takes 20 messages a second from each client (bursts of 60), closing a socket after 100 messages
+// over that within 10 s.
 func DefaultWebSocketConfig() WebSocketConfig {
 	return WebSocketConfig{
 		OriginPatterns:  []string{"localhost", "localhost:*", "127.0.0.1", "127.0.0.1:*", `\[::1\]`, `\[::1\]:*`},
@@ -55,6 +66,9 @@ func DefaultWebSocketConfig() WebSocketConfig {
 		PingInterval:    5 * time.Second,
 		PingTimeout:     5 * time.Second,
 		QualityInterval: time.Second,
+		MessageRate:     20,
+		MessageBurst:    60,
+		AbuseLimit:      100,
 	}
 }
 
@@ -84,6 +98,15 @@ func (c WebSocketConfig) Validate() error {
 	if c.QualityInterval < time.Millisecond || c.QualityInterval > time.Minute {
 		errs = append(errs, fmt.Errorf("quality interval %v: want 1ms..1m", c.QualityInterval))
 	}
+	if c.MessageRate < 0.1 || c.MessageRate > 10000 {
+		errs = append(errs, fmt.Errorf("message rate %v: want 0.1..10000 per second", c.MessageRate))
+	}
+	if c.MessageBurst < 1 || c.MessageBurst > 100000 {
+		errs = append(errs, fmt.Errorf("message burst %d: want 1..100000", c.MessageBurst))
+	}
+	if c.AbuseLimit < 1 {
+		errs = append(errs, fmt.Errorf("abuse limit %d: want at least 1", c.AbuseLimit))
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("websocket config: %w", errors.Join(errs...))
 	}
@@ -95,12 +118,23 @@ type Params struct {
 	// Logger receives lifecycle messages (Info), client mistakes and negotiation (Debug), and drops
 	// (Warn); nil discards them.
 	Logger *slog.Logger
+	// Limiter bounds the connections per client IP, shared by every endpoint; nil: no limit.
+	Limiter *ConnLimiter
 }
 
 // WebSocketStats are counters since the handler was created, plus the current number of sockets.
 type WebSocketStats struct {
 	Connections int    // sockets open now
 	Dropped     uint64 // clients dropped for not reading: queue overflow, write timeout or no pong
+	// RateLimited counts the messages refused by a client's token bucket, Abusive the sockets closed
+	// for too many of them.
+	RateLimited, Abusive uint64
+	// Coalesced counts the state messages (speaking, muted, quality) replaced by a newer state of the
+	// same subject before a client read them, on closed sockets.
+	Coalesced uint64
+	// Panics counts the panics recovered on a socket's goroutines: that socket was closed and its
+	// participant left; no other was disturbed.
+	Panics uint64
 }
 
 // WebSocketHandler serves the JSON signalling protocol (see the package documentation) on WebSocket
@@ -115,12 +149,14 @@ type WebSocketHandler struct {
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
 
+	limiter *ConnLimiter
+
 	mu     sync.Mutex
 	closed bool
 	conns  int
 	wg     sync.WaitGroup // one per socket being served
 
-	dropped atomic.Uint64
+	dropped, rateLimited, abusive, coalesced, panics atomic.Uint64
 }
 
 // NewWebSocketHandler returns a handler that joins conf's rooms on behalf of WebSocket clients. It starts
@@ -137,7 +173,7 @@ func NewWebSocketHandler(conf Conference, cfg WebSocketConfig, p Params) (*WebSo
 		log = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &WebSocketHandler{conf: conf, cfg: cfg, log: log, ctx: ctx, cancel: cancel}, nil
+	return &WebSocketHandler{conf: conf, cfg: cfg, log: log, ctx: ctx, cancel: cancel, limiter: p.Limiter}, nil
 }
 
 // Close closes every socket (status 1001, going away; their participants leave) and waits until they are
@@ -156,7 +192,8 @@ func (h *WebSocketHandler) Stats() WebSocketStats {
 	h.mu.Lock()
 	n := h.conns
 	h.mu.Unlock()
-	return WebSocketStats{Connections: n, Dropped: h.dropped.Load()}
+	return WebSocketStats{Connections: n, Dropped: h.dropped.Load(), RateLimited: h.rateLimited.Load(),
+		Abusive: h.abusive.Load(), Coalesced: h.coalesced.Load(), Panics: h.panics.Load()}
 }
 
 // ServeHTTP upgrades the request to a WebSocket and serves it until it closes.
@@ -177,7 +214,15 @@ func (h *WebSocketHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.wg.Done()
 	}()
 
-	log := h.log.With("remote_addr", r.RemoteAddr)
+	ip := h.limiter.ClientIP(r)
+	log := h.log.With("remote_addr", r.RemoteAddr, "client_ip", ip)
+	release, ok := h.limiter.Acquire(ip)
+	if !ok {
+		log.Info("websocket refused: too many connections from this address")
+		http.Error(w, "too many connections from your address", http.StatusTooManyRequests)
+		return
+	}
+	defer release()
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: h.cfg.OriginPatterns})
 	if err != nil {
 		// Accept has written the HTTP error (403 for a foreign origin, 426 without an upgrade).
@@ -185,8 +230,10 @@ func (h *WebSocketHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws.SetReadLimit(h.cfg.ReadLimit)
-	c := &conn{h: h, ws: ws, log: log, out: newOutbox(h.cfg.QueueSize)}
+	c := &conn{h: h, ws: ws, log: log, out: newOutbox(h.cfg.QueueSize),
+		limit: rate.NewLimiter(rate.Limit(h.cfg.MessageRate), h.cfg.MessageBurst), req: r}
 	c.serve()
+	h.coalesced.Add(c.out.coalescedCount())
 }
 
 // conn is one socket. The reader (serve, on the HTTP handler's goroutine) owns session and the protocol
@@ -203,9 +250,15 @@ type conn struct {
 	quality atomic.Pointer[qualitySource]
 
 	// Owned by the reader.
+	req     *http.Request // the upgrade request (its token, if any)
 	session Session
 	left    bool // session.Leave was called
 	maxKbps int  // from "join"
+
+	limit       *rate.Limiter // MessageRate, MessageBurst
+	excess      int           // messages refused since excessSince
+	excessSince time.Time
+	lastRateErr time.Time // when the client was last told it is rate-limited
 }
 
 // serve runs the reader until the socket closes, then stops the writer, makes the participant leave
@@ -215,17 +268,73 @@ func (c *conn) serve() {
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
+		defer c.catch("writer")
 		c.writeLoop(readerCtx)
 	}()
 	c.log.Debug("websocket open")
 	// Reads end when the socket closes: by the peer, or by the writer (which owns closing).
-	err := c.readLoop(context.Background())
+	err := c.readSafely(context.Background())
 	readerDone()
-	c.leave()
+	c.leaveSafely()
 	<-writerDone
 	c.ws.CloseNow() // a no-op when the writer closed it
 	c.log.Debug("websocket closed", "err", err)
 }
+
+// catch recovers a panic on one of the socket's goroutines: it is logged with its stack and counted, and
+// the socket is closed (its participant then leaves). Deferred directly.
+func (c *conn) catch(where string) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	c.h.panics.Add(1)
+	c.log.Error("websocket panic recovered", "where", where, "panic", v, "stack", string(debug.Stack()))
+	c.ws.CloseNow()
+}
+
+// readSafely is readLoop, ended by a panic as by a closed socket.
+func (c *conn) readSafely(ctx context.Context) (err error) {
+	defer c.catch("reader")
+	err = errors.New("panic")
+	return c.readLoop(ctx)
+}
+
+// leaveSafely is leave, a panic in it recovered.
+func (c *conn) leaveSafely() {
+	defer c.catch("leave")
+	c.leave()
+}
+
+// allow takes one message from the client's token bucket. A message over the rate is refused: the client
+// is told (at most once a second), and AbuseLimit refusals within 10 s close the socket.
+func (c *conn) allow() bool {
+	now := time.Now()
+	if c.limit.AllowN(now, 1) {
+		return true
+	}
+	c.h.rateLimited.Add(1)
+	if now.Sub(c.excessSince) > abuseWindow {
+		c.excess, c.excessSince = 0, now
+	}
+	c.excess++
+	if c.excess >= c.h.cfg.AbuseLimit {
+		c.h.abusive.Add(1)
+		c.log.Warn("closing a flooding client", "refused_messages", c.excess, "window", abuseWindow)
+		c.out.push(errorOutOf(errorf(CodeRateLimited, "too many messages: closing the connection")))
+		c.out.closeAfterFlush(websocket.StatusPolicyViolation, "rate limit exceeded")
+		return false
+	}
+	if now.Sub(c.lastRateErr) >= time.Second {
+		c.lastRateErr = now
+		c.out.push(errorOutOf(errorf(CodeRateLimited, "too many messages; this one was ignored (limit %.0f a second)",
+			c.h.cfg.MessageRate)))
+	}
+	return false
+}
+
+// abuseWindow is the window in which WebSocketConfig.AbuseLimit refused messages close a socket.
+const abuseWindow = 10 * time.Second
 
 // readLoop reads and handles messages in order until the socket fails or closes.
 func (c *conn) readLoop(ctx context.Context) error {
@@ -233,6 +342,9 @@ func (c *conn) readLoop(ctx context.Context) error {
 		typ, data, err := c.ws.Read(ctx)
 		if err != nil {
 			return err
+		}
+		if !c.allow() {
+			continue
 		}
 		if typ != websocket.MessageText {
 			c.sendError(errorf(CodeBadMessage, "binary frames are not supported; send JSON text"))
@@ -271,6 +383,8 @@ func (c *conn) handle(msg any) error {
 				return errorf(CodeInternal, "the participant has been removed")
 			case errors.Is(err, mcu.ErrNoCodec):
 				return errorf(CodeBadSDP, "the offer has no usable codec (want Opus, and H.264 or VP8)")
+			case errors.Is(err, mcu.ErrTooManyTracks):
+				return errorf(CodeBadSDP, "the offer has too many audio and video sections")
 			}
 			return errorf(CodeBadSDP, "the offer could not be applied")
 		}
@@ -327,6 +441,9 @@ func (c *conn) join(m joinMsg) error {
 		case errors.Is(err, mcu.ErrRoomFull):
 			c.log.Debug("join refused", "room", m.Room, "err", err)
 			return errorf(CodeRoomFull, "the room is full")
+		case errors.Is(err, mcu.ErrServerFull), errors.Is(err, mcu.ErrTooManyRooms):
+			c.log.Info("join refused", "room", m.Room, "err", err)
+			return errorf(CodeServerFull, "the server is full; try again later")
 		case errors.Is(err, mcu.ErrBadName):
 			c.log.Debug("join refused", "room", m.Room, "err", err)
 			return errorf(CodeBadMessage, "room and name must be 1 to 128 bytes of UTF-8")
@@ -392,7 +509,7 @@ func (c *conn) writeLoop(ctx context.Context) {
 		select {
 		case <-quality.C:
 			if q := c.quality.Load(); q != nil {
-				c.out.push(qualityOutOf((*q).Quality())) // never blocks: the outbox is bounded
+				c.out.pushState("quality", qualityOutOf((*q).Quality())) // never blocks; the latest wins
 			}
 			continue
 		case <-ctx.Done():
@@ -471,23 +588,34 @@ type closeRequest struct {
 }
 
 // outbox is a connection's bounded output queue of encoded messages. Producers (the reader and the
-// MCU's callbacks) never block: when the queue is full the client is dropped. The lock is never held
-// across a channel send or I/O.
+// MCU's callbacks) never block: when the queue is full the client is dropped. State messages (who
+// speaks, who is muted, the link quality) are coalesced per subject: a new state replaces the one still
+// queued for the same subject, in its place, so a client that is behind gets the latest state rather
+// than every change, and a participant toggling its mute thousands of times cannot fill the others'
+// queues. The lock is never held across a channel send or I/O.
 type outbox struct {
 	notify chan struct{} // capacity 1: there is something to take
 
 	mu        sync.Mutex
 	max       int
-	queue     [][]byte
-	close     *closeRequest // once set, nothing more is queued
-	joining   bool          // roster events go to pending, for "joined"
+	queue     []*queued
+	states    map[string]*queued // the queued state message of each subject
+	coalesced uint64             // state messages replaced before they were written
+	close     *closeRequest      // once set, nothing more is queued
+	joining   bool               // roster events go to pending, for "joined"
 	pending   roster
 	removed   bool  // OnClosed came while joining
 	removeErr error // its error
 }
 
+// queued is one encoded message waiting in an outbox; key is its subject for a state message, or "".
+type queued struct {
+	b   []byte
+	key string
+}
+
 func newOutbox(max int) *outbox {
-	return &outbox{notify: make(chan struct{}, 1), max: max}
+	return &outbox{notify: make(chan struct{}, 1), max: max, states: make(map[string]*queued)}
 }
 
 func (o *outbox) wake() {
@@ -498,7 +626,13 @@ func (o *outbox) wake() {
 }
 
 // push queues msg, or drops the client when the queue is full.
-func (o *outbox) push(msg any) {
+func (o *outbox) push(msg any) { o.pushKeyed("", msg) }
+
+// pushState queues msg as the latest state of subject key: it replaces, in its place, a state of the
+// same subject still waiting.
+func (o *outbox) pushState(key string, msg any) { o.pushKeyed(key, msg) }
+
+func (o *outbox) pushKeyed(key string, msg any) {
 	o.mu.Lock()
 	closing := o.close != nil
 	o.mu.Unlock()
@@ -510,21 +644,32 @@ func (o *outbox) push(msg any) {
 		return // cannot happen with the wire types
 	}
 	o.mu.Lock()
-	o.pushLocked(b)
+	o.pushLocked(key, b)
 	o.mu.Unlock()
 	o.wake()
 }
 
-func (o *outbox) pushLocked(b []byte) {
+func (o *outbox) pushLocked(key string, b []byte) {
 	if o.close != nil {
 		return
 	}
+	if key != "" {
+		if q := o.states[key]; q != nil {
+			q.b = b
+			o.coalesced++
+			return
+		}
+	}
 	if len(o.queue) >= o.max {
-		o.queue = nil
+		o.queue, o.states = nil, nil
 		o.close = &closeRequest{overflow: true}
 		return
 	}
-	o.queue = append(o.queue, b)
+	q := &queued{b: b, key: key}
+	o.queue = append(o.queue, q)
+	if key != "" {
+		o.states[key] = q
+	}
 }
 
 // closeAfterFlush asks the writer to close the socket once the queued messages are written.
@@ -545,10 +690,20 @@ func (o *outbox) take() ([]byte, *closeRequest) {
 	if len(o.queue) == 0 {
 		return nil, o.close
 	}
-	b := o.queue[0]
+	q := o.queue[0]
 	o.queue[0] = nil
 	o.queue = o.queue[1:]
-	return b, nil
+	if q.key != "" {
+		delete(o.states, q.key)
+	}
+	return q.b, nil
+}
+
+// coalescedCount returns how many state messages were replaced by a newer state before being written.
+func (o *outbox) coalescedCount() uint64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.coalesced
 }
 
 func (o *outbox) startJoin() {
@@ -569,7 +724,7 @@ func (o *outbox) finishJoin(joined joinedOut) {
 	o.mu.Lock()
 	joined.Participants = o.pending.participants()
 	if b, err := json.Marshal(joined); err == nil {
-		o.pushLocked(b)
+		o.pushLocked("", b)
 	}
 	o.joining, o.pending = false, roster{}
 	removed, err := o.removed, o.removeErr
@@ -588,8 +743,16 @@ func (o *outbox) roster(e mcu.RosterEvent) {
 		return
 	}
 	o.mu.Unlock()
-	if m := rosterOut(e); m != nil {
-		o.push(m)
+	m := rosterOut(e)
+	switch e.Type {
+	case mcu.RosterSpeaking:
+		o.pushState("speaking\x00"+string(e.Participant.ID), m)
+	case mcu.RosterMuted:
+		o.pushState("muted\x00"+string(e.Participant.ID), m)
+	default:
+		if m != nil {
+			o.push(m)
+		}
 	}
 }
 
@@ -607,8 +770,13 @@ func (o *outbox) closed(err error) {
 	}
 	o.mu.Unlock()
 	code, reason, msg := websocket.StatusNormalClosure, "participant removed", "the media connection was lost; rejoin"
-	if errors.Is(err, mcu.ErrClosed) {
+	switch {
+	case errors.Is(err, mcu.ErrClosed):
 		code, reason, msg = websocket.StatusGoingAway, "server shutting down", "the server is shutting down"
+	case errors.Is(err, mcu.ErrNegotiationTimeout):
+		msg = "the media connection did not come up in time; rejoin"
+	case errors.Is(err, mcu.ErrInternal):
+		msg = "the server failed; rejoin"
 	}
 	o.push(errorOutOf(errorf(CodeInternal, "%s", msg)))
 	o.closeAfterFlush(code, reason)

@@ -498,6 +498,15 @@ func (r *recorder) has(typ mcu.RosterEventType, name string) bool {
 	})
 }
 
+// hasViewer reports whether a RosterJoined about a viewer called name arrived.
+func (r *recorder) hasViewer(name string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.ContainsFunc(r.events, func(e mcu.RosterEvent) bool {
+		return e.Type == mcu.RosterJoined && e.Participant.Name == name && e.Participant.Viewer
+	})
+}
+
 var whipPalette = []codectest.NamedColor{
 	{Name: "red", R: 220, G: 30, B: 30},
 	{Name: "green", R: 30, G: 200, B: 30},
@@ -720,8 +729,8 @@ func TestWHIPRealMCU(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Log(last)
-	if annL.has(mcu.RosterJoined, "WHEP viewer") {
-		t.Error("Ann was told about the viewer")
+	if !annL.hasViewer("WHEP viewer") {
+		t.Error("Ann was not told about the viewer, as a viewer")
 	}
 
 	// Unknown resources, and DELETE.

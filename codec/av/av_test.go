@@ -349,6 +349,32 @@ func TestVP8OversizedKeyframe(t *testing.T) {
 	}
 }
 
+// TestMaxSize: a decoder limited with WithMaxSize refuses a larger stream (libavcodec's pixel limit
+// refuses it as invalid data, before decoding: ErrCorrupt; a picture that got through would be
+// ErrFrameSize) with no picture, and decodes one within the limit.
+func TestMaxSize(t *testing.T) {
+	for _, cc := range codecCases() {
+		big := stream(t, cc, 640, 360, 2)
+		small := stream(t, cc, 320, 180, 2)
+		dec, err := av.NewVideoDecoder(cc.codec, av.WithMaxSize(480, 270))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer dec.Close()
+		if pic, err := dec.Decode(big[0].data); !(errors.Is(err, codec.ErrFrameSize) || errors.Is(err, codec.ErrCorrupt)) || pic != nil {
+			t.Errorf("%v: 640x360 keyframe with a 480x270 limit: picture %v, error %v, want a refusal", cc.codec, pic != nil, err)
+		}
+		if pic, err := dec.Decode(big[1].data); !errors.Is(err, codec.ErrNeedKeyframe) || pic != nil {
+			t.Errorf("%v: delta frame after the refused keyframe: picture %v, error %v, want ErrNeedKeyframe", cc.codec, pic != nil, err)
+		}
+		pic, err := dec.Decode(small[0].data)
+		if err != nil || pic == nil {
+			t.Fatalf("%v: 320x180 keyframe: picture %v, error %v", cc.codec, pic != nil, err)
+		}
+		codectest.CheckPicture(t, pic, 320, 180)
+	}
+}
+
 func TestEmptyAndParameterSetsOnly(t *testing.T) {
 	cc := codecCases()[0]
 	s := stream(t, cc, 320, 180, 2)

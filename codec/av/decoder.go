@@ -122,7 +122,8 @@ import (
 // It starts waiting for a keyframe (an access unit with an IDR slice, or a VP8 key frame): until one
 // decodes, other frames are not decoded and return an error wrapping codec.ErrNeedKeyframe. Lost, any
 // decode error (codec.ErrCorrupt), a picture flagged as damaged by the decoder (codec.ErrCorrupt) and a
-// picture larger than codec.MaxWidth x codec.MaxHeight (codec.ErrFrameSize) put it back into that state.
+// picture larger than codec.MaxWidth x codec.MaxHeight, or the size given WithMaxSize (codec.ErrFrameSize),
+// put it back into that state.
 // A keyframe of a new size changes the picture size. Any byte sequence is safe to decode.
 //
 // The returned picture views the decoder's own C memory and is valid until the next Decode or Close.
@@ -130,6 +131,8 @@ import (
 // use. Free it with Close (a cleanup frees it if it becomes unreachable, but do not rely on that).
 type VideoDecoder struct {
 	codec   codec.VideoCodec
+	maxW    int // largest picture accepted; codec.MaxWidth x codec.MaxHeight unless WithMaxSize
+	maxH    int
 	c       *decState
 	frame   codec.VideoFrame
 	needKey bool
@@ -154,20 +157,25 @@ func (s *decState) free() {
 const maxPayload = 32 << 20
 
 // NewVideoDecoder opens a decoder for c (codec.H264 or codec.VP8).
-func NewVideoDecoder(c codec.VideoCodec) (*VideoDecoder, error) {
+func NewVideoDecoder(c codec.VideoCodec, opts ...Option) (*VideoDecoder, error) {
 	if c != codec.H264 && c != codec.VP8 {
 		return nil, fmt.Errorf("av: open %v decoder: unsupported codec", c)
+	}
+	o := options{maxW: codec.MaxWidth, maxH: codec.MaxHeight}
+	for _, opt := range opts {
+		opt(&o)
 	}
 	h264 := C.int(0)
 	if c == codec.H264 {
 		h264 = 1
 	}
 	var cerr C.int
-	d := C.mcu_dec_new(h264, C.int64_t(codec.MaxWidth*codec.MaxHeight), &cerr)
+	// libavcodec refuses, before decoding, a picture of more pixels than this.
+	d := C.mcu_dec_new(h264, C.int64_t(o.maxW*o.maxH), &cerr)
 	if d == nil {
 		return nil, fmt.Errorf("av: open %v decoder: %s", c, errString(cerr))
 	}
-	v := &VideoDecoder{codec: c, c: &decState{d: d}, needKey: true}
+	v := &VideoDecoder{codec: c, maxW: o.maxW, maxH: o.maxH, c: &decState{d: d}, needKey: true}
 	runtime.AddCleanup(v, func(s *decState) { s.free() }, v.c)
 	return v, nil
 }
@@ -223,7 +231,7 @@ func (v *VideoDecoder) Decode(frame []byte) (*codec.VideoFrame, error) {
 	case C.mcu_frame_corrupt(f) != 0:
 		return nil, v.fail(fmt.Errorf("av: decode %v: %d-byte frame: damaged picture (error flags %#x): %w",
 			v.codec, len(frame), int(f.decode_error_flags), codec.ErrCorrupt))
-	case w > codec.MaxWidth || h > codec.MaxHeight || w < 2 || h < 2:
+	case w > v.maxW || h > v.maxH || w < 2 || h < 2:
 		return nil, v.fail(fmt.Errorf("av: decode %v: picture %dx%d: %w", v.codec, w, h, codec.ErrFrameSize))
 	case C.mcu_frame_ok_format(f) == 0:
 		return nil, v.fail(fmt.Errorf("av: decode %v: pixel format %d is not 4:2:0 8-bit: %w", v.codec, int(f.format), codec.ErrCorrupt))

@@ -14,7 +14,7 @@ type VideoDecoder struct{}
 
 // NewVideoDecoder needs libavcodec through cgo; without cgo it returns an error wrapping
 // errors.ErrUnsupported.
-func NewVideoDecoder(c codec.VideoCodec) (*VideoDecoder, error) {
+func NewVideoDecoder(c codec.VideoCodec, _ ...Option) (*VideoDecoder, error) {
 	return nil, fmt.Errorf("av: open %v decoder: libavcodec needs cgo: %w", c, errors.ErrUnsupported)
 }
 
