@@ -58,6 +58,15 @@ func TestPages(t *testing.T) {
 		if got := h.Get("Cache-Control"); got != "no-cache" {
 			t.Errorf("GET %s: Cache-Control %q, want no-cache", c.path, got)
 		}
+		csp := h.Get("Content-Security-Policy")
+		for _, want := range []string{"frame-ancestors 'none'", "script-src 'self'", "object-src 'none'"} {
+			if !strings.Contains(csp, want) {
+				t.Errorf("GET %s: Content-Security-Policy %q lacks %q", c.path, csp, want)
+			}
+		}
+		if h.Get("X-Frame-Options") != "DENY" || h.Get("Referrer-Policy") != "no-referrer" || h.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("GET %s: security headers %v", c.path, h)
+		}
 		if !strings.Contains(body, c.contains) {
 			t.Errorf("GET %s: body does not contain %q", c.path, c.contains)
 		}

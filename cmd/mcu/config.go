@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"slices"
 	"strconv"
@@ -27,6 +28,15 @@ type Config struct {
 	LogLevel string `json:"log_level"`
 	// DebugAddr, when set, serves Go's profiler (/debug/pprof/) on this address; keep it private.
 	DebugAddr string `json:"debug_addr,omitempty"`
+	// MetricsAddr, when set, serves /metrics on this address instead of HTTP (keep it private, e.g.
+	// 127.0.0.1:9090); "off" serves no metrics at all.
+	MetricsAddr string `json:"metrics_addr,omitempty"`
+	// MaxConnsPerIP bounds the signalling connections (WebSocket, WHIP, WHEP) one client IP holds at
+	// once; 0: no limit.
+	MaxConnsPerIP int `json:"max_conns_per_ip"`
+	// TrustedProxies are the reverse proxies (CIDRs) whose X-Forwarded-For names the client: behind one,
+	// per-IP limits apply to the real clients rather than to the proxy.
+	TrustedProxies []string `json:"trusted_proxies,omitempty"`
 	// AllowedOrigins are extra browser origins (host patterns) allowed to use the WebSocket, WHIP and WHEP
 	// besides the server's own host.
 	AllowedOrigins []string `json:"allowed_origins,omitempty"`
@@ -47,7 +57,7 @@ type Config struct {
 func DefaultConfig() Config {
 	m := mcu.DefaultConfig()
 	m.IncludeLoopback = true
-	return Config{HTTP: ":8080", LogLevel: "info", SIP: sip.DefaultConfig(), MCU: m}
+	return Config{HTTP: ":8080", LogLevel: "info", MaxConnsPerIP: 20, SIP: sip.DefaultConfig(), MCU: m}
 }
 
 // Validate reports the first unusable setting.
@@ -60,6 +70,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("log level %q: want debug, info, warn or error", c.LogLevel)
 	}
 	if err := c.whipConfig().Validate(); err != nil {
+		return err
+	}
+	if c.MaxConnsPerIP < 0 {
+		return fmt.Errorf("max conns per ip %d: want 0 (no limit) or more", c.MaxConnsPerIP)
+	}
+	if _, err := c.trustedProxies(); err != nil {
 		return err
 	}
 	if c.SIP.Port != 0 {
@@ -76,6 +92,23 @@ func (c Config) whipConfig() signaling.WHIPConfig {
 	w.Token = c.WHIPToken
 	w.OriginPatterns = c.AllowedOrigins
 	return w
+}
+
+// trustedProxies parses TrustedProxies.
+func (c Config) trustedProxies() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range c.TrustedProxies {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return nil, fmt.Errorf("trusted proxy %q: want a CIDR or an IP", s)
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 func (c Config) logLevel() slog.Level {
@@ -104,6 +137,38 @@ func intSetting(name, usage string, p *int) setting {
 	return setting{name, usage, set, func() string { return strconv.Itoa(*p) }}
 }
 
+func durationSetting(name, usage string, p *time.Duration) setting {
+	set := func(v string) error {
+		d, err := time.ParseDuration(v)
+		*p = d
+		return err
+	}
+	return setting{name, usage, set, func() string { return p.String() }}
+}
+
+// secretSettings are a secret's two knobs: -NAME VALUE and -NAME-file PATH (the file's content, trimmed,
+// so that the secret need not sit in the environment or the command line, where ps shows it). Neither
+// ever prints the secret.
+func secretSettings(name, usage string, p *string) []setting {
+	hide := func() string {
+		if *p == "" {
+			return ""
+		}
+		return "***"
+	}
+	return []setting{
+		{name, usage, func(v string) error { *p = v; return nil }, hide},
+		{name + "-file", "file holding -" + name, func(v string) error {
+			b, err := os.ReadFile(v)
+			if err != nil {
+				return err
+			}
+			*p = strings.TrimSpace(string(b))
+			return nil
+		}, func() string { return "" }},
+	}
+}
+
 func listSetting(name, usage string, p *[]string) setting {
 	set := func(v string) error { *p = splitList(v); return nil }
 	return setting{name, usage, set, func() string { return strings.Join(*p, ",") }}
@@ -112,39 +177,48 @@ func listSetting(name, usage string, p *[]string) setting {
 // settings lists every knob, bound to c's fields.
 func (c *Config) settings() []setting {
 	m := &c.MCU
-	return []setting{
+	out := []setting{
 		strSetting("http", "HTTP listen address (page, /ws, /whip/, /whep/, /healthz, /metrics)", &c.HTTP),
 		strSetting("log-level", "log level: debug, info, warn, error", &c.LogLevel),
 		strSetting("debug-addr", "serve /debug/pprof/ on this address (e.g. 127.0.0.1:6060); empty = off", &c.DebugAddr),
+		strSetting("metrics-addr", "serve /metrics on this address (e.g. 127.0.0.1:9090) instead of -http; off = no metrics", &c.MetricsAddr),
 		listSetting("allowed-origins", "extra browser origins allowed for WebSocket, WHIP and WHEP, comma separated host patterns", &c.AllowedOrigins),
-		strSetting("whip-token", "bearer token required by /whip/ and /whep/ (prefer the environment variable); empty = open", &c.WHIPToken),
-		strSetting("admin-token", "bearer token of the operators' API (/sip/calls dial-out); empty = that API is refused", &c.AdminToken),
+		intSetting("max-conns-per-ip", "most WebSocket, WHIP and WHEP connections one client IP may hold; 0 = no limit", &c.MaxConnsPerIP),
+		listSetting("trusted-proxies", "reverse proxies (CIDRs) whose X-Forwarded-For names the client", &c.TrustedProxies),
+		intSetting("max-rooms", "most rooms open at once", &m.MaxRooms),
+		intSetting("max-total-participants", "most participants in all rooms together", &m.MaxTotalParticipants),
+		durationSetting("negotiation-timeout", "remove a participant whose media has not connected this long after joining", &m.NegotiationTimeout),
+		intSetting("max-input-bitrate", "most bit/s one participant may send (audio and video); beyond, packets are dropped", &m.MaxInputBitrate),
+		{"max-input-size", "largest picture a participant may send, WIDTHxHEIGHT; larger ones are not decoded",
+			func(v string) error {
+				_, err := fmt.Sscanf(v, "%dx%d", &m.MaxInputWidth, &m.MaxInputHeight)
+				return err
+			},
+			func() string { return fmt.Sprintf("%dx%d", m.MaxInputWidth, m.MaxInputHeight) }},
+	}
+	out = append(out, secretSettings("whip-token", "bearer token required by /whip/ and /whep/ when no -api-keys are set; empty = open", &c.WHIPToken)...)
+	out = append(out, secretSettings("admin-token", "bearer token of the operators' API (/sip/calls dial-out); empty = that API is refused", &c.AdminToken)...)
+	return append(out, []setting{
 		intSetting("sip-port", "UDP and TCP port of the SIP server; 0 = no SIP", &c.SIP.Port),
 		strSetting("sip-host", "IP the SIP server listens on; empty = all interfaces", &c.SIP.Host),
 		strSetting("sip-public-host", "IP written in SIP Contact/Via and SDP (set it behind NAT); empty = the local address towards each peer", &c.SIP.PublicHost),
 		strSetting("sip-realm", "digest authentication realm for SIP callers", &c.SIP.Realm),
-		{"sip-users", "SIP callers allowed in, user:password,... (prefer the environment variable); empty = anyone may call", func(v string) error {
-			users := map[string]string{}
-			for _, up := range splitList(v) {
-				u, pw, ok := strings.Cut(up, ":")
-				if !ok || u == "" {
-					return fmt.Errorf("sip user %q: want user:password", up)
+		{"sip-users", "SIP callers allowed in, user:password,... (prefer -sip-users-file or the environment); empty = anyone may call",
+			c.setSIPUsers, func() string {
+				var parts []string
+				for u := range c.SIP.Users {
+					parts = append(parts, u+":***")
 				}
-				users[u] = pw
+				slices.Sort(parts)
+				return strings.Join(parts, ",")
+			}},
+		{"sip-users-file", "file of SIP callers, user:password per line or comma separated", func(v string) error {
+			b, err := os.ReadFile(v)
+			if err != nil {
+				return err
 			}
-			c.SIP.Users = users
-			if len(users) == 0 {
-				c.SIP.Users = nil
-			}
-			return nil
-		}, func() string {
-			var parts []string
-			for u := range c.SIP.Users {
-				parts = append(parts, u+":***")
-			}
-			slices.Sort(parts)
-			return strings.Join(parts, ",")
-		}},
+			return c.setSIPUsers(strings.Join(strings.Fields(string(b)), ","))
+		}, func() string { return "" }},
 		{"canvas", "size of each composed picture, WIDTHxHEIGHT",
 			func(v string) error { _, err := fmt.Sscanf(v, "%dx%d", &m.Width, &m.Height); return err },
 			func() string { return fmt.Sprintf("%dx%d", m.Width, m.Height) }},
@@ -224,7 +298,24 @@ func (c *Config) settings() []setting {
 			m.RTPTimeout = d
 			return err
 		}, func() string { return m.RTPTimeout.String() }},
+	}...)
+}
+
+// setSIPUsers reads "user:password,...".
+func (c *Config) setSIPUsers(v string) error {
+	users := map[string]string{}
+	for _, up := range splitList(v) {
+		u, pw, ok := strings.Cut(up, ":")
+		if !ok || u == "" {
+			return fmt.Errorf("sip user %q: want user:password", up)
+		}
+		users[u] = pw
 	}
+	c.SIP.Users = users
+	if len(users) == 0 {
+		c.SIP.Users = nil
+	}
+	return nil
 }
 
 // belowMain keeps the lower tiers that are really below the main one (smaller or equal size and frame

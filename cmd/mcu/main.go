@@ -14,7 +14,9 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -64,17 +66,73 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		log.Info("profiler listening", "addr", dln.Addr().String())
 		go func() { _ = serve(ctx, dln, pprofMux(), log) }()
 	}
+	if cfg.MetricsAddr != "" && cfg.MetricsAddr != "off" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", cfg.MetricsAddr, err)
+		}
+		log.Info("metrics listening", "addr", mln.Addr().String())
+		mmux := http.NewServeMux()
+		mmux.Handle("GET /metrics", eps.metrics)
+		go func() { _ = serve(ctx, mln, mmux, log) }()
+	}
 	log.Info("listening", "addr", ln.Addr().String())
 	fmt.Printf("Open http://%s/ in a browser\n", displayAddr(ln.Addr()))
-	return serve(ctx, ln, mux, log)
+	return serve(ctx, ln, eps.guard(mux), log)
 }
 
 // endpoints are the signalling handlers that hold participants; Close ends them all.
 type endpoints struct {
-	ws   *signaling.WebSocketHandler
-	whip *signaling.WHIPHandler // WHIP and WHEP
-	sip  *sip.Server            // nil when SIP is off
+	ws      *signaling.WebSocketHandler
+	whip    *signaling.WHIPHandler // WHIP and WHEP
+	sip     *sip.Server            // nil when SIP is off
+	limiter *signaling.ConnLimiter
+	metrics http.Handler
+	log     *slog.Logger
+
+	httpPanics atomic.Uint64 // panics recovered in HTTP handlers (guard)
 }
+
+// edge is what the endpoints count of hostile or broken input: recovered panics by where, and
+// refusals by limit.
+func (e *endpoints) edge() edgeStats {
+	w := e.ws.Stats()
+	out := edgeStats{
+		Panics:   map[string]uint64{"http": e.httpPanics.Load(), "websocket": w.Panics},
+		Refusals: map[string]uint64{"conns_per_ip": e.limiter.Refused(), "ws_rate": w.RateLimited, "ws_abuse": w.Abusive},
+	}
+	if e.sip != nil {
+		st := e.sip.Stats()
+		out.Panics["sip"] = st.Panics
+		out.Refusals["sip_malformed"] = st.Malformed
+	}
+	return out
+}
+
+// guard wraps the public HTTP handler: a panic in a handler is recovered, logged with its stack, counted
+// and answered 500 (net/http would only log it), and request bodies are limited to maxBody.
+func (e *endpoints) guard(h http.Handler) http.Handler {
+	h = http.MaxBytesHandler(h, maxBody)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler {
+				panic(v) // net/http's own way to abort a response
+			}
+			e.httpPanics.Add(1)
+			e.log.Error("http handler panicked", "method", r.Method, "path", r.URL.Path, "panic", v,
+				"stack", string(debug.Stack()))
+			http.Error(w, "internal error", http.StatusInternalServerError)
+		}()
+		h.ServeHTTP(w, r)
+	})
+}
+
+// maxBody bounds every request body (SDP offers, API calls): 1 MiB.
+const maxBody = 1 << 20
 
 // sessions counts the open signalling sessions by kind, for the metrics.
 func (e *endpoints) sessions() map[string]int {
@@ -101,16 +159,22 @@ func newMux(m *mcu.MCU, cfg Config, log *slog.Logger) (*http.ServeMux, *endpoint
 	conf := signaling.MCUConference(m)
 	wcfg := signaling.DefaultWebSocketConfig()
 	wcfg.OriginPatterns = cfg.AllowedOrigins
-	ws, err := signaling.NewWebSocketHandler(conf, wcfg, signaling.Params{Logger: log})
+	proxies, err := cfg.trustedProxies()
 	if err != nil {
 		return nil, nil, err
 	}
-	whip, err := signaling.NewWHIPHandler(conf, cfg.whipConfig(), signaling.Params{Logger: log})
+	limiter := signaling.NewConnLimiter(cfg.MaxConnsPerIP, proxies)
+	params := signaling.Params{Logger: log, Limiter: limiter}
+	ws, err := signaling.NewWebSocketHandler(conf, wcfg, params)
+	if err != nil {
+		return nil, nil, err
+	}
+	whip, err := signaling.NewWHIPHandler(conf, cfg.whipConfig(), params)
 	if err != nil {
 		ws.Close()
 		return nil, nil, err
 	}
-	eps := &endpoints{ws: ws, whip: whip}
+	eps := &endpoints{ws: ws, whip: whip, limiter: limiter, log: log}
 	mux := http.NewServeMux()
 	mux.Handle("/ws", ws)
 	mux.Handle("/whip/", whip)
@@ -133,7 +197,10 @@ func newMux(m *mcu.MCU, cfg Config, log *slog.Logger) (*http.ServeMux, *endpoint
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
 	})
-	mux.Handle("GET /metrics", metricsHandler(m, eps.sessions))
+	eps.metrics = metricsHandler(m, eps.sessions, eps.edge)
+	if cfg.MetricsAddr == "" {
+		mux.Handle("GET /metrics", eps.metrics)
+	}
 	mux.Handle("/", web.Handler())
 	return mux, eps, nil
 }
@@ -169,7 +236,12 @@ func pprofMux() *http.ServeMux {
 
 // serve serves h on ln until ctx is cancelled, then shuts down gracefully.
 func serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	// Timeouts against slow and idle clients: a request's headers within 10 s and all of it within 30 s
+	// (offers and API bodies are small), its answer within 60 s, an idle keep-alive connection 2 min.
+	// WebSocket connections are hijacked, which clears these deadlines; their own pings keep them honest.
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 32 << 10,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -173,7 +173,8 @@ func TestServeAndShutdown(t *testing.T) {
 	metrics, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, want := range []string{"mcu_rooms 0", "mcu_participants 0", `mcu_encoders{kind="video"} 0`,
-		`mcu_mixer_latency_seconds_bucket{kind="audio",le="0.03"} 0`, `mcu_video_encoders_by_tier{tier="ld"} 0`, "mcu_tier_changes_total 0", `mcu_signaling_sessions{kind="websocket"} 0`, `mcu_signaling_sessions{kind="whip"} 0`, "go_goroutines", "process_cpu_seconds_total"} {
+		`mcu_mixer_latency_seconds_bucket{kind="audio",le="0.03"} 0`, `mcu_video_encoders_by_tier{tier="ld"} 0`, "mcu_tier_changes_total 0", `mcu_signaling_sessions{kind="websocket"} 0`, `mcu_signaling_sessions{kind="whip"} 0`, `mcu_panics_total{where="room"} 0`, `mcu_panics_total{where="http"} 0`,
+		`mcu_refusals_total{limit="conns_per_ip"} 0`, "go_goroutines", "process_cpu_seconds_total"} {
 		if !strings.Contains(string(metrics), want) {
 			t.Errorf("/metrics lacks %q", want)
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"maps"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,12 +17,23 @@ type statsSource interface{ Stats() mcu.Stats }
 // sessionSource counts the signalling sessions by kind (websocket, whip, whep, sip); nil: none.
 type sessionSource func() map[string]int
 
+// edgeStats are the signalling layer's counts of hostile or broken input: panics recovered by where,
+// refusals by limit.
+type edgeStats struct {
+	Panics, Refusals map[string]uint64
+}
+
+// edgeSource reads the signalling layer's edgeStats; nil: none.
+type edgeSource func() edgeStats
+
 // metricsHandler serves the server's metrics in the Prometheus text format, read from src at each scrape,
-// plus the Go runtime and process metrics, from a registry of its own (no global state).
-func metricsHandler(src statsSource, sessions sessionSource) http.Handler {
+// plus the Go runtime and process metrics, from a registry of its own (no global state). Labels carry
+// room names and participant IDs, never display names.
+func metricsHandler(src statsSource, sessions sessionSource, edge edgeSource) http.Handler {
 	reg := prometheus.NewRegistry()
 	c := newStatsCollector(src)
 	c.sessionsOf = sessions
+	c.edgeOf = edge
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), c)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
@@ -37,6 +49,8 @@ type statsCollector struct {
 	nacksFiltered, rtpPackets                 *prometheus.Desc
 	sessions                                  *prometheus.Desc
 	sessionsOf                                sessionSource
+	panics, refusals                          *prometheus.Desc
+	edgeOf                                    edgeSource
 
 	// Per room and per participant.
 	roomParticipants, roomEncoders, roomTierEncoders *prometheus.Desc
@@ -74,7 +88,9 @@ func newStatsCollector(src statsSource) *statsCollector {
 		roomParticipants:     d("room_participants", "Participants in the room (viewers included).", "room"),
 		roomEncoders:         d("room_encoders", "Encoders running for the room: audio (one per distinct mix and audio class) and video.", "room", "kind"),
 		roomTierEncoders:     d("room_video_encoders_by_tier", "Video encoders running for the room per tier: one per view and tier in use (and codec).", "room", "tier"),
-		partTier:             d("participant_tier", "1 for the tier the participant receives (audio-only: no video), with what limits it (caps, bandwidth or nothing).", "room", "participant", "name", "tier", "limit"),
+		partTier:             d("participant_tier", "1 for the tier the participant receives (audio-only: no video), with what limits it (caps, bandwidth or nothing).", "room", "participant", "tier", "limit"),
+		panics:               d("panics_total", "Panics recovered, by where: room (its participants were removed), ingest, rtcp, bwe, callback (the participant was removed), websocket, http, sip (that connection or request ended).", "where"),
+		refusals:             d("refusals_total", "Requests refused by an admission limit, by limit.", "limit"),
 		partEstimate:         d("participant_estimated_bitrate_bps", "Send-side bandwidth estimate (GCC from TWCC feedback) of the participant's downstream link; 0 without feedback.", "room", "participant"),
 		partSent:             d("participant_sent_bitrate_bps", "Audio and video payload sent to the participant over the last second.", "room", "participant"),
 		partLoss:             d("participant_loss_ratio", "Fraction of packets to the participant reported lost in its TWCC feedback.", "room", "participant"),
@@ -90,7 +106,7 @@ func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 		c.framesDropped, c.packetsLost, c.decodeErrors, c.plis, c.keyframe, c.writeErrors, c.latency, c.tierEncoders,
 		c.decoded, c.notDecoded, c.decodersActive, c.receiversByTier, c.tierChanges, c.nacksFiltered, c.rtpPackets, c.sessions,
 		c.roomParticipants, c.roomEncoders, c.roomTierEncoders, c.partTier, c.partEstimate, c.partSent, c.partLoss,
-		c.partKeyframeRequests, c.partKeyframesForced} {
+		c.partKeyframeRequests, c.partKeyframesForced, c.panics, c.refusals} {
 		ch <- d
 	}
 }
@@ -136,12 +152,32 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, p := range s.ParticipantDetails {
 		id, q := string(p.ID), p.Quality
-		gauge(c.partTier, 1, p.Room, id, p.Name, q.Tier, q.Limit)
+		gauge(c.partTier, 1, p.Room, id, q.Tier, q.Limit)
 		gauge(c.partEstimate, float64(q.EstimatedBitrate), p.Room, id)
 		gauge(c.partSent, float64(q.SentBitrate), p.Room, id)
 		gauge(c.partLoss, q.Loss, p.Room, id)
 		counter(c.partKeyframeRequests, q.KeyframeRequests, p.Room, id)
 		counter(c.partKeyframesForced, q.KeyframesForced, p.Room, id)
+	}
+	panics, refusals := maps.Clone(s.Panics), maps.Clone(s.Refusals)
+	if panics == nil {
+		panics = map[string]uint64{}
+	}
+	if c.edgeOf != nil {
+		e := c.edgeOf()
+		maps.Copy(panics, e.Panics)
+		maps.Copy(refusals, e.Refusals)
+	}
+	for _, where := range []string{"room", "ingest", "rtcp", "bwe", "callback"} {
+		if _, ok := panics[where]; !ok {
+			panics[where] = 0 // every series from the first scrape
+		}
+	}
+	for where, n := range panics {
+		counter(c.panics, n, where)
+	}
+	for limit, n := range refusals {
+		counter(c.refusals, n, limit)
 	}
 	counter(c.decoded, s.VideoFramesDecoded)
 	counter(c.notDecoded, s.VideoFramesNotDecoded)

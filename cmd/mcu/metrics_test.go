@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,7 +61,7 @@ func TestSharedEncodersFromMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	srv := httptest.NewServer(metricsHandler(m, func() map[string]int { return map[string]int{"whep": 2} }))
+	srv := httptest.NewServer(metricsHandler(m, func() map[string]int { return map[string]int{"whep": 2} }, nil))
 	defer srv.Close()
 
 	join := func(name string, c mcutest.Config) (*mcu.Participant, *mcutest.Client) {
@@ -114,6 +115,11 @@ func TestSharedEncodersFromMetrics(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	for key := range got {
+		if strings.Contains(key, `name=`) || strings.Contains(key, `"R1"`) {
+			t.Errorf("/metrics carries a display name: %s", key)
+		}
+	}
 	if v := got[`mcu_room_encoders{kind="video",room="room"}`]; v != 3 {
 		t.Errorf("mcu_room_encoders video = %v, want 3", v)
 	}
@@ -131,7 +137,7 @@ func TestSharedEncodersFromMetrics(t *testing.T) {
 		if i%2 == 1 {
 			tier, limit = "ld", "caps"
 		}
-		key := fmt.Sprintf(`mcu_participant_tier{limit=%q,name="R%d",participant=%q,room="room",tier=%q}`, limit, i, p.ID(), tier)
+		key := fmt.Sprintf(`mcu_participant_tier{limit=%q,participant=%q,room="room",tier=%q}`, limit, p.ID(), tier)
 		if got[key] != 1 {
 			t.Errorf("%s missing", key)
 		}
