@@ -7,13 +7,12 @@ import "github.com/openmcu/mcu/mcu"
 // Implementations must be safe for concurrent use.
 type Conference interface {
 	// Join adds a participant called name to room. l receives its events and must only queue them; the
-	// roster events about the members already in the room may arrive before Join returns. Errors wrap
-	// mcu.ErrRoomFull, mcu.ErrBadName or mcu.ErrClosed where they apply.
-	Join(room, name string, l mcu.ParticipantListener) (Session, error)
-	// Watch adds a viewer called name to room (WHEP): it receives the full mix and a grid of everyone, has
-	// no tile, is not heard and is not in the others' roster, but it is told who is there like a member.
-	// It counts towards the room's size. Errors as Join.
-	Watch(room, name string, l mcu.ParticipantListener) (Session, error)
+	// roster events about the members already in the room may arrive before Join returns. With
+	// o.Viewer it is a viewer (WHEP, /watch, a token without the publish grant): it receives the full mix
+	// and a grid of everyone, has no tile and is not heard; the others see it in their roster as a viewer
+	// unless o.Hidden. Errors wrap mcu.ErrRoomFull, mcu.ErrServerFull, mcu.ErrTooManyRooms,
+	// mcu.ErrBadName or mcu.ErrClosed where they apply.
+	Join(room, name string, l mcu.ParticipantListener, o mcu.JoinOptions) (Session, error)
 	// ICEServers returns the STUN/TURN servers for clients; the slice is the caller's.
 	ICEServers() []mcu.ICEServer
 }
@@ -39,18 +38,10 @@ func MCUConference(m *mcu.MCU) Conference { return mcuConference{m} }
 
 type mcuConference struct{ m *mcu.MCU }
 
-func (c mcuConference) Join(room, name string, l mcu.ParticipantListener) (Session, error) {
-	p, err := c.m.Join(room, name, l)
+func (c mcuConference) Join(room, name string, l mcu.ParticipantListener, o mcu.JoinOptions) (Session, error) {
+	p, err := c.m.JoinWith(room, name, l, o)
 	if err != nil {
 		return nil, err // a nil *Participant must not become a non-nil Session
-	}
-	return p, nil
-}
-
-func (c mcuConference) Watch(room, name string, l mcu.ParticipantListener) (Session, error) {
-	p, err := c.m.JoinWith(room, name, l, mcu.JoinOptions{Viewer: true})
-	if err != nil {
-		return nil, err
 	}
 	return p, nil
 }

@@ -434,7 +434,7 @@ func (c *conn) join(m joinMsg) error {
 		return errorf(CodeAlreadyJoined, "this connection has already joined a room")
 	}
 	c.out.startJoin()
-	s, err := c.h.conf.Join(m.Room, m.Name, listener{c.out})
+	s, err := c.h.conf.Join(m.Room, m.Name, listener{c.out}, mcu.JoinOptions{})
 	if err != nil {
 		c.out.abortJoin()
 		switch {

@@ -104,9 +104,10 @@ type WHIPStats struct {
 // Create the handler with NewWHIPHandler. It starts no goroutine; its methods are safe for concurrent
 // use, and the MCU's callbacks only update its resource table.
 type WHIPHandler struct {
-	conf Conference
-	cfg  WHIPConfig
-	log  *slog.Logger
+	conf    Conference
+	cfg     WHIPConfig
+	log     *slog.Logger
+	limiter *ConnLimiter
 
 	mu        sync.Mutex
 	closed    bool
@@ -126,7 +127,7 @@ func NewWHIPHandler(conf Conference, cfg WHIPConfig, p Params) (*WHIPHandler, er
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &WHIPHandler{conf: conf, cfg: cfg, log: log, resources: make(map[string]*whipResource)}, nil
+	return &WHIPHandler{conf: conf, cfg: cfg, log: log, limiter: p.Limiter, resources: make(map[string]*whipResource)}, nil
 }
 
 // Close makes every WHIP and WHEP participant leave; later POSTs get 503. It is idempotent.
@@ -180,6 +181,7 @@ type whipResource struct {
 	ufrag   string // the client's ICE username fragment, from the offer
 	session Session
 	log     *slog.Logger
+	release func() // gives back the client IP's connection (ConnLimiter); called once, by OnClosed
 
 	gone bool // the participant was removed; guarded by h.mu
 }
@@ -199,6 +201,7 @@ func (r *whipResource) OnClosed(err error) {
 		delete(h.resources, r.id)
 	}
 	h.mu.Unlock()
+	r.release()
 	if err != nil {
 		r.log.Info("participant removed", "err", err)
 	}
@@ -450,7 +453,8 @@ func (h *WHIPHandler) post(w http.ResponseWriter, r *http.Request, kind whipKind
 	if !ok {
 		return
 	}
-	log := h.log.With("protocol", string(kind), "room", room, "remote_addr", r.RemoteAddr)
+	ip := h.limiter.ClientIP(r)
+	log := h.log.With("protocol", string(kind), "room", room, "remote_addr", r.RemoteAddr, "client_ip", ip)
 	ufrag, err := checkOffer(offer)
 	if err != nil {
 		log.Debug("offer refused", "err", err)
@@ -468,25 +472,29 @@ func (h *WHIPHandler) post(w http.ResponseWriter, r *http.Request, kind whipKind
 			name = "WHEP viewer"
 		}
 	}
-	id := rand.Text()
-	res := &whipResource{h: h, kind: kind, room: room, id: id, etag: `"` + rand.Text() + `"`, ufrag: ufrag,
-		log: log.With("resource", id[:8])} // enough to follow a session, not to act on it
 	if h.isClosed() {
 		http.Error(w, "the server is shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	var s Session
-	if kind == kindWHEP {
-		s, err = h.conf.Watch(room, name, res)
-	} else {
-		s, err = h.conf.Join(room, name, res)
+	release, ok := h.limiter.Acquire(ip)
+	if !ok {
+		log.Info("refused: too many connections from this address")
+		w.Header().Set("Retry-After", "10")
+		http.Error(w, "too many connections from your address", http.StatusTooManyRequests)
+		return
 	}
+	id := rand.Text()
+	res := &whipResource{h: h, kind: kind, room: room, id: id, etag: `"` + rand.Text() + `"`, ufrag: ufrag,
+		log: log.With("resource", id[:8]), // enough to follow a session, not to act on it
+		release: sync.OnceFunc(release)}
+	s, err := h.conf.Join(room, name, res, mcu.JoinOptions{Viewer: kind == kindWHEP})
 	if err != nil {
+		res.release()
 		switch {
-		case errors.Is(err, mcu.ErrRoomFull):
+		case errors.Is(err, mcu.ErrRoomFull), errors.Is(err, mcu.ErrServerFull), errors.Is(err, mcu.ErrTooManyRooms):
 			log.Debug("join refused", "err", err)
 			w.Header().Set("Retry-After", "10")
-			http.Error(w, "the room is full", http.StatusServiceUnavailable)
+			http.Error(w, "the room or the server is full", http.StatusServiceUnavailable)
 		case errors.Is(err, mcu.ErrBadName):
 			log.Debug("join refused", "err", err)
 			http.Error(w, "room and name must be 1 to 128 bytes of UTF-8", http.StatusBadRequest)
@@ -506,6 +514,8 @@ func (h *WHIPHandler) post(w http.ResponseWriter, r *http.Request, kind whipKind
 		switch {
 		case errors.Is(err, mcu.ErrNoCodec):
 			http.Error(w, "the offer has no usable codec (want Opus, and H.264 or VP8)", http.StatusUnprocessableEntity)
+		case errors.Is(err, mcu.ErrTooManyTracks):
+			http.Error(w, "the offer has too many audio and video sections", http.StatusUnprocessableEntity)
 		case errors.Is(err, mcu.ErrClosed):
 			http.Error(w, "the participant was removed while negotiating", http.StatusServiceUnavailable)
 		default:

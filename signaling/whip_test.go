@@ -127,7 +127,7 @@ func TestWHIPPublishPatchDelete(t *testing.T) {
 	conf := &signalingtest.Conference{}
 	s := newWHIPServer(t, conf, nil)
 	annL := &recorder{}
-	if _, err := conf.Join("r1", "Ann", annL); err != nil {
+	if _, err := conf.Join("r1", "Ann", annL, mcu.JoinOptions{}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -177,7 +177,7 @@ func TestWHEPViewer(t *testing.T) {
 	conf := &signalingtest.Conference{}
 	s := newWHIPServer(t, conf, nil)
 	annL := &recorder{}
-	if _, err := conf.Join("r1", "Ann", annL); err != nil {
+	if _, err := conf.Join("r1", "Ann", annL, mcu.JoinOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	loc, _ := s.post(t, "/whep/r1", recvOnlyOffer, http.StatusCreated)
@@ -185,8 +185,8 @@ func TestWHEPViewer(t *testing.T) {
 	if !v.Viewer || v.Name != "WHEP viewer" || v.Room != "r1" {
 		t.Errorf("session %+v: want a viewer called WHEP viewer in r1", v)
 	}
-	if annL.has(mcu.RosterJoined, "WHEP viewer") {
-		t.Error("Ann was told about the viewer")
+	if !annL.hasViewer("WHEP viewer") {
+		t.Error("Ann was not told about the viewer, as a viewer")
 	}
 	if got := s.h.Stats(); got != (signaling.WHIPStats{Viewers: 1}) {
 		t.Errorf("Stats = %+v, want one viewer", got)

@@ -34,19 +34,11 @@ type Conference struct {
 
 var _ signaling.Conference = (*Conference)(nil)
 
-// Join adds a fake session. Like mcu.MCU.Join it refuses empty or overlong names (mcu.ErrBadName), tells
-// the new member about the others and the others about it, all before it returns.
-func (c *Conference) Join(room, name string, l mcu.ParticipantListener) (signaling.Session, error) {
-	return c.join(room, name, l, false)
-}
-
-// Watch adds a fake viewer session (Session.Viewer). Like mcu.MCU.JoinWith with JoinOptions.Viewer, it
-// tells the viewer about the members but nobody about the viewer, and counts it towards MaxPerRoom.
-func (c *Conference) Watch(room, name string, l mcu.ParticipantListener) (signaling.Session, error) {
-	return c.join(room, name, l, true)
-}
-
-func (c *Conference) join(room, name string, l mcu.ParticipantListener, viewer bool) (signaling.Session, error) {
+// Join adds a fake session. Like mcu.MCU.JoinWith it refuses empty or overlong names (mcu.ErrBadName),
+// tells the new member about the others and the others about it (a hidden viewer is told about the
+// others, nobody about it), all before it returns; viewers count towards MaxPerRoom.
+func (c *Conference) Join(room, name string, l mcu.ParticipantListener, o mcu.JoinOptions) (signaling.Session, error) {
+	viewer, hidden := o.Viewer, o.Viewer && o.Hidden
 	if c.JoinErr != nil {
 		if err := c.JoinErr(room, name); err != nil {
 			return nil, err
@@ -66,16 +58,16 @@ func (c *Conference) join(room, name string, l mcu.ParticipantListener, viewer b
 	}
 	c.nextID++
 	s := &Session{c: c, id: mcu.ParticipantID(fmt.Sprintf("f%d", c.nextID)), Room: room, Name: name,
-		Viewer: viewer, Listener: l}
+		Viewer: viewer, Hidden: hidden, Listener: l}
 	c.rooms[room] = append(c.rooms[room], s)
 	c.all = append(c.all, s)
 	c.mu.Unlock()
 	info := s.Info()
 	for _, o := range others {
-		if !viewer {
+		if !hidden {
 			o.Listener.OnRoster(mcu.RosterEvent{Type: mcu.RosterJoined, Participant: info})
 		}
-		if !o.Viewer {
+		if !o.Hidden {
 			l.OnRoster(mcu.RosterEvent{Type: mcu.RosterJoined, Participant: o.Info()})
 		}
 	}
@@ -99,7 +91,7 @@ func (c *Conference) Remove(s *Session, err error) {
 	if !ok {
 		return
 	}
-	if !s.Viewer { // nobody was told about a viewer
+	if !s.Hidden { // nobody was told about a hidden viewer
 		for _, o := range others {
 			o.Listener.OnRoster(mcu.RosterEvent{Type: mcu.RosterLeft, Participant: s.Info()})
 		}
@@ -130,7 +122,8 @@ type Session struct {
 	id       mcu.ParticipantID
 	Room     string
 	Name     string
-	Viewer   bool                    // joined with Watch
+	Viewer   bool                    // joined with JoinOptions.Viewer
+	Hidden   bool                    // a viewer joined with JoinOptions.Hidden
 	Listener mcu.ParticipantListener // to play the MCU's callbacks
 
 	gone bool // out of its room; guarded by c.mu
@@ -154,7 +147,7 @@ func (s *Session) ID() mcu.ParticipantID { return s.id }
 func (s *Session) Info() mcu.ParticipantInfo {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return mcu.ParticipantInfo{ID: s.id, Name: s.Name, AudioMuted: s.audioMuted, VideoMuted: s.videoMuted}
+	return mcu.ParticipantInfo{ID: s.id, Name: s.Name, AudioMuted: s.audioMuted, VideoMuted: s.videoMuted, Viewer: s.Viewer}
 }
 
 // HandleOffer records the offer and answers it.
@@ -196,7 +189,7 @@ func (s *Session) SetMuted(audio, video bool) {
 	changed := s.audioMuted != audio || s.videoMuted != video
 	s.audioMuted, s.videoMuted = audio, video
 	s.mu.Unlock()
-	if !changed || s.Viewer { // nobody hears about a viewer
+	if !changed || s.Hidden { // nobody hears about a hidden viewer
 		return
 	}
 	s.c.mu.Lock()
