@@ -485,7 +485,7 @@ func (h *WHIPHandler) post(w http.ResponseWriter, r *http.Request, kind whipKind
 	}
 	id := rand.Text()
 	res := &whipResource{h: h, kind: kind, room: room, id: id, etag: `"` + rand.Text() + `"`, ufrag: ufrag,
-		log: log.With("resource", id[:8]), // enough to follow a session, not to act on it
+		log:     log.With("resource", id[:8]), // enough to follow a session, not to act on it
 		release: sync.OnceFunc(release)}
 	s, err := h.conf.Join(room, name, res, mcu.JoinOptions{Viewer: kind == kindWHEP})
 	if err != nil {
