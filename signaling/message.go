@@ -81,6 +81,7 @@ const (
 type (
 	joinMsg struct {
 		Room, Name string
+		Token      string // the room access token, when not on the socket's URL
 		Layout     mcu.Layout
 		HasLayout  bool // "layout" was given; otherwise the MCU's default (grid) stays
 		MaxKbps    int  // 0 when absent: no cap
@@ -132,14 +133,22 @@ func decodeMessage(data []byte) (any, error) {
 			Name    *string `json:"name"`
 			Layout  *string `json:"layout"`
 			MaxKbps *int    `json:"maxKbps"`
+			Token   *string `json:"token"`
 		}
 		if err := unmarshalFields(typ, data, &m); err != nil {
 			return nil, err
 		}
-		if m.Room == nil || *m.Room == "" || m.Name == nil || *m.Name == "" {
+		j := joinMsg{}
+		if m.Token != nil {
+			j.Token = *m.Token
+		}
+		if m.Name != nil {
+			j.Name = *m.Name
+		}
+		if m.Room == nil || *m.Room == "" || (j.Name == "" && j.Token == "") {
 			return nil, errorf(CodeBadMessage, "join needs a non-empty \"room\" and \"name\"")
 		}
-		j := joinMsg{Room: *m.Room, Name: *m.Name}
+		j.Room = *m.Room
 		if m.Layout != nil {
 			l, err := mcu.ParseLayout(*m.Layout)
 			if err != nil {

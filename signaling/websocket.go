@@ -17,6 +17,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/openmcu/mcu/mcu"
+	"github.com/openmcu/mcu/signaling/auth"
 )
 
 // WebSocketConfig is the serialisable configuration of the WebSocket endpoint. Start from
@@ -120,6 +121,9 @@ type Params struct {
 	Logger *slog.Logger
 	// Limiter bounds the connections per client IP, shared by every endpoint; nil: no limit.
 	Limiter *ConnLimiter
+	// Keys turn on room access tokens (package auth): every join, WHIP publish and WHEP watch then needs
+	// a token signed with one of them that grants it. Empty: the endpoints are open.
+	Keys auth.Keys
 }
 
 // WebSocketStats are counters since the handler was created, plus the current number of sockets.
@@ -150,6 +154,7 @@ type WebSocketHandler struct {
 	cancel context.CancelFunc
 
 	limiter *ConnLimiter
+	keys    auth.Keys
 
 	mu     sync.Mutex
 	closed bool
@@ -173,7 +178,7 @@ func NewWebSocketHandler(conf Conference, cfg WebSocketConfig, p Params) (*WebSo
 		log = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &WebSocketHandler{conf: conf, cfg: cfg, log: log, ctx: ctx, cancel: cancel, limiter: p.Limiter}, nil
+	return &WebSocketHandler{conf: conf, cfg: cfg, log: log, ctx: ctx, cancel: cancel, limiter: p.Limiter, keys: p.Keys}, nil
 }
 
 // Close closes every socket (status 1001, going away; their participants leave) and waits until they are
@@ -251,6 +256,7 @@ type conn struct {
 
 	// Owned by the reader.
 	req     *http.Request // the upgrade request (its token, if any)
+	claims  *auth.Claims  // the verified token of the join; nil when tokens are off
 	session Session
 	left    bool // session.Leave was called
 	maxKbps int  // from "join"
@@ -433,8 +439,12 @@ func (c *conn) join(m joinMsg) error {
 	if c.session != nil || c.left {
 		return errorf(CodeAlreadyJoined, "this connection has already joined a room")
 	}
+	opts, name, err := c.admit(m)
+	if err != nil {
+		return err
+	}
 	c.out.startJoin()
-	s, err := c.h.conf.Join(m.Room, m.Name, listener{c.out}, mcu.JoinOptions{})
+	s, err := c.h.conf.Join(m.Room, name, listener{c.out}, opts)
 	if err != nil {
 		c.out.abortJoin()
 		switch {
@@ -475,6 +485,46 @@ func (c *conn) join(m joinMsg) error {
 		return errorf(CodeInternal, "the layout or caps could not be applied")
 	}
 	return nil
+}
+
+// admit checks the join's room access token when tokens are on: it must be valid, for this room, and
+// grant roomJoin and canSubscribe (the page receives the room). A token without canPublish joins as a
+// viewer (listed as one, or not at all with the hidden grant). The display name is the token's, else the
+// join's, else the identity.
+func (c *conn) admit(m joinMsg) (mcu.JoinOptions, string, error) {
+	if len(c.h.keys) == 0 {
+		return mcu.JoinOptions{}, m.Name, nil
+	}
+	token := m.Token
+	if token == "" {
+		token = auth.TokenFromRequest(c.req)
+	}
+	claims, err := c.h.keys.Verify(token, time.Now())
+	if err == nil {
+		err = claims.Allow(m.Room, auth.NeedJoin|auth.NeedSubscribe)
+	}
+	if err != nil {
+		c.log.Info("join refused: access token", "room", m.Room, "err", err)
+		code := CodeUnauthorized
+		switch {
+		case errors.Is(err, auth.ErrExpired):
+			code = CodeTokenExpired
+		case auth.HTTPStatus(err) == http.StatusForbidden:
+			code = CodeForbidden
+		}
+		return mcu.JoinOptions{}, "", errorf(code, "%s", auth.Message(err))
+	}
+	c.claims = claims
+	opts := mcu.JoinOptions{Viewer: !claims.Video.CanPublishMedia()}
+	opts.Hidden = opts.Viewer && claims.Video.Hidden
+	name := claims.Name
+	if name == "" {
+		name = m.Name
+	}
+	if name == "" {
+		name = claims.Identity()
+	}
+	return opts, name, nil
 }
 
 // leave makes the participant leave, once.

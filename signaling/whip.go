@@ -14,10 +14,12 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/pion/sdp/v3"
 
 	"github.com/openmcu/mcu/mcu"
+	"github.com/openmcu/mcu/signaling/auth"
 )
 
 // The media types of WHIP and WHEP bodies.
@@ -108,6 +110,7 @@ type WHIPHandler struct {
 	cfg     WHIPConfig
 	log     *slog.Logger
 	limiter *ConnLimiter
+	keys    auth.Keys
 
 	mu        sync.Mutex
 	closed    bool
@@ -127,7 +130,7 @@ func NewWHIPHandler(conf Conference, cfg WHIPConfig, p Params) (*WHIPHandler, er
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &WHIPHandler{conf: conf, cfg: cfg, log: log, limiter: p.Limiter, resources: make(map[string]*whipResource)}, nil
+	return &WHIPHandler{conf: conf, cfg: cfg, log: log, limiter: p.Limiter, keys: p.Keys, resources: make(map[string]*whipResource)}, nil
 }
 
 // Close makes every WHIP and WHEP participant leave; later POSTs get 503. It is idempotent.
@@ -227,7 +230,7 @@ func (h *WHIPHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", allow)
 		if id == "" {
 			w.Header().Set("Accept-Post", sdpType)
-			if h.authorized(r) {
+			if _, err := h.authorize(r, kind, room, false); err == nil {
 				h.setICEServerLinks(w.Header())
 			}
 		}
@@ -239,14 +242,16 @@ func (h *WHIPHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	if !h.authorized(r) {
+	claims, err := h.authorize(r, kind, room, id != "")
+	if err != nil {
+		h.log.Debug("refused: token", "protocol", string(kind), "room", room, "err", err)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="mcu"`)
-		http.Error(w, "a valid bearer token is required", http.StatusUnauthorized)
+		http.Error(w, auth.Message(err), auth.HTTPStatus(err))
 		return
 	}
 	switch r.Method {
 	case http.MethodPost:
-		h.post(w, r, kind, room)
+		h.post(w, r, kind, room, claims)
 	case http.MethodPatch:
 		h.patch(w, r, kind, room, id)
 	case http.MethodDelete:
@@ -322,16 +327,41 @@ func originAllowed(origin, host string, patterns []string) bool {
 	return false
 }
 
-// authorized reports whether r carries the configured bearer token (always true without one).
-func (h *WHIPHandler) authorized(r *http.Request) bool {
+// errBadBearer is a request without the configured static bearer token.
+var errBadBearer = errors.New("a valid bearer token is required")
+
+// authorize checks r's credentials for kind in room. With room access tokens on (Params.Keys), r needs a
+// valid token for the room that grants roomJoin and canPublish (WHIP) or canSubscribe (WHEP); on a
+// resource (PATCH, DELETE), roomJoin. The claims are returned. Otherwise, with WHIPConfig.Token set, r
+// needs that bearer token; with neither, everyone is let in (nil claims, nil error).
+func (h *WHIPHandler) authorize(r *http.Request, kind whipKind, room string, resource bool) (*auth.Claims, error) {
+	if len(h.keys) > 0 {
+		claims, err := h.keys.Verify(auth.TokenFromRequest(r), time.Now())
+		if err != nil {
+			return nil, err
+		}
+		need := auth.NeedJoin
+		switch {
+		case resource:
+		case kind == kindWHEP:
+			need |= auth.NeedSubscribe
+		default:
+			need |= auth.NeedPublish
+		}
+		if err := claims.Allow(room, need); err != nil {
+			return nil, err
+		}
+		return claims, nil
+	}
 	if h.cfg.Token == "" {
-		return true
+		return nil, nil
 	}
 	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return false
+	if !ok || !strings.EqualFold(scheme, "Bearer") ||
+		subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), []byte(h.cfg.Token)) != 1 {
+		return nil, errBadBearer
 	}
-	return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), []byte(h.cfg.Token)) == 1
+	return nil, nil
 }
 
 // setICEServerLinks adds a Link header per STUN/TURN URL (RFC 9725 section 4.6).
@@ -443,7 +473,7 @@ func checkOffer(offer string) (ufrag string, err error) {
 }
 
 // post creates a resource: joins (or watches) the room and answers the offer.
-func (h *WHIPHandler) post(w http.ResponseWriter, r *http.Request, kind whipKind, room string) {
+func (h *WHIPHandler) post(w http.ResponseWriter, r *http.Request, kind whipKind, room string, claims *auth.Claims) {
 	if !hasMediaType(r, sdpType) {
 		w.Header().Set("Accept-Post", sdpType)
 		http.Error(w, "the offer must be application/sdp", http.StatusUnsupportedMediaType)
@@ -466,6 +496,13 @@ func (h *WHIPHandler) post(w http.ResponseWriter, r *http.Request, kind whipKind
 		return
 	}
 	name := r.URL.Query().Get("name")
+	opts := mcu.JoinOptions{Viewer: kind == kindWHEP}
+	if claims != nil {
+		if claims.Name != "" {
+			name = claims.Name
+		}
+		opts.Hidden = opts.Viewer && claims.Video.Hidden
+	}
 	if name == "" {
 		name = "WHIP"
 		if kind == kindWHEP {
@@ -487,7 +524,7 @@ func (h *WHIPHandler) post(w http.ResponseWriter, r *http.Request, kind whipKind
 	res := &whipResource{h: h, kind: kind, room: room, id: id, etag: `"` + rand.Text() + `"`, ufrag: ufrag,
 		log:     log.With("resource", id[:8]), // enough to follow a session, not to act on it
 		release: sync.OnceFunc(release)}
-	s, err := h.conf.Join(room, name, res, mcu.JoinOptions{Viewer: kind == kindWHEP})
+	s, err := h.conf.Join(room, name, res, opts)
 	if err != nil {
 		res.release()
 		switch {

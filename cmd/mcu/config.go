@@ -15,6 +15,7 @@ import (
 
 	"github.com/openmcu/mcu/mcu"
 	"github.com/openmcu/mcu/signaling"
+	"github.com/openmcu/mcu/signaling/auth"
 	"github.com/openmcu/mcu/signaling/sip"
 )
 
@@ -44,8 +45,14 @@ type Config struct {
 	// (Authorization: Bearer TOKEN); empty leaves /whip/ and /whep/ open like the page.
 	WHIPToken string `json:"whip_token,omitempty"`
 	// AdminToken, when set, is the bearer token of the operators' API (/sip/calls: dial-out); without it
-	// that API answers 403.
+	// (and without an API key's roomAdmin token) that API answers 403.
 	AdminToken string `json:"admin_token,omitempty"`
+	// APIKeys, "KEY:SECRET,...", turn on room access tokens (JWT HS256, LiveKit-shaped claims): every
+	// join, WHIP publish, WHEP watch and operators' call then needs a token signed with one of them.
+	// APIKeysFile is a file of "KEY: SECRET" lines with more. Empty: the server is open to anyone who
+	// reaches it (it says so at start).
+	APIKeys     string `json:"api_keys,omitempty"`
+	APIKeysFile string `json:"api_keys_file,omitempty"`
 	// SIP is the SIP server's configuration; SIP.Port 0 turns SIP off (here it never means "any port").
 	SIP sip.Config `json:"sip"`
 	// MCU is the media configuration: canvas, rates, UDP, ICE.
@@ -78,6 +85,9 @@ func (c Config) Validate() error {
 	if _, err := c.trustedProxies(); err != nil {
 		return err
 	}
+	if _, err := c.keys(); err != nil {
+		return err
+	}
 	if c.SIP.Port != 0 {
 		if err := c.SIP.Validate(); err != nil {
 			return err
@@ -92,6 +102,24 @@ func (c Config) whipConfig() signaling.WHIPConfig {
 	w.Token = c.WHIPToken
 	w.OriginPatterns = c.AllowedOrigins
 	return w
+}
+
+// keys reads APIKeys and APIKeysFile.
+func (c Config) keys() (auth.Keys, error) {
+	k, err := auth.ParseKeys(c.APIKeys)
+	if err != nil {
+		return nil, err
+	}
+	if c.APIKeysFile != "" {
+		f, err := auth.LoadKeysFile(c.APIKeysFile)
+		if err != nil {
+			return nil, err
+		}
+		if err := k.Merge(f); err != nil {
+			return nil, err
+		}
+	}
+	return k, nil
 }
 
 // trustedProxies parses TrustedProxies.
@@ -196,6 +224,8 @@ func (c *Config) settings() []setting {
 			},
 			func() string { return fmt.Sprintf("%dx%d", m.MaxInputWidth, m.MaxInputHeight) }},
 	}
+	out = append(out, secretSettings("api-keys", "room access token keys, KEY:SECRET,... (secrets of at least 32 bytes); empty = open server", &c.APIKeys)[0],
+		strSetting("api-keys-file", "file of API keys, one KEY: SECRET per line", &c.APIKeysFile))
 	out = append(out, secretSettings("whip-token", "bearer token required by /whip/ and /whep/ when no -api-keys are set; empty = open", &c.WHIPToken)...)
 	out = append(out, secretSettings("admin-token", "bearer token of the operators' API (/sip/calls dial-out); empty = that API is refused", &c.AdminToken)...)
 	return append(out, []setting{

@@ -22,11 +22,15 @@ import (
 
 	"github.com/openmcu/mcu/mcu"
 	"github.com/openmcu/mcu/signaling"
+	"github.com/openmcu/mcu/signaling/auth"
 	"github.com/openmcu/mcu/signaling/sip"
 	"github.com/openmcu/mcu/web"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "token" {
+		os.Exit(tokenCommand(os.Args[2:], os.Getenv, os.Stdout, os.Stderr))
+	}
 	cfg, err := loadConfig(os.Args[1:], os.Getenv)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mcu:", err)
@@ -163,8 +167,17 @@ func newMux(m *mcu.MCU, cfg Config, log *slog.Logger) (*http.ServeMux, *endpoint
 	if err != nil {
 		return nil, nil, err
 	}
+	keys, err := cfg.keys()
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(keys) == 0 {
+		log.Warn("no -api-keys: anyone who can reach this server can join and watch any room; see README, Security")
+	} else {
+		log.Info("room access tokens required", "api_keys", keys.Names())
+	}
 	limiter := signaling.NewConnLimiter(cfg.MaxConnsPerIP, proxies)
-	params := signaling.Params{Logger: log, Limiter: limiter}
+	params := signaling.Params{Logger: log, Limiter: limiter, Keys: keys}
 	ws, err := signaling.NewWebSocketHandler(conf, wcfg, params)
 	if err != nil {
 		return nil, nil, err
@@ -189,7 +202,7 @@ func newMux(m *mcu.MCU, cfg Config, log *slog.Logger) (*http.ServeMux, *endpoint
 			return nil, nil, fmt.Errorf("sip: %w", err)
 		}
 		eps.sip = s
-		admin := adminOnly(cfg.AdminToken, s.Handler())
+		admin := adminOnly(cfg.AdminToken, keys, s.Handler())
 		mux.Handle("/sip/calls", admin)
 		mux.Handle("/sip/calls/", admin)
 	}
@@ -205,21 +218,36 @@ func newMux(m *mcu.MCU, cfg Config, log *slog.Logger) (*http.ServeMux, *endpoint
 	return mux, eps, nil
 }
 
-// adminOnly serves h to requests bearing token; without a token configured it refuses everyone, so that
-// nobody can make the server place calls unless the operator asked for it.
-func adminOnly(token string, h http.Handler) http.Handler {
+// adminOnly serves h to requests bearing the admin token, or a room access token signed with one of keys
+// that grants roomAdmin over every room; with neither configured it refuses everyone, so that nobody can
+// make the server place calls unless the operator asked for it.
+func adminOnly(token string, keys auth.Keys, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if token == "" {
-			http.Error(w, "the operators' API is off: set -admin-token", http.StatusForbidden)
+		if token == "" && len(keys) == 0 {
+			http.Error(w, "the operators' API is off: set -admin-token or -api-keys", http.StatusForbidden)
 			return
 		}
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="openmcu"`)
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
+		if ok && token != "" && subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1 {
+			h.ServeHTTP(w, r)
 			return
 		}
-		h.ServeHTTP(w, r)
+		if ok && len(keys) > 0 {
+			claims, err := keys.Verify(got, time.Now())
+			if err == nil {
+				err = claims.Allow("", auth.NeedAdmin)
+			}
+			if err == nil {
+				h.ServeHTTP(w, r)
+				return
+			}
+			if auth.HTTPStatus(err) == http.StatusForbidden {
+				http.Error(w, auth.Message(err), http.StatusForbidden)
+				return
+			}
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="openmcu"`)
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
 	})
 }
 

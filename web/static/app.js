@@ -22,6 +22,7 @@ const STABLE_MS = 10000;
  * @property {number|null} maxKbps ?maxkbps=N, passed along in "join"
  * @property {'grid'|'speaker'} layout ?layout=speaker, else grid
  * @property {boolean} debug ?debug=1 logs the signalling to the console
+ * @property {string} token ?access_token= (or ?token=): the room access token, sent in "join"
  */
 
 /**
@@ -41,6 +42,7 @@ export function parseParams(loc) {
     layout: q.get('layout') === 'speaker' ? 'speaker' : 'grid',
     lowBandwidth: queryFlag(q, 'lowbw'),
     debug: queryFlag(q, 'debug'),
+    token: q.get('access_token') || q.get('token') || '',
   };
 }
 
@@ -169,6 +171,7 @@ function connect() {
     onOpen: () => {
       /** @type {Record<string, any>} */
       const msg = { type: 'join', room: params.room, name: call.name, layout: call.layout };
+      if (params.token) msg.token = params.token;
       const kbps = capKbps();
       if (kbps) msg.maxKbps = kbps;
       send(msg);
@@ -285,11 +288,23 @@ function onPeerState(s) {
   if (text) setStatus(text);
 }
 
+/** Errors that end a join for good: retrying cannot help. */
+const FATAL_JOIN_ERRORS = {
+  'room-full': 'Could not join',
+  'server-full': 'Could not join',
+  'token-expired': 'This link has expired',
+  unauthorized: 'This link is not valid',
+  forbidden: 'This link does not let you in',
+};
+
 /** @param {{code?: string, message?: string}} msg */
 function onServerError(msg) {
   const text = msg.message || msg.code || 'Server error';
-  if (call.state === 'joining' && msg.code === 'room-full') {
-    fail('Could not join', text);
+  const title = FATAL_JOIN_ERRORS[/** @type {keyof typeof FATAL_JOIN_ERRORS} */ (msg.code || '')];
+  if (call.state === 'joining' && title) {
+    const hint = msg.code === 'token-expired' || msg.code === 'unauthorized' || msg.code === 'forbidden'
+      ? ' Ask whoever invited you for a new link.' : '';
+    fail(title, text + hint);
     return;
   }
   showBanner(text);

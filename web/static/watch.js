@@ -26,7 +26,7 @@ const DISCONNECTED_MS = 5000;
  * @typedef {object} WatchParams
  * @property {string} room from the path /watch/NAME (decoded; empty if the path has none)
  * @property {string} name ?name= the viewer's name on the server (default: the server's "WHEP viewer")
- * @property {string} token ?token= the bearer token, when the server requires one
+ * @property {string} token ?access_token= (or ?token=): the room access token or bearer token, when the server requires one
  * @property {boolean} debug ?debug=1 logs the exchange to the console
  */
 
@@ -40,7 +40,7 @@ export function parseWatchParams(loc) {
   return {
     room: roomFromPath(loc, 'watch'),
     name: (q.get('name') || '').trim(),
-    token: q.get('token') || '',
+    token: q.get('access_token') || q.get('token') || '',
     debug: queryFlag(q, 'debug'),
   };
 }
@@ -239,9 +239,10 @@ class Watcher {
     const why = body.trim() || `HTTP ${status}`;
     switch (status) {
       case 401:
-        return new FatalError(this.params.token ? 'The token was refused.' : 'This server needs a token: add ?token=… to the address.');
+        if (/expired/i.test(why)) return new FatalError('This link has expired. Ask whoever shared it for a new one.');
+        return new FatalError(this.params.token ? `The link's token was refused: ${why}` : 'This room needs an access token: open the link you were given.');
       case 403:
-        return new FatalError('This page is not allowed to watch (origin refused).');
+        return new FatalError(/origin/i.test(why) ? 'This page is not allowed to watch (origin refused).' : `This link does not let you watch this room: ${why}`);
       case 400:
       case 404:
       case 415:
