@@ -262,14 +262,26 @@ func pprofMux() *http.ServeMux {
 	return mux
 }
 
+// httpTimeouts bound what a slow or idle client may hold of the HTTP server.
+type httpTimeouts struct {
+	header, read, write, idle time.Duration
+}
+
+// defaultHTTPTimeouts: a request's headers within 10 s and all of it within 30 s (offers and API bodies
+// are small), its answer within 60 s, an idle keep-alive connection closed after 2 min. WebSocket
+// connections are hijacked, which clears these deadlines; their own pings keep them honest.
+var defaultHTTPTimeouts = httpTimeouts{header: 10 * time.Second, read: 30 * time.Second, write: 60 * time.Second,
+	idle: 2 * time.Minute}
+
+// newHTTPServer returns the server for h with the timeouts t and 32 KiB of headers at most.
+func newHTTPServer(h http.Handler, log *slog.Logger, t httpTimeouts) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: t.header, ReadTimeout: t.read, WriteTimeout: t.write,
+		IdleTimeout: t.idle, MaxHeaderBytes: 32 << 10, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+}
+
 // serve serves h on ln until ctx is cancelled, then shuts down gracefully.
 func serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
-	// Timeouts against slow and idle clients: a request's headers within 10 s and all of it within 30 s
-	// (offers and API bodies are small), its answer within 60 s, an idle keep-alive connection 2 min.
-	// WebSocket connections are hijacked, which clears these deadlines; their own pings keep them honest.
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 32 << 10,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	srv := newHTTPServer(h, log, defaultHTTPTimeouts)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
