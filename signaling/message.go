@@ -297,9 +297,11 @@ type (
 		Credential string   `json:"credential,omitempty"`
 	}
 	joinedOut struct {
-		Type         string            `json:"type"`
-		ID           string            `json:"id"`
-		Room         string            `json:"room"`
+		Type string `json:"type"`
+		ID   string `json:"id"`
+		Room string `json:"room"`
+		// Name is the display name the others see: the join's, or the access token's.
+		Name         string            `json:"name,omitempty"`
 		ICEServers   []wireICEServer   `json:"iceServers"`
 		Participants []wireParticipant `json:"participants"`
 	}

@@ -475,7 +475,7 @@ func (c *conn) join(m joinMsg) error {
 	if m.MaxKbps > 0 && setupErr == nil {
 		setupErr = s.SetCaps(mcu.Caps{MaxBitrate: m.MaxKbps * 1000})
 	}
-	c.out.finishJoin(joinedOut{Type: typeJoined, ID: string(s.ID()), Room: m.Room,
+	c.out.finishJoin(joinedOut{Type: typeJoined, ID: string(s.ID()), Room: m.Room, Name: name,
 		ICEServers: toWireICEServers(c.h.conf.ICEServers())})
 	if q, ok := s.(qualitySource); ok { // after "joined": no "quality" comes before it
 		c.quality.Store(&q)

@@ -238,6 +238,7 @@ async function onMessage(sig, msg) {
 function onJoined(msg) {
   if (call.state !== 'joining' || !call.media) return;
   call.id = String(msg.id);
+  if (typeof msg.name === 'string' && msg.name) call.name = msg.name; // the access token's name, if any
   call.joinedAt = Date.now();
   const media = call.media;
   roster.reset(

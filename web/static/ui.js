@@ -59,6 +59,7 @@ export function setStatus(text) {
  * @property {boolean} [audioMuted]
  * @property {boolean} [videoMuted]
  * @property {boolean} [speaking]
+ * @property {boolean} [viewer] only watches (WHEP, /watch): listed as "watching"
  */
 
 /**
@@ -107,7 +108,8 @@ export class Roster {
       this.list.append(li);
     }
     li.classList.toggle('self', self || li.classList.contains('self'));
-    const label = (p.name || 'Guest') + (li.classList.contains('self') ? ' (you)' : '');
+    li.classList.toggle('viewer', !!p.viewer);
+    const label = (p.name || 'Guest') + (li.classList.contains('self') ? ' (you)' : '') + (p.viewer ? ' (watching)' : '');
     /** @type {HTMLElement} */ (li.querySelector('.name')).textContent = label;
     this.setMuted(p.id, !!p.audioMuted, !!p.videoMuted);
     this.setSpeaking(p.id, !!p.speaking);
