@@ -86,8 +86,8 @@ type Config struct {
 	// Plain RTP (SIP calls, RTP/AVP endpoints). RTPAddress is the IP the RTP and RTCP sockets are bound
 	// to ("" or "0.0.0.0": all interfaces; the signalling layer then puts the address the call came in on
 	// into its SDP). RTPPortMin..RTPPortMax is the range of their ports (an even port for RTP and the next
-	// for RTCP per stream); 0..0: any free ports. RTPTimeout hangs up a participant from which no RTP has
-	// arrived for that long while it was expected to send.
+	// for RTCP per stream); 0..0: any free ports. RTPTimeout hangs up a participant from which no RTP and
+	// no RTCP has arrived for that long, whatever the direction of its media (on hold too).
 	RTPAddress string        `json:"rtp_address"`
 	RTPPortMin int           `json:"rtp_port_min"`
 	RTPPortMax int           `json:"rtp_port_max"`

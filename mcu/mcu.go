@@ -89,6 +89,9 @@ type Stats struct {
 	// Plain-RTP participants (SIP calls): RTP packets accepted, dropped (from a wrong address, malformed,
 	// of a payload type not negotiated, or too large) and sent, over all their streams.
 	RTPPacketsReceived, RTPPacketsDropped, RTPPacketsSent uint64
+	// RTPPacketsUnsent counts the plain-RTP packets not sent: nothing had yet come from the peer (strict
+	// RTP never sends to an address before it has heard from it).
+	RTPPacketsUnsent uint64
 
 	// RoomDetails has one entry per open room, ParticipantDetails one per participant (viewers included),
 	// both sorted by room name and then join order.
@@ -148,7 +151,7 @@ type counters struct {
 	refusedNegotiation, refusedInputBitrate                 atomic.Uint64
 
 	// Plain RTP: what the streams of participants who left received, dropped and sent (rtpparticipant.go).
-	rtpReceived, rtpDropped, rtpSent atomic.Uint64
+	rtpReceived, rtpDropped, rtpSent, rtpUnsent atomic.Uint64
 }
 
 // MCU owns the rooms, the shared pion API and the UDP sockets. Create it with New and stop it with Close.
@@ -506,6 +509,7 @@ func (m *MCU) Stats() Stats {
 	s.RTPPacketsReceived += c.rtpReceived.Load()
 	s.RTPPacketsDropped += c.rtpDropped.Load()
 	s.RTPPacketsSent += c.rtpSent.Load()
+	s.RTPPacketsUnsent += c.rtpUnsent.Load()
 	s.AudioLatency = c.audioLatency.snapshot()
 	s.VideoLatency = c.videoLatency.snapshot()
 	s.Panics = m.panics.snapshot()

@@ -575,10 +575,11 @@ func (p *Participant) discard() {
 func (p *Participant) closePC() {
 	if p.rtp != nil {
 		p.rtp.close()
-		r, d, n := p.rtp.totals()
+		r, d, n, u := p.rtp.totals()
 		p.m.stats.rtpReceived.Add(r)
 		p.m.stats.rtpDropped.Add(d)
 		p.m.stats.rtpSent.Add(n)
+		p.m.stats.rtpUnsent.Add(u)
 	} else if err := p.pc.Close(); err != nil {
 		p.log.Debug("close peer connection", "err", err)
 	}

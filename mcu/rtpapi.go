@@ -9,6 +9,22 @@ import (
 // Plain-RTP participants: a SIP call or any RTP/AVP endpoint (no ICE, DTLS or SRTP). The signalling
 // layer (signaling/sip) does the SDP offer/answer and hands the negotiated media to JoinRTP; the MCU owns
 // the UDP sockets, the RTP/RTCP and the codecs.
+//
+// Plain RTP has no authentication, so the MCU is strict about whom it talks to (Asterisk's strictrtp):
+//   - It sends nothing, RTP or RTCP, to an endpoint before an RTP or RTCP packet from it has been
+//     accepted: an SDP naming a third party's address cannot make the MCU send there (what is not sent is
+//     counted in the streams' SendNoRemote). It then sends to the source it latched to (symmetric RTP).
+//   - It accepts packets only from the IP of the SDP address (RTPAudio.Remote, RTPVideo.Remote) or from
+//     RTPMedia.SignalingAddr, the IP the signalling came from (a phone behind NAT sends from its public
+//     address), on any port, and latches to the first accepted source's address and port; packets from
+//     any other address are dropped and counted (Stats.RTPPacketsDropped).
+//   - An endpoint from which neither RTP nor RTCP has been accepted for Config.RTPTimeout is removed
+//     with ErrRTPTimeout, whatever the directions: one that only receives, or holds the call (sendonly,
+//     recvonly or inactive both ways), still sends RTCP (RFC 3550 section 6, RFC 3264 section 8.4); one
+//     that sends neither is gone.
+// A packet spoofed from an allowed address can still latch a stream (there is no way to tell it from the
+// real one in plain RTP); the signalling layer's own checks (a confirmed dialog) limit who can set the
+// allowed addresses.
 
 // AudioCodec is an audio codec a plain-RTP participant may use.
 type AudioCodec int
@@ -52,6 +68,10 @@ type RTPMedia struct {
 	// MaxBitrate is the endpoint's b=AS / b=TIAS limit on what it receives, in bit/s; 0: none. It picks
 	// the video tier like Participant.SetCaps.
 	MaxBitrate int
+	// SignalingAddr is the IP the endpoint's signalling came from (the source of a SIP INVITE, or the
+	// address a dial-out was sent to): RTP and RTCP are accepted from it, on any port, as well as from the
+	// IP of each stream's Remote. Invalid: only from Remote's IP.
+	SignalingAddr netip.Addr
 }
 
 // RTPAudio is one negotiated audio stream.
@@ -61,9 +81,11 @@ type RTPAudio struct {
 	// DTMFPayloadType is the payload type of RFC 4733 telephone-events (8000 Hz clock); 0: none. Received
 	// digits go to the listener if it implements DTMFListener.
 	DTMFPayloadType uint8
-	// Remote is where to send RTP (the SDP's connection address and port); RTCP goes to the next port.
-	// The MCU latches to the source address of the first RTP packet that arrives (symmetric RTP, for
-	// endpoints behind NAT) and then drops packets from any other address.
+	// Remote is the SDP's connection address and port: where RTP goes (RTCP to the next port) once a
+	// packet from the endpoint has arrived from this address, if none came from elsewhere first. The MCU
+	// accepts packets from Remote's IP and SignalingAddr only, latches to the source address of the first
+	// one accepted (symmetric RTP, for endpoints behind NAT), sends there, and then drops packets from any
+	// other address. Nothing is sent before a packet has been accepted.
 	Remote netip.AddrPort
 	// Send: the MCU sends audio (the endpoint receives: sendrecv or recvonly on its side). Receive: the
 	// MCU takes the endpoint's audio into the mix (sendrecv or sendonly on its side). Hold is neither.
@@ -95,6 +117,6 @@ type DTMFListener interface {
 	OnDTMF(digit rune)
 }
 
-// ErrRTPTimeout is the reason a plain-RTP participant is removed when no RTP has arrived from it for
-// Config.RTPTimeout while it was expected to send.
-var ErrRTPTimeout = errors.New("no rtp received")
+// ErrRTPTimeout is the reason a plain-RTP participant is removed when neither RTP nor RTCP has been
+// accepted from it for Config.RTPTimeout, whatever the negotiated directions (hold included).
+var ErrRTPTimeout = errors.New("no rtp or rtcp received")

@@ -160,6 +160,7 @@ func (t *rtpPeer) open(cfg Config, media RTPMedia) error {
 		if err != nil {
 			return fmt.Errorf("audio stream: %w", err)
 		}
+		s.setStrict()
 		t.audio = s
 	}
 	if media.Video != nil && t.video == nil {
@@ -167,6 +168,7 @@ func (t *rtpPeer) open(cfg Config, media RTPMedia) error {
 		if err != nil {
 			return fmt.Errorf("video stream: %w", err)
 		}
+		s.setStrict()
 		t.video = s
 	}
 	return nil
@@ -184,8 +186,9 @@ func (t *rtpPeer) local() RTPLocal {
 	return l
 }
 
-// totals returns the packets the peer's streams received, dropped and sent.
-func (t *rtpPeer) totals() (received, dropped, sent uint64) {
+// totals returns the packets the peer's streams received, dropped (RTP: not RTP, a payload type or a
+// source not allowed, maybe cut; RTCP datagrams are not counted) and sent.
+func (t *rtpPeer) totals() (received, dropped, sent, unsent uint64) {
 	for _, s := range []*rtpStream{t.audio, t.video} {
 		if s == nil {
 			continue
@@ -194,16 +197,18 @@ func (t *rtpPeer) totals() (received, dropped, sent uint64) {
 		received += st.Received
 		dropped += st.DroppedSource + st.DroppedMalformed + st.DroppedPayloadType + st.DroppedTooLarge
 		sent += st.Sent
+		unsent += st.SendNoRemote
 	}
-	return received, dropped, sent
+	return received, dropped, sent, unsent
 }
 
 // addTotals adds the peer's packet counts to s.
 func (t *rtpPeer) addTotals(s *Stats) {
-	r, d, n := t.totals()
+	r, d, n, u := t.totals()
 	s.RTPPacketsReceived += r
 	s.RTPPacketsDropped += d
 	s.RTPPacketsSent += n
+	s.RTPPacketsUnsent += u
 }
 
 // close closes the streams, which ends their readers, and waits for their goroutines.
@@ -221,9 +226,11 @@ func (p *Participant) applyRTPMedia(media RTPMedia) {
 	t := p.rtp
 	old := t.media.Load()
 	m := media // a copy the readers may keep reading
+	m.SignalingAddr = m.SignalingAddr.Unmap()
 	if a := m.Audio; a != nil {
 		a2 := *a
 		m.Audio = &a2
+		t.audio.SetSignalingAddr(m.SignalingAddr)
 		t.audio.SetRemote(a.Remote)
 		pts := []uint8{a.PayloadType}
 		if a.DTMFPayloadType != 0 {
@@ -243,6 +250,7 @@ func (p *Participant) applyRTPMedia(media RTPMedia) {
 	if v := m.Video; v != nil {
 		v2 := *v
 		m.Video = &v2
+		t.video.SetSignalingAddr(m.SignalingAddr)
 		t.video.SetRemote(v.Remote)
 		t.video.SetPayloadTypes(videoClockRate, v.PayloadType)
 		if old == nil || old.Video == nil || old.Video.PayloadType != v.PayloadType ||
@@ -439,34 +447,43 @@ func (l rtpAudioRTCP) OnReceptionReport(r rtcp.ReceptionReport) {
 func (l rtpVideoRTCP) OnKeyframeRequest()                     { l.p.onKeyframeRequest() }
 func (l rtpVideoRTCP) OnReceptionReport(rtcp.ReceptionReport) {}
 
-// watchRTP removes the participant when no RTP has come for Config.RTPTimeout while a stream was
-// expected to send, until the participant leaves.
+// watchRTP removes the participant when neither RTP nor RTCP has been accepted from it on any stream for
+// Config.RTPTimeout (counted from the last renegotiation too), whatever the directions: a peer that
+// receives only, or holds the call, still sends RTCP (RFC 3550 6, RFC 3264 8.4), and one that sends
+// nothing at all is gone. It runs until the participant leaves.
 func (p *Participant) watchRTP() {
 	defer p.wg.Done()
-	tick := time.NewTicker(time.Second)
+	tick := time.NewTicker(min(time.Second, p.m.cfg.RTPTimeout/4))
 	defer tick.Stop()
 	for {
 		select {
 		case <-p.left:
 			return
 		case now := <-tick.C:
-			m := p.rtp.media.Load()
-			expect := (m.Audio != nil && m.Audio.Receive) || (m.Video != nil && m.Video.Receive)
-			if !expect {
-				continue
-			}
-			last := time.Unix(0, p.rtp.since.Load())
-			for _, s := range []*rtpStream{p.rtp.audio, p.rtp.video} {
-				if s != nil && s.LastReceived().After(last) {
-					last = s.LastReceived()
-				}
-			}
+			last := p.rtp.lastAlive()
 			if d := now.Sub(last); d >= p.m.cfg.RTPTimeout {
-				p.removeAsync(fmt.Errorf("%w for %v", ErrRTPTimeout, d.Round(time.Second)))
+				p.removeAsync(fmt.Errorf("%w for %v", ErrRTPTimeout, d.Round(100*time.Millisecond)))
 				return
 			}
 		}
 	}
+}
+
+// lastAlive returns when the peer last showed life: the last RTP or RTCP packet accepted on any stream,
+// or the last renegotiation if later.
+func (t *rtpPeer) lastAlive() time.Time {
+	last := time.Unix(0, t.since.Load())
+	for _, s := range []*rtpStream{t.audio, t.video} {
+		if s == nil {
+			continue
+		}
+		for _, at := range []time.Time{s.LastReceived(), s.LastRTCPReceived()} {
+			if at.After(last) {
+				last = at
+			}
+		}
+	}
+	return last
 }
 
 // writeRTPAudio sends one encoded mix frame, unless the participant's audio is on hold.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
@@ -389,5 +390,197 @@ func TestRTPParticipant(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the silent phone was not removed")
+	}
+}
+
+// udpPair binds an even UDP port and the next one on ip (an RTP/RTCP pair), closed when the test ends.
+func udpPair(t *testing.T, ip net.IP) (rtpConn, rtcpConn *net.UDPConn) {
+	t.Helper()
+	for range 100 {
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: ip})
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := c.LocalAddr().(*net.UDPAddr).Port
+		if port%2 == 1 {
+			c.Close()
+			continue
+		}
+		d, err := net.ListenUDP("udp4", &net.UDPAddr{IP: ip, Port: port + 1})
+		if err != nil {
+			c.Close()
+			continue
+		}
+		t.Cleanup(func() { c.Close(); d.Close() })
+		return c, d
+	}
+	t.Fatal("no free UDP port pair")
+	return nil, nil
+}
+
+// countDatagrams counts what arrives on each of conns until deadline; it returns the counts.
+func countDatagrams(deadline time.Time, conns ...*net.UDPConn) []int {
+	counts := make([]int, len(conns))
+	var wg sync.WaitGroup
+	for i, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = c.SetReadDeadline(deadline)
+			buf := make([]byte, 1<<16)
+			for {
+				if _, _, err := c.ReadFromUDPAddrPort(buf); err != nil {
+					return
+				}
+				counts[i]++
+			}
+		}()
+	}
+	wg.Wait()
+	return counts
+}
+
+// TestRTPStrictSources checks that a plain-RTP participant cannot turn the MCU against a third party: a
+// recvonly participant whose SDP names someone else's ports gets nothing sent there (no RTP, no RTCP),
+// packets from an address that is neither the SDP's nor the signalling's (127.0.0.2) are dropped and
+// latch nothing, and it is removed after the RTP timeout although it expects to send nothing. A phone
+// behind NAT (SDP address unreachable, packets from the signalling IP) that only sends RTCP is sent the
+// room's audio at the port before its RTCP's, is kept while its RTCP flows, and removed once it stops.
+func TestRTPStrictSources(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test over loopback")
+	}
+	stranger, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2)})
+	if err != nil {
+		t.Skipf("no 127.0.0.2 on the loopback: %v", err)
+	}
+	defer stranger.Close()
+	cfg := loopbackConfig()
+	cfg.Width, cfg.Height, cfg.FrameRate, cfg.LowerTiers = 320, 180, 15, nil
+	cfg.RTPAddress = "127.0.0.1"
+	const timeout = 3 * time.Second
+	cfg.RTPTimeout = timeout
+	m := newMCU(t, cfg)
+	a := join(t, m, "room", "A", 0, 430) // the room has sound and pictures to send
+	defer a.client.Close()
+	lo := net.IPv4(127, 0, 0, 1)
+	signaling := netip.MustParseAddr("127.0.0.1")
+
+	// The victim: the SDP of a recvonly participant names its ports.
+	victimAudio, victimAudioRTCP := udpPair(t, lo)
+	victimVideo, victimVideoRTCP := udpPair(t, lo)
+	addr := func(c *net.UDPConn) netip.AddrPort { return c.LocalAddr().(*net.UDPAddr).AddrPort() }
+	lv := newListener()
+	joined := time.Now()
+	_, localV, err := m.JoinRTP("room", "Recvonly", lv, mcu.RTPMedia{
+		Audio:         &mcu.RTPAudio{Codec: mcu.PCMU, PayloadType: 0, Remote: addr(victimAudio), Send: true},
+		Video:         &mcu.RTPVideo{PayloadType: 96, PacketizationMode: 1, Remote: addr(victimVideo), Send: true},
+		SignalingAddr: signaling,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The NATed phone: its SDP names an address that cannot be reached; it sends RTCP only, from the
+	// signalling IP.
+	phoneRTP, phoneRTCP := udpPair(t, lo)
+	lp := newListener()
+	_, localP, err := m.JoinRTP("room", "Phone", lp, mcu.RTPMedia{
+		Audio:         &mcu.RTPAudio{Codec: mcu.PCMU, PayloadType: 0, Remote: netip.MustParseAddrPort("192.0.2.10:4000"), Send: true},
+		SignalingAddr: signaling,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rr, err := rtcp.Marshal([]rtcp.Packet{&rtcp.ReceiverReport{SSRC: 77}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rtcpPort := func(a netip.AddrPort) netip.AddrPort { return netip.AddrPortFrom(a.Addr(), a.Port()+1) }
+	stopRTCP := make(chan struct{})
+	rtcpDone := make(chan struct{})
+	go func() {
+		defer close(rtcpDone)
+		tick := time.NewTicker(250 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			_, _ = phoneRTCP.WriteToUDPAddrPort(rr, rtcpPort(localP.Audio))
+			select {
+			case <-stopRTCP:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	defer func() {
+		select {
+		case <-stopRTCP:
+		default:
+			close(stopRTCP)
+		}
+		<-rtcpDone
+	}()
+
+	// The stranger at 127.0.0.2 sends RTP and RTCP to the recvonly participant's ports: dropped.
+	dropped := m.Stats().RTPPacketsDropped
+	junk := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: 1, SSRC: 99}, Payload: make([]byte, 160)}
+	jb, _ := junk.Marshal()
+	for range 20 {
+		_, _ = stranger.WriteToUDPAddrPort(jb, localV.Audio)
+		_, _ = stranger.WriteToUDPAddrPort(rr, rtcpPort(localV.Audio))
+		_, _ = stranger.WriteToUDPAddrPort(jb, localV.Video)
+	}
+
+	// For 2 s: the victim and the stranger get nothing; the phone gets the room's audio.
+	var phoneGot int
+	counts := make(chan []int, 1)
+	go func() {
+		counts <- countDatagrams(time.Now().Add(2*time.Second), victimAudio, victimAudioRTCP, victimVideo, victimVideoRTCP,
+			stranger)
+	}()
+	phoneGot = countDatagrams(time.Now().Add(2*time.Second), phoneRTP)[0]
+	got := <-counts
+	for i, name := range []string{"audio RTP", "audio RTCP", "video RTP", "video RTCP", "stranger"} {
+		if got[i] != 0 {
+			t.Errorf("the %s port got %d datagrams", name, got[i])
+		}
+	}
+	if phoneGot < 20 {
+		t.Errorf("the phone behind NAT got %d RTP packets in 2 s, want the room's audio", phoneGot)
+	}
+	if d := m.Stats().RTPPacketsDropped - dropped; d < 40 {
+		t.Errorf("%d RTP packets dropped, want the stranger's 40", d)
+	}
+
+	// The recvonly participant sent nothing: removed after the timeout.
+	select {
+	case err := <-lv.closed:
+		if !errors.Is(err, mcu.ErrRTPTimeout) {
+			t.Errorf("recvonly participant closed with %v, want ErrRTPTimeout", err)
+		}
+		if d := time.Since(joined); d < timeout-100*time.Millisecond {
+			t.Errorf("recvonly participant removed after %v, before the timeout %v", d, timeout)
+		}
+	case <-time.After(2 * timeout):
+		t.Fatal("the silent recvonly participant was not removed")
+	}
+	// The phone's RTCP kept it; without it, it goes too.
+	select {
+	case err := <-lp.closed:
+		t.Fatalf("the phone sending RTCP was removed: %v", err)
+	case <-time.After(timeout - time.Since(joined) + 500*time.Millisecond):
+	}
+	close(stopRTCP)
+	stopped := time.Now()
+	select {
+	case err := <-lp.closed:
+		if !errors.Is(err, mcu.ErrRTPTimeout) {
+			t.Errorf("phone closed with %v, want ErrRTPTimeout", err)
+		}
+		if d := time.Since(stopped); d < timeout-500*time.Millisecond {
+			t.Errorf("phone removed %v after its last RTCP, before the timeout %v", d, timeout)
+		}
+	case <-time.After(2 * timeout):
+		t.Fatal("the phone that stopped its RTCP was not removed")
 	}
 }

@@ -265,18 +265,20 @@ func (s *rtpStream) readRTCP(l rtcpListener) {
 }
 
 // takeRTCP takes a compound RTCP packet from from that arrived at now: it latches to from (or drops the
-// packet if another source is latched), notes the peer's sender report, and returns whether it asks for
-// a keyframe and its report blocks about what the stream sends, appended to reports.
+// packet if another source is latched, or the stream is strict and from's IP is not allowed), notes the
+// peer's sender report, and returns whether it asks for a keyframe and its report blocks about what the
+// stream sends, appended to reports.
 func (s *rtpStream) takeRTCP(pkts []rtcp.Packet, from netip.AddrPort, now time.Time,
 	reports []rtcp.ReceptionReport) (keyframe bool, _ []rtcp.ReceptionReport, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.rtcpSrc.IsValid() {
+	if !s.rtcpSrc.IsValid() && s.allowedLocked(from.Addr()) {
 		s.rtcpSrc = from
 	} else if from != s.rtcpSrc {
 		s.counters.rtcpDropped.Add(1)
 		return false, reports, false
 	}
+	s.lastRTCP.Store(int64(max(now.Sub(s.epoch), 1)))
 	s.counters.rtcpReceived.Add(1)
 	for _, pk := range pkts {
 		var blocks []rtcp.ReceptionReport

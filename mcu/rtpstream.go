@@ -34,17 +34,17 @@ const (
 // rtpStreamStats is a snapshot of an rtpStream's counters. It is plain data.
 type rtpStreamStats struct {
 	Received           uint64 // RTP packets accepted and returned by ReadRTP
-	DroppedSource      uint64 // RTP packets from an address other than the latched source
+	DroppedSource      uint64 // RTP packets from an address other than the latched one, or (strict) not allowed
 	DroppedMalformed   uint64 // datagrams on the RTP port that are not RTP version 2 (too short, garbage)
 	DroppedTooLarge    uint64 // datagrams that filled ReadRTP's buffer: maybe cut
 	DroppedPayloadType uint64 // RTP packets of a payload type not allowed by SetPayloadTypes
 	Sent               uint64 // RTP packets written
 	SentBytes          uint64 // RTP payload octets written
 	SendErrors         uint64 // RTP packets whose write failed (or timed out)
-	SendNoRemote       uint64 // RTP packets dropped because no remote address is known yet
+	SendNoRemote       uint64 // RTP packets not sent: no remote yet (strict: nothing accepted from the peer yet)
 	Oversized          uint64 // packetization-mode 0 NAL units larger than the MTU, sent whole
 	RTCPReceived       uint64 // RTCP compound packets accepted
-	RTCPDropped        uint64 // RTCP datagrams dropped: unparsable or from an address other than the latched one
+	RTCPDropped        uint64 // RTCP datagrams dropped: unparsable, from another address than the latched one, not allowed
 	RTCPSent           uint64 // RTCP compound packets written
 	KeyframeRequests   uint64 // PLIs and new FIRs received
 }
@@ -76,6 +76,13 @@ type rtcpListener interface {
 // from other addresses, packets that are not RTP and packets of payload types not allowed; none of them
 // disturbs the stream. Outgoing RTP is written by one sender (rtpAudioSender, rtpVideoSender).
 //
+// A strict stream (setStrict; every plain-RTP participant's) is what Asterisk calls strictrtp: it accepts
+// RTP and RTCP only from the IP of the SDP address (SetRemote) or the IP the peer's signalling came from
+// (SetSignalingAddr), any port, and latches as above within them; and it sends nothing, RTP or RTCP,
+// before an RTP or RTCP packet from the peer has been accepted, so that an SDP naming a third party's
+// address cannot make the MCU send to it. A stream that is not strict sends to the SDP address at once
+// and latches to any source.
+//
 // Start starts two goroutines: the RTCP reader (keyframe requests and reception reports go to an
 // rtcpListener) and the reporter, which sends an SR or RR with SDES about every second. Close stops
 // them and closes the sockets. All methods are safe for concurrent use.
@@ -88,23 +95,26 @@ type rtpStream struct {
 	interval  time.Duration // between two RTCP reports; rtcpReportInterval but in tests
 	counters  rtpCounters
 	lastRecv  atomic.Int64 // when the last RTP packet was accepted, since epoch; 0: never
+	lastRTCP  atomic.Int64 // when the last RTCP packet was accepted, since epoch; 0: never
 	done      chan struct{}
 	closeOnce sync.Once
 	wg        sync.WaitGroup
 
-	mu       sync.Mutex
-	closed   bool
-	started  bool
-	remote   netip.AddrPort // from SetRemote (SDP), where RTP goes until latched
-	rtpSrc   netip.AddrPort // latched RTP source; zero: not latched yet
-	rtcpSrc  netip.AddrPort // latched RTCP source; zero: not latched yet
-	allowed  [2]uint64      // bit set of allowed payload types
-	anyPT    bool           // no payload types were given: every one is allowed
-	mainPT   uint8          // the payload type whose packets give the jitter
-	recvRate int            // clock rate of mainPT; 0: no jitter
-	recv     rtpRecvStats
-	send     rtpSendStats
-	remoteSR remoteSR // the peer's last sender report
+	mu        sync.Mutex
+	closed    bool
+	started   bool
+	strict    bool           // see setStrict
+	remote    netip.AddrPort // from SetRemote (SDP), where RTP goes until latched (at once unless strict)
+	signaling netip.Addr     // from SetSignalingAddr: the other IP a strict stream accepts; invalid: none
+	rtpSrc    netip.AddrPort // latched RTP source; zero: not latched yet
+	rtcpSrc   netip.AddrPort // latched RTCP source; zero: not latched yet
+	allowed   [2]uint64      // bit set of allowed payload types
+	anyPT     bool           // no payload types were given: every one is allowed
+	mainPT    uint8          // the payload type whose packets give the jitter
+	recvRate  int            // clock rate of mainPT; 0: no jitter
+	recv      rtpRecvStats
+	send      rtpSendStats
+	remoteSR  remoteSR // the peer's last sender report
 	// The last FIR received: its sender and sequence number.
 	haveFIR       bool
 	lastFIRSender uint32
@@ -231,10 +241,19 @@ func unmapAddrPort(a netip.AddrPort) netip.AddrPort {
 // given to newRTPStream, which may be unspecified ("0.0.0.0").
 func (s *rtpStream) LocalAddr() netip.AddrPort { return s.local }
 
+// setStrict makes the stream strict (see rtpStream) for the rest of its life. Call it before the first
+// packet.
+func (s *rtpStream) setStrict() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.strict = true
+}
+
 // SetRemote sets where RTP goes (the SDP's address and port; RTCP goes to the next port) until a packet
-// arrives to latch to. A different address than before re-arms latching, so that the next acceptable RTP
-// and RTCP packets latch again (a re-INVITE that moves the media); the same address (a session refresh)
-// changes nothing. An invalid or unspecified address (hold with "c=0.0.0.0") means no remote.
+// arrives to latch to; a strict stream also accepts packets from its IP. A different address than before
+// re-arms latching, so that the next acceptable RTP and RTCP packets latch again (a re-INVITE that moves
+// the media; a strict stream then sends nothing until one has arrived); the same address (a session
+// refresh) changes nothing. An invalid or unspecified address (hold with "c=0.0.0.0") means no remote.
 func (s *rtpStream) SetRemote(a netip.AddrPort) {
 	a = unmapAddrPort(a)
 	if !a.Addr().IsValid() || a.Addr().IsUnspecified() || a.Port() == 0 {
@@ -248,8 +267,38 @@ func (s *rtpStream) SetRemote(a netip.AddrPort) {
 	s.remote, s.rtpSrc, s.rtcpSrc = a, netip.AddrPort{}, netip.AddrPort{}
 }
 
-// Remote returns where RTP goes now: the latched source, or else the address of SetRemote; zero when
-// neither is known.
+// SetSignalingAddr sets the IP the peer's signalling comes from: a strict stream accepts RTP and RTCP from
+// it on any port, as well as from the SDP address's IP (a phone behind NAT sends from its public address,
+// not from the private one its SDP names). An invalid address means none. A latched source that is no
+// longer allowed is forgotten.
+func (s *rtpStream) SetSignalingAddr(a netip.Addr) {
+	a = a.Unmap()
+	if a.IsUnspecified() {
+		a = netip.Addr{}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.signaling = a
+	if s.rtpSrc.IsValid() && !s.allowedLocked(s.rtpSrc.Addr()) {
+		s.rtpSrc = netip.AddrPort{}
+	}
+	if s.rtcpSrc.IsValid() && !s.allowedLocked(s.rtcpSrc.Addr()) {
+		s.rtcpSrc = netip.AddrPort{}
+	}
+}
+
+// allowedLocked reports whether packets from ip may be accepted: from any IP unless the stream is strict,
+// else from the SDP address's or the signalling's.
+func (s *rtpStream) allowedLocked(ip netip.Addr) bool {
+	if !s.strict {
+		return true
+	}
+	return ip.IsValid() && (s.remote.IsValid() && ip == s.remote.Addr() || s.signaling.IsValid() && ip == s.signaling)
+}
+
+// Remote returns where RTP goes now (zero: nowhere): the latched source; before one, the address of
+// SetRemote, except for a strict stream, which sends nowhere until RTCP from the peer has been accepted,
+// and then to the SDP address if it has the RTCP's IP, else to the port before the RTCP's.
 func (s *rtpStream) Remote() netip.AddrPort {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -258,19 +307,31 @@ func (s *rtpStream) Remote() netip.AddrPort {
 
 // rtpDestLocked returns where RTP goes.
 func (s *rtpStream) rtpDestLocked() netip.AddrPort {
-	if s.rtpSrc.IsValid() {
+	switch {
+	case s.rtpSrc.IsValid():
 		return s.rtpSrc
+	case !s.strict:
+		return s.remote
+	case !s.rtcpSrc.IsValid():
+		return netip.AddrPort{} // nothing from the peer yet: send nothing
+	case s.remote.IsValid() && s.remote.Addr() == s.rtcpSrc.Addr():
+		return s.remote
+	case s.rtcpSrc.Port() > 1:
+		return netip.AddrPortFrom(s.rtcpSrc.Addr(), s.rtcpSrc.Port()-1)
 	}
-	return s.remote
+	return netip.AddrPort{}
 }
 
 // rtcpDestLocked returns where RTCP goes: the latched RTCP source, or else the port after where RTP
-// goes; zero when unknown.
+// goes (for a strict stream, after the latched RTP source only); zero when unknown.
 func (s *rtpStream) rtcpDestLocked() netip.AddrPort {
 	if s.rtcpSrc.IsValid() {
 		return s.rtcpSrc
 	}
-	d := s.rtpDestLocked()
+	d := s.rtpSrc
+	if !s.strict {
+		d = s.rtpDestLocked()
+	}
 	if !d.IsValid() || d.Port() == 65535 {
 		return netip.AddrPort{}
 	}
@@ -325,7 +386,8 @@ func (s *rtpStream) ReadRTP(buf []byte, pkt *rtp.Packet) (time.Time, error) {
 }
 
 // accept parses the datagram b from from into pkt and reports whether it is an RTP packet of an allowed
-// payload type from the latched source (latching to from if there is none yet). It counts what it drops.
+// payload type from the latched source (latching to from if there is none yet and, for a strict stream,
+// from's IP is allowed). It counts what it drops.
 func (s *rtpStream) accept(b []byte, pkt *rtp.Packet, from netip.AddrPort, now time.Time) bool {
 	if len(b) < 12 || b[0]>>6 != 2 || pkt.Unmarshal(b) != nil {
 		s.counters.droppedMalformed.Add(1)
@@ -338,7 +400,7 @@ func (s *rtpStream) accept(b []byte, pkt *rtp.Packet, from netip.AddrPort, now t
 		s.counters.droppedPayloadType.Add(1)
 		return false
 	}
-	if !s.rtpSrc.IsValid() {
+	if !s.rtpSrc.IsValid() && s.allowedLocked(from.Addr()) {
 		s.rtpSrc = from
 	} else if from != s.rtpSrc {
 		s.mu.Unlock()
@@ -359,6 +421,15 @@ func (s *rtpStream) accept(b []byte, pkt *rtp.Packet, from netip.AddrPort, now t
 // LastReceived returns when the last RTP packet was accepted, or the zero time if none was.
 func (s *rtpStream) LastReceived() time.Time {
 	d := s.lastRecv.Load()
+	if d == 0 {
+		return time.Time{}
+	}
+	return s.epoch.Add(time.Duration(d))
+}
+
+// LastRTCPReceived returns when the last RTCP packet was accepted, or the zero time if none was.
+func (s *rtpStream) LastRTCPReceived() time.Time {
+	d := s.lastRTCP.Load()
 	if d == 0 {
 		return time.Time{}
 	}

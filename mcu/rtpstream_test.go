@@ -334,6 +334,148 @@ func TestRTPStreamLatching(t *testing.T) {
 	}
 }
 
+// otherIP returns an address of addr's family that is not a loopback: a strict stream given it as its
+// SDP address does not accept packets from the loopback.
+func otherIP(addr netip.Addr) netip.Addr {
+	if addr.Is4() {
+		return netip.MustParseAddr("192.0.2.1")
+	}
+	return netip.MustParseAddr("2001:db8::1")
+}
+
+// TestRTPStreamStrict checks the strict stream of a plain-RTP participant: it sends nothing (RTP or RTCP)
+// before a packet from the peer was accepted, accepts packets only from the SDP address's IP or the
+// signalling's, on any port, latches within them as before, and RTCP alone confirms the peer and keeps
+// it alive.
+func TestRTPStreamStrict(t *testing.T) {
+	for _, addr := range testLoopbacks() {
+		t.Run(addr.String(), func(t *testing.T) {
+			peer, b := newTestStream(t, addr), newTestStream(t, addr) // peer: a phone, which is not strict
+			b.setStrict()
+			b.SetPayloadTypes(8000, 0)
+			b.interval = 20 * time.Millisecond
+			b.Start(nil)
+			decoy := udpSocket(t, addr)
+			decoyAddr := decoy.LocalAddr().(*net.UDPAddr).AddrPort()
+			peerRTCP := netip.AddrPortFrom(peer.LocalAddr().Addr(), peer.LocalAddr().Port()+1)
+
+			// The SDP names the decoy, but nothing came from there: b sends it nothing, RTP or RTCP.
+			b.SetRemote(decoyAddr)
+			sb := newRTPAudioSender(b, 0, 8000)
+			for i := range 3 {
+				sb.Write([]byte{byte(i)})
+			}
+			if err := b.SendPLI(1); !errors.Is(err, errNoRemote) {
+				t.Errorf("SendPLI before any packet: %v, want errNoRemote", err)
+			}
+			if r := b.Remote(); r.IsValid() {
+				t.Errorf("remote %s before any packet, want none", r)
+			}
+			if st := b.Stats(); st.SendNoRemote != 3 || st.Sent != 0 || st.RTCPSent != 0 {
+				t.Errorf("stats %+v, want 3 packets not sent and nothing sent", st)
+			}
+			_ = decoy.SetReadDeadline(time.Now().Add(300 * time.Millisecond)) // past several RTCP report ticks
+			if n, from, err := decoy.ReadFromUDPAddrPort(make([]byte, 1500)); err == nil {
+				t.Fatalf("the SDP address got %d bytes from %s before the peer sent anything", n, from)
+			}
+			if st := b.Stats(); st.RTCPSent != 0 {
+				t.Errorf("%d RTCP reports sent before the peer sent anything", st.RTCPSent)
+			}
+
+			// Packets from an IP that is neither the SDP address's nor the signalling's: dropped, no latch.
+			b.SetRemote(netip.AddrPortFrom(otherIP(addr), 4000))
+			fromB := startReader(t, b)
+			peer.SetRemote(b.LocalAddr())
+			sp := newRTPAudioSender(peer, 0, 8000)
+			for range 3 {
+				sp.Write([]byte{7})
+			}
+			if err := peer.sendRTCP(nil); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, func() error {
+				if st := b.Stats(); st.DroppedSource != 3 || st.RTCPDropped != 1 || st.Received != 0 || st.RTCPReceived != 0 {
+					return fmt.Errorf("stats %+v, want 3 RTP and 1 RTCP dropped for their source, none received", st)
+				}
+				return nil
+			})
+			noPacket(t, fromB, 20*time.Millisecond)
+			if r := b.Remote(); r.IsValid() {
+				t.Errorf("packets from a source not allowed latched b to %s", r)
+			}
+			if !b.LastReceived().IsZero() || !b.LastRTCPReceived().IsZero() {
+				t.Error("packets not allowed count as life")
+			}
+
+			// The signalling IP is allowed on any port: the peer's RTP latches b, which answers it there.
+			b.SetSignalingAddr(addr)
+			sp.Write([]byte{8})
+			if p := nextPacket(t, fromB); p.SSRC != sp.SSRC() {
+				t.Fatalf("b got ssrc %x, want the peer's %x", p.SSRC, sp.SSRC())
+			}
+			if r := b.Remote(); r != peer.LocalAddr() {
+				t.Errorf("b's remote %s, want the peer at %s", r, peer.LocalAddr())
+			}
+			fromPeer := startReader(t, peer)
+			sb.Write([]byte{9})
+			if p := nextPacket(t, fromPeer); p.SSRC != sb.SSRC() {
+				t.Errorf("the peer got ssrc %x, want b's %x", p.SSRC, sb.SSRC())
+			}
+			if b.LastReceived().IsZero() {
+				t.Error("LastReceived not set by an accepted packet")
+			}
+			// Within the allowed IPs, the latch holds: another port is dropped.
+			other := udpSocket(t, addr)
+			if _, err := other.WriteToUDPAddrPort(rtpDatagram(0, 1, 0, 0xbad, []byte{1}), b.LocalAddr()); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, func() error {
+				if st := b.Stats(); st.DroppedSource != 4 {
+					return fmt.Errorf("stats %+v, want 4 dropped for their source", st)
+				}
+				return nil
+			})
+			// Once the signalling IP is no longer allowed, neither is the source latched through it.
+			b.SetSignalingAddr(netip.Addr{})
+			if r := b.Remote(); r.IsValid() {
+				t.Errorf("remote %s after its IP was disallowed, want none", r)
+			}
+
+			// RTCP alone confirms the peer (a phone that only receives sends RTCP): RTP then goes to the SDP
+			// address if the RTCP came from its IP...
+			b.SetRemote(decoyAddr)
+			if err := peer.sendRTCP(nil); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, func() error {
+				if r := b.Remote(); r != decoyAddr {
+					return fmt.Errorf("remote %s after RTCP from the SDP address's IP, want %s", r, decoyAddr)
+				}
+				return nil
+			})
+			if b.LastRTCPReceived().IsZero() {
+				t.Error("LastRTCPReceived not set by an accepted RTCP packet")
+			}
+			// ...and else to the port before the RTCP's.
+			b.SetRemote(netip.AddrPortFrom(otherIP(addr), 4000))
+			b.SetSignalingAddr(addr)
+			if err := peer.sendRTCP(nil); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, func() error {
+				if r := b.Remote(); r != peer.LocalAddr() {
+					return fmt.Errorf("remote %s after RTCP from %s, want %s", r, peerRTCP, peer.LocalAddr())
+				}
+				return nil
+			})
+			sb.Write([]byte{10})
+			if p := nextPacket(t, fromPeer); p.SSRC != sb.SSRC() {
+				t.Errorf("the peer got ssrc %x, want b's %x", p.SSRC, sb.SSRC())
+			}
+		})
+	}
+}
+
 // testRTCPListener records what a stream's RTCP reader reports.
 type testRTCPListener struct {
 	mu        sync.Mutex

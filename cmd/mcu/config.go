@@ -89,7 +89,8 @@ func (c Config) Validate() error {
 		return err
 	}
 	if c.SIP.Port != 0 {
-		if err := c.SIP.Validate(); err != nil {
+		sc := c.sipConfig()
+		if err := sc.Validate(); err != nil {
 			return err
 		}
 	}
@@ -102,6 +103,16 @@ func (c Config) whipConfig() signaling.WHIPConfig {
 	w.Token = c.WHIPToken
 	w.OriginPatterns = c.AllowedOrigins
 	return w
+}
+
+// sipConfig is the SIP server's configuration: SIP, and RequireAuth when room access tokens are on (a
+// caller then needs digest credentials or a trusted network, like every other entry point needs a token).
+func (c Config) sipConfig() sip.Config {
+	s := c.SIP
+	if k, err := c.keys(); err == nil && len(k) > 0 {
+		s.RequireAuth = true
+	}
+	return s
 }
 
 // keys reads APIKeys and APIKeysFile.
@@ -249,6 +260,20 @@ func (c *Config) settings() []setting {
 			}
 			return c.setSIPUsers(strings.Join(strings.Fields(string(b)), ","))
 		}, func() string { return "" }},
+		listSetting("sip-trusted", "networks (CIDRs or IPs) of trunks and PBXs that may call without digest auth or per-address limits", &c.SIP.Trusted),
+		{"sip-new-rooms", "let a SIP call open a room nobody is in (false: callers only join open rooms)", func(v string) error {
+			b, err := strconv.ParseBool(v)
+			c.SIP.AllowNewRooms = b
+			return err
+		}, func() string { return strconv.FormatBool(c.SIP.AllowNewRooms) }},
+		intSetting("sip-max-calls", "most SIP calls at once; 0 = no limit", &c.SIP.MaxCalls),
+		intSetting("sip-max-calls-per-ip", "most SIP calls from one source IP; 0 = no limit", &c.SIP.MaxCallsPerIP),
+		{"sip-invite-rate", "new INVITEs per second from one source IP (bursts of twice that); 0 = no limit", func(v string) error {
+			r, err := strconv.ParseFloat(v, 64)
+			c.SIP.InviteRate, c.SIP.InviteBurst = r, max(1, int(2*r))
+			return err
+		}, func() string { return strconv.FormatFloat(c.SIP.InviteRate, 'g', -1, 64) }},
+		durationSetting("sip-tcp-idle-timeout", "close a SIP TCP connection silent this long (no call on it)", &c.SIP.TCPIdleTimeout),
 		{"canvas", "size of each composed picture, WIDTHxHEIGHT",
 			func(v string) error { _, err := fmt.Sscanf(v, "%dx%d", &m.Width, &m.Height); return err },
 			func() string { return fmt.Sprintf("%dx%d", m.Width, m.Height) }},

@@ -108,7 +108,12 @@ func (e *endpoints) edge() edgeStats {
 	if e.sip != nil {
 		st := e.sip.Stats()
 		out.Panics["sip"] = st.Panics
-		out.Refusals["sip_malformed"] = st.Malformed
+		for k, v := range map[string]uint64{"malformed": st.Malformed, "oversized": st.Oversized,
+			"rate_limited": st.RateLimited, "too_many_calls": st.TooManyCalls, "too_many_calls_from_ip": st.TooManyCallsFromIP,
+			"no_room": st.NoRoom, "unauthorized": st.Unauthorized, "ack_timeout": st.AckTimeouts, "rtp_timeout": st.RTPTimeouts,
+			"tcp_idle_closed": st.TCPIdleClosed, "tcp_refused": st.TCPRefused} {
+			out.Refusals["sip_"+k] = v
+		}
 	}
 	return out
 }
@@ -193,7 +198,7 @@ func newMux(m *mcu.MCU, cfg Config, log *slog.Logger) (*http.ServeMux, *endpoint
 	mux.Handle("/whip/", whip)
 	mux.Handle("/whep/", whip)
 	if cfg.SIP.Port != 0 {
-		s, err := sip.New(cfg.SIP, sip.Params{Conference: sip.MCUConference(m), Logger: log})
+		s, err := sip.New(cfg.sipConfig(), sip.Params{Conference: sip.MCUConference(m), Logger: log})
 		if err == nil {
 			err = s.Start()
 		}

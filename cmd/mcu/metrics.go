@@ -84,7 +84,7 @@ func newStatsCollector(src statsSource) *statsCollector {
 		decodersActive:       d("video_decoders_active", "Incoming video tracks being decoded now (their sender is visible to someone)."),
 		nacksFiltered:        d("nacks_filtered_total", "Packets receivers asked to be resent that were not: sent over a second ago or resent twice already."),
 		sessions:             d("signaling_sessions", "Signalling sessions open now: websocket (the page), whip (publishers), whep (viewers), sip (calls).", "kind"),
-		rtpPackets:           d("rtp_packets_total", "Plain-RTP (SIP) packets: received and accepted, dropped (wrong source address, malformed, payload type not negotiated, too large) and sent.", "kind"),
+		rtpPackets:           d("rtp_packets_total", "Plain-RTP (SIP) packets: received and accepted, dropped (wrong source address, malformed, payload type not negotiated, too large), sent, and unsent (nothing heard from the peer yet: strict RTP).", "kind"),
 		roomParticipants:     d("room_participants", "Participants in the room (viewers included).", "room"),
 		roomEncoders:         d("room_encoders", "Encoders running for the room: audio (one per distinct mix and audio class) and video.", "room", "kind"),
 		roomTierEncoders:     d("room_video_encoders_by_tier", "Video encoders running for the room per tier: one per view and tier in use (and codec).", "room", "tier"),
@@ -139,7 +139,8 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(c.sessions, float64(n), kind)
 		}
 	}
-	for kind, n := range map[string]uint64{"received": s.RTPPacketsReceived, "dropped": s.RTPPacketsDropped, "sent": s.RTPPacketsSent} {
+	for kind, n := range map[string]uint64{"received": s.RTPPacketsReceived, "dropped": s.RTPPacketsDropped, "sent": s.RTPPacketsSent,
+		"unsent": s.RTPPacketsUnsent} {
 		counter(c.rtpPackets, n, kind)
 	}
 	for _, r := range s.RoomDetails {

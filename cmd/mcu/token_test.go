@@ -70,3 +70,28 @@ func TestTokenCommand(t *testing.T) {
 		t.Errorf("without keys: code %d, err %q", code, errs)
 	}
 }
+
+// TestSIPRequiresAuthWithKeys: with room access tokens on, SIP callers need digest credentials or a
+// trusted network (-sip-trusted); without keys SIP stays as configured.
+func TestSIPRequiresAuthWithKeys(t *testing.T) {
+	env := map[string]string{}
+	getenv := func(k string) string { return env[k] }
+	cfg, err := loadConfig([]string{"-sip-trusted", "192.0.2.0/24,198.51.100.7", "-sip-max-calls", "50", "-sip-invite-rate", "2"}, getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := cfg.sipConfig(); s.RequireAuth || len(s.Trusted) != 2 || s.MaxCalls != 50 || s.InviteRate != 2 || s.InviteBurst != 4 {
+		t.Errorf("without keys: %+v", s)
+	}
+	env["MCU_API_KEYS"] = "k:" + strings.Repeat("s", 32)
+	cfg, err = loadConfig(nil, getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.sipConfig().RequireAuth {
+		t.Error("with keys, SIP does not require authentication")
+	}
+	if _, err := loadConfig([]string{"-sip-trusted", "not-a-network"}, getenv); err == nil {
+		t.Error("a bad -sip-trusted was accepted")
+	}
+}

@@ -11,6 +11,9 @@ type Conference interface {
 	// mcu.DTMFListener) and must only queue them. Errors wrap mcu.ErrRoomFull, mcu.ErrBadName,
 	// mcu.ErrClosed or mcu.ErrNoCodec where they apply.
 	JoinRTP(room, name string, l mcu.ParticipantListener, m mcu.RTPMedia) (Call, mcu.RTPLocal, error)
+	// RoomExists reports whether room is open now (someone is in it). The server asks before a call
+	// when Config.AllowNewRooms is false; the room may still close before the JoinRTP that follows.
+	RoomExists(room string) bool
 }
 
 // Call is one joined plain-RTP participant, as *mcu.Participant. Its methods must be safe for concurrent
@@ -31,6 +34,9 @@ var _ Call = (*mcu.Participant)(nil)
 func MCUConference(m *mcu.MCU) Conference { return mcuConference{m} }
 
 type mcuConference struct{ m *mcu.MCU }
+
+// RoomExists implements Conference with MCU.HasRoom.
+func (c mcuConference) RoomExists(room string) bool { return c.m.HasRoom(room) }
 
 func (c mcuConference) JoinRTP(room, name string, l mcu.ParticipantListener, media mcu.RTPMedia) (Call, mcu.RTPLocal, error) {
 	p, local, err := c.m.JoinRTP(room, name, l, media)

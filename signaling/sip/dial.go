@@ -26,6 +26,8 @@ var (
 	ErrCallEnded = errors.New("sip: call ended")
 	// ErrNoAnswer: a dial-out rang for Config.RingTimeout without an answer.
 	ErrNoAnswer = errors.New("sip: no answer")
+	// ErrTooManyCalls: a Dial while Config.MaxCalls calls run.
+	ErrTooManyCalls = errors.New("sip: too many calls")
 )
 
 // StatusError is returned by Dial when the callee refuses the call with a final SIP response.
@@ -161,6 +163,7 @@ func (s *Server) Dial(ctx context.Context, uri, room string) (string, error) {
 	}
 
 	c := s.newSession(true, room, name, u.String(), s.localHost(ip))
+	c.src = ip
 	c.callID = newID(16)
 	c.transport = transport
 	c.dest = netip.AddrPortFrom(ip, uint16(port)).String()
@@ -178,11 +181,14 @@ func (s *Server) Dial(ctx context.Context, uri, room string) (string, error) {
 	stopClose := context.AfterFunc(s.ctx, func() { ring(ErrServerClosed) })
 	defer stopClose()
 	c.ring = ring
-	if !s.register(c) {
+	switch err := s.register(c); {
+	case errors.Is(err, errTooManyCalls):
+		return "", ErrTooManyCalls
+	case err != nil:
 		return "", ErrServerClosed
 	}
 
-	call, local, err := s.conf.JoinRTP(room, name, c, offerMedia(s.cfg.DialVideo))
+	call, local, err := s.conf.JoinRTP(room, name, c, c.media(offerMedia(s.cfg.DialVideo)))
 	if err != nil {
 		s.unregister(c)
 		return "", fmt.Errorf("sip: join %s: %w", room, err)
@@ -218,16 +224,13 @@ func (s *Server) Dial(ctx context.Context, uri, room string) (string, error) {
 	}
 	media, err := parseAnswer(res.Body(), local)
 	if err == nil {
-		local, err = call.UpdateRTP(media)
+		_, err = c.updateRTP(call, media, false)
 	}
 	if err != nil {
 		c.log.Info("sip answer not usable", "err", err)
 		c.hangup(hangupLocal)
 		return "", fmt.Errorf("sip: answer of %s: %w", uri, err)
 	}
-	c.mu.Lock()
-	c.localRTP = local
-	c.mu.Unlock()
 	c.log.Info("sip call answered", "name", name, "participant", call.ID(), "audio", describeAudio(media.Audio),
 		"video", media.Video != nil)
 	return c.id, nil

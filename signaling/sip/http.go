@@ -15,7 +15,8 @@ import (
 //
 //	POST   /sip/calls        {"uri": "sip:alice@example.org", "room": "r"}
 //	                         -> 201 {"id": "…"} once answered; 400 bad URI or room name, 409 room full,
-//	                            502 {"error", "sip_status"} refused, 504 no answer, 503 closing
+//	                            502 {"error", "sip_status"} refused, 504 no answer, 503 closing, too
+//	                            many calls or rooms, or the MCU full
 //	GET    /sip/calls        -> 200 [CallInfo…] (inbound and outbound)
 //	DELETE /sip/calls/{id}   -> 204 after BYE (or CANCEL while ringing); 404 unknown id
 func (s *Server) Handler() http.Handler {
@@ -58,7 +59,8 @@ func (s *Server) httpDial(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusConflict, map[string]any{"error": err.Error()})
 	case errors.Is(err, ErrNoAnswer), errors.Is(err, context.DeadlineExceeded):
 		writeJSON(w, http.StatusGatewayTimeout, map[string]any{"error": err.Error()})
-	case errors.Is(err, ErrServerClosed), errors.Is(err, mcu.ErrClosed):
+	case errors.Is(err, ErrServerClosed), errors.Is(err, mcu.ErrClosed), errors.Is(err, ErrTooManyCalls),
+		errors.Is(err, mcu.ErrServerFull), errors.Is(err, mcu.ErrTooManyRooms):
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"error": err.Error()})
 	default:
 		writeJSON(w, http.StatusBadGateway, map[string]any{"error": err.Error()})

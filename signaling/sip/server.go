@@ -51,15 +51,28 @@ type Server struct {
 	port     int
 	sessions map[string]*session // by session ID
 	dialogs  map[string]*session // by dialog key (Call-ID, local tag, remote tag)
+	perIP    map[netip.Addr]int  // inbound calls by source IP, of sources that are not trusted
+	tcpConns map[netip.Addr]int  // accepted TCP connections by source IP
 	wg       sync.WaitGroup      // request handlers and every goroutine the server starts
+
+	trusted []netip.Prefix // Config.Trusted
+	invites *rateLimiter   // nil: no INVITE rate limit
+	parser  *sip.Parser    // the transport's, with Config.MaxMessageSize
+
+	// ackTimeout is how long an answered INVITE waits for its ACK: 64*T1 (RFC 3261 13.3.1.4). transact
+	// sends the server's own requests (BYE, CANCEL) and returns the final response: do's sipgo client
+	// transaction. Tests change them.
+	ackTimeout time.Duration
+	transact   func(ctx context.Context, req *sip.Request) (*sip.Response, error)
 
 	// stopping is set when Close begins: the read filter then drops every message. lastRead is when the
 	// filter last let one through (UnixNano).
 	stopping atomic.Bool
 	lastRead atomic.Int64
 
-	panics    atomic.Uint64 // handler panics recovered
-	malformed atomic.Uint64 // requests refused for their mandatory headers
+	// The counts of Stats.
+	panics, malformed, oversized, rateLimited, tooManyCalls, tooManyFromIP atomic.Uint64
+	noRoom, unauthorized, ackTimeouts, rtpTimeouts, tcpIdle, tcpRefused    atomic.Uint64
 
 	closeOnce sync.Once
 	closeErr  error
@@ -70,13 +83,30 @@ type Server struct {
 // would open a socket nobody closes.
 const quiet = 50 * time.Millisecond
 
-// readFilter sees every datagram and stream chunk before sipgo parses it.
-func (s *Server) readFilter(_ sip.TransportReadProps, data []byte) ([]byte, error) {
+// readFilter sees every datagram and stream chunk before sipgo parses it. It drops UDP datagrams larger
+// than Config.MaxMessageSize, or that filled sipgo's read buffer (cut), and counts them; a TCP stream's
+// messages are measured by its tcpConn.
+func (s *Server) readFilter(props sip.TransportReadProps, data []byte) ([]byte, error) {
 	if s.stopping.Load() {
 		return nil, nil // dropped
 	}
+	if s.tooLarge(props.Transport, data) {
+		s.oversized.Add(1)
+		if s.log.Enabled(context.Background(), slog.LevelDebug) {
+			s.log.Debug("sip datagram too large: dropped", "bytes", len(data), "max", s.cfg.MaxMessageSize,
+				"source", fmt.Sprint(props.RemoteAddr))
+		}
+		return nil, nil
+	}
 	s.lastRead.Store(time.Now().UnixNano())
 	return data, nil
+}
+
+// tooLarge reports whether a UDP datagram is larger than Config.MaxMessageSize or filled sipgo's read
+// buffer (and so may have been cut).
+func (s *Server) tooLarge(transport string, data []byte) bool {
+	return strings.EqualFold(transport, "UDP") &&
+		(len(data) > s.cfg.MaxMessageSize || len(data) >= int(sip.TransportBufferReadSize))
 }
 
 // New checks cfg and prepares a server; it opens no socket and starts no goroutine.
@@ -91,8 +121,15 @@ func New(cfg Config, p Params) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	trusted, err := parsePrefixes(cfg.Trusted)
+	if err != nil {
+		return nil, fmt.Errorf("sip: trusted: %w", err) // checked by Validate
+	}
 	s := &Server{cfg: cfg, conf: p.Conference, log: log,
-		sessions: make(map[string]*session), dialogs: make(map[string]*session)}
+		sessions: make(map[string]*session), dialogs: make(map[string]*session),
+		perIP: make(map[netip.Addr]int), tcpConns: make(map[netip.Addr]int),
+		trusted: trusted, invites: newRateLimiter(cfg.InviteRate, cfg.InviteBurst), ackTimeout: 64 * sip.T1}
+	s.transact = s.clientTransaction
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if len(cfg.Users) > 0 {
 		a, err := newDigestAuth(cfg.Realm, cfg.Users)
@@ -101,9 +138,15 @@ func New(cfg Config, p Params) (*Server, error) {
 		}
 		s.auth = a
 	}
+	if cfg.RequireAuth && len(cfg.Users) == 0 && len(cfg.Trusted) == 0 {
+		log.Warn("sip requires authentication but has no users and no trusted networks: every caller is refused")
+	}
+	// The transport's parser refuses a message larger than the limit (backing up readFilter and tcpConn).
+	s.parser = sip.NewParser()
+	s.parser.MaxMessageLength = cfg.MaxMessageSize
 	// sipgo logs what it drops (garbage, unmatched responses) at Error: for the MCU that is Debug.
 	sipLog := slog.New(debugHandler{log.Handler()}).With("component", "sipgo")
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent),
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgentParser(s.parser),
 		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(sipLog),
 			sip.WithTransactionLayerUnhandledResponseHandler(func(r *sip.Response) {
 				sipLog.Debug("sip response matches no transaction", "status", r.StatusCode, "source", r.Source())
@@ -150,6 +193,9 @@ func (s *Server) Start() error {
 		return err
 	}
 	s.started, s.udp, s.tcp = true, udp, tcp
+	if tcp != nil {
+		tcp = &tcpListener{Listener: tcp, s: s}
+	}
 	if udp != nil {
 		s.port = udp.LocalAddr().(*net.UDPAddr).Port
 		s.wg.Add(1)
@@ -171,8 +217,12 @@ func (s *Server) Start() error {
 			}
 		}()
 	}
+	s.wg.Add(1)
+	go s.report()
 	s.log.Info("sip listening", "host", s.cfg.Host, "port", s.port, "transports", strings.Join(s.cfg.Transports, ","),
-		"auth", s.auth != nil)
+		"auth", s.auth != nil, "require_auth", s.cfg.RequireAuth, "trusted", strings.Join(s.cfg.Trusted, ","),
+		"allow_new_rooms", s.cfg.AllowNewRooms, "max_calls", s.cfg.MaxCalls, "max_calls_per_ip", s.cfg.MaxCallsPerIP,
+		"invite_rate", s.cfg.InviteRate)
 	return nil
 }
 
@@ -384,15 +434,35 @@ func (s *Server) reply(tx sip.ServerTransaction, req *sip.Request, code int, rea
 	}
 }
 
-// register adds c to the server's tables; false once the server is closing.
-func (s *Server) register(c *session) bool {
+// Refusals of register.
+var (
+	errClosing       = errors.New("server closing")
+	errTooManyCalls  = errors.New("too many calls")
+	errTooManyFromIP = errors.New("too many calls from this address")
+)
+
+// register adds c to the server's tables. It fails with errClosing once the server is closing, and with
+// errTooManyCalls or errTooManyFromIP (counted) beyond Config.MaxCalls or, for an inbound call from a
+// source that is not trusted, Config.MaxCallsPerIP.
+func (s *Server) register(c *session) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
-		return false
+		return errClosing
+	}
+	if n := s.cfg.MaxCalls; n > 0 && len(s.sessions) >= n {
+		s.tooManyCalls.Add(1)
+		return errTooManyCalls
+	}
+	if c.perIP {
+		if n := s.cfg.MaxCallsPerIP; n > 0 && s.perIP[c.src] >= n {
+			s.tooManyFromIP.Add(1)
+			return errTooManyFromIP
+		}
+		s.perIP[c.src]++
 	}
 	s.sessions[c.id] = c
-	return true
+	return nil
 }
 
 // registerDialog makes c findable by the requests of its dialog.
@@ -409,6 +479,13 @@ func (s *Server) unregister(c *session) {
 	defer s.mu.Unlock()
 	if s.sessions[c.id] == c {
 		delete(s.sessions, c.id)
+		if c.perIP {
+			if s.perIP[c.src] <= 1 {
+				delete(s.perIP, c.src)
+			} else {
+				s.perIP[c.src]--
+			}
+		}
 	}
 	for k, v := range s.dialogs {
 		if v == c {
@@ -471,6 +548,17 @@ func (s *Server) localHost(remote netip.Addr) netip.Addr {
 		}
 	}
 	return netip.IPv4Unspecified()
+}
+
+// isTrusted reports whether ip is in Config.Trusted.
+func (s *Server) isTrusted(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	for _, p := range s.trusted {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // sourceAddr parses a request's source "ip:port".
@@ -589,13 +677,88 @@ func (d debugHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 }
 func (d debugHandler) WithGroup(name string) slog.Handler { return debugHandler{d.h.WithGroup(name)} }
 
-// Stats are the server's counts of hostile or broken input.
+// Stats are the server's counts of hostile or broken input and of what its limits refused, since New.
+// It is plain data.
 type Stats struct {
 	Panics    uint64 // request handlers that panicked (recovered, answered 500)
 	Malformed uint64 // requests refused for a missing, repeated or inconsistent mandatory header
+	// Oversized counts messages larger than Config.MaxMessageSize: UDP datagrams dropped, TCP connections
+	// closed.
+	Oversized uint64
+	// RateLimited counts new INVITEs refused (503, Retry-After) by the per-source rate limit.
+	RateLimited uint64
+	// TooManyCalls and TooManyCallsFromIP count new INVITEs refused for Config.MaxCalls (503) and
+	// Config.MaxCallsPerIP (486).
+	TooManyCalls, TooManyCallsFromIP uint64
+	// NoRoom counts new INVITEs refused (404) for a room that does not exist while new rooms are not
+	// allowed (Config.AllowNewRooms false).
+	NoRoom uint64
+	// Unauthorized counts new INVITEs refused with 403: bad credentials, or Config.RequireAuth and
+	// neither credentials to check nor a trusted source.
+	Unauthorized uint64
+	// AckTimeouts counts answered INVITEs whose ACK never came (64*T1, 32 s): the call was hung up.
+	AckTimeouts uint64
+	// RTPTimeouts counts calls hung up because the MCU received neither RTP nor RTCP for its RTP timeout.
+	RTPTimeouts uint64
+	// TCPIdleClosed counts TCP connections closed for Config.TCPIdleTimeout; TCPRefused those closed as
+	// they were accepted for Config.MaxTCPConnsPerIP.
+	TCPIdleClosed, TCPRefused uint64
+	// RateLimitSources is how many source addresses the INVITE rate limit tracks now (at most 4096).
+	RateLimitSources int
+}
+
+// reportInterval is how often report logs what was refused.
+const reportInterval = time.Second
+
+// report logs at Warn, every reportInterval in which something was refused, how many requests each limit
+// refused (the refusals themselves are logged at Debug only: a flood must not flood the log). It runs
+// from Start until Close.
+func (s *Server) report() {
+	defer s.wg.Done()
+	tick := time.NewTicker(reportInterval)
+	defer tick.Stop()
+	last := s.Stats()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		now := s.Stats()
+		var attrs []any
+		for _, c := range []struct {
+			key      string
+			now, was uint64
+		}{
+			{"malformed", now.Malformed, last.Malformed},
+			{"oversized", now.Oversized, last.Oversized},
+			{"rate_limited", now.RateLimited, last.RateLimited},
+			{"too_many_calls", now.TooManyCalls, last.TooManyCalls},
+			{"too_many_calls_from_ip", now.TooManyCallsFromIP, last.TooManyCallsFromIP},
+			{"no_room", now.NoRoom, last.NoRoom},
+			{"unauthorized", now.Unauthorized, last.Unauthorized},
+			{"ack_timeouts", now.AckTimeouts, last.AckTimeouts},
+			{"tcp_refused", now.TCPRefused, last.TCPRefused},
+		} {
+			if d := c.now - c.was; d > 0 {
+				attrs = append(attrs, c.key, d)
+			}
+		}
+		if len(attrs) > 0 {
+			s.log.Warn("sip requests refused", append(attrs, "interval", reportInterval)...)
+		}
+		last = now
+	}
 }
 
 // Stats returns the counts so far. It is safe for concurrent use.
 func (s *Server) Stats() Stats {
-	return Stats{Panics: s.panics.Load(), Malformed: s.malformed.Load()}
+	st := Stats{Panics: s.panics.Load(), Malformed: s.malformed.Load(), Oversized: s.oversized.Load(),
+		RateLimited: s.rateLimited.Load(), TooManyCalls: s.tooManyCalls.Load(), TooManyCallsFromIP: s.tooManyFromIP.Load(),
+		NoRoom: s.noRoom.Load(), Unauthorized: s.unauthorized.Load(), AckTimeouts: s.ackTimeouts.Load(),
+		RTPTimeouts: s.rtpTimeouts.Load(), TCPIdleClosed: s.tcpIdle.Load(), TCPRefused: s.tcpRefused.Load()}
+	if s.invites != nil {
+		st.RateLimitSources = s.invites.size()
+	}
+	return st
 }

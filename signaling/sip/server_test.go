@@ -335,10 +335,20 @@ func TestCallPCMUAndBye(t *testing.T) {
 			if call.Room != "r" || call.Name != "Alice Liddell" {
 				t.Errorf("joined %q as %q, want room r as Alice Liddell", call.Room, call.Name)
 			}
-			m := call.Media()[0]
+			// Over UDP the media starts once the ACK came (its source is then known to be real).
+			if a := call.Media()[0].Audio; a == nil || (a.Send || a.Receive) != (transport == "tcp") {
+				t.Errorf("over %s joined with audio %+v", transport, a)
+			}
+			eventually(t, "the media starts", func() bool { a := call.LastMedia().Audio; return a != nil && a.Send })
+			m := call.LastMedia()
 			if a := m.Audio; a == nil || a.Codec != mcu.PCMU || a.PayloadType != 0 || a.DTMFPayloadType != 101 ||
-				a.Remote.String() != "127.0.0.1:4000" || !a.Send || !a.Receive || m.Video != nil {
-				t.Errorf("joined with %+v (audio %+v), want PCMU pt 0, dtmf 101, 127.0.0.1:4000, sendrecv", m, m.Audio)
+				a.Remote.String() != "127.0.0.1:4000" || !a.Send || !a.Receive || m.Video != nil ||
+				m.SignalingAddr.String() != "127.0.0.1" {
+				t.Errorf("media %+v (audio %+v), want PCMU pt 0, dtmf 101, 127.0.0.1:4000, sendrecv, signalling from 127.0.0.1",
+					m, m.Audio)
+			}
+			if n := len(call.Media()); n != map[string]int{"udp": 2, "tcp": 1}[transport] {
+				t.Errorf("over %s the media was set %d times", transport, n)
 			}
 			if calls := h.srv.Calls(); len(calls) != 1 || calls[0].State != "active" || calls[0].Direction != "inbound" ||
 				calls[0].Participant != call.ID() {
@@ -485,16 +495,18 @@ func TestReInviteHoldResume(t *testing.T) {
 		{"codec change to pcma, new port", offerSDP("m=audio 4010 RTP/AVP 8"), true, true, "a=sendrecv"},
 	}
 	last := version(string(dlg.InviteResponse.Body()))
+	eventually(t, "the media starts after the ACK", func() bool { return len(call.Media()) == 2 })
+	const base = 2 // the join and the start after the ACK
 	for i, st := range steps {
 		res := p.reinvite(dlg, st.sdp)
 		if res.StatusCode != sip.StatusOK {
 			t.Fatalf("%s: %d", st.name, res.StatusCode)
 		}
 		media := call.Media()
-		if len(media) != i+2 {
-			t.Fatalf("%s: %d UpdateRTP calls, want %d", st.name, len(media)-1, i+1)
+		if len(media) != base+i+1 {
+			t.Fatalf("%s: %d UpdateRTP calls, want %d", st.name, len(media)-1, base+i)
 		}
-		a := media[i+1].Audio
+		a := media[base+i].Audio
 		if a == nil || a.Send != st.send || a.Receive != st.recv {
 			t.Errorf("%s: UpdateRTP audio %+v, want send %v receive %v", st.name, a, st.send, st.recv)
 		}
@@ -508,7 +520,7 @@ func TestReInviteHoldResume(t *testing.T) {
 		}
 		last = v
 	}
-	if a := call.Media()[len(steps)].Audio; a.Codec != mcu.PCMA || a.Remote.Port() != 4010 {
+	if a := call.Media()[base+len(steps)-1].Audio; a.Codec != mcu.PCMA || a.Remote.Port() != 4010 {
 		t.Errorf("codec change: %+v, want PCMA to port 4010", a)
 	}
 	// A re-INVITE with nothing acceptable keeps the call as it was.
@@ -724,6 +736,15 @@ func TestLifecycle(t *testing.T) {
 		func(c *sipsig.Config) { c.PublicHost = "mcu.example.org" },
 		func(c *sipsig.Config) { c.Users = map[string]string{`a"b`: "x"} },
 		func(c *sipsig.Config) { c.RingTimeout = 0 },
+		func(c *sipsig.Config) { c.Trusted = []string{"10.0.0.0/8", "pbx.example.org"} },
+		func(c *sipsig.Config) { c.InviteRate = -1 },
+		func(c *sipsig.Config) { c.InviteRate, c.InviteBurst = 5, 0 },
+		func(c *sipsig.Config) { c.MaxCalls = -1 },
+		func(c *sipsig.Config) { c.MaxCallsPerIP = -1 },
+		func(c *sipsig.Config) { c.MaxTCPConnsPerIP = -1 },
+		func(c *sipsig.Config) { c.MaxMessageSize = 100 },
+		func(c *sipsig.Config) { c.MaxMessageSize = 70000 },
+		func(c *sipsig.Config) { c.TCPIdleTimeout = 10 * time.Millisecond },
 	} {
 		cfg := sipsig.DefaultConfig()
 		edit(&cfg)
@@ -733,6 +754,13 @@ func TestLifecycle(t *testing.T) {
 	}
 	if _, err := sipsig.New(sipsig.DefaultConfig(), sipsig.Params{}); err == nil {
 		t.Error("New without a conference succeeded")
+	}
+	// Limits turned off, and trusted networks written as CIDRs, IPs and IPv4-mapped IPv6, are valid.
+	off := sipsig.DefaultConfig()
+	off.InviteRate, off.InviteBurst, off.MaxCalls, off.MaxCallsPerIP, off.MaxTCPConnsPerIP, off.TCPIdleTimeout = 0, 0, 0, 0, 0, 0
+	off.Trusted = []string{"10.0.0.0/8", "192.0.2.7", "2001:db8::/32", "::ffff:198.51.100.0/120"}
+	if err := off.Validate(); err != nil {
+		t.Errorf("limits off: %v", err)
 	}
 	// Close without Start, twice.
 	s, err := sipsig.New(sipsig.DefaultConfig(), sipsig.Params{Conference: conf})

@@ -75,8 +75,15 @@ type session struct {
 	started  time.Time
 	log      *slog.Logger
 	done     chan struct{} // closed when hangup begins
+	// src is the peer's IP: the source of an inbound INVITE, the address a dial-out was sent to. It is
+	// the media's mcu.RTPMedia.SignalingAddr. perIP: the call counts towards Config.MaxCallsPerIP.
+	src   netip.Addr
+	perIP bool
 
 	muteMu sync.Mutex // serialises *6 toggles
+	// mediaMu serialises the call's UpdateRTP calls; mediaGen counts them (under mediaMu).
+	mediaMu  sync.Mutex
+	mediaGen int
 
 	mu        sync.Mutex
 	state     callState
@@ -159,6 +166,9 @@ func (c *session) OnClosed(err error) {
 	}
 	c.closeErr = err
 	c.mu.Unlock()
+	if errors.Is(err, mcu.ErrRTPTimeout) {
+		c.s.rtpTimeouts.Add(1)
+	}
 	c.log.Info("participant removed by the mcu", "err", err)
 	c.s.spawn(func() { c.hangup(hangupMCU) }) // while closing, Close hangs up itself
 }
@@ -187,8 +197,10 @@ func (c *session) OnDTMF(digit rune) {
 	})
 }
 
-// hangup ends the call once: it stops a ringing dial-out, sends BYE for an established call (unless the
-// other side sent it), takes the participant out of its room (unless the MCU did) and forgets the call.
+// hangup ends the call once: it stops a ringing dial-out, takes the participant out of its room (unless
+// the MCU did), sends BYE for an established call (unless the other side sent it) and forgets the call.
+// The participant leaves first: a BYE to a peer that is gone (or never was: a forged INVITE that got no
+// ACK) waits seconds for its answer.
 func (c *session) hangup(reason hangupReason) {
 	c.mu.Lock()
 	if c.state == stateEnding {
@@ -203,11 +215,11 @@ func (c *session) hangup(reason hangupReason) {
 	if ring != nil {
 		ring(errCallEnded(reason))
 	}
-	if prev == stateActive && reason != hangupRemote {
-		c.sendBye(reason, closeErr)
-	}
 	if call != nil && reason != hangupMCU {
 		call.Leave()
+	}
+	if prev == stateActive && reason != hangupRemote {
+		c.sendBye(reason, closeErr)
 	}
 	c.s.unregister(c)
 	c.log.Info("sip call ended", "reason", reason)
@@ -316,6 +328,11 @@ func keepHeaders(*sipgo.Client, *sip.Request) error { return nil }
 
 // do sends a request and returns its final response.
 func (s *Server) do(ctx context.Context, req *sip.Request) (*sip.Response, error) {
+	return s.transact(ctx, req)
+}
+
+// clientTransaction sends a request in a sipgo client transaction and returns its final response.
+func (s *Server) clientTransaction(ctx context.Context, req *sip.Request) (*sip.Response, error) {
 	tx, err := s.cli.TransactionRequest(ctx, req, keepHeaders)
 	if err != nil {
 		return nil, err
@@ -357,7 +374,8 @@ func (c *session) ack(req *sip.Request) {
 }
 
 // respond2xx sends a 2xx to an INVITE and retransmits it until the ACK comes (RFC 3261 13.3.1.4): it
-// returns the ACK, or false after 64*T1, on hangup or when the server closes.
+// returns the ACK, or false after 64*T1 (counted in Stats.AckTimeouts), on hangup or when the server
+// closes.
 func (c *session) respond2xx(tx sip.ServerTransaction, res *sip.Response, seq uint32, withOffer bool) (*sip.Request, bool) {
 	ch := make(chan *sip.Request, 1)
 	c.mu.Lock()
@@ -378,7 +396,7 @@ func (c *session) respond2xx(tx sip.ServerTransaction, res *sip.Response, seq ui
 	interval := sip.T1
 	retransmit := time.NewTimer(interval)
 	defer retransmit.Stop()
-	giveUp := time.NewTimer(64 * sip.T1)
+	giveUp := time.NewTimer(c.s.ackTimeout)
 	defer giveUp.Stop()
 	for {
 		select {
@@ -393,7 +411,8 @@ func (c *session) respond2xx(tx sip.ServerTransaction, res *sip.Response, seq ui
 			interval = min(2*interval, sip.T2)
 			retransmit.Reset(interval)
 		case <-giveUp.C:
-			c.log.Info("sip 2xx never acknowledged")
+			c.s.ackTimeouts.Add(1)
+			c.log.Info("sip 2xx never acknowledged: hanging up", "waited", c.s.ackTimeout)
 			return nil, false
 		case <-c.done:
 			return nil, false
@@ -401,6 +420,34 @@ func (c *session) respond2xx(tx sip.ServerTransaction, res *sip.Response, seq ui
 			return nil, false
 		}
 	}
+}
+
+// media returns m for this call: with the peer's signalling address, from which the MCU accepts media.
+func (c *session) media(m mcu.RTPMedia) mcu.RTPMedia {
+	m.SignalingAddr = c.src
+	return m
+}
+
+// updateRTP applies a renegotiation to the participant and keeps its local addresses, which it returns.
+// With onlyFirst set it changes nothing if another renegotiation came first.
+func (c *session) updateRTP(call Call, m mcu.RTPMedia, onlyFirst bool) (mcu.RTPLocal, error) {
+	c.mediaMu.Lock()
+	defer c.mediaMu.Unlock()
+	c.mu.Lock()
+	local := c.localRTP
+	c.mu.Unlock()
+	if onlyFirst && c.mediaGen > 0 {
+		return local, nil
+	}
+	local, err := call.UpdateRTP(c.media(m))
+	if err != nil {
+		return mcu.RTPLocal{}, err
+	}
+	c.mediaGen++
+	c.mu.Lock()
+	c.localRTP = local
+	c.mu.Unlock()
+	return local, nil
 }
 
 // okResponse is a 200 to an INVITE of this call with an SDP body.
@@ -413,19 +460,38 @@ func (c *session) okResponse(req *sip.Request, body []byte) *sip.Response {
 	return res
 }
 
-// joinStatus maps a JoinRTP error to a SIP final response.
-func joinStatus(err error) (int, string) {
+// joinStatus maps a JoinRTP (or register) error to a SIP final response and the text of its Warning.
+func joinStatus(err error) (int, string, string) {
 	switch {
+	case errors.Is(err, errTooManyFromIP):
+		return sip.StatusBusyHere, "Busy Here", "too many calls from your address"
+	case errors.Is(err, errTooManyCalls):
+		return sip.StatusServiceUnavailable, "Service Unavailable", "too many calls"
+	case errors.Is(err, errClosing), errors.Is(err, mcu.ErrClosed):
+		return sip.StatusServiceUnavailable, "Service Unavailable", "server shutting down"
 	case errors.Is(err, mcu.ErrBadName):
-		return sip.StatusNotFound, "Not Found"
+		return sip.StatusNotFound, "Not Found", "bad room or caller name"
 	case errors.Is(err, mcu.ErrRoomFull):
-		return sip.StatusBusyHere, "Busy Here"
+		return sip.StatusBusyHere, "Busy Here", "room full"
+	case errors.Is(err, mcu.ErrServerFull):
+		return sip.StatusServiceUnavailable, "Service Unavailable", "server full"
+	case errors.Is(err, mcu.ErrTooManyRooms):
+		return sip.StatusServiceUnavailable, "Service Unavailable", "too many rooms"
 	case errors.Is(err, mcu.ErrNoCodec):
-		return sip.StatusNotAcceptableHere, "Not Acceptable Here"
-	case errors.Is(err, mcu.ErrClosed):
-		return sip.StatusServiceUnavailable, "Service Unavailable"
+		return sip.StatusNotAcceptableHere, "Not Acceptable Here", "no usable codec"
 	}
-	return sip.StatusInternalServerError, "Server Internal Error"
+	return sip.StatusInternalServerError, "Server Internal Error", "internal error"
+}
+
+// refusal answers req with the response joinStatus gives err: a 503 with Retry-After, and a Warning.
+func (s *Server) refusal(tx sip.ServerTransaction, req *sip.Request, err error) int {
+	code, reason, text := joinStatus(err)
+	hdrs := []sip.Header{warning(399, text)}
+	if code == sip.StatusServiceUnavailable {
+		hdrs = append(hdrs, retryAfter(30*time.Second))
+	}
+	s.reply(tx, req, code, reason, hdrs...)
+	return code
 }
 
 // roomOf is the room an INVITE asks for: the user part of its Request-URI, percent-decoded.
@@ -504,25 +570,28 @@ func warning(code int, text string) sip.Header {
 	return sip.NewHeader("Warning", fmt.Sprintf(`%d openmcu "%s"`, code, text))
 }
 
-// onInvite handles a new call (or passes a re-INVITE on): authentication, the room, the SDP offer, the
-// join, and the 200 with the answer.
+// onInvite handles a new call (or passes a re-INVITE on): the rate limit, authentication, the room, the
+// SDP offer, the call limits, the join, and the 200 with the answer. Over UDP, whose source address can be
+// forged, the participant joins with its media inactive and gets its negotiated directions only once the
+// ACK came back: the ACK carries the To tag of our 200, which only the real source has seen.
 func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if to := req.To(); to != nil && to.Params.Has("tag") {
 		s.onReInvite(req, tx)
 		return
 	}
-	if s.auth != nil {
-		result, user := s.auth.check(string(sip.INVITE), headerValues(req, "Authorization"))
-		switch result {
-		case authMissing, authStale:
-			s.reply(tx, req, sip.StatusUnauthorized, "Unauthorized",
-				sip.NewHeader("WWW-Authenticate", s.auth.challenge(result == authStale)))
-			return
-		case authFailed:
-			s.log.Info("sip caller refused: bad credentials", "user", user, "source", req.Source())
-			s.reply(tx, req, sip.StatusForbidden, "Forbidden")
+	src := sourceAddr(req.Source())
+	trusted := s.isTrusted(src.Addr())
+	if !trusted && s.invites != nil {
+		if ok, wait := s.invites.allow(src.Addr(), time.Now()); !ok {
+			s.rateLimited.Add(1)
+			s.log.Debug("sip invite refused: rate limit", "source", req.Source())
+			s.reply(tx, req, sip.StatusServiceUnavailable, "Service Unavailable", retryAfter(wait),
+				warning(399, "too many INVITEs from your address"))
 			return
 		}
+	}
+	if !s.authorize(req, tx, trusted) {
+		return
 	}
 	from, contact, cseq, callID := req.From(), req.Contact(), req.CSeq(), req.CallID()
 	fromTag := ""
@@ -557,9 +626,15 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 	}
-	src := sourceAddr(req.Source())
+	if !s.cfg.AllowNewRooms && !s.conf.RoomExists(room) {
+		s.noRoom.Add(1)
+		s.log.Debug("sip caller refused: no such room", "room", room, "source", req.Source())
+		s.reply(tx, req, sip.StatusNotFound, "Not Found", warning(399, "no such room"))
+		return
+	}
 	c := s.newSession(false, room, callerName(from), from.Address.String(), s.localHost(src.Addr()))
 	c.callID, c.transport, c.dest = callID.Value(), strings.ToUpper(req.Transport()), req.Source()
+	c.src, c.perIP = src.Addr(), !trusted
 	c.remote = party{name: from.DisplayName, uri: from.Address, tag: fromTag}
 	c.local = party{uri: req.To().Address, name: req.To().DisplayName, tag: newID(8)}
 	c.target = contact.Address
@@ -570,23 +645,27 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c.remoteSeq = cseq.SeqNo
 	inv := req.Clone()
 	inv.To().Params.Add("tag", c.local.tag)
-	s.reply(tx, req, sip.StatusTrying, "Trying")
 
 	media := offerMedia(s.cfg.DialVideo)
+	confirm := false // the negotiated media waits for the ACK
 	if neg != nil {
 		media = neg.media
 		c.log.Debug("sip offer accepted", "audio", neg.audio >= 0, "video", neg.video >= 0, "max_bitrate", media.MaxBitrate)
+		if c.transport != "TCP" {
+			media, confirm = onHold(media), true
+		}
 	}
-	if !s.register(c) {
-		s.reply(tx, inv, sip.StatusServiceUnavailable, "Service Unavailable")
+	if err := s.register(c); err != nil {
+		code := s.refusal(tx, req, err)
+		s.log.Debug("sip caller refused", "err", err, "status", code, "source", req.Source())
 		return
 	}
-	call, local, err := s.conf.JoinRTP(room, c.name, c, media)
+	s.reply(tx, req, sip.StatusTrying, "Trying")
+	call, local, err := s.conf.JoinRTP(room, c.name, c, c.media(media))
 	if err != nil {
 		s.unregister(c)
-		code, reason := joinStatus(err)
+		code := s.refusal(tx, inv, err)
 		c.log.Info("sip join failed", "err", err, "status", code)
-		s.reply(tx, inv, code, reason)
 		return
 	}
 	c.mu.Lock()
@@ -622,9 +701,60 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		c.hangup(hangupLocal)
 		return
 	}
-	if neg == nil {
+	switch {
+	case neg == nil:
 		c.applyAnswer(ack)
+	case confirm:
+		if _, err := c.updateRTP(call, neg.media, true); err != nil {
+			c.log.Info("sip media not started after the ack", "err", err)
+			c.hangup(hangupLocal)
+		}
 	}
+}
+
+// onHold returns m with every stream on hold: nothing sent, nothing taken into the room.
+func onHold(m mcu.RTPMedia) mcu.RTPMedia {
+	if m.Audio != nil {
+		a := *m.Audio
+		a.Send, a.Receive = false, false
+		m.Audio = &a
+	}
+	if m.Video != nil {
+		v := *m.Video
+		v.Send, v.Receive = false, false
+		m.Video = &v
+	}
+	return m
+}
+
+// authorize checks whether a new INVITE may call: a trusted source may; with Config.Users the caller
+// must authenticate (401 challenges, 403 refuses bad credentials); without, Config.RequireAuth refuses
+// (403) everyone else. It answers a refusal itself.
+func (s *Server) authorize(req *sip.Request, tx sip.ServerTransaction, trusted bool) bool {
+	switch {
+	case trusted:
+		return true
+	case s.auth != nil:
+		result, user := s.auth.check(string(sip.INVITE), headerValues(req, "Authorization"))
+		switch result {
+		case authMissing, authStale:
+			s.reply(tx, req, sip.StatusUnauthorized, "Unauthorized",
+				sip.NewHeader("WWW-Authenticate", s.auth.challenge(result == authStale)))
+			return false
+		case authFailed:
+			s.unauthorized.Add(1)
+			s.log.Info("sip caller refused: bad credentials", "user", user, "source", req.Source())
+			s.reply(tx, req, sip.StatusForbidden, "Forbidden", warning(399, "bad credentials"))
+			return false
+		}
+		return true
+	case s.cfg.RequireAuth:
+		s.unauthorized.Add(1)
+		s.log.Debug("sip caller refused: authentication required and the source is not trusted", "source", req.Source())
+		s.reply(tx, req, sip.StatusForbidden, "Forbidden", warning(399, "authentication required: calls only from trusted networks"))
+		return false
+	}
+	return true
 }
 
 // applyAnswer takes the SDP answer an ACK carries (to the MCU's offer in a 2xx) to the participant.
@@ -639,16 +769,12 @@ func (c *session) applyAnswer(ack *sip.Request) {
 	}
 	media, err := parseAnswer(ack.Body(), local)
 	if err == nil {
-		local, err = call.UpdateRTP(media)
+		_, err = c.updateRTP(call, media, false)
 	}
 	if err != nil {
 		c.log.Info("sip answer in ack not usable", "err", err)
 		c.hangup(hangupLocal)
-		return
 	}
-	c.mu.Lock()
-	c.localRTP = local
-	c.mu.Unlock()
 }
 
 // onReInvite handles an INVITE within a call: hold, resume, a codec or address change, or (without SDP)
@@ -712,15 +838,12 @@ func (s *Server) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 			refuse(sip.StatusNotAcceptableHere, "Not Acceptable Here", warning(305, "Incompatible media format"))
 			return
 		}
-		if local, err = call.UpdateRTP(neg.media); err != nil {
-			code, reason := joinStatus(err)
+		if local, err = c.updateRTP(call, neg.media, false); err != nil {
+			code, reason, text := joinStatus(err)
 			c.log.Info("sip re-invite not applied", "err", err)
-			refuse(code, reason)
+			refuse(code, reason, warning(399, text))
 			return
 		}
-		c.mu.Lock()
-		c.localRTP = local
-		c.mu.Unlock()
 		c.log.Info("sip re-invite applied", "audio", describeAudio(neg.media.Audio), "video", neg.media.Video != nil)
 		body = neg.answer(off, local, c.nextOrigin())
 	}

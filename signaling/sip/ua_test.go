@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -365,7 +366,7 @@ func startBaresip(t *testing.T, bin, audioCodec, target string) *baresipUA {
 	t.Helper()
 	dir := t.TempDir()
 	codecModule := map[string]string{"PCMU": "g711.so", "G722": "g722.so"}[audioCodec]
-	listen := "127.0.0.1:" + strconv.Itoa(freeUDPPort(t))
+	listen := "127.0.0.1:" + strconv.Itoa(freeSIPPort(t))
 	config := strings.Join([]string{
 		"poll_method epoll",
 		"sip_listen " + listen,
@@ -485,14 +486,34 @@ func readWAV(b []byte) ([]int16, int, error) {
 	return nil, 0, errors.New("no data chunk")
 }
 
-func freeUDPPort(t *testing.T) int {
+// freeSIPPort returns a port for a baresip to listen on: baresip binds UDP and TCP on it and TLS on the
+// next port. It is taken below Linux's ephemeral range (32768-60999), where no outgoing connection of
+// another test can take it between this check and baresip's bind, and all three are checked free.
+func freeSIPPort(t *testing.T) int {
 	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	free := func(network string, port int) bool {
+		addr := "127.0.0.1:" + strconv.Itoa(port)
+		if network == "udp" {
+			c, err := net.ListenPacket("udp", addr)
+			if err == nil {
+				c.Close()
+			}
+			return err == nil
+		}
+		l, err := net.Listen("tcp", addr)
+		if err == nil {
+			l.Close()
+		}
+		return err == nil
 	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
+	for range 200 {
+		port := 20000 + 2*rand.IntN(5000)
+		if free("udp", port) && free("tcp", port) && free("tcp", port+1) {
+			return port
+		}
+	}
+	t.Fatal("no free port pair for baresip")
+	return 0
 }
 
 // lockedBuffer is a bytes.Buffer safe for a process's output and the test reading it.

@@ -19,9 +19,29 @@ var _ sip.Conference = (*Conference)(nil)
 type Conference struct {
 	mu      sync.Mutex
 	calls   []*Call
+	rooms   map[string]bool // opened by OpenRoom
 	joinErr error
 	gate    chan struct{}
 	joined  chan *Call
+}
+
+// OpenRoom makes RoomExists(room) true whoever is in it.
+func (c *Conference) OpenRoom(room string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.rooms == nil {
+		c.rooms = make(map[string]bool)
+	}
+	c.rooms[room] = true
+}
+
+// RoomExists reports whether room was opened with OpenRoom or has a call that has not left.
+func (c *Conference) RoomExists(room string) bool {
+	c.mu.Lock()
+	calls := slices.Clone(c.calls)
+	open := c.rooms[room]
+	c.mu.Unlock()
+	return open || slices.ContainsFunc(calls, func(call *Call) bool { return call.Room == room && !call.Left() })
 }
 
 // SetJoinError makes every later JoinRTP fail with err (nil: succeed again).
@@ -177,6 +197,13 @@ func (c *Call) Left() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.left
+}
+
+// LastMedia returns the media the participant has now: of the last UpdateRTP, else of the join.
+func (c *Call) LastMedia() mcu.RTPMedia {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.media[len(c.media)-1]
 }
 
 // Media returns the media of the join followed by those of each UpdateRTP.
