@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,12 +12,18 @@ import (
 	"github.com/openmcu/mcu/signaling/auth"
 )
 
-// tokenCommand is `mcu token`: it prints a room access token signed with the first API key (from
-// -api-keys, -api-keys-file, MCU_API_KEYS or MCU_API_KEYS_FILE) and the link that uses it. It returns the
-// exit code.
+// tokenCommand is `mcu token`: it prints a room access token signed with the first API key (of
+// -api-keys or MCU_API_KEYS, else of -api-keys-file or MCU_API_KEYS_FILE) and, on the next line, the
+// link that uses it (/room/ROOM, or /watch/ROOM with -viewer). It returns the exit code: 0, or 2 for a
+// usage or key error, told on stderr. The secrets are never printed.
 func tokenCommand(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("mcu token", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: mcu token -room ROOM -identity ID [-name NAME] [-ttl 6h] [-viewer [-hidden]] [-admin] [-url URL]")
+		fmt.Fprintln(stderr, "prints a room access token and the link that uses it")
+		fs.PrintDefaults()
+	}
 	room := fs.String("room", "", "the room the token admits to (required)")
 	identity := fs.String("identity", "", "who holds the token (required)")
 	name := fs.String("name", "", "display name (default: the identity)")
@@ -25,32 +32,43 @@ func tokenCommand(args []string, getenv func(string) string, stdout, stderr io.W
 	hidden := fs.Bool("hidden", false, "with -viewer: not listed in the room (a recorder, a monitor)")
 	admin := fs.Bool("admin", false, "also roomAdmin and roomRecord: mute and remove others, record, stream")
 	base := fs.String("url", "http://localhost:8080", "the server's public address, for the link")
-	keysFlag := fs.String("api-keys", getenv("MCU_API_KEYS"), "KEY:SECRET,... (env MCU_API_KEYS)")
-	keysFile := fs.String("api-keys-file", getenv("MCU_API_KEYS_FILE"), "file of KEY: SECRET lines (env MCU_API_KEYS_FILE)")
-	if err := fs.Parse(args); err != nil {
+	// No defaults from the environment: -help would print the secrets.
+	keysFlag := fs.String("api-keys", "", "KEY:SECRET,...; the first signs (default: env MCU_API_KEYS)")
+	keysFile := fs.String("api-keys-file", "", "file of KEY: SECRET lines (default: env MCU_API_KEYS_FILE)")
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return 0
+	} else if err != nil {
 		return 2
+	}
+	if *keysFlag == "" {
+		*keysFlag = getenv("MCU_API_KEYS")
+	}
+	if *keysFile == "" {
+		*keysFile = getenv("MCU_API_KEYS_FILE")
 	}
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "mcu token: "+format+"\n", a...)
 		return 2
 	}
-	if *room == "" || *identity == "" {
+	u, err := url.Parse(*base)
+	switch {
+	case fs.NArg() > 0:
+		return fail("unexpected argument %q", fs.Arg(0))
+	case *room == "" || *identity == "":
 		return fail("-room and -identity are required")
-	}
-	if *ttl <= 0 {
+	case *ttl <= 0:
 		return fail("-ttl must be positive")
+	case *hidden && !*viewer:
+		return fail("-hidden needs -viewer")
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "":
+		return fail("-url %q: want http(s)://HOST[:PORT][/PATH]", *base)
 	}
-	cfg := Config{APIKeys: *keysFlag, APIKeysFile: *keysFile}
-	keys, err := cfg.keys()
+	keys, key, err := auth.LoadKeys(*keysFlag, *keysFile)
 	if err != nil {
 		return fail("%v", err)
 	}
-	if len(keys) == 0 {
+	if key == "" {
 		return fail("no API key: give -api-keys KEY:SECRET or -api-keys-file, as the server has")
-	}
-	key := keys.Names()[0]
-	if *keysFlag != "" { // the first key of the flag, as written
-		key = strings.TrimSpace(strings.SplitN(strings.SplitN(*keysFlag, ",", 2)[0], ":", 2)[0])
 	}
 	grant := auth.VideoGrant{Room: *room, RoomJoin: true, RoomAdmin: *admin, RoomRecord: *admin}
 	if *viewer {
@@ -67,12 +85,11 @@ func tokenCommand(args []string, getenv func(string) string, stdout, stderr io.W
 	if err != nil {
 		return fail("%v", err)
 	}
-	page := "room"
+	page := "/room/"
 	if *viewer {
-		page = "watch"
+		page = "/watch/"
 	}
-	link := strings.TrimRight(*base, "/") + "/" + page + "/" + url.PathEscape(*room) + "?access_token=" + url.QueryEscape(tok)
 	fmt.Fprintln(stdout, tok)
-	fmt.Fprintln(stdout, link)
+	fmt.Fprintln(stdout, strings.TrimRight(*base, "/")+page+url.PathEscape(*room)+"?access_token="+url.QueryEscape(tok))
 	return 0
 }

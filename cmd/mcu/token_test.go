@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -10,64 +13,118 @@ import (
 	"github.com/openmcu/mcu/signaling/auth"
 )
 
+// TestTokenCommand: `mcu token` prints a token that the server's keys verify, granting what its flags
+// say, and the link that carries it; bad flags and keys fail without printing a secret.
 func TestTokenCommand(t *testing.T) {
-	secret := strings.Repeat("s", 40)
-	keys := auth.Keys{"mykey": secret}
-	env := map[string]string{"MCU_API_KEYS": "mykey:" + secret}
-	getenv := func(k string) string { return env[k] }
-	run := func(args ...string) (string, string, int) {
-		var out, errb bytes.Buffer
-		code := tokenCommand(args, getenv, &out, &errb)
-		return out.String(), errb.String(), code
+	secret, other := strings.Repeat("s", 40), strings.Repeat("o", 40)
+	keys := auth.Keys{"mykey": secret, "zkey": other, "akey": other, "fz": other, "fa": secret}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "keys.yaml")
+	if err := os.WriteFile(file, []byte("# keys\nfz: "+other+"\nfa: "+secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
 	}
+	const all = auth.NeedJoin | auth.NeedPublish | auth.NeedSubscribe | auth.NeedPublishData
 	for _, c := range []struct {
+		name         string
+		env          map[string]string
 		args         []string
-		page         string
+		link         string // without the query
+		room         string
 		need, refuse auth.Need
 		hidden       bool
-		name         string
+		display, iss string
 	}{
-		{[]string{"-room", "standup", "-identity", "ann", "-name", "Ann"}, "/room/standup", auth.NeedJoin | auth.NeedPublish | auth.NeedSubscribe | auth.NeedPublishData, auth.NeedAdmin, false, "Ann"},
-		{[]string{"-room", "standup", "-identity", "tv", "-viewer"}, "/watch/standup", auth.NeedJoin | auth.NeedSubscribe, auth.NeedPublish, false, "tv"},
-		{[]string{"-room", "standup", "-identity", "rec", "-viewer", "-hidden"}, "/watch/standup", auth.NeedSubscribe, auth.NeedPublishData, true, "rec"},
-		{[]string{"-room", "standup", "-identity", "boss", "-admin", "-url", "https://mcu.example.org/"}, "https://mcu.example.org/room/standup", auth.NeedAdmin | auth.NeedRecord, 0, false, "boss"},
+		{"participant", nil, []string{"-room", "standup", "-identity", "ann", "-name", "Ann"},
+			"http://localhost:8080/room/standup", "standup", all, auth.NeedAdmin, false, "Ann", "mykey"},
+		{"viewer", nil, []string{"-room", "standup", "-identity", "tv", "-viewer"},
+			"http://localhost:8080/watch/standup", "standup", auth.NeedJoin | auth.NeedSubscribe, auth.NeedPublish, false, "tv", "mykey"},
+		{"viewer without data", nil, []string{"-room", "standup", "-identity", "tv", "-viewer"},
+			"http://localhost:8080/watch/standup", "standup", auth.NeedSubscribe, auth.NeedPublishData, false, "tv", "mykey"},
+		{"hidden viewer", nil, []string{"-room", "standup", "-identity", "rec", "-viewer", "-hidden"},
+			"http://localhost:8080/watch/standup", "standup", auth.NeedSubscribe, auth.NeedPublishData, true, "rec", "mykey"},
+		{"admin", nil, []string{"-room", "standup", "-identity", "boss", "-admin", "-url", "https://mcu.example.org/"},
+			"https://mcu.example.org/room/standup", "standup", all | auth.NeedAdmin | auth.NeedRecord, 0, false, "boss", "mykey"},
+		{"under a path, odd room", nil, []string{"-room", "a b/c?", "-identity", "ann", "-url", "https://example.org:8443/mcu"},
+			"https://example.org:8443/mcu/room/a%20b%2Fc%3F", "a b/c?", all, auth.NeedAdmin, false, "ann", "mykey"},
+		{"first key of the list signs", map[string]string{"MCU_API_KEYS": "zkey:" + other + ",akey:" + other}, []string{"-room", "r", "-identity", "a"},
+			"http://localhost:8080/room/r", "r", all, 0, false, "a", "zkey"},
+		{"the flag before the environment", nil, []string{"-api-keys", "akey:" + other, "-room", "r", "-identity", "a"},
+			"http://localhost:8080/room/r", "r", all, 0, false, "a", "akey"},
+		{"first key of the file signs", map[string]string{"MCU_API_KEYS_FILE": file}, []string{"-room", "r", "-identity", "a"},
+			"http://localhost:8080/room/r", "r", all, 0, false, "a", "fz"},
+		{"the list before the file", nil, []string{"-api-keys-file", file, "-room", "r", "-identity", "a"},
+			"http://localhost:8080/room/r", "r", all, 0, false, "a", "mykey"},
 	} {
-		out, errs, code := run(c.args...)
-		lines := strings.Split(strings.TrimSpace(out), "\n")
-		if code != 0 || len(lines) != 2 {
-			t.Fatalf("%q: code %d, out %q, err %q", c.args, code, out, errs)
-		}
-		tok, link := lines[0], lines[1]
-		claims, err := keys.Verify(tok, time.Now())
-		if err != nil {
-			t.Fatalf("%q: the token does not verify: %v", c.args, err)
-		}
-		if err := claims.Allow("standup", c.need); err != nil {
-			t.Errorf("%q: %v", c.args, err)
-		}
-		if c.refuse != 0 && claims.Allow("standup", c.refuse) == nil {
-			t.Errorf("%q: the token grants %b", c.args, c.refuse)
-		}
-		if claims.Video.Hidden != c.hidden || claims.Name != c.name || claims.Issuer != "mykey" {
-			t.Errorf("%q: claims %+v %+v", c.args, claims, claims.Video)
-		}
-		u, err := url.Parse(link)
-		if err != nil || !strings.HasSuffix(u.Scheme+"://"+u.Host+u.Path, c.page) || u.Query().Get("access_token") != tok {
-			t.Errorf("%q: link %q, want %s?access_token=<the token>", c.args, link, c.page)
-		}
-		if exp := claims.ExpiresAt.Time; exp.Before(time.Now().Add(5*time.Hour)) || exp.After(time.Now().Add(7*time.Hour)) {
-			t.Errorf("%q: expires %v, want in 6 h", c.args, exp)
-		}
+		t.Run(c.name, func(t *testing.T) {
+			env := c.env
+			if env == nil {
+				env = map[string]string{"MCU_API_KEYS": "mykey:" + secret}
+			}
+			var out, errb bytes.Buffer
+			code := tokenCommand(c.args, func(k string) string { return env[k] }, &out, &errb)
+			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+			if code != 0 || len(lines) != 2 {
+				t.Fatalf("%q: code %d, out %q, err %q", c.args, code, out.String(), errb.String())
+			}
+			tok, link := lines[0], lines[1]
+			claims, err := keys.Verify(tok, time.Now())
+			if err != nil {
+				t.Fatalf("%q: the token does not verify: %v", c.args, err)
+			}
+			if err := claims.Allow(c.room, c.need); err != nil {
+				t.Errorf("%q: Allow(%q, %b): %v", c.args, c.room, c.need, err)
+			}
+			if c.refuse != 0 && claims.Allow(c.room, c.refuse) == nil {
+				t.Errorf("%q: the token grants %b", c.args, c.refuse)
+			}
+			if claims.Allow("other", auth.NeedJoin) == nil {
+				t.Errorf("%q: the token admits to another room", c.args)
+			}
+			if claims.Video.Hidden != c.hidden || claims.Name != c.display || claims.Identity() != c.args[slices.Index(c.args, "-identity")+1] || claims.Issuer != c.iss {
+				t.Errorf("%q: claims %+v %+v", c.args, claims, claims.Video)
+			}
+			if !strings.HasPrefix(link, c.link+"?") {
+				t.Errorf("%q: link %q, want %s?access_token=<the token>", c.args, link, c.link)
+			} else if u, err := url.Parse(link); err != nil || u.Query().Get("access_token") != tok {
+				t.Errorf("%q: link %q does not carry the token (%v)", c.args, link, err)
+			}
+			if exp := claims.ExpiresAt.Time; exp.Before(time.Now().Add(6*time.Hour-time.Minute)) || exp.After(time.Now().Add(6*time.Hour+time.Minute)) {
+				t.Errorf("%q: expires %v, want in 6 h", c.args, exp)
+			}
+		})
 	}
-	for _, args := range [][]string{{"-identity", "a"}, {"-room", "r"}, {"-room", "r", "-identity", "a", "-ttl", "-1h"},
-		{"-room", "r", "-identity", "a", "-api-keys", "k:short"}} {
-		if _, errs, code := run(args...); code == 0 || strings.Contains(errs, secret) {
-			t.Errorf("%q: code %d, err %q", args, code, errs)
+	for _, c := range []struct {
+		args []string
+		env  map[string]string
+		code int
+		want string
+	}{
+		{[]string{"-identity", "a"}, nil, 2, "required"},
+		{[]string{"-room", "r"}, nil, 2, "required"},
+		{[]string{"-room", "r", "-identity", "a", "-ttl", "-1h"}, nil, 2, "-ttl"},
+		{[]string{"-room", "r", "-identity", "a", "-hidden"}, nil, 2, "-hidden needs -viewer"},
+		{[]string{"-room", "r", "-identity", "a", "-url", "localhost:8080"}, nil, 2, "-url"},
+		{[]string{"-room", "r", "-identity", "a", "-url", "ftp://h/"}, nil, 2, "-url"},
+		{[]string{"-room", "r", "-identity", "a", "extra"}, nil, 2, "unexpected argument"},
+		{[]string{"-room", "r", "-identity", "a", "-nosuchflag"}, nil, 2, "nosuchflag"},
+		{[]string{"-room", "r", "-identity", "a", "-api-keys", "k:short"}, nil, 2, "at least 32"},
+		{[]string{"-room", "r", "-identity", "a", "-api-keys", "mykey:" + secret, "-api-keys-file", file + ".missing"}, nil, 2, "api keys file"},
+		{[]string{"-room", "r", "-identity", "a"}, map[string]string{"MCU_API_KEYS": "fz:" + secret, "MCU_API_KEYS_FILE": file}, 2, "given twice"},
+		{[]string{"-room", "r", "-identity", "a"}, map[string]string{}, 2, "no API key"},
+		{[]string{"-help"}, nil, 0, "usage: mcu token"},
+	} {
+		env := c.env
+		if env == nil {
+			env = map[string]string{"MCU_API_KEYS": "mykey:" + secret}
 		}
-	}
-	env = nil
-	if _, errs, code := run("-room", "r", "-identity", "a"); code == 0 || !strings.Contains(errs, "no API key") {
-		t.Errorf("without keys: code %d, err %q", code, errs)
+		var out, errb bytes.Buffer
+		code := tokenCommand(c.args, func(k string) string { return env[k] }, &out, &errb)
+		if code != c.code || out.Len() != 0 || !strings.Contains(errb.String(), c.want) {
+			t.Errorf("%q: code %d, out %q, err %q; want code %d, %q", c.args, code, out.String(), errb.String(), c.code, c.want)
+		}
+		if s := out.String() + errb.String(); strings.Contains(s, secret) || strings.Contains(s, other) {
+			t.Errorf("%q: a secret printed: %q", c.args, s)
+		}
 	}
 }
 
