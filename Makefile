@@ -23,7 +23,7 @@ BUILD_DEBS := pkg-config libopus-dev libx264-dev libavcodec-dev libavutil-dev li
 # a real SIP user agent (baresip-core: the baresip binary and its modules) for the SIP test.
 TEST_DEBS  := chromium ffmpeg baresip-core
 
-.PHONY: all deps deps-test build run test vet lint fmt fuzz e2e bench clean
+.PHONY: all deps deps-test build run test vet lint fmt fuzz e2e bench clean soak
 
 all: build
 
@@ -70,6 +70,7 @@ test: lint deps-test
 	GOEXPERIMENT=cgocheck2 go test -count=1 ./codec/...
 	$(MAKE) fuzz
 	$(MAKE) e2e
+	$(MAKE) soak SOAK_DURATION=$(CI_SOAK_DURATION)
 
 # The browser end-to-end test: the real server binary and headless Chromium participants (web/e2e).
 e2e: build deps-test
@@ -84,6 +85,14 @@ fuzz: deps
 			go test -run='^$$' -fuzz="^$$f\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINTIME) $$pkg; \
 		done; \
 	done
+
+# The churn soak (cmd/mcusoak): bots join and leave rooms of the real server for SOAK_DURATION, and it
+# fails when goroutines, the Go heap or C memory still grow after warm-up. make test runs 3 minutes.
+SOAK_DURATION    ?= 1h
+CI_SOAK_DURATION ?= 3m
+SOAK_FLAGS       ?=
+soak: build
+	go run ./cmd/mcusoak -server $(BIN)/mcu -duration $(SOAK_DURATION) $(SOAK_FLAGS)
 
 bench: deps
 	go test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) ./codec/... ./mixer/...

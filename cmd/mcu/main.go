@@ -36,6 +36,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "mcu:", err)
 		os.Exit(2)
 	}
+	withMallocTunables()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.logLevel()}))
 	slog.SetDefault(log)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
