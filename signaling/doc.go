@@ -9,7 +9,9 @@
 //
 // Client to server:
 //
-//	{"type":"join","room":"R","name":"N","layout":"grid"|"speaker","maxKbps":N}   layout, maxKbps optional
+//	{"type":"join","room":"R","name":"N","layout":"grid"|"speaker","maxKbps":N,"token":"JWT"}
+//	                                      layout, maxKbps optional; token when the server has API keys (or
+//	                                      ?access_token= on the socket's URL); name optional with a token
 //	{"type":"offer","sdp":"..."}          the server replies {"type":"answer","sdp":"..."}
 //	{"type":"answer","sdp":"..."}         reply to a server offer
 //	{"type":"candidate","candidate":{"candidate":"...","sdpMid":"0","sdpMLineIndex":0}}
@@ -24,8 +26,10 @@
 //
 // Server to client:
 //
-//	{"type":"joined","id":"PID","room":"R","iceServers":[{"urls":[...],"username":..,"credential":..}],
-//	 "participants":[{"id","name","audioMuted","videoMuted","speaking"}]}   the others already there
+//	{"type":"joined","id":"PID","room":"R","name":"N","iceServers":[{"urls":[...],"username":..,"credential":..}],
+//	 "participants":[{"id","name","audioMuted","videoMuted","speaking","viewer"}]}   the others already there;
+//	                                      name is the one the room sees (the token's when there is one);
+//	                                      viewer (only when true) marks a WHEP or /watch viewer
 //	{"type":"answer","sdp":"..."}, {"type":"offer","sdp":"..."}, {"type":"candidate","candidate":{...}}
 //	{"type":"participant-joined","participant":{"id","name","audioMuted","videoMuted","speaking"}}
 //	{"type":"participant-left","id":"..."}
@@ -36,8 +40,11 @@
 //	 "lossPct":N,"keyframeRequests":N,"keyframesForced":N}   every second while joined: the downstream link
 //
 // Error codes (ErrorCode): bad-json, unknown-type, bad-message (a missing or mistyped field, a bad room or
-// display name, a binary frame), not-joined, already-joined, room-full, bad-sdp (the MCU rejected an
-// offer, answer or candidate), internal. A client mistake gets an error message and the socket stays open.
+// display name, a binary frame), not-joined, already-joined, room-full, server-full (too many rooms or
+// participants on the server), bad-sdp (the MCU rejected an offer, answer or candidate), rate-limited (a
+// message over the client's rate was ignored), unauthorized (a missing or bad room access token),
+// token-expired, forbidden (a token for another room or without the grant), internal. A client mistake
+// gets an error message and the socket stays open; a token refusal keeps it open too, but the page stops.
 // When the MCU removes the participant (its media connection failed, or the MCU closed) the client gets
 // an "internal" error and the server closes the socket (1000, or 1001 on shutdown).
 //
@@ -47,14 +54,19 @@
 // calls the MCU, and one writer goroutine, which drains a bounded queue (WebSocketConfig.QueueSize, 100)
 // with a write deadline (500 ms) and pings the client (every 5 s, 5 s timeout). The MCU's callbacks only
 // queue; a client whose queue overflows, whose write times out or who misses a pong is dropped (counted
-// in WebSocketStats.Dropped). Whenever the socket closes, for whatever reason, the participant leaves
-// exactly once and both goroutines end before ServeHTTP returns.
+// in WebSocketStats.Dropped). State messages (speaking, muted, quality) are coalesced per subject while
+// queued: a client that is behind gets the latest state, not every change. Each client has a token bucket
+// (WebSocketConfig.MessageRate, MessageBurst): a message beyond it is ignored and answered rate-limited
+// (once a second); AbuseLimit such messages in 10 s close the socket (1008). Whenever the socket closes,
+// for whatever reason (a recovered panic on either goroutine included), the participant leaves exactly
+// once and both goroutines end before ServeHTTP returns.
 //
 // # Origins
 //
 // Browsers may open a WebSocket to any site, so the handler checks the Origin header (coder/websocket's
 // OriginPatterns): the server's own page (Origin host equal to the request's Host) is always accepted,
-// and by default so are localhost, 127.0.0.1 and [::1] on any port; WebSocketConfig.OriginPatterns
-// configures the rest. The check is never switched off (InsecureSkipVerify), since any web page could
+// and DefaultWebSocketConfig also allows localhost, 127.0.0.1 and [::1] on any port (cmd/mcu replaces
+// those with -allowed-origins: the server's own origin only unless told otherwise);
+// WebSocketConfig.OriginPatterns configures the rest. The check is never switched off (InsecureSkipVerify), since any web page could
 // then join rooms from its visitors' browsers.
 package signaling
