@@ -7,6 +7,8 @@ import (
 	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/interceptor/pkg/gcc"
 	"github.com/pion/logging"
+
+	"github.com/openmcu/mcu/mcu/internal/pionlog"
 )
 
 // Automatic tier choice. Each participant's PeerConnection runs pion's send-side bandwidth estimator
@@ -276,7 +278,7 @@ func (p *Participant) Quality() Quality {
 // above the main tier's need, without a pacer.
 func (m *MCU) newBWE() (*cc.InterceptorFactory, error) {
 	need := m.cfg.tierNeeds()
-	lf := pionLoggerFactory{log: m.log}
+	lf := pionlog.Factory{Log: m.log}
 	f, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
 		return newGCC(need[0], lf)
 	})

@@ -13,6 +13,7 @@ import (
 	"github.com/openmcu/mcu/codec"
 	"github.com/openmcu/mcu/codec/av"
 	"github.com/openmcu/mcu/codec/opus"
+	"github.com/openmcu/mcu/mcu/internal/assembler"
 )
 
 // Ingest tuning.
@@ -154,7 +155,7 @@ func (p *Participant) readAudio(read rtpReader, dec codec.AudioDecoder, filter a
 // decoder. Frames of a participant visible to nobody are not decoded. Safe for concurrent use.
 func (p *Participant) VideoFramesDecoded() uint64 { return p.framesDecoded.Load() }
 
-// readVideo assembles frames (frameAssembler: as soon as their last packet is in), decodes them and pushes the pictures to the
+// readVideo assembles frames (assembler.Assembler: as soon as their last packet is in), decodes them and pushes the pictures to the
 // compositor, asking the sender for a keyframe when the track starts and whenever the decoder needs one.
 //
 // While the participant is visible to nobody (mixer.Compositor.Visible) or has its camera off, it keeps reading RTP (so that
@@ -178,7 +179,7 @@ func (p *Participant) readVideo(read rtpReader, sendPLI func() error, c codec.Vi
 			p.m.stats.videoDecodersActive.Add(-1)
 		}
 	}()
-	asm := newFrameAssembler(depacketizer, frameMaxDelay)
+	asm := assembler.New(depacketizer, frameMaxDelay)
 	var lastPLI time.Time
 	pli := func() {
 		if now := time.Now(); now.Sub(lastPLI) >= pliInterval {
@@ -241,7 +242,7 @@ func (p *Participant) readVideo(read rtpReader, sendPLI func() error, c codec.Vi
 			continue
 		}
 		arrival = at
-		asm.push(pkt, arrival, emit)
+		asm.Push(pkt, arrival, emit)
 	}
 }
 

@@ -16,6 +16,10 @@ import (
 	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/openmcu/mcu/mcu/internal/latency"
+	"github.com/openmcu/mcu/mcu/internal/nackfilter"
+	"github.com/openmcu/mcu/mcu/internal/pionlog"
 )
 
 // Errors returned by Join and the Participant methods. Check them with errors.Is.
@@ -48,6 +52,10 @@ type Params struct {
 	// Logger receives lifecycle messages, and pion's own logs (pion's Info as Debug); nil discards them.
 	Logger *slog.Logger
 }
+
+// Histogram is a snapshot of a latency distribution (Stats.AudioLatency, VideoLatency): Counts[i]
+// observations up to Bounds[i], the last count above them all. Plain data.
+type Histogram = latency.Histogram
 
 // Stats are counters since the MCU started, plus current sizes. A plain value: a snapshot.
 type Stats struct {
@@ -136,7 +144,7 @@ type counters struct {
 	videoFramesIn, videoFramesOut, audioPacketsLost, decodeErrors atomic.Uint64
 	plisSent, keyframesForced, writeErrors, videoFramesDropped    atomic.Uint64
 	audioDecoders, videoDecoders                                  atomic.Int64
-	audioLatency, videoLatency                                    latencyHistogram
+	audioLatency, videoLatency                                    latency.Recorder
 
 	// Large rooms (ingest.go): decoded and skipped video frames, decoders not idle.
 	videoFramesDecoded, videoFramesNotDecoded atomic.Uint64
@@ -247,7 +255,7 @@ func (m *MCU) newAPI() (*webrtc.API, error) {
 		webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, fmt.Errorf("register audio level extension: %w", err)
 	}
-	lf := pionLoggerFactory{log: m.log}
+	lf := pionlog.Factory{Log: m.log}
 	ir := &interceptor.Registry{}
 	// Send-side bandwidth estimation (bwe.go): GCC on TWCC feedback, registered before the NACK responder.
 	bwe, err := m.newBWE()
@@ -260,7 +268,7 @@ func (m *MCU) newAPI() (*webrtc.API, error) {
 	}
 	// Registered before pion's defaults, so the NACK responder wraps it and sees NACKs without what is
 	// not worth resending (nackfilter.go).
-	ir.Add(nackFilterFactory{filtered: &m.stats.nacksFiltered})
+	ir.Add(nackfilter.Factory{Filtered: &m.stats.nacksFiltered})
 	if err := webrtc.RegisterDefaultInterceptorsWithOptions(me, ir, webrtc.WithInterceptorLoggerFactory(lf)); err != nil {
 		return nil, fmt.Errorf("register interceptors: %w", err)
 	}
@@ -510,8 +518,8 @@ func (m *MCU) Stats() Stats {
 	s.RTPPacketsDropped += c.rtpDropped.Load()
 	s.RTPPacketsSent += c.rtpSent.Load()
 	s.RTPPacketsUnsent += c.rtpUnsent.Load()
-	s.AudioLatency = c.audioLatency.snapshot()
-	s.VideoLatency = c.videoLatency.snapshot()
+	s.AudioLatency = c.audioLatency.Snapshot()
+	s.VideoLatency = c.videoLatency.Snapshot()
 	s.Panics = m.panics.snapshot()
 	s.Refusals = map[string]uint64{"rooms": c.refusedRooms.Load(), "server": c.refusedServer.Load(),
 		"room": c.refusedRoom.Load(), "tracks": c.refusedTracks.Load(),

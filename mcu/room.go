@@ -302,7 +302,7 @@ func (l audioListener) OnAudioTick(tick mixer.AudioTick) {
 		r.audioDone = done
 	}
 	if !tick.Arrived.IsZero() {
-		r.m.stats.audioLatency.observe(time.Since(tick.Arrived))
+		r.m.stats.audioLatency.Observe(time.Since(tick.Arrived))
 	}
 	for k, enc := range r.audioEnc {
 		if r.audioUsed[k] != tick.Seq {
@@ -495,7 +495,7 @@ func (r *room) runOutput(o *output) {
 		}
 		f.Release()
 		if sent && !arrived.IsZero() {
-			stats.videoLatency.observe(time.Since(arrived))
+			stats.videoLatency.Observe(time.Since(arrived))
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package mcu
+package nackfilter
 
 import (
 	"slices"
@@ -15,7 +15,7 @@ import (
 // twice, nothing sent more than a second ago, nothing of an unknown stream.
 func TestNACKFilter(t *testing.T) {
 	var filtered atomic.Uint64
-	i, err := nackFilterFactory{filtered: &filtered}.NewInterceptor("")
+	i, err := Factory{Filtered: &filtered}.NewInterceptor("")
 	if err != nil {
 		t.Fatal(err)
 	}

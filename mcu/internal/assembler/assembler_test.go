@@ -1,4 +1,4 @@
-package mcu
+package assembler
 
 import (
 	"bytes"
@@ -30,12 +30,12 @@ type emitted struct {
 	lost bool
 }
 
-func run(t *testing.T, a *frameAssembler, pkts []*rtp.Packet, at []time.Duration) []emitted {
+func run(t *testing.T, a *Assembler, pkts []*rtp.Packet, at []time.Duration) []emitted {
 	t.Helper()
 	var got []emitted
 	t0 := time.Unix(0, 0)
 	for i, p := range pkts {
-		a.push(p, t0.Add(at[i]), func(d []byte, lost bool) { got = append(got, emitted{string(bytes.Clone(d)), lost}) })
+		a.Push(p, t0.Add(at[i]), func(d []byte, lost bool) { got = append(got, emitted{string(bytes.Clone(d)), lost}) })
 	}
 	return got
 }
@@ -78,7 +78,7 @@ func TestFrameAssembler(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a := newFrameAssembler(&codecs.VP8Packet{}, 500*time.Millisecond)
+			a := New(&codecs.VP8Packet{}, 500*time.Millisecond)
 			got := run(t, a, tt.pkts, tt.at)
 			if len(got) != len(tt.want) {
 				t.Fatalf("emitted %v, want %v", got, tt.want)
@@ -93,14 +93,14 @@ func TestFrameAssembler(t *testing.T) {
 }
 
 func TestFrameAssemblerWrapsAndSurvivesJumps(t *testing.T) {
-	a := newFrameAssembler(&codecs.VP8Packet{}, 500*time.Millisecond)
+	a := New(&codecs.VP8Packet{}, 500*time.Millisecond)
 	var n int
 	emit := func([]byte, bool) { n++ }
 	t0 := time.Unix(0, 0)
 	seq := uint16(65530)
 	for i := range 20 {
 		for _, p := range vp8Frame(seq, uint32(i)*3000, 3) {
-			a.push(p, t0.Add(time.Duration(i)*33*time.Millisecond), emit)
+			a.Push(p, t0.Add(time.Duration(i)*33*time.Millisecond), emit)
 		}
 		seq += 3
 	}
@@ -109,7 +109,7 @@ func TestFrameAssemblerWrapsAndSurvivesJumps(t *testing.T) {
 	}
 	// A jump far ahead (a new sender, a restart) starts over cleanly.
 	for _, p := range vp8Frame(seq+30000, 99000, 2) {
-		a.push(p, t0.Add(time.Second), emit)
+		a.Push(p, t0.Add(time.Second), emit)
 	}
 	if n != 21 {
 		t.Fatalf("after a sequence jump emitted %d frames, want 21", n)

@@ -1,4 +1,5 @@
-package mcu
+// Package pionlog routes pion's logs to log/slog.
+package pionlog
 
 import (
 	"context"
@@ -8,12 +9,14 @@ import (
 	"github.com/pion/logging"
 )
 
-// pionLoggerFactory routes pion's logs to slog, one logger per pion scope ("ice", "dtls", ...). pion's
-// Info is demoted to Debug: it logs per-connection chatter that is no lifecycle event of ours.
-type pionLoggerFactory struct{ log *slog.Logger }
+// Factory is a pion logging.LoggerFactory that routes pion's logs to Log, one logger per pion scope
+// ("ice", "dtls", ...), with the scope in a "pion" attribute. pion's Info is demoted to Debug: it logs
+// per-connection chatter that is no lifecycle event of the MCU. Safe for concurrent use.
+type Factory struct{ Log *slog.Logger }
 
-func (f pionLoggerFactory) NewLogger(scope string) logging.LeveledLogger {
-	return pionLogger{log: f.log.With("pion", scope)}
+// NewLogger returns the logger of one pion scope.
+func (f Factory) NewLogger(scope string) logging.LeveledLogger {
+	return pionLogger{log: f.Log.With("pion", scope)}
 }
 
 type pionLogger struct{ log *slog.Logger }

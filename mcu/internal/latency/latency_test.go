@@ -1,4 +1,4 @@
-package mcu
+package latency
 
 import (
 	"testing"
@@ -6,15 +6,15 @@ import (
 )
 
 func TestHistogramQuantile(t *testing.T) {
-	var h latencyHistogram
+	var h Recorder
 	for range 50 {
-		h.observe(3 * time.Millisecond) // bucket (2ms, 5ms]
+		h.Observe(3 * time.Millisecond) // bucket (2ms, 5ms]
 	}
 	for range 49 {
-		h.observe(12 * time.Millisecond) // bucket (10ms, 15ms]
+		h.Observe(12 * time.Millisecond) // bucket (10ms, 15ms]
 	}
-	h.observe(5 * time.Second) // overflow
-	s := h.snapshot()
+	h.Observe(5 * time.Second) // overflow
+	s := h.Snapshot()
 	if s.Count != 100 || s.Sum != 50*3*time.Millisecond+49*12*time.Millisecond+5*time.Second {
 		t.Fatalf("count %d sum %v", s.Count, s.Sum)
 	}

@@ -1,4 +1,5 @@
-package mcu
+// Package latency keeps lock-free histograms of latencies.
+package latency
 
 import (
 	"slices"
@@ -6,8 +7,8 @@ import (
 	"time"
 )
 
-// latencyBounds are the upper bounds of the latency histogram buckets; a last bucket holds the rest.
-var latencyBounds = []time.Duration{
+// bounds are the upper bounds of the latency histogram buckets; a last bucket holds the rest.
+var bounds = []time.Duration{
 	time.Millisecond, 2 * time.Millisecond, 5 * time.Millisecond, 10 * time.Millisecond,
 	15 * time.Millisecond, 20 * time.Millisecond, 25 * time.Millisecond, 30 * time.Millisecond,
 	40 * time.Millisecond, 50 * time.Millisecond, 60 * time.Millisecond, 80 * time.Millisecond,
@@ -15,23 +16,26 @@ var latencyBounds = []time.Duration{
 	500 * time.Millisecond, time.Second,
 }
 
-// latencyHistogram counts durations into latencyBounds without locks. Safe for concurrent use.
-type latencyHistogram struct {
-	counts [20]atomic.Uint64 // len(latencyBounds)+1 used
+// Recorder counts durations into fixed buckets (1 ms to 1 s) without locks. Its zero value is ready.
+// Safe for concurrent use.
+type Recorder struct {
+	counts [20]atomic.Uint64 // len(bounds)+1 used
 	sum    atomic.Int64      // nanoseconds
 }
 
-func (h *latencyHistogram) observe(d time.Duration) {
+// Observe counts one duration.
+func (h *Recorder) Observe(d time.Duration) {
 	i := 0
-	for i < len(latencyBounds) && d > latencyBounds[i] {
+	for i < len(bounds) && d > bounds[i] {
 		i++
 	}
 	h.counts[i].Add(1)
 	h.sum.Add(int64(d))
 }
 
-func (h *latencyHistogram) snapshot() Histogram {
-	s := Histogram{Bounds: slices.Clone(latencyBounds), Counts: make([]uint64, len(latencyBounds)+1), Sum: time.Duration(h.sum.Load())}
+// Snapshot returns the counts so far.
+func (h *Recorder) Snapshot() Histogram {
+	s := Histogram{Bounds: slices.Clone(bounds), Counts: make([]uint64, len(bounds)+1), Sum: time.Duration(h.sum.Load())}
 	for i := range s.Counts {
 		s.Counts[i] = h.counts[i].Load()
 		s.Count += s.Counts[i]

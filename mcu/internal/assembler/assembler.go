@@ -1,4 +1,6 @@
-package mcu
+// Package assembler turns the RTP packets of one video track into whole frames for a decoder, as soon as
+// each frame's last packet is in.
+package assembler
 
 import (
 	"time"
@@ -6,11 +8,11 @@ import (
 	"github.com/pion/rtp"
 )
 
-// assemblerSlots is how many packets a frameAssembler holds at most (a power of two): enough for a few
+// assemblerSlots is how many packets an Assembler holds at most (a power of two): enough for a few
 // 720p keyframes.
 const assemblerSlots = 1024
 
-// frameAssembler turns the RTP packets of one video track into whole frames. Unlike pion's samplebuilder,
+// Assembler turns the RTP packets of one video track into whole frames. Unlike pion's samplebuilder,
 // which hands a frame over only when the first packet of the next one arrives (a frame interval of added
 // latency), it emits a frame as soon as its last packet (the partition tail, the marker bit) is in and no
 // packet of it is missing. A frame with a missing packet waits up to maxDelay for a retransmission; then
@@ -18,7 +20,7 @@ const assemblerSlots = 1024
 // its references are broken.
 //
 // It belongs to one goroutine and keeps the packets it is given (they must not be reused by the caller).
-type frameAssembler struct {
+type Assembler struct {
 	depacketizer rtp.Depacketizer
 	maxDelay     time.Duration
 
@@ -30,13 +32,15 @@ type frameAssembler struct {
 	frame   []byte // reused output buffer
 }
 
-func newFrameAssembler(d rtp.Depacketizer, maxDelay time.Duration) *frameAssembler {
-	return &frameAssembler{depacketizer: d, maxDelay: maxDelay}
+// New returns an assembler of the frames of one track, depacketized by d, that waits at most maxDelay
+// for a missing packet.
+func New(d rtp.Depacketizer, maxDelay time.Duration) *Assembler {
+	return &Assembler{depacketizer: d, maxDelay: maxDelay}
 }
 
-// push adds a packet that arrived at now and calls emit for every frame it completes, in order. data is
+// Push adds a packet that arrived at now and calls emit for every frame it completes, in order. data is
 // valid only during the call; lost reports that frames before this one were given up.
-func (a *frameAssembler) push(p *rtp.Packet, now time.Time, emit func(data []byte, lost bool)) {
+func (a *Assembler) Push(p *rtp.Packet, now time.Time, emit func(data []byte, lost bool)) {
 	if !a.started {
 		if !a.depacketizer.IsPartitionHead(p.Payload) {
 			return // wait for the start of a frame
@@ -57,7 +61,7 @@ func (a *frameAssembler) push(p *rtp.Packet, now time.Time, emit func(data []byt
 
 // emitOne emits the frame starting at next if it is complete, or skips a frame that waited too long for a
 // missing packet. It reports whether it made progress.
-func (a *frameAssembler) emitOne(now time.Time, emit func([]byte, bool)) bool {
+func (a *Assembler) emitOne(now time.Time, emit func([]byte, bool)) bool {
 	first := a.slots[a.next%assemblerSlots]
 	if first == nil {
 		return a.skipStale(now)
@@ -112,7 +116,7 @@ func (a *frameAssembler) emitOne(now time.Time, emit func([]byte, bool)) bool {
 
 // skipStale gives up on the frame at next when the oldest packet held has waited longer than maxDelay:
 // it moves next to the first packet after a hole that starts a frame. It reports whether it moved.
-func (a *frameAssembler) skipStale(now time.Time) bool {
+func (a *Assembler) skipStale(now time.Time) bool {
 	oldest := time.Time{}
 	for s := a.next; s != a.next+assemblerSlots; s++ {
 		if p := a.slots[s%assemblerSlots]; p != nil {
@@ -143,7 +147,7 @@ func (a *frameAssembler) skipStale(now time.Time) bool {
 }
 
 // giveUp drops every packet before seq and marks frames as lost.
-func (a *frameAssembler) giveUp(seq uint16) {
+func (a *Assembler) giveUp(seq uint16) {
 	for s := a.next; s != seq; s++ {
 		a.clear(s)
 	}
@@ -151,18 +155,18 @@ func (a *frameAssembler) giveUp(seq uint16) {
 	a.lost = true
 }
 
-func (a *frameAssembler) dropHead() {
+func (a *Assembler) dropHead() {
 	a.clear(a.next)
 	a.next++
 	a.lost = true
 }
 
-func (a *frameAssembler) reset(next uint16) {
+func (a *Assembler) reset(next uint16) {
 	clear(a.slots[:])
 	a.next = next
 	a.lost = true
 }
 
-func (a *frameAssembler) clear(seq uint16) {
+func (a *Assembler) clear(seq uint16) {
 	a.slots[seq%assemblerSlots] = nil
 }

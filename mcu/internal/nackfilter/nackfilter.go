@@ -1,4 +1,5 @@
-package mcu
+// Package nackfilter is a pion interceptor that strikes from receivers' NACKs what is not worth resending.
+package nackfilter
 
 import (
 	"sync"
@@ -27,15 +28,15 @@ const (
 	nackLogSize = 1024
 )
 
-// nackFilterFactory makes one nackFilter per PeerConnection. Register it before pion's default
-// interceptors so that it runs inside the NACK responder: the responder then sees the filtered NACKs.
-type nackFilterFactory struct {
-	filtered *atomic.Uint64 // sequence numbers struck from NACKs, for all connections
+// Factory makes one filter per PeerConnection. Register it before pion's default interceptors so that
+// it runs inside the NACK responder: the responder then sees the filtered NACKs. Safe for concurrent use.
+type Factory struct {
+	Filtered *atomic.Uint64 // sequence numbers struck from NACKs, for all connections
 }
 
 // NewInterceptor returns a filter for one PeerConnection.
-func (f nackFilterFactory) NewInterceptor(string) (interceptor.Interceptor, error) {
-	return &nackFilter{streams: map[uint32]*sentLog{}, filtered: f.filtered, now: time.Now}, nil
+func (f Factory) NewInterceptor(string) (interceptor.Interceptor, error) {
+	return &nackFilter{streams: map[uint32]*sentLog{}, filtered: f.Filtered, now: time.Now}, nil
 }
 
 // nackFilter strikes from incoming NACKs the sequence numbers of packets sent more than nackMaxAge ago,
