@@ -13,6 +13,7 @@ import (
 	"github.com/openmcu/mcu/codec/h264"
 	"github.com/openmcu/mcu/codec/opus"
 	"github.com/openmcu/mcu/codec/vp8"
+	"github.com/openmcu/mcu/mcu/internal/rtpio"
 	"github.com/openmcu/mcu/mixer"
 )
 
@@ -509,7 +510,7 @@ func (r *room) newVideoEncoder(c codec.VideoCodec, key mixer.OutputKey, bitrate 
 	switch c {
 	case h264Sliced:
 		return h264.NewEncoder(h264.Config{Width: key.Width, Height: key.Height, FrameRate: key.FrameRate,
-			Bitrate: bitrate, SliceMaxSize: rtpMTU})
+			Bitrate: bitrate, SliceMaxSize: rtpio.MTU})
 	case codec.VP8:
 		return vp8.NewEncoder(vp8.Config{Width: key.Width, Height: key.Height, FrameRate: key.FrameRate,
 			Bitrate: bitrate})

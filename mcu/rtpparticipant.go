@@ -16,6 +16,8 @@ import (
 	"github.com/openmcu/mcu/codec"
 	"github.com/openmcu/mcu/codec/g711"
 	"github.com/openmcu/mcu/codec/h264"
+	"github.com/openmcu/mcu/mcu/internal/dtmf"
+	"github.com/openmcu/mcu/mcu/internal/rtpio"
 )
 
 // errNotRTP and errNotWebRTC are returned by the methods of the other kind of participant.
@@ -24,18 +26,18 @@ var (
 	errNotWebRTC = errors.New("not a WebRTC participant")
 )
 
-// rtpPeer is the transport of a plain-RTP participant: up to one audio and one video rtpStream, their
+// rtpPeer is the transport of a plain-RTP participant: up to one audio and one video rtpio.Stream, their
 // senders and the negotiated media. The streams' sockets stay for the participant's life (a re-INVITE
 // keeps its ports); what flows on them follows the latest RTPMedia.
 type rtpPeer struct {
-	audio, video *rtpStream // nil: not negotiated (yet)
+	audio, video *rtpio.Stream // nil: not negotiated (yet)
 
 	// The senders, replaced when a renegotiation changes the payload type or packetization. The audio
 	// sender is written by the room's mixer goroutine only. Video may briefly come from two outputs
 	// during a tier change: videoMu is only tried, and a frame that finds it taken is dropped.
-	audioOut atomic.Pointer[rtpAudioSender]
+	audioOut atomic.Pointer[rtpio.AudioSender]
 	audioMu  sync.Mutex // like videoMu, for a renegotiation that replaces the audio sender
-	videoOut atomic.Pointer[rtpVideoSender]
+	videoOut atomic.Pointer[rtpio.VideoSender]
 	videoMu  sync.Mutex
 
 	// The current media, for the readers (which read it per packet) and the writers.
@@ -156,19 +158,19 @@ func (t *rtpPeer) open(cfg Config, media RTPMedia) error {
 		bind = a
 	}
 	if media.Audio != nil && t.audio == nil {
-		s, err := newRTPStream(bind, cfg.RTPPortMin, cfg.RTPPortMax)
+		s, err := rtpio.NewStream(bind, cfg.RTPPortMin, cfg.RTPPortMax)
 		if err != nil {
 			return fmt.Errorf("audio stream: %w", err)
 		}
-		s.setStrict()
+		s.SetStrict()
 		t.audio = s
 	}
 	if media.Video != nil && t.video == nil {
-		s, err := newRTPStream(bind, cfg.RTPPortMin, cfg.RTPPortMax)
+		s, err := rtpio.NewStream(bind, cfg.RTPPortMin, cfg.RTPPortMax)
 		if err != nil {
 			return fmt.Errorf("video stream: %w", err)
 		}
-		s.setStrict()
+		s.SetStrict()
 		t.video = s
 	}
 	return nil
@@ -189,7 +191,7 @@ func (t *rtpPeer) local() RTPLocal {
 // totals returns the packets the peer's streams received, dropped (RTP: not RTP, a payload type or a
 // source not allowed, maybe cut; RTCP datagrams are not counted) and sent.
 func (t *rtpPeer) totals() (received, dropped, sent, unsent uint64) {
-	for _, s := range []*rtpStream{t.audio, t.video} {
+	for _, s := range []*rtpio.Stream{t.audio, t.video} {
 		if s == nil {
 			continue
 		}
@@ -213,7 +215,7 @@ func (t *rtpPeer) addTotals(s *Stats) {
 
 // close closes the streams, which ends their readers, and waits for their goroutines.
 func (t *rtpPeer) close() {
-	for _, s := range []*rtpStream{t.audio, t.video} {
+	for _, s := range []*rtpio.Stream{t.audio, t.video} {
 		if s != nil {
 			_ = s.Close()
 		}
@@ -238,10 +240,10 @@ func (p *Participant) applyRTPMedia(media RTPMedia) {
 		}
 		t.audio.SetPayloadTypes(a.Codec.ClockRate(), pts...)
 		if old == nil || old.Audio == nil || old.Audio.PayloadType != a.PayloadType || old.Audio.Codec != a.Codec {
-			next := newRTPAudioSender(t.audio, a.PayloadType, a.Codec.ClockRate())
+			next := rtpio.NewAudioSender(t.audio, a.PayloadType, a.Codec.ClockRate())
 			t.audioMu.Lock() // the writer only tries it: this waits for at most one packet
 			if prev := t.audioOut.Load(); prev != nil {
-				next.continueFrom(prev, a.Codec.ClockRate())
+				next.ContinueFrom(prev, a.Codec.ClockRate())
 			}
 			t.audioOut.Store(next)
 			t.audioMu.Unlock()
@@ -252,13 +254,13 @@ func (p *Participant) applyRTPMedia(media RTPMedia) {
 		m.Video = &v2
 		t.video.SetSignalingAddr(m.SignalingAddr)
 		t.video.SetRemote(v.Remote)
-		t.video.SetPayloadTypes(videoClockRate, v.PayloadType)
+		t.video.SetPayloadTypes(rtpio.VideoClockRate, v.PayloadType)
 		if old == nil || old.Video == nil || old.Video.PayloadType != v.PayloadType ||
 			old.Video.PacketizationMode != v.PacketizationMode {
-			next := newRTPVideoSender(t.video, v.PayloadType, v.PacketizationMode)
+			next := rtpio.NewVideoSender(t.video, v.PayloadType, v.PacketizationMode)
 			t.videoMu.Lock() // writers only try it: this waits for at most the frame being written
 			if prev := t.videoOut.Load(); prev != nil {
-				next.continueFrom(prev)
+				next.ContinueFrom(prev)
 			}
 			t.videoOut.Store(next)
 			t.videoMu.Unlock()
@@ -333,8 +335,8 @@ func (p *Participant) startRTPVideo() {
 
 // readRTPAudio decodes the audio stream into the mixer, switching decoders when the codec changes, and
 // hands RFC 4733 key presses to the listener.
-func (p *Participant) readRTPAudio(s *rtpStream) {
-	var dtmf dtmfDecoder
+func (p *Participant) readRTPAudio(s *rtpio.Stream) {
+	var digits dtmf.Decoder
 	dtmfListener, _ := p.listener.(DTMFListener)
 	for {
 		m := p.rtp.media.Load()
@@ -372,7 +374,7 @@ func (p *Participant) readRTPAudio(s *rtpStream) {
 		filter := func(pkt *rtp.Packet) bool {
 			a := p.rtp.media.Load().Audio
 			if a.DTMFPayloadType != 0 && pkt.PayloadType == a.DTMFPayloadType {
-				if d, ok := dtmf.Push(pkt.Payload, pkt.Timestamp, pkt.Marker); ok && dtmfListener != nil {
+				if d, ok := digits.Push(pkt.Payload, pkt.Timestamp, pkt.Marker); ok && dtmfListener != nil {
 					p.log.Debug("dtmf", "digit", string(d))
 					dtmfListener.OnDTMF(d)
 				}
@@ -473,7 +475,7 @@ func (p *Participant) watchRTP() {
 // or the last renegotiation if later.
 func (t *rtpPeer) lastAlive() time.Time {
 	last := time.Unix(0, t.since.Load())
-	for _, s := range []*rtpStream{t.audio, t.video} {
+	for _, s := range []*rtpio.Stream{t.audio, t.video} {
 		if s == nil {
 			continue
 		}

@@ -1,4 +1,4 @@
-package mcu
+package rtpio
 
 import (
 	"errors"
@@ -23,14 +23,14 @@ func testLoopbacks() []netip.Addr {
 
 // newTestStream opens a stream on addr, on any port pair, closed when the test ends; it skips the test
 // if addr cannot be bound (no IPv6).
-func newTestStream(t *testing.T, addr netip.Addr) *rtpStream {
+func newTestStream(t *testing.T, addr netip.Addr) *Stream {
 	t.Helper()
-	s, err := newRTPStream(addr, 0, 0)
+	s, err := NewStream(addr, 0, 0)
 	if err != nil {
 		if addr.Is6() {
 			t.Skipf("no IPv6 loopback: %v", err)
 		}
-		t.Fatalf("newRTPStream(%s): %v", addr, err)
+		t.Fatalf("NewStream(%s): %v", addr, err)
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
@@ -38,13 +38,13 @@ func newTestStream(t *testing.T, addr netip.Addr) *rtpStream {
 
 // startReader reads s's packets into the returned channel until s closes; the test's cleanup closes s
 // and waits for the reader.
-func startReader(t *testing.T, s *rtpStream) <-chan *rtp.Packet {
+func startReader(t *testing.T, s *Stream) <-chan *rtp.Packet {
 	t.Helper()
-	return startReaderSize(t, s, rtpReadBufferSize)
+	return startReaderSize(t, s, ReadBufferSize)
 }
 
 // startReaderSize is startReader with read buffers of size bytes.
-func startReaderSize(t *testing.T, s *rtpStream, size int) <-chan *rtp.Packet {
+func startReaderSize(t *testing.T, s *Stream, size int) <-chan *rtp.Packet {
 	t.Helper()
 	ch := make(chan *rtp.Packet, 512)
 	done := make(chan struct{})
@@ -130,24 +130,24 @@ func udpSocket(t *testing.T, addr netip.Addr) *net.UDPConn {
 func TestRTPStreamPortRange(t *testing.T) {
 	lo := netip.MustParseAddr("127.0.0.1")
 	for _, r := range [][2]int{{0, 1}, {100, 99}, {1, 70000}, {5001, 5001}, {5001, 5002}} {
-		if s, err := newRTPStream(lo, r[0], r[1]); err == nil {
+		if s, err := NewStream(lo, r[0], r[1]); err == nil {
 			s.Close()
-			t.Errorf("newRTPStream(%d..%d) succeeded on %s, want an error", r[0], r[1], s.LocalAddr())
+			t.Errorf("NewStream(%d..%d) succeeded on %s, want an error", r[0], r[1], s.LocalAddr())
 		}
 	}
-	if _, err := newRTPStream(netip.Addr{}, 0, 0); err == nil {
-		t.Error("newRTPStream without address succeeded")
+	if _, err := NewStream(netip.Addr{}, 0, 0); err == nil {
+		t.Error("NewStream without address succeeded")
 	}
 
 	// Two pairs in base+1..base+5 (the first port odd): base+2/3 and base+4/5; a third stream finds none.
 	// Another process may hold ports of a range: try a few.
 	for attempt := 0; ; attempt++ {
 		base := 20000 + 2*rand.IntN(15000)
-		var ss []*rtpStream
+		var ss []*Stream
 		var err error
 		for range 2 {
-			var s *rtpStream
-			if s, err = newRTPStream(lo, base+1, base+5); err != nil {
+			var s *Stream
+			if s, err = NewStream(lo, base+1, base+5); err != nil {
 				break
 			}
 			ss = append(ss, s)
@@ -161,7 +161,7 @@ func TestRTPStreamPortRange(t *testing.T) {
 			}
 			t.Fatalf("two streams in %d..%d: %v", base+1, base+5, err)
 		}
-		if s, err := newRTPStream(lo, base+1, base+5); err == nil {
+		if s, err := NewStream(lo, base+1, base+5); err == nil {
 			s.Close()
 			t.Errorf("a third stream in %d..%d succeeded on %s", base+1, base+5, s.LocalAddr())
 		}
@@ -197,7 +197,7 @@ func TestRTPStreamBothWays(t *testing.T) {
 			a.SetPayloadTypes(8000, 0)
 			b.SetPayloadTypes(48000, 111)
 			fromA, fromB := startReader(t, b), startReader(t, a)
-			sa, sb := newRTPAudioSender(a, 111, 48000), newRTPAudioSender(b, 0, 8000)
+			sa, sb := NewAudioSender(a, 111, 48000), NewAudioSender(b, 0, 8000)
 			for i := range 5 {
 				sa.Write([]byte{'a', byte(i)})
 				sb.Write([]byte{'b', byte(i)})
@@ -214,7 +214,7 @@ func TestRTPStreamBothWays(t *testing.T) {
 						p.Payload, sb.SSRC(), i)
 				}
 			}
-			for name, s := range map[string]*rtpStream{"a": a, "b": b} {
+			for name, s := range map[string]*Stream{"a": a, "b": b} {
 				st := s.Stats()
 				if st.Received != 5 || st.Sent != 5 || st.SentBytes != 10 || st.DroppedSource+st.DroppedMalformed+st.DroppedPayloadType != 0 {
 					t.Errorf("%s: stats %+v, want 5 received, 5 sent, 10 bytes, nothing dropped", name, st)
@@ -240,7 +240,7 @@ func TestRTPStreamLatching(t *testing.T) {
 
 			// Before any packet, b sends to the SDP address (the decoy).
 			b.SetRemote(decoyAddr)
-			sb := newRTPAudioSender(b, 0, 8000)
+			sb := NewAudioSender(b, 0, 8000)
 			sb.Write([]byte{1})
 			_ = decoy.SetReadDeadline(time.Now().Add(2 * time.Second))
 			buf := make([]byte, 1500)
@@ -275,7 +275,7 @@ func TestRTPStreamLatching(t *testing.T) {
 
 			// a's first packet latches b to a: b now sends to a, and drops the intruder's packets.
 			a.SetRemote(b.LocalAddr())
-			sa := newRTPAudioSender(a, 0, 8000)
+			sa := NewAudioSender(a, 0, 8000)
 			sa.Write([]byte{10})
 			if p := nextPacket(t, fromB); p.SSRC != sa.SSRC() {
 				t.Fatalf("b got ssrc %x, want a's %x", p.SSRC, sa.SSRC())
@@ -351,9 +351,9 @@ func TestRTPStreamStrict(t *testing.T) {
 	for _, addr := range testLoopbacks() {
 		t.Run(addr.String(), func(t *testing.T) {
 			peer, b := newTestStream(t, addr), newTestStream(t, addr) // peer: a phone, which is not strict
-			b.setStrict()
+			b.SetStrict()
 			b.SetPayloadTypes(8000, 0)
-			b.interval = 20 * time.Millisecond
+			b.SetReportInterval(20 * time.Millisecond)
 			b.Start(nil)
 			decoy := udpSocket(t, addr)
 			decoyAddr := decoy.LocalAddr().(*net.UDPAddr).AddrPort()
@@ -361,7 +361,7 @@ func TestRTPStreamStrict(t *testing.T) {
 
 			// The SDP names the decoy, but nothing came from there: b sends it nothing, RTP or RTCP.
 			b.SetRemote(decoyAddr)
-			sb := newRTPAudioSender(b, 0, 8000)
+			sb := NewAudioSender(b, 0, 8000)
 			for i := range 3 {
 				sb.Write([]byte{byte(i)})
 			}
@@ -386,7 +386,7 @@ func TestRTPStreamStrict(t *testing.T) {
 			b.SetRemote(netip.AddrPortFrom(otherIP(addr), 4000))
 			fromB := startReader(t, b)
 			peer.SetRemote(b.LocalAddr())
-			sp := newRTPAudioSender(peer, 0, 8000)
+			sp := NewAudioSender(peer, 0, 8000)
 			for range 3 {
 				sp.Write([]byte{7})
 			}
@@ -519,7 +519,7 @@ func TestRTPStreamKeyframeRequests(t *testing.T) {
 			b.SetRemote(a.LocalAddr())
 			var la testRTCPListener
 			a.Start(&la)
-			sa := newRTPVideoSender(a, 96, 1)
+			sa := NewVideoSender(a, 96, 1)
 
 			if err := b.SendPLI(sa.SSRC()); err != nil {
 				t.Fatal(err)
@@ -580,9 +580,9 @@ func TestRTPStreamKeyframeRequests(t *testing.T) {
 func TestRTPStreamSenderReport(t *testing.T) {
 	lo := netip.MustParseAddr("127.0.0.1")
 	a, peer := newTestStream(t, lo), newTestStream(t, lo)
-	a.interval = 20 * time.Millisecond
+	a.SetReportInterval(20 * time.Millisecond)
 	a.SetRemote(peer.LocalAddr())
-	sa := newRTPAudioSender(a, 0, 8000)
+	sa := NewAudioSender(a, 0, 8000)
 	const n = 10
 	for range n {
 		sa.Write(make([]byte, 160))
@@ -630,12 +630,13 @@ func TestRTPStreamReceiverReportLoss(t *testing.T) {
 	for _, addr := range testLoopbacks() {
 		t.Run(addr.String(), func(t *testing.T) {
 			a, b := newTestStream(t, addr), newTestStream(t, addr)
-			a.interval, b.interval = 20*time.Millisecond, 20*time.Millisecond
+			a.SetReportInterval(20 * time.Millisecond)
+			b.SetReportInterval(20 * time.Millisecond)
 			a.SetRemote(b.LocalAddr())
 			b.SetPayloadTypes(8000, 0)
 			var la, lb testRTCPListener
 			fromA := startReader(t, b)
-			sa := newRTPAudioSender(a, 0, 8000)
+			sa := NewAudioSender(a, 0, 8000)
 			// 40 packets sent of 50 numbered: every fifth is lost on the way.
 			for i := range 50 {
 				if i%5 == 4 {
@@ -723,7 +724,7 @@ func TestRTPRecvStatsSequence(t *testing.T) {
 func TestRTPStreamClose(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	lo := netip.MustParseAddr("127.0.0.1")
-	s, err := newRTPStream(lo, 0, 0)
+	s, err := NewStream(lo, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -731,7 +732,7 @@ func TestRTPStreamClose(t *testing.T) {
 	s.Start(nil)
 	read := make(chan error, 1)
 	go func() {
-		_, err := s.ReadRTP(make([]byte, rtpReadBufferSize), &rtp.Packet{})
+		_, err := s.ReadRTP(make([]byte, ReadBufferSize), &rtp.Packet{})
 		read <- err
 	}()
 	if err := s.Close(); err != nil {
@@ -748,7 +749,7 @@ func TestRTPStreamClose(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatal("ReadRTP still blocked after Close")
 	}
-	if _, err := s.ReadRTP(make([]byte, rtpReadBufferSize), &rtp.Packet{}); !errors.Is(err, io.EOF) {
+	if _, err := s.ReadRTP(make([]byte, ReadBufferSize), &rtp.Packet{}); !errors.Is(err, io.EOF) {
 		t.Errorf("ReadRTP on a closed stream: %v, want io.EOF", err)
 	}
 	if _, err := s.ReadRTP(make([]byte, 100), &rtp.Packet{}); err == nil {
@@ -758,12 +759,12 @@ func TestRTPStreamClose(t *testing.T) {
 	s.Close()
 
 	// Closed without ever starting, and writes after Close are counted, not fatal.
-	s2, err := newRTPStream(lo, 0, 0)
+	s2, err := NewStream(lo, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s2.SetRemote(netip.AddrPortFrom(lo, 9))
-	snd := newRTPAudioSender(s2, 0, 8000)
+	snd := NewAudioSender(s2, 0, 8000)
 	s2.Close()
 	snd.Write([]byte{1})
 	if st := s2.Stats(); st.SendErrors != 1 {
@@ -773,7 +774,7 @@ func TestRTPStreamClose(t *testing.T) {
 
 func TestRTPStreamDualStack(t *testing.T) {
 	// A stream on "::" takes IPv4 peers too: it sees them as IPv4 addresses, and answers them.
-	any6, err := newRTPStream(netip.IPv6Unspecified(), 0, 0)
+	any6, err := NewStream(netip.IPv6Unspecified(), 0, 0)
 	if err != nil {
 		t.Skipf("no IPv6: %v", err)
 	}
@@ -782,7 +783,7 @@ func TestRTPStreamDualStack(t *testing.T) {
 	peer := newTestStream(t, lo)
 	peer.SetRemote(netip.AddrPortFrom(lo, any6.LocalAddr().Port()))
 	fromPeer, fromAny := startReader(t, any6), startReader(t, peer)
-	sp := newRTPAudioSender(peer, 0, 8000)
+	sp := NewAudioSender(peer, 0, 8000)
 	sp.Write([]byte{1})
 	if p := nextPacket(t, fromPeer); p.SSRC != sp.SSRC() {
 		t.Fatalf("got ssrc %x, want %x", p.SSRC, sp.SSRC())
@@ -790,7 +791,7 @@ func TestRTPStreamDualStack(t *testing.T) {
 	if got := any6.Remote(); got != peer.LocalAddr() {
 		t.Errorf("latched to %s, want %s", got, peer.LocalAddr())
 	}
-	sa := newRTPAudioSender(any6, 0, 8000)
+	sa := NewAudioSender(any6, 0, 8000)
 	sa.Write([]byte{2})
 	if p := nextPacket(t, fromAny); p.SSRC != sa.SSRC() {
 		t.Errorf("the IPv4 peer got ssrc %x, want %x", p.SSRC, sa.SSRC())

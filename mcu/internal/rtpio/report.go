@@ -1,4 +1,4 @@
-package mcu
+package rtpio
 
 import (
 	"errors"
@@ -156,7 +156,7 @@ func ntpTime(t time.Time) uint64 {
 // compoundLocked returns the head of an RTCP compound packet sent at now: an SR if the stream sent
 // media in the last two report intervals, else an RR, with the report block about the source if any,
 // then an SDES with the CNAME (RFC 3550 section 6.1). It also returns the SSRC the packets are sent as.
-func (s *rtpStream) compoundLocked(now time.Time) ([]rtcp.Packet, uint32) {
+func (s *Stream) compoundLocked(now time.Time) ([]rtcp.Packet, uint32) {
 	var blocks []rtcp.ReceptionReport
 	if b, ok := s.recv.block(now.Sub(s.epoch), s.remoteSR); ok {
 		blocks = []rtcp.ReceptionReport{b}
@@ -187,7 +187,7 @@ func (s *rtpStream) compoundLocked(now time.Time) ([]rtcp.Packet, uint32) {
 
 // sendRTCP sends a compound RTCP packet: the report and SDES, then what extra returns for the SSRC
 // the stream sends as (extra may be nil).
-func (s *rtpStream) sendRTCP(extra func(ssrc uint32) rtcp.Packet) error {
+func (s *Stream) sendRTCP(extra func(ssrc uint32) rtcp.Packet) error {
 	now := time.Now()
 	s.mu.Lock()
 	dest := s.rtcpDestLocked()
@@ -213,14 +213,14 @@ func (s *rtpStream) sendRTCP(extra func(ssrc uint32) rtcp.Packet) error {
 
 // SendPLI asks the peer for a keyframe of its stream mediaSSRC with a Picture Loss Indication, in a
 // compound RTCP packet. The caller rate-limits it. It fails before any address of the peer is known.
-func (s *rtpStream) SendPLI(mediaSSRC uint32) error {
+func (s *Stream) SendPLI(mediaSSRC uint32) error {
 	return s.sendRTCP(func(ssrc uint32) rtcp.Packet {
 		return &rtcp.PictureLossIndication{SenderSSRC: ssrc, MediaSSRC: mediaSSRC}
 	})
 }
 
 // report sends the stream's RTCP report every interval until the stream closes.
-func (s *rtpStream) report() {
+func (s *Stream) report() {
 	defer s.wg.Done()
 	t := time.NewTicker(s.interval)
 	defer t.Stop()
@@ -236,9 +236,9 @@ func (s *rtpStream) report() {
 
 // readRTCP reads the peer's RTCP until the socket closes, and tells l (if not nil) about keyframe
 // requests and reception reports.
-func (s *rtpStream) readRTCP(l rtcpListener) {
+func (s *Stream) readRTCP(l RTCPListener) {
 	defer s.wg.Done()
-	buf := make([]byte, rtpReadBufferSize)
+	buf := make([]byte, ReadBufferSize)
 	var reports []rtcp.ReceptionReport
 	for {
 		n, from, err := s.rtcp.ReadFromUDPAddrPort(buf)
@@ -268,7 +268,7 @@ func (s *rtpStream) readRTCP(l rtcpListener) {
 // packet if another source is latched, or the stream is strict and from's IP is not allowed), notes the
 // peer's sender report, and returns whether it asks for a keyframe and its report blocks about what the
 // stream sends, appended to reports.
-func (s *rtpStream) takeRTCP(pkts []rtcp.Packet, from netip.AddrPort, now time.Time,
+func (s *Stream) takeRTCP(pkts []rtcp.Packet, from netip.AddrPort, now time.Time,
 	reports []rtcp.ReceptionReport) (keyframe bool, _ []rtcp.ReceptionReport, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -308,7 +308,7 @@ func (s *rtpStream) takeRTCP(pkts []rtcp.Packet, from netip.AddrPort, now time.T
 
 // newFIRLocked reports whether the FIR p is a new request rather than a repetition of the last one
 // (RFC 5104 section 4.3.1: the same sequence number from the same sender).
-func (s *rtpStream) newFIRLocked(p *rtcp.FullIntraRequest) bool {
+func (s *Stream) newFIRLocked(p *rtcp.FullIntraRequest) bool {
 	if len(p.FIR) == 0 {
 		return false
 	}

@@ -1,4 +1,7 @@
-package mcu
+// Package rtpio is plain RTP over UDP (no ICE, DTLS or SRTP): a stream of an RTP and an RTCP socket with
+// source latching, strict RTP and statistics, its RTCP reports, and the audio and video senders that
+// packetize encoded frames onto it. It knows nothing of rooms.
+package rtpio
 
 import (
 	"errors"
@@ -17,11 +20,11 @@ import (
 
 // Plain-RTP transport tuning.
 const (
-	// rtpMTU is the largest RTP payload a video sender puts in one packet in packetization mode 1.
-	rtpMTU = 1200
-	// rtpReadBufferSize is the smallest buffer ReadRTP accepts, larger than any datagram that fits an
+	// MTU is the largest RTP payload a video sender puts in one packet in packetization mode 1.
+	MTU = 1200
+	// ReadBufferSize is the smallest buffer ReadRTP accepts, larger than any datagram that fits an
 	// Ethernet frame. A datagram that fills the buffer may have been cut: it is dropped.
-	rtpReadBufferSize = 1500
+	ReadBufferSize = 1500
 	// rtcpReportInterval is how often a stream sends its RTCP report (SR or RR, with SDES).
 	rtcpReportInterval = time.Second
 	// rtpWriteTimeout bounds how long one sender call (one audio frame, one video frame) may wait for
@@ -31,8 +34,8 @@ const (
 	rtpAnyPortTries = 64
 )
 
-// rtpStreamStats is a snapshot of an rtpStream's counters. It is plain data.
-type rtpStreamStats struct {
+// StreamStats is a snapshot of an Stream's counters. It is plain data.
+type StreamStats struct {
 	Received           uint64 // RTP packets accepted and returned by ReadRTP
 	DroppedSource      uint64 // RTP packets from an address other than the latched one, or (strict) not allowed
 	DroppedMalformed   uint64 // datagrams on the RTP port that are not RTP version 2 (too short, garbage)
@@ -49,7 +52,7 @@ type rtpStreamStats struct {
 	KeyframeRequests   uint64 // PLIs and new FIRs received
 }
 
-// rtpCounters are an rtpStream's statistics, updated atomically.
+// rtpCounters are an Stream's statistics, updated atomically.
 type rtpCounters struct {
 	received, droppedSource, droppedMalformed, droppedPayloadType atomic.Uint64
 	droppedTooLarge                                               atomic.Uint64
@@ -57,9 +60,9 @@ type rtpCounters struct {
 	rtcpReceived, rtcpDropped, rtcpSent, keyframeRequests         atomic.Uint64
 }
 
-// rtcpListener is told what the peer's RTCP says about the media a stream sends. Its methods are called
+// RTCPListener is told what the peer's RTCP says about the media a stream sends. Its methods are called
 // from the stream's RTCP reader goroutine, never with a lock held, and must return quickly.
-type rtcpListener interface {
+type RTCPListener interface {
 	// OnKeyframeRequest is called once for each RTCP compound packet with a PLI or a FIR with a new
 	// sequence number; the stream does not rate-limit them.
 	OnKeyframeRequest()
@@ -68,15 +71,15 @@ type rtcpListener interface {
 	OnReceptionReport(r rtcp.ReceptionReport)
 }
 
-// rtpStream is one plain-RTP media stream (no ICE, DTLS or SRTP): an RTP UDP socket on an even port and
+// Stream is one plain-RTP media stream (no ICE, DTLS or SRTP): an RTP UDP socket on an even port and
 // an RTCP socket on the next one.
 //
 // Incoming RTP is read by the caller with ReadRTP, from one goroutine. The stream latches to the source of
 // the first acceptable RTP packet (symmetric RTP: it then also sends there) and drops, and counts, packets
 // from other addresses, packets that are not RTP and packets of payload types not allowed; none of them
-// disturbs the stream. Outgoing RTP is written by one sender (rtpAudioSender, rtpVideoSender).
+// disturbs the stream. Outgoing RTP is written by one sender (AudioSender, VideoSender).
 //
-// A strict stream (setStrict; every plain-RTP participant's) is what Asterisk calls strictrtp: it accepts
+// A strict stream (SetStrict; every plain-RTP participant's) is what Asterisk calls strictrtp: it accepts
 // RTP and RTCP only from the IP of the SDP address (SetRemote) or the IP the peer's signalling came from
 // (SetSignalingAddr), any port, and latches as above within them; and it sends nothing, RTP or RTCP,
 // before an RTP or RTCP packet from the peer has been accepted, so that an SDP naming a third party's
@@ -84,15 +87,15 @@ type rtcpListener interface {
 // and latches to any source.
 //
 // Start starts two goroutines: the RTCP reader (keyframe requests and reception reports go to an
-// rtcpListener) and the reporter, which sends an SR or RR with SDES about every second. Close stops
+// RTCPListener) and the reporter, which sends an SR or RR with SDES about every second. Close stops
 // them and closes the sockets. All methods are safe for concurrent use.
-type rtpStream struct {
+type Stream struct {
 	rtp, rtcp *net.UDPConn
 	local     netip.AddrPort
 	epoch     time.Time // the monotonic reference of lastRecv and jitter
 	ssrc      uint32    // the SSRC of RTCP while the stream sends no media
 	cname     string
-	interval  time.Duration // between two RTCP reports; rtcpReportInterval but in tests
+	interval  time.Duration // between two RTCP reports (SetReportInterval)
 	counters  rtpCounters
 	lastRecv  atomic.Int64 // when the last RTP packet was accepted, since epoch; 0: never
 	lastRTCP  atomic.Int64 // when the last RTCP packet was accepted, since epoch; 0: never
@@ -103,7 +106,7 @@ type rtpStream struct {
 	mu        sync.Mutex
 	closed    bool
 	started   bool
-	strict    bool           // see setStrict
+	strict    bool           // see SetStrict
 	remote    netip.AddrPort // from SetRemote (SDP), where RTP goes until latched (at once unless strict)
 	signaling netip.Addr     // from SetSignalingAddr: the other IP a strict stream accepts; invalid: none
 	rtpSrc    netip.AddrPort // latched RTP source; zero: not latched yet
@@ -121,10 +124,10 @@ type rtpStream struct {
 	lastFIRSeq    uint8
 }
 
-// newRTPStream opens an RTP socket on an even port and an RTCP socket on the next port of bind, both in
+// NewStream opens an RTP socket on an even port and an RTCP socket on the next port of bind, both in
 // portMin..portMax, trying the pairs from a random one on; both zero means any free pair. It starts no
 // goroutine. The stream accepts every payload type until SetPayloadTypes.
-func newRTPStream(bind netip.Addr, portMin, portMax int) (*rtpStream, error) {
+func NewStream(bind netip.Addr, portMin, portMax int) (*Stream, error) {
 	if !bind.IsValid() {
 		return nil, errors.New("rtp stream: no bind address")
 	}
@@ -142,7 +145,7 @@ func newRTPStream(bind netip.Addr, portMin, portMax int) (*rtpStream, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rtp stream on %s: %w", bind, err)
 	}
-	s := &rtpStream{
+	s := &Stream{
 		rtp:      rtpConn,
 		rtcp:     rtcpConn,
 		local:    unmapAddrPort(rtpConn.LocalAddr().(*net.UDPAddr).AddrPort()),
@@ -238,15 +241,23 @@ func unmapAddrPort(a netip.AddrPort) netip.AddrPort {
 }
 
 // LocalAddr returns the address of the RTP socket (RTCP is on the next port). It is the bind address
-// given to newRTPStream, which may be unspecified ("0.0.0.0").
-func (s *rtpStream) LocalAddr() netip.AddrPort { return s.local }
+// given to NewStream, which may be unspecified ("0.0.0.0").
+func (s *Stream) LocalAddr() netip.AddrPort { return s.local }
 
-// setStrict makes the stream strict (see rtpStream) for the rest of its life. Call it before the first
+// SetStrict makes the stream strict (see Stream) for the rest of its life. Call it before the first
 // packet.
-func (s *rtpStream) setStrict() {
+func (s *Stream) SetStrict() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.strict = true
+}
+
+// SetReportInterval sets how often the stream sends its RTCP report (default rtcpReportInterval, 1 s;
+// RFC 3550 lets a session choose). Call it before Start.
+func (s *Stream) SetReportInterval(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.interval = d
 }
 
 // SetRemote sets where RTP goes (the SDP's address and port; RTCP goes to the next port) until a packet
@@ -254,7 +265,7 @@ func (s *rtpStream) setStrict() {
 // re-arms latching, so that the next acceptable RTP and RTCP packets latch again (a re-INVITE that moves
 // the media; a strict stream then sends nothing until one has arrived); the same address (a session
 // refresh) changes nothing. An invalid or unspecified address (hold with "c=0.0.0.0") means no remote.
-func (s *rtpStream) SetRemote(a netip.AddrPort) {
+func (s *Stream) SetRemote(a netip.AddrPort) {
 	a = unmapAddrPort(a)
 	if !a.Addr().IsValid() || a.Addr().IsUnspecified() || a.Port() == 0 {
 		a = netip.AddrPort{}
@@ -271,7 +282,7 @@ func (s *rtpStream) SetRemote(a netip.AddrPort) {
 // it on any port, as well as from the SDP address's IP (a phone behind NAT sends from its public address,
 // not from the private one its SDP names). An invalid address means none. A latched source that is no
 // longer allowed is forgotten.
-func (s *rtpStream) SetSignalingAddr(a netip.Addr) {
+func (s *Stream) SetSignalingAddr(a netip.Addr) {
 	a = a.Unmap()
 	if a.IsUnspecified() {
 		a = netip.Addr{}
@@ -289,7 +300,7 @@ func (s *rtpStream) SetSignalingAddr(a netip.Addr) {
 
 // allowedLocked reports whether packets from ip may be accepted: from any IP unless the stream is strict,
 // else from the SDP address's or the signalling's.
-func (s *rtpStream) allowedLocked(ip netip.Addr) bool {
+func (s *Stream) allowedLocked(ip netip.Addr) bool {
 	if !s.strict {
 		return true
 	}
@@ -299,14 +310,14 @@ func (s *rtpStream) allowedLocked(ip netip.Addr) bool {
 // Remote returns where RTP goes now (zero: nowhere): the latched source; before one, the address of
 // SetRemote, except for a strict stream, which sends nowhere until RTCP from the peer has been accepted,
 // and then to the SDP address if it has the RTCP's IP, else to the port before the RTCP's.
-func (s *rtpStream) Remote() netip.AddrPort {
+func (s *Stream) Remote() netip.AddrPort {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.rtpDestLocked()
 }
 
 // rtpDestLocked returns where RTP goes.
-func (s *rtpStream) rtpDestLocked() netip.AddrPort {
+func (s *Stream) rtpDestLocked() netip.AddrPort {
 	switch {
 	case s.rtpSrc.IsValid():
 		return s.rtpSrc
@@ -324,7 +335,7 @@ func (s *rtpStream) rtpDestLocked() netip.AddrPort {
 
 // rtcpDestLocked returns where RTCP goes: the latched RTCP source, or else the port after where RTP
 // goes (for a strict stream, after the latched RTP source only); zero when unknown.
-func (s *rtpStream) rtcpDestLocked() netip.AddrPort {
+func (s *Stream) rtcpDestLocked() netip.AddrPort {
 	if s.rtcpSrc.IsValid() {
 		return s.rtcpSrc
 	}
@@ -341,7 +352,7 @@ func (s *rtpStream) rtcpDestLocked() netip.AddrPort {
 // SetPayloadTypes sets the payload types ReadRTP accepts (others are dropped and counted). The first is
 // the media's, of clock rate clockRate: its packets give the jitter of the receiver reports (clockRate 0:
 // no jitter). No payload type accepts all.
-func (s *rtpStream) SetPayloadTypes(clockRate int, pts ...uint8) {
+func (s *Stream) SetPayloadTypes(clockRate int, pts ...uint8) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.allowed = [2]uint64{}
@@ -357,14 +368,14 @@ func (s *rtpStream) SetPayloadTypes(clockRate int, pts ...uint8) {
 }
 
 // ReadRTP blocks until the next acceptable RTP packet arrives, reads it into buf (at least
-// rtpReadBufferSize bytes) and unmarshals it into pkt, whose Payload then points into buf. It returns
+// ReadBufferSize bytes) and unmarshals it into pkt, whose Payload then points into buf. It returns
 // when the packet arrived, or io.EOF once the stream is closed. A datagram that fills buf may have been
 // cut and is dropped: a buffer must be larger than the largest packet expected (a packetization-mode 0
 // H.264 sender may send NAL units of many kilobytes in one datagram, up to 65507 bytes). It must be
 // called from one goroutine at a time.
-func (s *rtpStream) ReadRTP(buf []byte, pkt *rtp.Packet) (time.Time, error) {
-	if len(buf) < rtpReadBufferSize {
-		return time.Time{}, fmt.Errorf("read rtp: buffer of %d bytes, want at least %d", len(buf), rtpReadBufferSize)
+func (s *Stream) ReadRTP(buf []byte, pkt *rtp.Packet) (time.Time, error) {
+	if len(buf) < ReadBufferSize {
+		return time.Time{}, fmt.Errorf("read rtp: buffer of %d bytes, want at least %d", len(buf), ReadBufferSize)
 	}
 	for {
 		n, from, err := s.rtp.ReadFromUDPAddrPort(buf)
@@ -388,7 +399,7 @@ func (s *rtpStream) ReadRTP(buf []byte, pkt *rtp.Packet) (time.Time, error) {
 // accept parses the datagram b from from into pkt and reports whether it is an RTP packet of an allowed
 // payload type from the latched source (latching to from if there is none yet and, for a strict stream,
 // from's IP is allowed). It counts what it drops.
-func (s *rtpStream) accept(b []byte, pkt *rtp.Packet, from netip.AddrPort, now time.Time) bool {
+func (s *Stream) accept(b []byte, pkt *rtp.Packet, from netip.AddrPort, now time.Time) bool {
 	if len(b) < 12 || b[0]>>6 != 2 || pkt.Unmarshal(b) != nil {
 		s.counters.droppedMalformed.Add(1)
 		return false
@@ -419,7 +430,7 @@ func (s *rtpStream) accept(b []byte, pkt *rtp.Packet, from netip.AddrPort, now t
 }
 
 // LastReceived returns when the last RTP packet was accepted, or the zero time if none was.
-func (s *rtpStream) LastReceived() time.Time {
+func (s *Stream) LastReceived() time.Time {
 	d := s.lastRecv.Load()
 	if d == 0 {
 		return time.Time{}
@@ -428,7 +439,7 @@ func (s *rtpStream) LastReceived() time.Time {
 }
 
 // LastRTCPReceived returns when the last RTCP packet was accepted, or the zero time if none was.
-func (s *rtpStream) LastRTCPReceived() time.Time {
+func (s *Stream) LastRTCPReceived() time.Time {
 	d := s.lastRTCP.Load()
 	if d == 0 {
 		return time.Time{}
@@ -437,9 +448,9 @@ func (s *rtpStream) LastRTCPReceived() time.Time {
 }
 
 // Stats returns a snapshot of the stream's counters.
-func (s *rtpStream) Stats() rtpStreamStats {
+func (s *Stream) Stats() StreamStats {
 	c := &s.counters
-	return rtpStreamStats{
+	return StreamStats{
 		Received:           c.received.Load(),
 		DroppedSource:      c.droppedSource.Load(),
 		DroppedMalformed:   c.droppedMalformed.Load(),
@@ -459,21 +470,21 @@ func (s *rtpStream) Stats() rtpStreamStats {
 
 // setSender tells the stream the SSRC and clock rate of the media it sends from now on (for sender
 // reports, and as the SSRC of its RTCP). A new SSRC starts the sender counts from zero.
-func (s *rtpStream) setSender(ssrc uint32, clockRate int) {
+func (s *Stream) setSender(ssrc uint32, clockRate int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.send = rtpSendStats{ssrc: ssrc, clockRate: clockRate, active: true}
 }
 
 // armWrite bounds how long the writes of the next frame may block on the socket's send buffer.
-func (s *rtpStream) armWrite(now time.Time) {
+func (s *Stream) armWrite(now time.Time) {
 	_ = s.rtp.SetWriteDeadline(now.Add(rtpWriteTimeout))
 }
 
 // writeRTP sends one marshalled RTP packet, of SSRC ssrc and timestamp rtpTS, whose payload has
 // payloadLen octets, to the remote; without one it is dropped and counted. Errors are counted, not
 // returned. Only the packets of the SSRC of the last setSender count for the sender reports.
-func (s *rtpStream) writeRTP(b []byte, ssrc, rtpTS uint32, payloadLen int, now time.Time) {
+func (s *Stream) writeRTP(b []byte, ssrc, rtpTS uint32, payloadLen int, now time.Time) {
 	s.mu.Lock()
 	dest := s.rtpDestLocked()
 	if dest.IsValid() && s.send.active && s.send.ssrc == ssrc {
@@ -494,8 +505,8 @@ func (s *rtpStream) writeRTP(b []byte, ssrc, rtpTS uint32, payloadLen int, now t
 
 // Start starts the RTCP reader, which tells l (nil: nobody) about keyframe requests and reception
 // reports, and the reporter, which sends an RTCP report about every second. Only the first call after
-// newRTPStream and before Close does anything.
-func (s *rtpStream) Start(l rtcpListener) {
+// NewStream and before Close does anything.
+func (s *Stream) Start(l RTCPListener) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed || s.started {
@@ -509,7 +520,7 @@ func (s *rtpStream) Start(l rtcpListener) {
 
 // Close closes the sockets, which ends ReadRTP with io.EOF, and waits for the stream's goroutines. It is
 // idempotent; only the first call returns an error.
-func (s *rtpStream) Close() error {
+func (s *Stream) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
 		s.mu.Lock()

@@ -1,4 +1,4 @@
-package mcu
+package rtpio
 
 import (
 	"bytes"
@@ -16,16 +16,17 @@ import (
 
 func TestRTPAudioSender(t *testing.T) {
 	for _, tc := range []struct {
-		codec AudioCodec
-		pt    uint8
-		step  uint32
-	}{{PCMU, 0, 160}, {PCMA, 8, 160}, {G722, 9, 160}, {Opus, 111, 960}} {
-		t.Run(tc.codec.String(), func(t *testing.T) {
+		name      string
+		clockRate int
+		pt        uint8
+		step      uint32
+	}{{"PCMU", 8000, 0, 160}, {"PCMA", 8000, 8, 160}, {"G722", 8000, 9, 160}, {"opus", 48000, 111, 960}} {
+		t.Run(tc.name, func(t *testing.T) {
 			lo := netip.MustParseAddr("127.0.0.1")
 			a, b := newTestStream(t, lo), newTestStream(t, lo)
 			a.SetRemote(b.LocalAddr())
 			in := startReader(t, b)
-			snd := newRTPAudioSender(a, tc.pt, tc.codec.ClockRate())
+			snd := NewAudioSender(a, tc.pt, tc.clockRate)
 			// Frames 0-2 sent, 3-4 skipped (one explicitly, one as an empty payload), 5-6 sent.
 			snd.Write([]byte{0})
 			snd.Write([]byte{1})
@@ -57,7 +58,7 @@ func TestRTPAudioSenderAllocs(t *testing.T) {
 	lo := netip.MustParseAddr("127.0.0.1")
 	a, b := newTestStream(t, lo), newTestStream(t, lo)
 	a.SetRemote(b.LocalAddr())
-	snd := newRTPAudioSender(a, 111, 48000)
+	snd := NewAudioSender(a, 111, 48000)
 	payload := make([]byte, 80)
 	if n := testing.AllocsPerRun(100, func() { snd.Write(payload) }); n != 0 {
 		t.Errorf("%v allocations per packet, want 0", n)
@@ -109,7 +110,7 @@ func TestRTPVideoSender(t *testing.T) {
 				a, b := newTestStream(t, addr), newTestStream(t, addr)
 				a.SetRemote(b.LocalAddr())
 				in := startReaderSize(t, b, 1<<16)
-				snd := newRTPVideoSender(a, 96, mode)
+				snd := NewVideoSender(a, 96, mode)
 				for _, f := range frames {
 					snd.WriteFrame(annexB(f...), d)
 				}
@@ -132,8 +133,8 @@ func TestRTPVideoSender(t *testing.T) {
 							t.Fatalf("frame %d packet %d: ts %d pt %d ssrc %x, want ts %d pt 96 ssrc %x", i, n, p.Timestamp,
 								p.PayloadType, p.SSRC, wantTS, snd.SSRC())
 						}
-						if mode == 1 && len(p.Payload) > rtpMTU {
-							t.Errorf("frame %d packet %d: %d bytes of payload, more than the MTU %d", i, n, len(p.Payload), rtpMTU)
+						if mode == 1 && len(p.Payload) > MTU {
+							t.Errorf("frame %d packet %d: %d bytes of payload, more than the MTU %d", i, n, len(p.Payload), MTU)
 						}
 						if mode == 0 {
 							if typ := p.Payload[0] & 0x1f; typ == 0 || typ >= 24 {
@@ -176,7 +177,7 @@ func TestRTPVideoSender(t *testing.T) {
 
 func TestRTPVideoSenderTimestamps(t *testing.T) {
 	s := newTestStream(t, netip.MustParseAddr("127.0.0.1")) // no remote: the packets are dropped
-	snd := newRTPVideoSender(s, 96, 1)
+	snd := NewVideoSender(s, 96, 1)
 	start := snd.ts
 	for range 300 {
 		snd.WriteFrame(annexB([]byte{0x41, 1}), time.Second/30)

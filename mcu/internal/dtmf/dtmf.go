@@ -1,12 +1,13 @@
-package mcu
+// Package dtmf decodes RFC 4733 telephone-events into key presses.
+package dtmf
 
-// dtmfDecoder turns RFC 4733 telephone-event packets into key presses. An endpoint sends each event
+// Decoder turns RFC 4733 telephone-event packets into key presses. An endpoint sends each event
 // several times while the key is down (same RTP timestamp, growing duration, the marker bit on the first
 // packet) and its end packet three times; the decoder reports each event once, when its first packet
 // arrives. A packet whose timestamp is new starts an event, except the next segment of a long event
 // (RFC 4733 section 2.5.1.3: the same event, not ended, without the marker bit). Only the first event
 // block of a packet is read. It belongs to one goroutine; the zero value is ready for use.
-type dtmfDecoder struct {
+type Decoder struct {
 	started bool
 	ts      uint32 // RTP timestamp of the current event
 	event   uint8
@@ -17,7 +18,7 @@ type dtmfDecoder struct {
 // the digit ('0'-'9', '*', '#', 'A'-'D') of the key press it starts, if it starts one. Payloads shorter
 // than an event block, events other than DTMF (16 and up) and packets older than the current event are
 // ignored.
-func (d *dtmfDecoder) Push(payload []byte, ts uint32, marker bool) (digit rune, ok bool) {
+func (d *Decoder) Push(payload []byte, ts uint32, marker bool) (digit rune, ok bool) {
 	if len(payload) < 4 {
 		return 0, false
 	}
@@ -40,11 +41,11 @@ func (d *dtmfDecoder) Push(payload []byte, ts uint32, marker bool) (digit rune, 
 		}
 	}
 	d.started, d.ts, d.event, d.ended = true, ts, event, end
-	return dtmfDigit(event), true
+	return eventDigit(event), true
 }
 
-// dtmfDigit returns the key of DTMF event e (0 to 15).
-func dtmfDigit(e uint8) rune {
+// eventDigit returns the key of DTMF event e (0 to 15).
+func eventDigit(e uint8) rune {
 	switch {
 	case e <= 9:
 		return rune('0' + e)

@@ -1,4 +1,4 @@
-package mcu
+package dtmf
 
 import (
 	"encoding/binary"
@@ -76,7 +76,7 @@ func TestDTMFDecoder(t *testing.T) {
 			{nil, 1, true}, {[]byte{1, 2, 3}, 2, true}, {[]byte{16, 10, 0, 160}, 3, true}, {[]byte{200, 10, 0, 160}, 4, true},
 		}, ""},
 	} {
-		var d dtmfDecoder
+		var d Decoder
 		var got []rune
 		for _, p := range tc.pkts {
 			if digit, ok := d.Push(p.payload, p.ts, p.marker); ok {
