@@ -54,12 +54,30 @@ vet: deps
 	go vet ./...
 
 # Package boundaries (see DESIGN.md): cgo only under codec/, and the import graph codec <- mixer <- mcu <- signaling.
+# Package boundaries (see DESIGN.md), each check failing loudly if go list itself fails (pipefail):
+# cgo only under codec/; codec <- mixer <- mcu <- signaling <- cmd; mcu/internal/... only from mcu/...;
+# no production package imports a test helper package (a path ending in "test"). Test helper packages
+# (mcutest, ...) are tests' code and exempt from the direction rules.
+GOFILES = $$(find . -name '*.go' -not -path './web/e2e/node_modules/*' -not -path './.git/*')
 lint: vet
-	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
-	@bad=$$(grep -rl --include='*.go' '^import "C"' . | grep -v '^./codec/' || true); \
-		test -z "$$bad" || { echo "cgo outside codec/: $$bad"; exit 1; }
-	@! go list -deps ./codec/... | grep -E 'github.com/pion|/mixer$$|/mcu$$|/signaling$$' || { echo "codec imports too much"; exit 1; }
-	@! go list -deps ./mixer/... | grep -E 'github.com/pion|/mcu$$|/signaling$$' || { echo "mixer imports too much"; exit 1; }
+	@set -euo pipefail; files=$(GOFILES); test -n "$$files"; \
+		bad=$$(gofmt -l $$files); test -z "$$bad" || { echo "gofmt needed: $$bad"; exit 1; }
+	@set -euo pipefail; cgo=$$(go list -f '{{if .CgoFiles}}{{.ImportPath}}{{end}}' ./...); \
+		bad=$$(echo "$$cgo" | grep -v '^github.com/openmcu/mcu/codec/' | grep . || true); \
+		test -z "$$bad" || { echo "cgo outside codec/: $$bad"; exit 1; }; \
+		test -n "$$(echo "$$cgo" | grep codec/)" || { echo "lint: found no cgo at all: go list is broken"; exit 1; }
+	@set -euo pipefail; m=github.com/openmcu/mcu; \
+		imports=$$(go list -f '{{.ImportPath}} {{join .Imports " "}}' ./...); test -n "$$imports"; \
+		deny() { local from=$$1 pat=$$2 why=$$3; \
+			bad=$$(echo "$$imports" | awk -v f="^$$from" '$$1 ~ f && $$1 !~ /test$$/' | tr ' ' '\n' | grep -E "$$pat" || true); \
+			test -z "$$bad" || { echo "$$why: $$(echo $$bad)"; exit 1; }; }; \
+		deny "$$m/codec" "github.com/pion|^$$m/(mixer|mcu|signaling|cmd)(/|$$)" "codec imports too much"; \
+		deny "$$m/mixer" "github.com/pion|^$$m/(mcu|signaling|cmd)(/|$$)" "mixer imports too much"; \
+		deny "$$m/mcu" "^net/http$$|^$$m/(signaling|cmd)(/|$$)" "mcu imports too much"; \
+		deny "$$m/(signaling|cmd|codec|mixer|web)" "^$$m/mcu/internal/" "mcu/internal used outside mcu"; \
+		prod=$$(echo "$$imports" | awk '$$1 !~ /test$$/'); \
+		bad=$$(echo "$$prod" | awk '{for (i = 2; i <= NF; i++) if ($$i ~ /^github.com\/openmcu\/mcu\/.*test$$/) print $$1 " -> " $$i}'); \
+		test -z "$$bad" || { echo "production code imports a test package: $$bad"; exit 1; }
 	@echo lint ok
 
 fmt:
@@ -78,21 +96,15 @@ e2e: build deps-test
 
 # Each fuzz target runs briefly; a crash fails the build and leaves its input under testdata/fuzz.
 fuzz: deps
-	@set -e; for pkg in $$(go list ./...); do \
+	@set -euo pipefail; pkgs=$$(go list ./...); test -n "$$pkgs"; n=0; \
+	for pkg in $$pkgs; do \
 		dir=$$(go list -f '{{.Dir}}' $$pkg); \
 		for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/^func //'); do \
-			echo "fuzz $$pkg $$f"; \
+			echo "fuzz $$pkg $$f"; n=$$((n + 1)); \
 			go test -run='^$$' -fuzz="^$$f\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINTIME) $$pkg; \
 		done; \
-	done
-
-# The churn soak (cmd/mcusoak): bots join and leave rooms of the real server for SOAK_DURATION, and it
-# fails when goroutines, the Go heap or C memory still grow after warm-up. make test runs 3 minutes.
-SOAK_DURATION    ?= 1h
-CI_SOAK_DURATION ?= 3m
-SOAK_FLAGS       ?=
-soak: build
-	go run ./cmd/mcusoak -server $(BIN)/mcu -duration $(SOAK_DURATION) $(SOAK_FLAGS)
+	done; \
+	echo "$$n fuzz targets"; test "$$n" -ge 10 || { echo "fewer fuzz targets than the project has: the loop is broken"; exit 1; }
 
 bench: deps
 	go test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) ./codec/... ./mixer/...

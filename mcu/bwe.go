@@ -19,15 +19,6 @@ import (
 // and b=AS/b=TIAS, the tightest winning. Without TWCC feedback (a client that does not negotiate it) the
 // estimated caps stay empty and the explicit caps alone decide.
 
-// tierNeeds returns what each tier needs of a link, best first: its video bitrate plus the audio's.
-func (c Config) tierNeeds() []int {
-	var need []int
-	for _, t := range c.Tiers() {
-		need = append(need, t.VideoBitrate+c.AudioBitrate)
-	}
-	return need
-}
-
 // capsForTier returns the caps that put a receiver on tier i of needs (-1: audio only).
 func capsForTier(need []int, i int) Caps {
 	if i < 0 {
@@ -65,7 +56,7 @@ func (p *Participant) Quality() Quality {
 	i := int(p.tier.Load())
 	q.Tier = p.tierName(i)
 	q.KeyframeRequests, q.KeyframesForced = p.keyframeRequests.Load(), p.keyframesForced.Load()
-	switch ec, bc := p.m.cfg.tierFor(explicit), p.m.cfg.tierFor(est); {
+	switch ec, bc := p.m.tiers.fit(explicit), p.m.tiers.fit(est); {
 	case i == 0:
 	case ec == i:
 		q.Limit = "caps"
@@ -78,7 +69,7 @@ func (p *Participant) Quality() Quality {
 // newBWE returns the bandwidth estimator factory of the MCU's PeerConnections: GCC starting a little
 // above the main tier's need, without a pacer.
 func (m *MCU) newBWE() (*cc.InterceptorFactory, error) {
-	need := m.cfg.tierNeeds()
+	need := m.tiers.needs()
 	lf := pionlog.Factory{Log: m.log}
 	f, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
 		return newGCC(need[0], lf)
@@ -118,7 +109,7 @@ func (p *Participant) runBWE(e cc.BandwidthEstimator) {
 	defer p.wg.Done()
 	defer p.m.catch(panicBWE, p.log, p.removeAsync)
 	params := tierctl.DefaultParams()
-	need := p.m.cfg.tierNeeds()
+	need := p.m.tiers.needs()
 	ctl := tierctl.New(params, need)
 	tick := time.NewTicker(params.Interval)
 	defer tick.Stop()
@@ -161,7 +152,7 @@ func (p *Participant) runBWE(e cc.BandwidthEstimator) {
 		}
 		p.mu.Unlock()
 		if i != before {
-			p.m.stats.tierChanges.Add(1)
+			p.m.stats.TierChanges.Add(1)
 			p.log.Debug("bandwidth tier", "tier", p.tierName(i), "reason", reason)
 			if err := p.applyTier("bandwidth: " + reason); err != nil {
 				p.log.Warn("apply tier", "err", err)

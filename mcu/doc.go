@@ -1,24 +1,54 @@
-// Package mcu holds rooms and participants over pion/webrtc: every participant sends camera and microphone
-// over one PeerConnection and receives exactly one audio track (the mix of everyone but themselves) and one
-// video track (a composited grid of everyone else). It turns RTP into decoded media (ingest), feeds the
-// room's mixer.AudioMixer and mixer.Compositor, and encodes their outputs once per distinct mix or view
-// (egress). Its API speaks Go method calls, not wire formats: MCU.Join, Participant.HandleOffer, Leave and
-// the events of a ParticipantListener; package signaling drives it.
+// Package mcu holds rooms and participants: every participant sends its audio and video and receives
+// exactly one audio stream (the mix of everyone but itself) and one video stream (a composited picture
+// of the others). It turns what participants send into decoded media (ingest), feeds each room's
+// mixer.AudioMixer and mixer.Compositor, and encodes their outputs once per distinct mix or view and tier
+// (egress). Its API speaks Go method calls, not wire formats: MCU.Join / JoinRTP, Participant.HandleOffer
+// / UpdateRTP, Leave and the events of a ParticipantListener; package signaling drives it.
+//
+// # Files, by pipeline stage
+//
+//	mcu.go         the MCU: New, Join, Close
+//	membership.go  joining and leaving a room, the roster events
+//	room.go        a room: its mixers' goroutines, closing, failing alone
+//	participant.go a participant: mute, layout, caps and tier, leaving; its transport
+//	transport.go   the interface between a participant and what carries its media
+//	webrtc.go      the WebRTC transport (pion PeerConnection): negotiation, tracks, RTCP, its ingest
+//	plainrtp.go    the plain-RTP transport (SIP calls): sockets, strict RTP, senders, its ingest
+//	ingest.go      decoding: audio frames with concealment, video frames of the visible
+//	egress.go      encoding: per mix and audio class, per view, tier and video encoding; fan-out
+//	bwe.go         bandwidth estimation (GCC on TWCC) into tiers; link quality
+//	stats.go       counters and snapshots
+//	config.go, tier.go, layout.go, rtpapi.go, panic.go: settings, tiers, layouts, plain-RTP types, recovery
+//
+// The room-free pieces are small packages under internal/: rtpio (plain RTP streams, reports, senders),
+// assembler (video frames from RTP), tierctl (the tier controller), nackfilter, dtmf, latency, pionlog.
+//
+// A participant talks to its transport through one small interface (transport): write audio, write
+// video, which video encoding and audio codec it needs, whether its media is up, close. A new kind of
+// participant (a recorder, a live stream, a link to another server) is a new transport; the room, the
+// mixers and the encoders do not change.
 //
 // # Goroutines
 //
 // Every goroutine this package starts, and what stops it:
 //
-//	inbound track reader   1 per pion TrackRemote (pion's OnTrack goroutine)  ends when the PeerConnection closes
-//	RTCP reader            1 per RTPSender (audio, video)                     ends when the PeerConnection closes
-//	disconnect timer       1 per disconnection (time.AfterFunc)               stopped on reconnect or leave
-//	audio mixer loop       1 per room (mixer.AudioMixer.Run, encodes Opus)    ends when the room closes
-//	compositor loop        1 per room (mixer.Compositor.Run)                  ends when the room closes
-//	video output encoder   1 per compositor output (H.264)                    ends when its output or room closes
-//	remover                1 per participant removed by a connection failure  ends when its leave is done (MCU.Close waits)
+//	inbound track reader   1 per pion TrackRemote (pion's OnTrack goroutine)    ends when the PeerConnection closes
+//	RTCP reader            1 per RTPSender (audio, video)                       ends when the PeerConnection closes
+//	bandwidth estimation   1 per WebRTC participant with TWCC (runBWE)          ends when the participant leaves
+//	plain-RTP readers      1 per plain-RTP stream (audio, video)                end when the stream's sockets close
+//	plain-RTP RTCP         2 per plain-RTP stream (RTCP reader, reporter)       end when the stream closes
+//	RTP timeout watch      1 per plain-RTP participant (watch)                  ends when the participant leaves
+//	disconnect timer       1 per disconnection (time.AfterFunc)                 stopped on reconnect or leave
+//	negotiation timer      1 per participant whose media is not up (AfterFunc)  stopped when it is, or on leave
+//	audio mixer loop       1 per room (mixer.AudioMixer.Run, encodes the mixes) ends when the room closes
+//	compositor loop        1 per room (mixer.Compositor.Run)                    ends when the room closes
+//	video output encoder   1 per compositor output (runOutput)                  ends when its output or room closes
+//	remover                1 per participant removed by a failure (removeAsync) ends when its leave is done (MCU.Close waits)
 //
 // Participant.Leave waits for the participant's goroutines, the last Leave of a room waits for the room's,
-// and MCU.Close waits for all of them.
+// and MCU.Close waits for all of them. A panic in any of them is recovered, logged with its stack and
+// counted (Stats.Panics): in a room's goroutine it ends that room (ErrInternal), in a participant's that
+// participant; nothing else is disturbed.
 //
 // # Locks
 //
@@ -27,6 +57,9 @@
 //
 // # Limits
 //
-// Video goes out as H.264 Constrained Baseline only: a client that offers no H.264 is refused by
-// HandleOffer. Server-initiated renegotiation is not used; HandleAnswer only applies an answer.
+// Video goes out as H.264 Constrained Baseline, or VP8 to a WebRTC client that offers no H.264; an offer
+// with video in neither is refused (ErrNoCodec). Incoming H.264 and VP8 are decoded. Server-initiated
+// renegotiation is not used; HandleAnswer only applies an answer. Admission limits: Config.MaxRooms,
+// MaxTotalParticipants, MaxParticipants, MaxMediaSections, NegotiationTimeout, MaxInputWidth and
+// MaxInputHeight, MaxInputBitrate (Stats.Refusals).
 package mcu

@@ -1,17 +1,19 @@
 package mcu
 
+// Ingest: what a participant sends, read by its transport, decoded into the mixers: audio into 20 ms
+// frames with loss concealed, video into whole pictures of the participants someone sees.
+
 import (
 	"errors"
-	"strings"
+	"fmt"
 	"time"
 
-	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
-	"github.com/pion/rtp/codecs"
-	"github.com/pion/webrtc/v4"
 
 	"github.com/openmcu/mcu/codec"
 	"github.com/openmcu/mcu/codec/av"
+	"github.com/openmcu/mcu/codec/g711"
+	"github.com/openmcu/mcu/codec/g722"
 	"github.com/openmcu/mcu/codec/opus"
 	"github.com/openmcu/mcu/mcu/internal/assembler"
 )
@@ -28,62 +30,6 @@ const (
 	frameMaxDelay = 300 * time.Millisecond
 )
 
-// onTrack runs on its own pion goroutine for each incoming track and reads it until the connection
-// closes.
-func (p *Participant) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-	p.mu.Lock()
-	if p.closing {
-		p.mu.Unlock()
-		return
-	}
-	p.wg.Add(1)
-	p.mu.Unlock()
-	defer p.wg.Done()
-	defer p.m.catch(panicIngest, p.log, p.removeAsync)
-	if p.viewer {
-		p.log.Debug("ignoring a viewer's inbound track", "track", t.ID())
-		return // pion drops what nobody reads
-	}
-	mime := strings.ToLower(t.Codec().MimeType)
-	log := p.log.With("track", t.ID(), "ssrc", uint32(t.SSRC()), "codec", mime)
-	log.Info("inbound track started")
-	defer log.Info("inbound track ended")
-	readRTP := func(pkt *rtp.Packet, buf []byte) (time.Time, error) {
-		for {
-			n, _, err := t.Read(buf)
-			if err != nil {
-				return time.Time{}, err
-			}
-			now := time.Now()
-			if !p.inLimit.AllowN(now, n) { // over Config.MaxInputBitrate: dropped like a lost packet
-				p.m.stats.refusedInputBitrate.Add(1)
-				continue
-			}
-			return now, pkt.Unmarshal(buf[:n])
-		}
-	}
-	ssrc := uint32(t.SSRC())
-	pli := func() error {
-		return p.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
-	}
-	switch mime {
-	case strings.ToLower(webrtc.MimeTypeOpus):
-		dec, err := opus.NewDecoder()
-		if err != nil {
-			p.log.Error("new opus decoder", "err", err)
-			return
-		}
-		defer dec.Close()
-		p.readAudio(readRTP, dec, nil)
-	case strings.ToLower(webrtc.MimeTypeH264):
-		p.readVideo(readRTP, pli, codec.H264, &codecs.H264Packet{})
-	case strings.ToLower(webrtc.MimeTypeVP8):
-		p.readVideo(readRTP, pli, codec.VP8, &codecs.VP8Packet{})
-	default:
-		log.Warn("unsupported inbound codec")
-	}
-}
-
 // rtpReader reads the next RTP packet of a track into pkt, using buf, and returns its arrival time. An
 // error that is not a parse error ends the track; a packet that does not parse is skipped.
 type rtpReader func(pkt *rtp.Packet, buf []byte) (time.Time, error)
@@ -95,8 +41,8 @@ type audioPacketFilter func(pkt *rtp.Packet) bool
 // readAudio decodes one audio track (Opus, G.711 or G.722) into 20 ms frames for the mixer, concealing
 // lost packets: with the next packet's FEC for the last frame of a gap (Opus), with PLC for the others.
 func (p *Participant) readAudio(read rtpReader, dec codec.AudioDecoder, filter audioPacketFilter) {
-	p.m.stats.audioDecoders.Add(1)
-	defer p.m.stats.audioDecoders.Add(-1)
+	p.m.stats.AudioDecoders.Add(1)
+	defer p.m.stats.AudioDecoders.Add(-1)
 	buf := make([]byte, 1500)
 	pcm := make([]int16, codec.FrameSamples)
 	silence := make([]int16, codec.FrameSamples)
@@ -109,7 +55,7 @@ func (p *Participant) readAudio(read rtpReader, dec codec.AudioDecoder, filter a
 			frame = silence
 		}
 		if err := p.audioIn.WriteAt(frame, arrived); err != nil {
-			p.m.stats.writeErrors.Add(1)
+			p.m.stats.WriteErrors.Add(1)
 		}
 	}
 	for {
@@ -127,7 +73,7 @@ func (p *Participant) readAudio(read rtpReader, dec codec.AudioDecoder, filter a
 				continue // duplicate or late: its frame was concealed already
 			}
 			if lost := int(d) - 1; lost > 0 {
-				p.m.stats.audioPacketsLost.Add(uint64(lost))
+				p.m.stats.AudioPacketsLost.Add(uint64(lost))
 				k := min(lost, maxConcealed)
 				for i := range k {
 					var next []byte
@@ -142,7 +88,7 @@ func (p *Participant) readAudio(read rtpReader, dec codec.AudioDecoder, filter a
 		}
 		started, last = true, pkt.SequenceNumber
 		if err := dec.Decode(pkt.Payload, pcm); err != nil && !errors.Is(err, codec.ErrFrameSize) {
-			p.m.stats.decodeErrors.Add(1)
+			p.m.stats.DecodeErrors.Add(1)
 			if err := dec.Conceal(nil, pcm); err != nil {
 				continue
 			}
@@ -170,13 +116,13 @@ func (p *Participant) readVideo(read rtpReader, sendPLI func() error, c codec.Vi
 		return
 	}
 	defer dec.Close()
-	p.m.stats.videoDecoders.Add(1)
-	defer p.m.stats.videoDecoders.Add(-1)
+	p.m.stats.VideoDecoders.Add(1)
+	defer p.m.stats.VideoDecoders.Add(-1)
 	idle := false // the participant is visible to nobody: frames are not decoded
-	p.m.stats.videoDecodersActive.Add(1)
+	p.m.stats.VideoDecodersActive.Add(1)
 	defer func() {
 		if !idle {
-			p.m.stats.videoDecodersActive.Add(-1)
+			p.m.stats.VideoDecodersActive.Add(-1)
 		}
 	}()
 	asm := assembler.New(depacketizer, frameMaxDelay)
@@ -185,7 +131,7 @@ func (p *Participant) readVideo(read rtpReader, sendPLI func() error, c codec.Vi
 		if now := time.Now(); now.Sub(lastPLI) >= pliInterval {
 			lastPLI = now
 			if err := sendPLI(); err == nil {
-				p.m.stats.plisSent.Add(1)
+				p.m.stats.PLIsSent.Add(1)
 			}
 		}
 	}
@@ -197,14 +143,14 @@ func (p *Participant) readVideo(read rtpReader, sendPLI func() error, c codec.Vi
 		if !p.r.video.Visible(p.id) || p.videoMuted.Load() {
 			if !idle {
 				idle = true
-				p.m.stats.videoDecodersActive.Add(-1)
+				p.m.stats.VideoDecodersActive.Add(-1)
 			}
-			p.m.stats.videoFramesNotDecoded.Add(1)
+			p.m.stats.VideoFramesNotDecoded.Add(1)
 			return
 		}
 		if idle {
 			idle = false
-			p.m.stats.videoDecodersActive.Add(1)
+			p.m.stats.VideoDecodersActive.Add(1)
 			lost = true
 			lastPLI = time.Time{}
 			pli()
@@ -213,11 +159,11 @@ func (p *Participant) readVideo(read rtpReader, sendPLI func() error, c codec.Vi
 			dec.Lost()
 		}
 		p.framesDecoded.Add(1)
-		p.m.stats.videoFramesDecoded.Add(1)
+		p.m.stats.VideoFramesDecoded.Add(1)
 		pic, err := dec.Decode(data)
 		if err != nil {
 			if !errors.Is(err, codec.ErrNeedKeyframe) {
-				p.m.stats.decodeErrors.Add(1)
+				p.m.stats.DecodeErrors.Add(1)
 			}
 			pli()
 			return
@@ -227,7 +173,7 @@ func (p *Participant) readVideo(read rtpReader, sendPLI func() error, c codec.Vi
 		}
 		pic.Time = arrival // the arrival of the frame's last packet
 		if err := p.r.video.PushFrame(p.id, pic); err == nil {
-			p.m.stats.videoFramesIn.Add(1)
+			p.m.stats.VideoFramesIn.Add(1)
 		}
 	}
 	for {
@@ -246,13 +192,17 @@ func (p *Participant) readVideo(read rtpReader, sendPLI func() error, c codec.Vi
 	}
 }
 
-// hasKeyframeRequest reports whether pkts hold a PLI or a FIR.
-func hasKeyframeRequest(pkts []rtcp.Packet) bool {
-	for _, pk := range pkts {
-		switch pk.(type) {
-		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-			return true
-		}
+// newAudioDecoder opens a decoder for an incoming audio stream.
+func newAudioDecoder(c AudioCodec) (codec.AudioDecoder, error) {
+	switch c {
+	case PCMU:
+		return g711.NewDecoder(g711.MuLaw)
+	case PCMA:
+		return g711.NewDecoder(g711.ALaw)
+	case G722:
+		return g722.NewDecoder()
+	case Opus:
+		return opus.NewDecoder()
 	}
-	return false
+	return nil, fmt.Errorf("audio decoder for %v: %w", c, ErrNoCodec)
 }

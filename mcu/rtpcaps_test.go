@@ -18,12 +18,12 @@ func TestRTPCaps(t *testing.T) {
 	}
 	for _, tt := range tests {
 		media := RTPMedia{Video: &RTPVideo{ProfileLevelID: tt.plid}, MaxBitrate: 0}
-		i := cfg.tierFor(rtpCaps(cfg, media))
+		i := cfg.tierSet().fit(rtpCaps(cfg, media))
 		if got := cfg.Tiers()[max(i, 0)].Name; i < 0 || got != tt.want {
 			t.Errorf("profile-level-id %q: tier %d (%s), want %s", tt.plid, i, got, tt.want)
 		}
 	}
-	if c := rtpCaps(cfg, RTPMedia{MaxBitrate: 64_000}); cfg.tierFor(c) != -1 {
-		t.Errorf("b=AS 64 kbit/s: tier %d, want audio only", cfg.tierFor(c))
+	if c := rtpCaps(cfg, RTPMedia{MaxBitrate: 64_000}); cfg.tierSet().fit(c) != -1 {
+		t.Errorf("b=AS 64 kbit/s: tier %d, want audio only", cfg.tierSet().fit(c))
 	}
 }

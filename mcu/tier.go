@@ -54,11 +54,20 @@ func (c Config) Tiers() []Tier {
 	return append([]Tier{main}, c.LowerTiers...)
 }
 
-// tierFor returns the index in Tiers of the best tier that fits caps, or -1 when none does and the
-// receiver gets audio only.
-func (c Config) tierFor(caps Caps) int {
-	for i, t := range c.Tiers() {
-		if caps.MaxBitrate > 0 && t.VideoBitrate+c.AudioBitrate > caps.MaxBitrate {
+// tierSet is the tiers of a configuration, computed once (Config.Tiers builds a new slice each call),
+// with the audio bitrate that comes with each. Read-only: safe for concurrent use.
+type tierSet struct {
+	tiers []Tier
+	audio int // bit/s of the audio that goes with every tier
+}
+
+func (c Config) tierSet() tierSet { return tierSet{tiers: c.Tiers(), audio: c.AudioBitrate} }
+
+// fit returns the index of the best tier that fits caps, or -1 when none does and the receiver gets
+// audio only.
+func (s tierSet) fit(caps Caps) int {
+	for i, t := range s.tiers {
+		if caps.MaxBitrate > 0 && t.VideoBitrate+s.audio > caps.MaxBitrate {
 			continue
 		}
 		if (caps.MaxWidth > 0 && t.Width > caps.MaxWidth) || (caps.MaxHeight > 0 && t.Height > caps.MaxHeight) ||
@@ -70,14 +79,23 @@ func (c Config) tierFor(caps Caps) int {
 	return -1
 }
 
-// tierOf returns the index of the tier with this picture size and frame rate, or 0.
-func (c Config) tierOf(width, height, frameRate int) int {
-	for i, t := range c.Tiers() {
+// of returns the index of the tier with this picture size and frame rate, or 0.
+func (s tierSet) of(width, height, frameRate int) int {
+	for i, t := range s.tiers {
 		if t.Width == width && t.Height == height && t.FrameRate == frameRate {
 			return i
 		}
 	}
 	return 0
+}
+
+// needs returns what each tier needs of a link, best first: its video bitrate plus the audio's.
+func (s tierSet) needs() []int {
+	need := make([]int, 0, len(s.tiers))
+	for _, t := range s.tiers {
+		need = append(need, t.VideoBitrate+s.audio)
+	}
+	return need
 }
 
 // sdpCaps reads the bandwidth a client allows in its SDP: b=TIAS (bits per second) or b=AS (kilobits per

@@ -22,7 +22,7 @@ func TestTierFor(t *testing.T) {
 		{Caps{MaxWidth: 100}, "audio-only"},
 	}
 	for _, tt := range tests {
-		i := cfg.tierFor(tt.caps)
+		i := cfg.tierSet().fit(tt.caps)
 		got := "audio-only"
 		if i >= 0 {
 			got = cfg.Tiers()[i].Name

@@ -1,5 +1,9 @@
 package mcu
 
+// The plain-RTP transport: a SIP call or any RTP/AVP endpoint (no ICE, DTLS or SRTP). The signalling
+// layer (signaling/sip) does the SDP offer/answer and hands the negotiated media to JoinRTP; the MCU owns
+// the UDP sockets (mcu/internal/rtpio), the RTP/RTCP, the codecs and this transport's ingest.
+
 import (
 	"errors"
 	"fmt"
@@ -20,16 +24,13 @@ import (
 	"github.com/openmcu/mcu/mcu/internal/rtpio"
 )
 
-// errNotRTP and errNotWebRTC are returned by the methods of the other kind of participant.
-var (
-	errNotRTP    = errors.New("not a plain-RTP participant")
-	errNotWebRTC = errors.New("not a WebRTC participant")
-)
+// rtpTransport is the transport of a plain-RTP participant (a SIP call, an RTP/AVP endpoint): up to one
+// audio and one video rtpio.Stream, their senders and the negotiated media. The streams' sockets stay for
+// the participant's life (a re-INVITE keeps its ports); what flows on them follows the latest RTPMedia.
+// Safe for concurrent use.
+type rtpTransport struct {
+	p *Participant
 
-// rtpPeer is the transport of a plain-RTP participant: up to one audio and one video rtpio.Stream, their
-// senders and the negotiated media. The streams' sockets stay for the participant's life (a re-INVITE
-// keeps its ports); what flows on them follows the latest RTPMedia.
-type rtpPeer struct {
 	audio, video *rtpio.Stream // nil: not negotiated (yet)
 
 	// The senders, replaced when a renegotiation changes the payload type or packetization. The audio
@@ -58,27 +59,27 @@ func (m *MCU) JoinRTP(roomName, displayName string, l ParticipantListener, media
 		return nil, RTPLocal{}, fmt.Errorf("join room %q: no audio or video stream: %w", roomName, ErrNoCodec)
 	}
 	p := m.newMember(displayName, l)
-	p.rtp = &rtpPeer{}
-	if err := p.rtp.open(m.cfg, media); err != nil {
-		p.rtp.close()
+	t := &rtpTransport{p: p}
+	p.t = t
+	if err := t.open(m.cfg, media); err != nil {
+		t.closeStreams()
 		return nil, RTPLocal{}, fmt.Errorf("join room %q: %w", roomName, err)
 	}
-	p.applyRTPMedia(media)
+	t.applyMedia(media)
 	if err := m.join(roomName, p); err != nil {
 		return nil, RTPLocal{}, err
 	}
 	p.mu.Lock()
-	p.answered = true
 	p.sdpCaps = rtpCaps(p.m.cfg, media)
 	if !p.closing {
-		p.startRTP()
+		t.start()
 	}
 	p.mu.Unlock()
 	if err := p.applyTier("rtp"); err != nil {
 		p.leave(err)
 		return nil, RTPLocal{}, fmt.Errorf("join room %q: %w", roomName, err)
 	}
-	return p, p.rtp.local(), nil // its encoder's first frame for it is an IDR (a new receiver)
+	return p, t.local(), nil // its encoder's first frame for it is an IDR (a new receiver)
 }
 
 // UpdateRTP applies a renegotiation (a SIP re-INVITE: hold, resume, another codec or address) of a
@@ -86,7 +87,8 @@ func (m *MCU) JoinRTP(roomName, displayName string, l ParticipantListener, media
 // exists; a stream that was not there before gets new sockets. It fails for a WebRTC participant. Safe
 // for concurrent use.
 func (p *Participant) UpdateRTP(media RTPMedia) (RTPLocal, error) {
-	if p.rtp == nil {
+	t, ok := p.t.(*rtpTransport)
+	if !ok {
 		return RTPLocal{}, fmt.Errorf("update rtp: %w", errNotRTP)
 	}
 	p.negMu.Lock()
@@ -97,19 +99,19 @@ func (p *Participant) UpdateRTP(media RTPMedia) (RTPLocal, error) {
 		return RTPLocal{}, fmt.Errorf("update rtp: %w", ErrClosed)
 	}
 	p.mu.Unlock()
-	hadAudio, hadVideo := p.rtp.audio != nil, p.rtp.video != nil
-	if err := p.rtp.open(p.m.cfg, media); err != nil {
+	hadAudio, hadVideo := t.audio != nil, t.video != nil
+	if err := t.open(p.m.cfg, media); err != nil {
 		return RTPLocal{}, fmt.Errorf("update rtp: %w", err)
 	}
-	p.applyRTPMedia(media)
+	t.applyMedia(media)
 	p.mu.Lock()
 	p.sdpCaps = rtpCaps(p.m.cfg, media)
 	if !p.closing {
-		if !hadAudio && p.rtp.audio != nil {
-			p.startRTPAudio()
+		if !hadAudio && t.audio != nil {
+			t.startAudio()
 		}
-		if !hadVideo && p.rtp.video != nil {
-			p.startRTPVideo()
+		if !hadVideo && t.video != nil {
+			t.startVideo()
 		}
 	}
 	p.mu.Unlock()
@@ -118,7 +120,7 @@ func (p *Participant) UpdateRTP(media RTPMedia) (RTPLocal, error) {
 	}
 	p.requestKeyframe(true)
 	p.log.Info("rtp media updated", "audio", describeAudio(media.Audio), "video", describeVideo(media.Video))
-	return p.rtp.local(), nil
+	return t.local(), nil
 }
 
 // rtpCaps are the limits the negotiated media put on the video a plain-RTP participant receives: b=AS /
@@ -148,7 +150,7 @@ func rtpCaps(cfg Config, media RTPMedia) Caps {
 
 // open opens the streams media has and the peer has not yet. Called before the participant's readers
 // start or with negMu held.
-func (t *rtpPeer) open(cfg Config, media RTPMedia) error {
+func (t *rtpTransport) open(cfg Config, media RTPMedia) error {
 	bind := netip.IPv4Unspecified()
 	if cfg.RTPAddress != "" {
 		a, err := netip.ParseAddr(cfg.RTPAddress)
@@ -177,7 +179,7 @@ func (t *rtpPeer) open(cfg Config, media RTPMedia) error {
 }
 
 // local returns the streams' addresses.
-func (t *rtpPeer) local() RTPLocal {
+func (t *rtpTransport) local() RTPLocal {
 	var l RTPLocal
 	if t.audio != nil {
 		l.Audio = t.audio.LocalAddr()
@@ -190,7 +192,7 @@ func (t *rtpPeer) local() RTPLocal {
 
 // totals returns the packets the peer's streams received, dropped (RTP: not RTP, a payload type or a
 // source not allowed, maybe cut; RTCP datagrams are not counted) and sent.
-func (t *rtpPeer) totals() (received, dropped, sent, unsent uint64) {
+func (t *rtpTransport) totals() (received, dropped, sent, unsent uint64) {
 	for _, s := range []*rtpio.Stream{t.audio, t.video} {
 		if s == nil {
 			continue
@@ -204,8 +206,8 @@ func (t *rtpPeer) totals() (received, dropped, sent, unsent uint64) {
 	return received, dropped, sent, unsent
 }
 
-// addTotals adds the peer's packet counts to s.
-func (t *rtpPeer) addTotals(s *Stats) {
+// addStats adds the streams' packet counts to s.
+func (t *rtpTransport) addStats(s *Stats) {
 	r, d, n, u := t.totals()
 	s.RTPPacketsReceived += r
 	s.RTPPacketsDropped += d
@@ -213,8 +215,20 @@ func (t *rtpPeer) addTotals(s *Stats) {
 	s.RTPPacketsUnsent += u
 }
 
-// close closes the streams, which ends their readers, and waits for their goroutines.
-func (t *rtpPeer) close() {
+// close closes the streams, which ends their readers, and adds their counts to the MCU's (the participant
+// waits for the readers).
+func (t *rtpTransport) close() {
+	t.closeStreams()
+	r, d, n, u := t.totals()
+	st := &t.p.m.stats
+	st.RTPPacketsReceived.Add(r)
+	st.RTPPacketsDropped.Add(d)
+	st.RTPPacketsSent.Add(n)
+	st.RTPPacketsUnsent.Add(u)
+}
+
+// closeStreams closes the streams' sockets.
+func (t *rtpTransport) closeStreams() {
 	for _, s := range []*rtpio.Stream{t.audio, t.video} {
 		if s != nil {
 			_ = s.Close()
@@ -222,10 +236,30 @@ func (t *rtpPeer) close() {
 	}
 }
 
-// applyRTPMedia makes media the current one: remote addresses, accepted payload types, senders (new ones
-// when the payload type or packetization changes) and the codecs the room encodes for the participant.
-func (p *Participant) applyRTPMedia(media RTPMedia) {
-	t := p.rtp
+// mediaUp is true: a plain-RTP peer has no handshake, and strict RTP sends nothing before it is heard.
+func (t *rtpTransport) mediaUp() bool { return true }
+
+// videoEncoding is H.264 while the peer receives video: in slices of one packet each for packetization
+// mode 0; nothing without video or on hold.
+func (t *rtpTransport) videoEncoding() videoEncoding {
+	m := t.media.Load()
+	if m == nil || m.Video == nil || !m.Video.Send {
+		return videoEncoding{}
+	}
+	return videoEncoding{codec: codec.H264, sliced: m.Video.PacketizationMode == 0}
+}
+
+// audioCodec is the negotiated audio codec (0 without audio).
+func (t *rtpTransport) audioCodec() AudioCodec {
+	if m := t.media.Load(); m != nil && m.Audio != nil {
+		return m.Audio.Codec
+	}
+	return 0
+}
+
+// applyMedia makes media the current one: remote addresses, accepted payload types, senders (new ones
+// when the payload type or packetization changes), and so the codecs the room encodes for the participant.
+func (t *rtpTransport) applyMedia(media RTPMedia) {
 	old := t.media.Load()
 	m := media // a copy the readers may keep reading
 	m.SignalingAddr = m.SignalingAddr.Unmap()
@@ -268,43 +302,35 @@ func (p *Participant) applyRTPMedia(media RTPMedia) {
 	}
 	t.media.Store(&m)
 	t.since.Store(time.Now().UnixNano())
-	switch {
-	case m.Video != nil && m.Video.Send && m.Video.PacketizationMode == 0:
-		p.videoCodec.Store(int32(h264Sliced)) // every NAL unit in one packet
-	case m.Video != nil && m.Video.Send:
-		p.videoCodec.Store(int32(codec.H264))
-	default:
-		p.videoCodec.Store(0) // the output encoders skip a participant that wants no video
-	}
 }
 
-// startRTP starts the readers of the participant's streams and the RTP timeout watch. p.mu is held and
-// the participant is not closing.
-func (p *Participant) startRTP() {
-	if p.rtp.audio != nil {
-		p.startRTPAudio()
+// start starts the readers of the streams and the RTP timeout watch. p.mu is held and the participant is
+// not closing.
+func (t *rtpTransport) start() {
+	if t.audio != nil {
+		t.startAudio()
 	}
-	if p.rtp.video != nil {
-		p.startRTPVideo()
+	if t.video != nil {
+		t.startVideo()
 	}
-	p.wg.Add(1)
-	go p.watchRTP()
+	t.p.wg.Add(1)
+	go t.watch()
 }
 
-// startRTPAudio starts the audio stream's RTCP and its reader. p.mu is held.
-func (p *Participant) startRTPAudio() {
-	s := p.rtp.audio
+// startAudio starts the audio stream's RTCP and its reader. p.mu is held.
+func (t *rtpTransport) startAudio() {
+	p, s := t.p, t.audio
 	s.Start(rtpAudioRTCP{p})
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		p.readRTPAudio(s)
+		t.readAudio(s)
 	}()
 }
 
-// startRTPVideo starts the video stream's RTCP and its reader. p.mu is held.
-func (p *Participant) startRTPVideo() {
-	s := p.rtp.video
+// startVideo starts the video stream's RTCP and its reader. p.mu is held.
+func (t *rtpTransport) startVideo() {
+	p, s := t.p, t.video
 	s.Start(rtpVideoRTCP{p})
 	p.wg.Add(1)
 	go func() {
@@ -319,7 +345,7 @@ func (p *Participant) startRTPVideo() {
 				if err != nil {
 					return time.Time{}, err
 				}
-				if m := p.rtp.media.Load(); m.Video == nil || !m.Video.Receive {
+				if m := t.media.Load(); m.Video == nil || !m.Video.Receive {
 					continue // on hold: not taken into the room
 				}
 				pkt.Payload = append(buf[:0], pkt.Payload...)
@@ -333,13 +359,14 @@ func (p *Participant) startRTPVideo() {
 	}()
 }
 
-// readRTPAudio decodes the audio stream into the mixer, switching decoders when the codec changes, and
+// readAudio decodes the audio stream into the mixer, switching decoders when the codec changes, and
 // hands RFC 4733 key presses to the listener.
-func (p *Participant) readRTPAudio(s *rtpio.Stream) {
+func (t *rtpTransport) readAudio(s *rtpio.Stream) {
+	p := t.p
 	var digits dtmf.Decoder
 	dtmfListener, _ := p.listener.(DTMFListener)
 	for {
-		m := p.rtp.media.Load()
+		m := t.media.Load()
 		if m.Audio == nil {
 			return // cannot happen: the stream exists because some media had audio
 		}
@@ -360,7 +387,7 @@ func (p *Participant) readRTPAudio(s *rtpio.Stream) {
 				if err != nil {
 					return time.Time{}, err
 				}
-				m := p.rtp.media.Load()
+				m := t.media.Load()
 				if m.Audio == nil || m.Audio.Codec != c {
 					changed = true
 					return time.Time{}, errors.New("codec changed")
@@ -372,7 +399,7 @@ func (p *Participant) readRTPAudio(s *rtpio.Stream) {
 			}
 		}
 		filter := func(pkt *rtp.Packet) bool {
-			a := p.rtp.media.Load().Audio
+			a := t.media.Load().Audio
 			if a.DTMFPayloadType != 0 && pkt.PayloadType == a.DTMFPayloadType {
 				if d, ok := digits.Push(pkt.Payload, pkt.Timestamp, pkt.Marker); ok && dtmfListener != nil {
 					p.log.Debug("dtmf", "digit", string(d))
@@ -442,18 +469,21 @@ type (
 )
 
 func (l rtpAudioRTCP) OnKeyframeRequest() {}
+
 func (l rtpAudioRTCP) OnReceptionReport(r rtcp.ReceptionReport) {
 	l.p.audioLoss.observeFraction(r.FractionLost)
 }
 
-func (l rtpVideoRTCP) OnKeyframeRequest()                     { l.p.onKeyframeRequest() }
+func (l rtpVideoRTCP) OnKeyframeRequest() { l.p.onKeyframeRequest() }
+
 func (l rtpVideoRTCP) OnReceptionReport(rtcp.ReceptionReport) {}
 
-// watchRTP removes the participant when neither RTP nor RTCP has been accepted from it on any stream for
+// watch removes the participant when neither RTP nor RTCP has been accepted from it on any stream for
 // Config.RTPTimeout (counted from the last renegotiation too), whatever the directions: a peer that
 // receives only, or holds the call, still sends RTCP (RFC 3550 6, RFC 3264 8.4), and one that sends
 // nothing at all is gone. It runs until the participant leaves.
-func (p *Participant) watchRTP() {
+func (t *rtpTransport) watch() {
+	p := t.p
 	defer p.wg.Done()
 	tick := time.NewTicker(min(time.Second, p.m.cfg.RTPTimeout/4))
 	defer tick.Stop()
@@ -462,7 +492,7 @@ func (p *Participant) watchRTP() {
 		case <-p.left:
 			return
 		case now := <-tick.C:
-			last := p.rtp.lastAlive()
+			last := t.lastAlive()
 			if d := now.Sub(last); d >= p.m.cfg.RTPTimeout {
 				p.removeAsync(fmt.Errorf("%w for %v", ErrRTPTimeout, d.Round(100*time.Millisecond)))
 				return
@@ -473,7 +503,7 @@ func (p *Participant) watchRTP() {
 
 // lastAlive returns when the peer last showed life: the last RTP or RTCP packet accepted on any stream,
 // or the last renegotiation if later.
-func (t *rtpPeer) lastAlive() time.Time {
+func (t *rtpTransport) lastAlive() time.Time {
 	last := time.Unix(0, t.since.Load())
 	for _, s := range []*rtpio.Stream{t.audio, t.video} {
 		if s == nil {
@@ -488,47 +518,41 @@ func (t *rtpPeer) lastAlive() time.Time {
 	return last
 }
 
-// writeRTPAudio sends one encoded mix frame, unless the participant's audio is on hold.
-func (p *Participant) writeRTPAudio(payload []byte) {
-	m := p.rtp.media.Load()
+// writeAudio sends one encoded mix frame, unless the participant's audio is on hold.
+func (t *rtpTransport) writeAudio(payload []byte) bool {
+	m := t.media.Load()
 	if m.Audio == nil || !m.Audio.Send {
-		return
+		return false
 	}
-	if !p.rtp.audioMu.TryLock() {
-		return // the sender is being replaced: one 20 ms frame is not sent
+	if !t.audioMu.TryLock() {
+		return false // the sender is being replaced: one 20 ms frame is not sent
 	}
-	defer p.rtp.audioMu.Unlock()
-	if a := p.rtp.audioOut.Load(); a != nil {
-		a.Write(payload)
-		p.sentBytes.Add(uint64(len(payload)))
+	defer t.audioMu.Unlock()
+	a := t.audioOut.Load()
+	if a == nil {
+		return false
 	}
+	a.Write(payload)
+	return true
 }
 
-// writeRTPVideo sends one encoded frame, unless video is on hold or another output is writing now.
-func (p *Participant) writeRTPVideo(frame []byte, d time.Duration) {
-	m := p.rtp.media.Load()
+// writeVideo sends one encoded frame, unless video is on hold or another output is writing now.
+func (t *rtpTransport) writeVideo(frame []byte, d time.Duration) bool {
+	m := t.media.Load()
 	if m.Video == nil || !m.Video.Send {
-		return
+		return false
 	}
-	if !p.rtp.videoMu.TryLock() {
-		p.m.stats.videoFramesDropped.Add(1)
-		return
+	if !t.videoMu.TryLock() {
+		t.p.m.stats.VideoFramesDropped.Add(1)
+		return false
 	}
-	defer p.rtp.videoMu.Unlock()
-	if v := p.rtp.videoOut.Load(); v != nil {
-		v.WriteFrame(frame, d)
-		p.sentBytes.Add(uint64(len(frame)))
+	defer t.videoMu.Unlock()
+	v := t.videoOut.Load()
+	if v == nil {
+		return false
 	}
-}
-
-// rtpAudioClass is the audio class of a plain-RTP participant: its codec, and for Opus the usual bitrate
-// and FEC by loss.
-func (p *Participant) rtpAudioClass() audioClass {
-	m := p.rtp.media.Load()
-	if m.Audio == nil || m.Audio.Codec == Opus {
-		return audioClassFor(p.m.cfg, int(p.tier.Load()), p.audioLoss.get())
-	}
-	return audioClass{codec: m.Audio.Codec}
+	v.WriteFrame(frame, d)
+	return true
 }
 
 func describeAudio(a *RTPAudio) string {

@@ -1,0 +1,233 @@
+package mcu
+
+// Membership and roster: joining a room, leaving it, and telling the others.
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/openmcu/mcu/mixer"
+)
+
+// checkJoin checks Join's arguments.
+func checkJoin(roomName, displayName string, l ParticipantListener) error {
+	if !validName(roomName) {
+		return fmt.Errorf("join room %q: %w", roomName, ErrBadName)
+	}
+	if !validName(displayName) {
+		return fmt.Errorf("join room %q as %q: %w", roomName, displayName, ErrBadName)
+	}
+	if l == nil {
+		return fmt.Errorf("join room %q: nil listener", roomName)
+	}
+	return nil
+}
+
+// join makes the new participant p a member of the room roomName, creating and starting the room on the
+// first join, and tells the others. On failure p is closed.
+func (m *MCU) join(roomName string, p *Participant) error {
+	var err error
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		p.discard()
+		return fmt.Errorf("join room %q: %w", roomName, ErrClosed)
+	}
+	if total := m.participantsLocked(); total >= m.cfg.MaxTotalParticipants {
+		m.mu.Unlock()
+		p.discard()
+		m.stats.refusals.Server.Add(1)
+		return fmt.Errorf("join room %q: %d participants: %w", roomName, total, ErrServerFull)
+	}
+	r := m.rooms[roomName]
+	created := false
+	if r == nil {
+		if len(m.rooms) >= m.cfg.MaxRooms {
+			m.mu.Unlock()
+			p.discard()
+			m.stats.refusals.Rooms.Add(1)
+			return fmt.Errorf("join room %q: %d rooms open: %w", roomName, len(m.rooms), ErrTooManyRooms)
+		}
+		if r, err = newRoom(m, roomName); err != nil {
+			m.mu.Unlock()
+			p.discard()
+			return fmt.Errorf("join room %q: %w", roomName, err)
+		}
+		m.rooms[roomName] = r
+		created = true
+	}
+	others, err := r.addLocked(p)
+	if err != nil && created {
+		m.removeRoomLocked(r)
+	}
+	m.mu.Unlock()
+	if err != nil {
+		p.discard()
+		if created {
+			r.close()
+		}
+		if errors.Is(err, ErrRoomFull) {
+			m.stats.refusals.Room.Add(1)
+		}
+		return fmt.Errorf("join room %q: %w", roomName, err)
+	}
+	r.start()
+	if err := r.attach(p); err != nil {
+		p.leave(err)
+		return fmt.Errorf("join room %q: %w", roomName, err)
+	}
+	p.armNegotiationTimer()
+	r.log.Info("participant joined", "participant", p.id, "name", p.name, "viewer", p.viewer, "transport", fmt.Sprintf("%T", p.t))
+	r.announceJoin(p, others)
+	return nil
+}
+
+// participantsLocked counts the participants of every room. m.mu is held.
+func (m *MCU) participantsLocked() int {
+	n := 0
+	for _, r := range m.rooms {
+		n += r.size()
+	}
+	return n
+}
+
+// removeRoomLocked forgets r if it is still the room of its name. m.mu is held.
+func (m *MCU) removeRoomLocked(r *room) {
+	if m.rooms[r.name] == r {
+		delete(m.rooms, r.name)
+	}
+}
+
+// size returns the number of members.
+func (r *room) size() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.byID)
+}
+
+// addLocked makes p a member and returns the other members. m.mu is held.
+func (r *room) addLocked(p *Participant) ([]*Participant, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, ErrClosed
+	}
+	if len(r.byID) >= r.m.cfg.MaxParticipants {
+		return nil, ErrRoomFull
+	}
+	others := slices.Clone(r.order)
+	r.byID[p.id] = p
+	r.order = append(r.order, p)
+	r.publishLocked()
+	p.r = r
+	p.log = r.log.With("participant", p.id)
+	return others, nil
+}
+
+func (r *room) publishLocked() {
+	snap := make(map[ParticipantID]*Participant, len(r.byID))
+	for id, p := range r.byID {
+		snap[id] = p
+	}
+	r.snapshot.Store(&snap)
+}
+
+// members returns the members in join order.
+func (r *room) members() []*Participant {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.order)
+}
+
+// attach makes p a source and listener of the mixer and a source of the compositor. It becomes a
+// receiver of the compositor (applyTier) once its media is connected, so that a participant that never
+// connects costs no encode. A viewer is only a listener and a receiver: it hears the full mix and sees
+// everyone.
+func (r *room) attach(p *Participant) error {
+	if !p.viewer {
+		src, err := r.audio.AddSource(p.id)
+		if err != nil {
+			return fmt.Errorf("add audio source: %w", err)
+		}
+		p.audioIn = src
+	}
+	if err := r.audio.AddListener(p.id); err != nil {
+		return fmt.Errorf("add audio listener: %w", err)
+	}
+	if !p.viewer {
+		r.video.AddSource(p.id, p.name)
+	}
+	return nil
+}
+
+// receiverOptions is what the compositor draws for a receiver with layout l on tier i of Config.Tiers.
+func (r *room) receiverOptions(l mixer.Layout, i int) mixer.ReceiverOptions {
+	t := r.m.tiers.tiers[i]
+	return mixer.ReceiverOptions{Width: t.Width, Height: t.Height, FrameRate: t.FrameRate, Layout: l}
+}
+
+// remove takes p out of the room and the mixers. It returns the remaining members and whether the room is
+// now empty, in which case it is closed for joins and forgotten by the MCU: the caller must close it.
+func (r *room) remove(p *Participant) (others []*Participant, empty bool) {
+	r.m.mu.Lock()
+	r.mu.Lock()
+	if r.byID[p.id] == p {
+		delete(r.byID, p.id)
+		r.order = slices.DeleteFunc(r.order, func(q *Participant) bool { return q == p })
+		r.publishLocked()
+	}
+	others = slices.Clone(r.order)
+	empty = len(r.byID) == 0 && !r.closed
+	if empty {
+		r.closed = true
+		r.m.removeRoomLocked(r)
+	}
+	r.mu.Unlock()
+	r.m.mu.Unlock()
+	r.audio.RemoveSource(p.id)
+	r.audio.RemoveListener(p.id)
+	r.video.RemoveReceiver(p.id)
+	r.video.RemoveSource(p.id)
+	return others, empty
+}
+
+// announceJoin tells the others about p (unless p is hidden), and p about the others (but the hidden).
+func (r *room) announceJoin(p *Participant, others []*Participant) {
+	info := p.Info()
+	for _, o := range others {
+		if !p.hidden {
+			o.listener.OnRoster(RosterEvent{Type: RosterJoined, Participant: info})
+		}
+		if !o.hidden {
+			p.listener.OnRoster(RosterEvent{Type: RosterJoined, Participant: o.Info()})
+		}
+	}
+}
+
+// broadcast sends e to every member but the one it is about; nothing is told about a hidden viewer.
+func (r *room) broadcast(e RosterEvent) {
+	if p := (*r.snapshot.Load())[e.Participant.ID]; p != nil && p.hidden {
+		return
+	}
+	for _, o := range r.members() {
+		if o.id != e.Participant.ID {
+			o.listener.OnRoster(e)
+		}
+	}
+}
+
+// OnSpeakingChanged tells the others and moves the speakers to the front of the compositor's ranking.
+func (l audioListener) OnSpeakingChanged(changes []mixer.SpeakingChange) {
+	r := l.r
+	members := *r.snapshot.Load()
+	for _, c := range changes {
+		p := members[c.ID]
+		if p == nil {
+			continue
+		}
+		p.speaking.Store(c.Speaking)
+		r.broadcast(RosterEvent{Type: RosterSpeaking, Participant: p.Info()})
+	}
+	r.video.SetSpeakers(r.audio.ActiveSpeakers())
+}

@@ -1,0 +1,198 @@
+package mcu
+
+import (
+	"reflect"
+	"slices"
+	"strings"
+	"sync/atomic"
+
+	"github.com/openmcu/mcu/mcu/internal/latency"
+)
+
+// Histogram is a snapshot of a latency distribution (Stats.AudioLatency, VideoLatency): Counts[i]
+// observations up to Bounds[i], the last count above them all. Plain data.
+type Histogram = latency.Histogram
+
+// Stats are counters since the MCU started, plus current sizes. A plain value: a snapshot.
+type Stats struct {
+	Rooms        int // rooms open now
+	Participants int // participants in all rooms now
+
+	VideoFramesIn      uint64 // decoded incoming pictures handed to a compositor
+	VideoFramesDropped uint64 // composed pictures an output encoder did not take in time
+	VideoFramesOut     uint64 // encoded composed pictures
+	AudioPacketsLost   uint64 // incoming audio packets missing in sequence (concealed)
+	DecodeErrors       uint64 // incoming frames that failed to decode
+	PLIsSent           uint64 // keyframe requests sent to publishers
+	KeyframesForced    uint64 // IDRs forced on output encoders (keyframe requests and new receivers)
+	WriteErrors        uint64 // samples that failed to go out (closed or unbound tracks)
+
+	AudioEncoders int // audio encoders running now (one per distinct mix and audio class), all rooms
+	VideoEncoders int // video encoders running now (one per compositor output and codec), all rooms
+	// VideoEncodersByTier counts the running video encoders per tier name, all rooms.
+	VideoEncodersByTier map[string]int
+	AudioDecoders       int // incoming audio tracks being decoded now
+	VideoDecoders       int // incoming video tracks being decoded now
+
+	// Large rooms: the video of a participant visible to nobody is read but not decoded (ingest.go).
+	VideoFramesDecoded    uint64 // incoming video frames given to a decoder
+	VideoFramesNotDecoded uint64 // incoming video frames skipped: their sender was visible to nobody or had its camera off
+	VideoDecodersActive   int    // incoming video tracks whose sender is visible now (VideoDecoders minus the idle)
+
+	// AudioLatency is the latency the mixer adds: from the arrival of an audio packet to the sending of the
+	// first mix that contains it (for the longest-waiting voice of each tick).
+	AudioLatency Histogram
+	// ReceiversByTier counts the participants receiving each tier now, by tier name ("audio-only" for
+	// those below the lowest tier).
+	ReceiversByTier map[string]int
+	// TierChanges counts the tier changes made by bandwidth estimation (automatic, not caps).
+	TierChanges uint64
+	// NACKsFiltered counts the packets receivers asked to be resent that were not: sent too long ago,
+	// already resent twice, or unknown (nackfilter.go).
+	NACKsFiltered uint64
+	// Plain-RTP participants (SIP calls): RTP packets accepted, dropped (from a wrong address, malformed,
+	// of a payload type not negotiated, or too large) and sent, over all their streams.
+	RTPPacketsReceived, RTPPacketsDropped, RTPPacketsSent uint64
+	// RTPPacketsUnsent counts the plain-RTP packets not sent: nothing had yet come from the peer (strict
+	// RTP never sends to an address before it has heard from it).
+	RTPPacketsUnsent uint64
+
+	// RoomDetails has one entry per open room, ParticipantDetails one per participant (viewers included),
+	// both sorted by room name and then join order.
+	RoomDetails        []RoomStats
+	ParticipantDetails []ParticipantStats
+
+	// VideoLatency is the latency the compositor and encoder add: from the arrival of the last packet of a
+	// picture to the sending of the first composed frame that shows it (for the longest-waiting new
+	// picture of each frame).
+	VideoLatency Histogram
+
+	// Panics counts the panics recovered, by where: "room" (a room's mixer, compositor or encoder:
+	// the room's participants were removed), "ingest", "rtcp", "bwe", "callback" (the participant was
+	// removed). Every other room and participant went on.
+	Panics map[string]uint64
+	// Refusals counts what the admission limits refused, by limit: "rooms" (Config.MaxRooms),
+	// "server" (MaxTotalParticipants), "room" (MaxParticipants), "tracks" (MaxMediaSections),
+	// "negotiation" (NegotiationTimeout), "input_bitrate" (packets over MaxInputBitrate).
+	Refusals map[string]uint64
+}
+
+// RoomStats are one room's numbers now. Plain data.
+type RoomStats struct {
+	Name          string
+	Participants  int
+	AudioEncoders int // encodes per 20 ms tick: one per distinct (mix, audio class)
+	VideoEncoders int
+	// VideoEncodersByTier counts the room's video encoders per tier name: one per (view, tier, codec) in use.
+	VideoEncodersByTier map[string]int
+}
+
+// ParticipantStats are one participant's numbers now. Plain data.
+type ParticipantStats struct {
+	Room, Name string
+	ID         ParticipantID
+	Viewer     bool
+	// Quality is its downstream link: tier, estimated and sent bitrate, loss, keyframes.
+	Quality Quality
+}
+
+type counters struct {
+	VideoFramesIn, VideoFramesOut, AudioPacketsLost, DecodeErrors atomic.Uint64
+	PLIsSent, KeyframesForced, WriteErrors, VideoFramesDropped    atomic.Uint64
+	AudioDecoders, VideoDecoders                                  atomic.Int64
+
+	// Large rooms (ingest.go): decoded and skipped video frames, decoders not idle.
+	VideoFramesDecoded, VideoFramesNotDecoded atomic.Uint64
+	VideoDecodersActive                       atomic.Int64
+
+	TierChanges   atomic.Uint64 // bwe.go
+	NACKsFiltered atomic.Uint64 // internal/nackfilter
+
+	// Plain RTP: what the streams of participants who left received, dropped, sent and did not send
+	// (plainrtp.go); the live ones' are added by their transports.
+	RTPPacketsReceived, RTPPacketsDropped, RTPPacketsSent, RTPPacketsUnsent atomic.Uint64
+
+	refusals                   refusalCounters
+	audioLatency, videoLatency latency.Recorder
+}
+
+// refusalCounters count what the admission limits refused; each field's tag is its key in
+// Stats.Refusals.
+type refusalCounters struct {
+	Rooms        atomic.Uint64 `limit:"rooms"`
+	Server       atomic.Uint64 `limit:"server"`
+	Room         atomic.Uint64 `limit:"room"`
+	Tracks       atomic.Uint64 `limit:"tracks"`
+	Negotiation  atomic.Uint64 `limit:"negotiation"`
+	InputBitrate atomic.Uint64 `limit:"input_bitrate"`
+}
+
+// addTo adds every atomic field of c (exported name, atomic.Uint64 or atomic.Int64) to the Stats field of
+// the same name: a new counter is one field here and one in Stats, and nothing to copy by hand. A field
+// without its Stats twin panics, at the first snapshot of any test (TestStatsCounters).
+func (c *counters) addTo(s *Stats) {
+	cv, sv := reflect.ValueOf(c).Elem(), reflect.ValueOf(s).Elem()
+	for i := range cv.NumField() {
+		f := cv.Type().Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		dst := sv.FieldByName(f.Name)
+		switch a := cv.Field(i).Addr().Interface().(type) {
+		case *atomic.Uint64:
+			dst.SetUint(dst.Uint() + a.Load())
+		case *atomic.Int64:
+			dst.SetInt(dst.Int() + a.Load())
+		}
+	}
+	s.Refusals = make(map[string]uint64)
+	rv := reflect.ValueOf(&c.refusals).Elem()
+	for i := range rv.NumField() {
+		s.Refusals[rv.Type().Field(i).Tag.Get("limit")] = rv.Field(i).Addr().Interface().(*atomic.Uint64).Load()
+	}
+	s.AudioLatency = c.audioLatency.Snapshot()
+	s.VideoLatency = c.videoLatency.Snapshot()
+}
+
+// Stats returns a snapshot of the counters. Safe for concurrent use.
+func (m *MCU) Stats() Stats {
+	m.mu.Lock()
+	tiers := m.tiers.tiers
+	s := Stats{Rooms: len(m.rooms), ReceiversByTier: make(map[string]int),
+		VideoEncodersByTier: make(map[string]int, len(tiers))}
+	for _, t := range tiers {
+		s.VideoEncodersByTier[t.Name] = 0 // every tier, even with no room
+	}
+	rooms := make([]*room, 0, len(m.rooms))
+	for _, r := range m.rooms {
+		rooms = append(rooms, r)
+	}
+	m.mu.Unlock()
+	slices.SortFunc(rooms, func(a, b *room) int { return strings.Compare(a.name, b.name) })
+	// Encoder counts are the rooms' sums (a closing room, already forgotten, no longer counts).
+	for _, r := range rooms {
+		ps := r.members()
+		s.Participants += len(ps)
+		rs := RoomStats{Name: r.name, Participants: len(ps), AudioEncoders: int(r.audioEncoders.Load()),
+			VideoEncodersByTier: make(map[string]int, len(tiers))}
+		for i, t := range tiers {
+			n := int(r.tierEncoders[i].Load())
+			rs.VideoEncoders += n
+			rs.VideoEncodersByTier[t.Name] = n
+			s.VideoEncodersByTier[t.Name] += n
+		}
+		s.AudioEncoders += rs.AudioEncoders
+		s.VideoEncoders += rs.VideoEncoders
+		s.RoomDetails = append(s.RoomDetails, rs)
+		for _, p := range ps {
+			p.t.addStats(&s)
+			q := p.Quality()
+			s.ReceiversByTier[q.Tier]++
+			s.ParticipantDetails = append(s.ParticipantDetails, ParticipantStats{Room: r.name, Name: p.name, ID: p.id,
+				Viewer: p.viewer, Quality: q})
+		}
+	}
+	m.stats.addTo(&s)
+	s.Panics = m.panics.snapshot()
+	return s
+}
