@@ -128,132 +128,162 @@ func decodeMessage(data []byte) (any, error) {
 	typ := *env.Type
 	switch typ {
 	case typeJoin:
-		var m struct {
-			Room    *string `json:"room"`
-			Name    *string `json:"name"`
-			Layout  *string `json:"layout"`
-			MaxKbps *int    `json:"maxKbps"`
-			Token   *string `json:"token"`
-		}
-		if err := unmarshalFields(typ, data, &m); err != nil {
-			return nil, err
-		}
-		j := joinMsg{}
-		if m.Token != nil {
-			j.Token = *m.Token
-		}
-		if m.Name != nil {
-			j.Name = *m.Name
-		}
-		if m.Room == nil || *m.Room == "" || (j.Name == "" && j.Token == "") {
-			return nil, errorf(CodeBadMessage, "join needs a non-empty \"room\" and \"name\"")
-		}
-		j.Room = *m.Room
-		if m.Layout != nil {
-			l, err := mcu.ParseLayout(*m.Layout)
-			if err != nil {
-				return nil, errorf(CodeBadMessage, "\"layout\" must be \"grid\" or \"speaker\"")
-			}
-			j.Layout, j.HasLayout = l, true
-		}
-		if m.MaxKbps != nil {
-			if *m.MaxKbps < 0 {
-				return nil, errorf(CodeBadMessage, "\"maxKbps\" must not be negative")
-			}
-			j.MaxKbps = *m.MaxKbps
-		}
-		return j, nil
+		return decodeJoin(typ, data)
 	case typeOffer, typeAnswer:
-		var m struct {
-			SDP *string `json:"sdp"`
-		}
-		if err := unmarshalFields(typ, data, &m); err != nil {
-			return nil, err
-		}
-		if m.SDP == nil || *m.SDP == "" {
-			return nil, errorf(CodeBadMessage, "%s needs a non-empty \"sdp\"", typ)
-		}
-		if typ == typeOffer {
-			return offerMsg{SDP: *m.SDP}, nil
-		}
-		return answerMsg{SDP: *m.SDP}, nil
+		return decodeSDP(typ, data)
 	case typeCandidate:
-		var m struct {
-			Candidate json.RawMessage `json:"candidate"`
-		}
-		if err := unmarshalFields(typ, data, &m); err != nil {
-			return nil, err
-		}
-		if len(m.Candidate) == 0 {
-			return nil, errorf(CodeBadMessage, "candidate needs a \"candidate\" (an object, or null)")
-		}
-		if bytes.Equal(m.Candidate, []byte("null")) {
-			return candidateMsg{End: true}, nil
-		}
-		var c wireCandidate
-		if err := json.Unmarshal(m.Candidate, &c); err != nil {
-			return nil, errorf(CodeBadMessage, "\"candidate\" must be an RTCIceCandidateInit object or null")
-		}
-		if c.Candidate == "" {
-			return candidateMsg{End: true}, nil
-		}
-		return candidateMsg{Candidate: mcu.ICECandidate{Candidate: c.Candidate, SDPMid: c.SDPMid,
-			SDPMLineIndex: c.SDPMLineIndex, UsernameFragment: c.UsernameFragment}}, nil
+		return decodeCandidate(typ, data)
 	case typeMute:
-		var m struct {
-			Audio *bool `json:"audio"`
-			Video *bool `json:"video"`
-		}
-		if err := unmarshalFields(typ, data, &m); err != nil {
-			return nil, err
-		}
-		if m.Audio == nil || m.Video == nil {
-			return nil, errorf(CodeBadMessage, "mute needs boolean \"audio\" and \"video\"")
-		}
-		return muteMsg{Audio: *m.Audio, Video: *m.Video}, nil
+		return decodeMute(typ, data)
 	case typeLayout:
-		var m struct {
-			Layout *string `json:"layout"`
-		}
-		if err := unmarshalFields(typ, data, &m); err != nil {
-			return nil, err
-		}
-		if m.Layout == nil {
-			return nil, errorf(CodeBadMessage, "layout needs a \"layout\"")
-		}
-		l, err := mcu.ParseLayout(*m.Layout)
-		if err != nil {
-			return nil, errorf(CodeBadMessage, "\"layout\" must be \"grid\" or \"speaker\"")
-		}
-		return layoutMsg{Layout: l}, nil
+		return decodeLayout(typ, data)
 	case typeCaps:
-		var m struct {
-			MaxKbps      *int `json:"maxKbps"`
-			MaxWidth     *int `json:"maxWidth"`
-			MaxHeight    *int `json:"maxHeight"`
-			MaxFrameRate *int `json:"maxFrameRate"`
-		}
-		if err := unmarshalFields(typ, data, &m); err != nil {
-			return nil, err
-		}
-		get := func(p *int) (int, bool) {
-			if p == nil {
-				return 0, true
-			}
-			return *p, *p >= 0 && *p <= 1<<20
-		}
-		kbps, ok1 := get(m.MaxKbps)
-		w, ok2 := get(m.MaxWidth)
-		h, ok3 := get(m.MaxHeight)
-		fps, ok4 := get(m.MaxFrameRate)
-		if !ok1 || !ok2 || !ok3 || !ok4 {
-			return nil, errorf(CodeBadMessage, "caps fields must be non-negative integers (0 = no limit)")
-		}
-		return capsMsg{Caps: mcu.Caps{MaxBitrate: kbps * 1000, MaxWidth: w, MaxHeight: h, MaxFrameRate: fps}}, nil
+		return decodeCaps(typ, data)
 	case typeLeave:
 		return leaveMsg{}, nil
 	}
 	return nil, errorf(CodeUnknownType, "unknown message type %q", truncate(typ, 32))
+}
+
+// decodeJoin reads a "join": a room, a name (or a token), an optional layout and maxKbps.
+func decodeJoin(typ string, data []byte) (any, error) {
+	var m struct {
+		Room    *string `json:"room"`
+		Name    *string `json:"name"`
+		Layout  *string `json:"layout"`
+		MaxKbps *int    `json:"maxKbps"`
+		Token   *string `json:"token"`
+	}
+	if err := unmarshalFields(typ, data, &m); err != nil {
+		return nil, err
+	}
+	j := joinMsg{}
+	if m.Token != nil {
+		j.Token = *m.Token
+	}
+	if m.Name != nil {
+		j.Name = *m.Name
+	}
+	if m.Room == nil || *m.Room == "" || (j.Name == "" && j.Token == "") {
+		return nil, errorf(CodeBadMessage, "join needs a non-empty \"room\" and \"name\"")
+	}
+	j.Room = *m.Room
+	if m.Layout != nil {
+		l, err := mcu.ParseLayout(*m.Layout)
+		if err != nil {
+			return nil, errorf(CodeBadMessage, "\"layout\" must be \"grid\" or \"speaker\"")
+		}
+		j.Layout, j.HasLayout = l, true
+	}
+	if m.MaxKbps != nil {
+		if *m.MaxKbps < 0 {
+			return nil, errorf(CodeBadMessage, "\"maxKbps\" must not be negative")
+		}
+		j.MaxKbps = *m.MaxKbps
+	}
+	return j, nil
+}
+
+// decodeSDP reads an "offer" or an "answer": a non-empty SDP.
+func decodeSDP(typ string, data []byte) (any, error) {
+	var m struct {
+		SDP *string `json:"sdp"`
+	}
+	if err := unmarshalFields(typ, data, &m); err != nil {
+		return nil, err
+	}
+	if m.SDP == nil || *m.SDP == "" {
+		return nil, errorf(CodeBadMessage, "%s needs a non-empty \"sdp\"", typ)
+	}
+	if typ == typeOffer {
+		return offerMsg{SDP: *m.SDP}, nil
+	}
+	return answerMsg{SDP: *m.SDP}, nil
+}
+
+// decodeCandidate reads a trickled "candidate": an RTCIceCandidateInit, or null for the end.
+func decodeCandidate(typ string, data []byte) (any, error) {
+	var m struct {
+		Candidate json.RawMessage `json:"candidate"`
+	}
+	if err := unmarshalFields(typ, data, &m); err != nil {
+		return nil, err
+	}
+	if len(m.Candidate) == 0 {
+		return nil, errorf(CodeBadMessage, "candidate needs a \"candidate\" (an object, or null)")
+	}
+	if bytes.Equal(m.Candidate, []byte("null")) {
+		return candidateMsg{End: true}, nil
+	}
+	var c wireCandidate
+	if err := json.Unmarshal(m.Candidate, &c); err != nil {
+		return nil, errorf(CodeBadMessage, "\"candidate\" must be an RTCIceCandidateInit object or null")
+	}
+	if c.Candidate == "" {
+		return candidateMsg{End: true}, nil
+	}
+	return candidateMsg{Candidate: mcu.ICECandidate{Candidate: c.Candidate, SDPMid: c.SDPMid,
+		SDPMLineIndex: c.SDPMLineIndex, UsernameFragment: c.UsernameFragment}}, nil
+}
+
+// decodeMute reads a "mute": booleans "audio" and "video".
+func decodeMute(typ string, data []byte) (any, error) {
+	var m struct {
+		Audio *bool `json:"audio"`
+		Video *bool `json:"video"`
+	}
+	if err := unmarshalFields(typ, data, &m); err != nil {
+		return nil, err
+	}
+	if m.Audio == nil || m.Video == nil {
+		return nil, errorf(CodeBadMessage, "mute needs boolean \"audio\" and \"video\"")
+	}
+	return muteMsg{Audio: *m.Audio, Video: *m.Video}, nil
+}
+
+// decodeLayout reads a "layout": grid or speaker.
+func decodeLayout(typ string, data []byte) (any, error) {
+	var m struct {
+		Layout *string `json:"layout"`
+	}
+	if err := unmarshalFields(typ, data, &m); err != nil {
+		return nil, err
+	}
+	if m.Layout == nil {
+		return nil, errorf(CodeBadMessage, "layout needs a \"layout\"")
+	}
+	l, err := mcu.ParseLayout(*m.Layout)
+	if err != nil {
+		return nil, errorf(CodeBadMessage, "\"layout\" must be \"grid\" or \"speaker\"")
+	}
+	return layoutMsg{Layout: l}, nil
+}
+
+// decodeCaps reads "caps": non-negative limits on the video received, 0 for none.
+func decodeCaps(typ string, data []byte) (any, error) {
+	var m struct {
+		MaxKbps      *int `json:"maxKbps"`
+		MaxWidth     *int `json:"maxWidth"`
+		MaxHeight    *int `json:"maxHeight"`
+		MaxFrameRate *int `json:"maxFrameRate"`
+	}
+	if err := unmarshalFields(typ, data, &m); err != nil {
+		return nil, err
+	}
+	get := func(p *int) (int, bool) {
+		if p == nil {
+			return 0, true
+		}
+		return *p, *p >= 0 && *p <= 1<<20
+	}
+	kbps, ok1 := get(m.MaxKbps)
+	w, ok2 := get(m.MaxWidth)
+	h, ok3 := get(m.MaxHeight)
+	fps, ok4 := get(m.MaxFrameRate)
+	if !ok1 || !ok2 || !ok3 || !ok4 {
+		return nil, errorf(CodeBadMessage, "caps fields must be non-negative integers (0 = no limit)")
+	}
+	return capsMsg{Caps: mcu.Caps{MaxBitrate: kbps * 1000, MaxWidth: w, MaxHeight: h, MaxFrameRate: fps}}, nil
 }
 
 // unmarshalFields decodes a message of a known type into m, turning a field of the wrong JSON type into

@@ -581,25 +581,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	src := sourceAddr(req.Source())
 	trusted := s.isTrusted(src.Addr())
-	if !trusted && s.invites != nil {
-		if ok, wait := s.invites.allow(src.Addr(), time.Now()); !ok {
-			s.rateLimited.Add(1)
-			s.log.Debug("sip invite refused: rate limit", "source", req.Source())
-			s.reply(tx, req, sip.StatusServiceUnavailable, "Service Unavailable", retryAfter(wait),
-				warning(399, "too many INVITEs from your address"))
-			return
-		}
-	}
-	if !s.authorize(req, tx, trusted) {
-		return
-	}
-	from, contact, cseq, callID := req.From(), req.Contact(), req.CSeq(), req.CallID()
-	fromTag := ""
-	if from != nil {
-		fromTag, _ = from.Params.Get("tag")
-	}
-	if from == nil || contact == nil || cseq == nil || callID == nil || fromTag == "" {
-		s.reply(tx, req, sip.StatusBadRequest, "Bad Request", warning(399, "missing From tag, Contact, CSeq or Call-ID"))
+	if !s.admitInvite(req, tx, src, trusted) {
 		return
 	}
 	room, ok := roomOf(req.Recipient)
@@ -607,24 +589,9 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.reply(tx, req, sip.StatusNotFound, "Not Found", warning(399, "call sip:ROOM@host"))
 		return
 	}
-	var off description
-	var neg *negotiation
-	if body := req.Body(); len(body) > 0 {
-		if !isSDP(req) {
-			s.reply(tx, req, sip.StatusUnsupportedMediaType, "Unsupported Media Type", sip.NewHeader("Accept", "application/sdp"))
-			return
-		}
-		var err error
-		if off, err = parseDescription(body); err != nil {
-			s.log.Debug("sip bad sdp", "err", err, "source", req.Source())
-			s.reply(tx, req, sip.StatusBadRequest, "Bad Request", warning(399, "malformed SDP"))
-			return
-		}
-		if neg, err = negotiate(off); err != nil {
-			s.log.Info("sip caller refused: no acceptable media", "source", req.Source())
-			s.reply(tx, req, sip.StatusNotAcceptableHere, "Not Acceptable Here", warning(305, "Incompatible media format"))
-			return
-		}
+	off, neg, ok := s.readOffer(req, tx)
+	if !ok {
+		return
 	}
 	if !s.cfg.AllowNewRooms && !s.conf.RoomExists(room) {
 		s.noRoom.Add(1)
@@ -632,20 +599,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.reply(tx, req, sip.StatusNotFound, "Not Found", warning(399, "no such room"))
 		return
 	}
-	c := s.newSession(false, room, callerName(from), from.Address.String(), s.localHost(src.Addr()))
-	c.callID, c.transport, c.dest = callID.Value(), strings.ToUpper(req.Transport()), req.Source()
-	c.src, c.perIP = src.Addr(), !trusted
-	c.remote = party{name: from.DisplayName, uri: from.Address, tag: fromTag}
-	c.local = party{uri: req.To().Address, name: req.To().DisplayName, tag: newID(8)}
-	c.target = contact.Address
-	for _, h := range req.GetHeaders("Record-Route") {
-		c.routes = append(c.routes, h.Value())
-	}
-	c.localSeq = uint32(time.Now().Unix()) & 0xffff
-	c.remoteSeq = cseq.SeqNo
-	inv := req.Clone()
-	inv.To().Params.Add("tag", c.local.tag)
-
+	c, inv := s.inboundSession(req, room, src, trusted)
 	media := offerMedia(s.cfg.DialVideo)
 	confirm := false // the negotiated media waits for the ACK
 	if neg != nil {
@@ -655,32 +609,8 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			media, confirm = onHold(media), true
 		}
 	}
-	if err := s.register(c); err != nil {
-		code := s.refusal(tx, req, err)
-		s.log.Debug("sip caller refused", "err", err, "status", code, "source", req.Source())
-		return
-	}
-	s.reply(tx, req, sip.StatusTrying, "Trying")
-	call, local, err := s.conf.JoinRTP(room, c.name, c, c.media(media))
-	if err != nil {
-		s.unregister(c)
-		code := s.refusal(tx, inv, err)
-		c.log.Info("sip join failed", "err", err, "status", code)
-		return
-	}
-	c.mu.Lock()
-	ending := c.state == stateEnding
-	if !ending {
-		c.call, c.localRTP = call, local
-	}
-	c.mu.Unlock()
-	if ending || txDone(tx) || s.ctx.Err() != nil { // CANCEL (sipgo answered 487), hangup or Close
-		c.hangup(hangupLocal) // leaves if the participant was stored
-		call.Leave()          // idempotent; for a hangup begun before the join returned
-		if !txDone(tx) {
-			s.reply(tx, inv, sip.StatusRequestTerminated, "Request Terminated")
-		}
-		c.log.Info("sip call cancelled before the answer")
+	call, local, ok := s.joinInvite(c, req, inv, tx, media)
+	if !ok {
 		return
 	}
 	s.registerDialog(c, dialogKey(c.callID, c.local.tag, c.remote.tag))
@@ -696,7 +626,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	c.mu.Unlock()
 	c.log.Info("sip call answered", "name", c.name, "participant", call.ID(), "transport", c.transport)
-	ack, ok := c.respond2xx(tx, c.okResponse(inv, body), cseq.SeqNo, neg == nil)
+	ack, ok := c.respond2xx(tx, c.okResponse(inv, body), req.CSeq().SeqNo, neg == nil)
 	if !ok {
 		c.hangup(hangupLocal)
 		return
@@ -710,6 +640,113 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			c.hangup(hangupLocal)
 		}
 	}
+}
+
+// admitInvite applies the per-source INVITE rate (not to trusted networks) and authentication, and
+// checks what a dialog needs (From tag, Contact, CSeq, Call-ID); it has answered a refusal when false.
+func (s *Server) admitInvite(req *sip.Request, tx sip.ServerTransaction, src netip.AddrPort, trusted bool) bool {
+	if !trusted && s.invites != nil {
+		if ok, wait := s.invites.allow(src.Addr(), time.Now()); !ok {
+			s.rateLimited.Add(1)
+			s.log.Debug("sip invite refused: rate limit", "source", req.Source())
+			s.reply(tx, req, sip.StatusServiceUnavailable, "Service Unavailable", retryAfter(wait),
+				warning(399, "too many INVITEs from your address"))
+			return false
+		}
+	}
+	if !s.authorize(req, tx, trusted) {
+		return false
+	}
+	from, contact, cseq, callID := req.From(), req.Contact(), req.CSeq(), req.CallID()
+	fromTag := ""
+	if from != nil {
+		fromTag, _ = from.Params.Get("tag")
+	}
+	if from == nil || contact == nil || cseq == nil || callID == nil || fromTag == "" {
+		s.reply(tx, req, sip.StatusBadRequest, "Bad Request", warning(399, "missing From tag, Contact, CSeq or Call-ID"))
+		return false
+	}
+	return true
+}
+
+// readOffer reads the INVITE's SDP offer, if any, and negotiates it (neg is nil for an INVITE without
+// one: the MCU then offers in its 200); it has answered a refusal when ok is false.
+func (s *Server) readOffer(req *sip.Request, tx sip.ServerTransaction) (off description, neg *negotiation, ok bool) {
+	body := req.Body()
+	if len(body) == 0 {
+		return off, nil, true
+	}
+	if !isSDP(req) {
+		s.reply(tx, req, sip.StatusUnsupportedMediaType, "Unsupported Media Type", sip.NewHeader("Accept", "application/sdp"))
+		return off, nil, false
+	}
+	var err error
+	if off, err = parseDescription(body); err != nil {
+		s.log.Debug("sip bad sdp", "err", err, "source", req.Source())
+		s.reply(tx, req, sip.StatusBadRequest, "Bad Request", warning(399, "malformed SDP"))
+		return off, nil, false
+	}
+	if neg, err = negotiate(off); err != nil {
+		s.log.Info("sip caller refused: no acceptable media", "source", req.Source())
+		s.reply(tx, req, sip.StatusNotAcceptableHere, "Not Acceptable Here", warning(305, "Incompatible media format"))
+		return off, nil, false
+	}
+	return off, neg, true
+}
+
+// inboundSession makes the session of a new inbound call, with its dialog fields from the INVITE, and
+// the INVITE as it is answered (with our To tag).
+func (s *Server) inboundSession(req *sip.Request, room string, src netip.AddrPort, trusted bool) (*session, *sip.Request) {
+	from := req.From()
+	fromTag, _ := from.Params.Get("tag")
+	c := s.newSession(false, room, callerName(from), from.Address.String(), s.localHost(src.Addr()))
+	c.callID, c.transport, c.dest = req.CallID().Value(), strings.ToUpper(req.Transport()), req.Source()
+	c.src, c.perIP = src.Addr(), !trusted
+	c.remote = party{name: from.DisplayName, uri: from.Address, tag: fromTag}
+	c.local = party{uri: req.To().Address, name: req.To().DisplayName, tag: newID(8)}
+	c.target = req.Contact().Address
+	for _, h := range req.GetHeaders("Record-Route") {
+		c.routes = append(c.routes, h.Value())
+	}
+	c.localSeq = uint32(time.Now().Unix()) & 0xffff
+	c.remoteSeq = req.CSeq().SeqNo
+	inv := req.Clone()
+	inv.To().Params.Add("tag", c.local.tag)
+	return c, inv
+}
+
+// joinInvite registers the call (the call limits), sends 100 Trying and joins the room. It has answered
+// and cleaned up when ok is false: a refusal, or a CANCEL, hangup or Close while joining.
+func (s *Server) joinInvite(c *session, req, inv *sip.Request, tx sip.ServerTransaction, media mcu.RTPMedia) (Call, mcu.RTPLocal, bool) {
+	if err := s.register(c); err != nil {
+		code := s.refusal(tx, req, err)
+		s.log.Debug("sip caller refused", "err", err, "status", code, "source", req.Source())
+		return nil, mcu.RTPLocal{}, false
+	}
+	s.reply(tx, req, sip.StatusTrying, "Trying")
+	call, local, err := s.conf.JoinRTP(c.room, c.name, c, c.media(media))
+	if err != nil {
+		s.unregister(c)
+		code := s.refusal(tx, inv, err)
+		c.log.Info("sip join failed", "err", err, "status", code)
+		return nil, mcu.RTPLocal{}, false
+	}
+	c.mu.Lock()
+	ending := c.state == stateEnding
+	if !ending {
+		c.call, c.localRTP = call, local
+	}
+	c.mu.Unlock()
+	if ending || txDone(tx) || s.ctx.Err() != nil { // CANCEL (sipgo answered 487), hangup or Close
+		c.hangup(hangupLocal) // leaves if the participant was stored
+		call.Leave()          // idempotent; for a hangup begun before the join returned
+		if !txDone(tx) {
+			s.reply(tx, inv, sip.StatusRequestTerminated, "Request Terminated")
+		}
+		c.log.Info("sip call cancelled before the answer")
+		return nil, mcu.RTPLocal{}, false
+	}
+	return call, local, true
 }
 
 // onHold returns m with every stream on hold: nothing sent, nothing taken into the room.
