@@ -30,6 +30,9 @@ type rtpEndpoint struct {
 	audio, video *net.UDPConn
 	alaw         atomic.Bool  // send and expect PCMA (payload type 8) instead of PCMU (0)
 	maxVideo     atomic.Int64 // the largest video datagram received since the last reset
+	// Since the last reset: video packets that carry a fragment or an aggregate (FU-A, STAP-A: mode 1
+	// only), and those that carry one whole NAL unit.
+	fragments, singleNALs atomic.Int64
 	audioSSRCs   sync.Map     // SSRCs of the audio received
 	done         chan struct{}
 	closeOnce    sync.Once
@@ -176,6 +179,13 @@ func (e *rtpEndpoint) start(t *testing.T, local mcu.RTPLocal, tone float64, colo
 			}
 			if int64(n) > e.maxVideo.Load() {
 				e.maxVideo.Store(int64(n))
+			}
+			if len(pkt.Payload) > 0 {
+				if typ := pkt.Payload[0] & 0x1f; typ >= 24 {
+					e.fragments.Add(1)
+				} else if typ >= 1 {
+					e.singleNALs.Add(1)
+				}
 			}
 			sb.Push(pkt)
 			for s := sb.Pop(); s != nil; s = sb.Pop() {
@@ -352,12 +362,18 @@ func TestRTPParticipant(t *testing.T) {
 	framesBefore := ep.frames
 	ep.mu.Unlock()
 	ep.maxVideo.Store(0)
+	ep.fragments.Store(0)
+	ep.singleNALs.Store(0)
 	time.Sleep(1500 * time.Millisecond)
 	ep.mu.Lock()
 	framesAfter := ep.frames
 	ep.mu.Unlock()
 	if n := ep.maxVideo.Load(); n == 0 || n > 1200+12 {
 		t.Errorf("packetization-mode 0: largest video packet %d bytes, want 1..1212", n)
+	}
+	// The size bound alone would pass mode 1's FU-A fragments too: every packet must be one NAL unit.
+	if f, s := ep.fragments.Load(), ep.singleNALs.Load(); f != 0 || s < 10 {
+		t.Errorf("packetization-mode 0: %d FU-A/STAP-A packets and %d single NAL units in 1.5 s, want 0 and many", f, s)
 	}
 	if framesAfter-framesBefore < 10 {
 		t.Errorf("packetization-mode 0: %d pictures decoded in 1.5 s", framesAfter-framesBefore)

@@ -147,7 +147,7 @@ func TestLargeRoomDecodesOnlyVisible(t *testing.T) {
 		var seen []string
 		for _, r := range mixer.Grid.Rects(9, cfg.Width, cfg.Height) {
 			c := r.Min.Add(r.Max).Div(2)
-			col := palette[nearest(pic.Mean(image.Rect(c.X-8, c.Y-8, c.X+8, c.Y+8)))].Name
+			col := colourName(nearest(pic.Mean(image.Rect(c.X-8, c.Y-8, c.X+8, c.Y+8))))
 			if col == "green" {
 				return nil
 			}

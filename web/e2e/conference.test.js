@@ -44,7 +44,7 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { Harness, MCU_BIN } from './harness.js';
 import {
-  Fatal, PARTICIPANTS, nearestColour, pageMeasureTones, pageSampleColours, pageVideoState, tilePatches, writeFixtures,
+  Fatal, PARTICIPANTS, nearestColour, pageMeasureTones, toneVerdict, pageSampleColours, pageVideoState, tilePatches, writeFixtures,
 } from './helpers.js';
 
 const TEST_TIMEOUT_MS = 120000;
@@ -187,15 +187,9 @@ test('three browsers in one room: each sees and hears the other two, not itself'
   const freqs = PARTICIPANTS.map((p) => p.hz);
   const toneResults = await Promise.all(peers.map(async (peer, me) => {
     let last = null;
-    const verdict = (r) => {
-      const others = r.tones.filter((_, k) => k !== me);
-      const weakest = Math.min(...others.map((x) => x.db));
-      const own = r.tones[me].db;
-      return {
-        ok: others.every((x) => x.db >= r.floorDb + TONE_OVER_FLOOR_DB) && own <= weakest - OWN_TONE_BELOW_DB,
-        text: `${r.tones.map((x) => `${x.hz}Hz ${x.db}dB`).join(', ')}, floor ${r.floorDb}dB; own ${own - weakest >= 0 ? '+' : ''}${Math.round((own - weakest) * 10) / 10}dB vs weaker other`,
-      };
-    };
+    const verdict = (r) => toneVerdict(r, {
+      heard: freqs.filter((_, k) => k !== me), absent: [freqs[me]], overFloorDb: TONE_OVER_FLOOR_DB, belowDb: OWN_TONE_BELOW_DB,
+    });
     try {
       return await h.wait(`${peer.name} to hear ${PARTICIPANTS.filter((_, k) => k !== me).map((p) => `${p.name} (${p.hz} Hz)`).join(' and ')} but not itself (${PARTICIPANTS[me].hz} Hz)`, async () => {
         const r = await peer.page.evaluate(pageMeasureTones, { selector: '#composite', freqs, durationMs: 1000 });

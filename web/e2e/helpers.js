@@ -471,3 +471,35 @@ export async function pageMeasureTones({ selector, freqs, durationMs = 1500, tol
     tones,
   };
 }
+
+/** The quietest level an expected tone may have, in dB of the analyser (a full-scale sine is about -6 dB). */
+export const MIN_TONE_DB = -60;
+
+/**
+ * Judges a pageMeasureTones result: every frequency of `heard` must be present (finite, at least
+ * MIN_TONE_DB, and overFloorDb above the spectrum's median), the floor itself finite (all-zero audio has
+ * a floor of -Infinity: silence must fail, not pass every relative check), and every frequency of `absent`
+ * at least belowDb under the weakest heard one.
+ * @param {{floorDb: number, tones: {hz: number, db: number}[]}} r
+ * @param {{heard: number[], absent?: number[], overFloorDb: number, belowDb?: number}} want
+ * @returns {{ok: boolean, text: string}}
+ */
+export function toneVerdict(r, { heard, absent = [], overFloorDb, belowDb = 0 }) {
+  const level = (hz) => r.tones.find((x) => x.hz === hz)?.db ?? -Infinity;
+  const weakest = Math.min(...heard.map(level));
+  const loudestAbsent = absent.length ? Math.max(...absent.map(level)) : -Infinity;
+  const problems = [];
+  if (!Number.isFinite(r.floorDb)) problems.push(`floor ${r.floorDb} dB: no signal at all`);
+  for (const hz of heard) {
+    const db = level(hz);
+    if (!Number.isFinite(db) || db < MIN_TONE_DB) problems.push(`${hz} Hz at ${db} dB, under ${MIN_TONE_DB} dB`);
+    else if (!(db >= r.floorDb + overFloorDb)) problems.push(`${hz} Hz only ${Math.round((db - r.floorDb) * 10) / 10} dB over the floor`);
+  }
+  for (const hz of absent) {
+    const db = level(hz);
+    if (Number.isFinite(db) && !(db <= weakest - belowDb)) problems.push(`${hz} Hz at ${db} dB, less than ${belowDb} dB under ${weakest} dB`);
+  }
+  const text = `${r.tones.map((x) => `${x.hz}Hz ${x.db}dB`).join(', ')}, floor ${r.floorDb}dB` +
+    (absent.length ? `; unwanted ${Math.round((loudestAbsent - weakest) * 10) / 10}dB vs the weakest wanted` : '');
+  return { ok: problems.length === 0, text: problems.length ? `${text} (${problems.join('; ')})` : text };
+}

@@ -22,7 +22,7 @@ import { createSocket } from 'node:dgram';
 import { existsSync } from 'node:fs';
 import { Harness } from './harness.js';
 import {
-  Fatal, PARTICIPANTS, freePort, nearestColour, pageMeasureTones, pageSampleColours, pageVideoState, tilePatches,
+  Fatal, PARTICIPANTS, freePort, nearestColour, pageMeasureTones, toneVerdict, pageSampleColours, pageVideoState, tilePatches,
   writeFixtures,
 } from './helpers.js';
 
@@ -30,6 +30,8 @@ const FFMPEG = process.env.FFMPEG || '/usr/bin/ffmpeg';
 const TEST_TIMEOUT_MS = 120000;
 const MAX_CHANNEL_SHIFT = 70;
 const TONE_OVER_FLOOR_DB = 30;
+/** P1's own tone must be this far under the caller's in P1's mix (mix-minus). */
+const OWN_TONE_BELOW_DB = 20;
 /** P1 joins through the page; the SIP caller sends P3's colour and tone (blue, 1000 Hz). */
 const [P1, , P3] = PARTICIPANTS;
 const CALLER = 'Desk Phone';
@@ -221,8 +223,9 @@ test('a SIP caller with H.264 video is a tile in the browser grid and is heard',
       heard = res.error;
       return null;
     }
-    heard = `${res.tones.map((x) => `${x.hz}Hz ${x.db}dB`).join(', ')}, floor ${res.floorDb}dB`;
-    return res.tones[0].db >= res.floorDb + TONE_OVER_FLOOR_DB ? heard : null;
+    const v = toneVerdict(res, { heard: [P3.hz], absent: [P1.hz], overFloorDb: TONE_OVER_FLOOR_DB, belowDb: OWN_TONE_BELOW_DB });
+    heard = v.text;
+    return v.ok ? heard : null;
   }, { timeoutMs: h.budget(deadline, 25000), intervalMs: 100, describe: async () => `${heard}\n${await describeAll()}` });
   t.diagnostic(`${P1.name} hears ${tones}`);
 

@@ -27,7 +27,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Harness, MCU_BIN } from './harness.js';
 import {
-  Fatal, PARTICIPANTS, nearestColour, pageMeasureTones, pageSampleColours, pageVideoState, tilePatches, writeFixtures,
+  Fatal, PARTICIPANTS, nearestColour, pageMeasureTones, toneVerdict, pageSampleColours, pageVideoState, tilePatches, writeFixtures,
 } from './helpers.js';
 import { parseIceServerLinks, parseWatchParams, trickleFragment } from '../static/watch.js';
 
@@ -183,8 +183,9 @@ test('a WHIP publisher joins the room and /watch shows and plays everyone', { ti
       heard = r.error;
       return null;
     }
-    heard = `${r.tones.map((x) => `${x.hz}Hz ${x.db}dB`).join(', ')}, floor ${r.floorDb}dB`;
-    return r.tones.every((x) => x.db >= r.floorDb + TONE_OVER_FLOOR_DB) ? heard : null;
+    const v = toneVerdict(r, { heard: [P1.hz, P2.hz], overFloorDb: TONE_OVER_FLOOR_DB });
+    heard = v.text;
+    return v.ok ? heard : null;
   }, { timeoutMs: h.budget(deadline, 25000), intervalMs: 100, describe: async () => `${heard}\n${await describeAll()}` });
   t.diagnostic(`viewer hears ${tones}`);
   const viewerListed = (await rosterNames()).some((n) => n.startsWith('WHEP') && n.endsWith('(watching)'));
