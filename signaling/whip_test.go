@@ -323,6 +323,9 @@ func TestWHIPHandlerClose(t *testing.T) {
 	if err := s.h.Close(); err != nil {
 		t.Fatal(err)
 	}
+	if n := len(conf.Sessions()); n != 2 {
+		t.Fatalf("%d sessions, want the publisher and the viewer", n)
+	}
 	for i, ss := range conf.Sessions() {
 		if ss.Leaves() != 1 {
 			t.Errorf("session %d: %d leaves after Close, want 1", i, ss.Leaves())
