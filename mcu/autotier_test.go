@@ -68,6 +68,11 @@ func (w *tierWatch) until(timeout time.Duration, what string, cond func() bool, 
 // bottleneck's queue is full of video before any feedback can tell the server, and audio packets are lost
 // with it for 150-500 ms (a drop-tail FIFO does not favour audio). The climb back takes about 28 s: three
 // steps up, each by the estimate (slow: GCC grows by about 8 % a second) or a trial after 10 s clean.
+// maxAudioGap bounds the longest gap between audio packets through the throttled relay: 20 ms packets
+// arrive 35-55 ms apart at worst on an idle machine; the bound leaves room for a starved CPU under the
+// race detector, and still catches the 275 ms gaps that endless retransmissions once caused.
+const maxAudioGap = 200 * time.Millisecond
+
 func TestAutomaticTiers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test over loopback")
@@ -187,7 +192,7 @@ func TestAutomaticTiers(t *testing.T) {
 	}
 	fps := float64(rs.VideoFrames) / st.Window.Seconds()
 	check(fps >= 10, "at 400 kbit/s T received %.1f fps, want at least 10", fps)
-	check(st.MaxAudioGap <= 100*time.Millisecond, "at 400 kbit/s T's audio had a gap of %v", st.MaxAudioGap)
+	check(st.MaxAudioGap <= maxAudioGap, "at 400 kbit/s T's audio had a gap of %v", st.MaxAudioGap)
 
 	// 60 kbit/s: audio only, and the audio goes on.
 	relay.SetRate(60_000)
@@ -202,8 +207,8 @@ func TestAutomaticTiers(t *testing.T) {
 	w.until(3*time.Second, "3 s audio only", nil, onlyTier("audio-only"))
 	st, rs = relay.TakeStats(), tc.ReceiveStats().Sub(rs0)
 	logQuality("60 kbit/s", st, rs)
-	check(st.MaxAudioGap <= 100*time.Millisecond && st.AudioPackets >= 140, "audio only at 60 kbit/s: %d audio packets in %v, longest gap %v; want 50 a second, no gap over 100 ms",
-		st.AudioPackets, st.Window, st.MaxAudioGap)
+	check(st.MaxAudioGap <= maxAudioGap && st.AudioPackets >= 140, "audio only at 60 kbit/s: %d audio packets in %v, longest gap %v; want 50 a second, no gap over %v",
+		st.AudioPackets, st.Window, st.MaxAudioGap, maxAudioGap)
 	if rs.VideoFrames > 0 {
 		t.Errorf("audio only at 60 kbit/s: T received %d video frames", rs.VideoFrames)
 	}
@@ -225,7 +230,7 @@ func TestAutomaticTiers(t *testing.T) {
 	w.until(2*time.Second, "2 s on hd", nil, onlyTier("hd"))
 	st, rs = relay.TakeStats(), tc.ReceiveStats().Sub(rs0)
 	logQuality("unlimited", st, rs)
-	if st.MaxAudioGap > 100*time.Millisecond {
+	if st.MaxAudioGap > maxAudioGap {
 		t.Errorf("unlimited: T's audio had a gap of %v", st.MaxAudioGap)
 	}
 	if stats := m.Stats(); stats.TierChanges < 3 || stats.ReceiversByTier["hd"] != 3 {

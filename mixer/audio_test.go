@@ -363,8 +363,10 @@ func TestAudioLimiterNoClipping(t *testing.T) {
 		t.Errorf("peak frequency %.1f Hz, want 440", f)
 	}
 	fund, third := spec.Level(440), spec.Level(1320)
-	if fund-third < 30 {
-		t.Errorf("3rd harmonic %.1f dB, fundamental %.1f dB: only %.1f dB apart, want >= 30", third, fund, fund-third)
+	// The mix is deterministic (no codec, no network): 122.6 dB apart, measured; the bound keeps the
+	// README's claim honest with a margin for a change of window or FFT size.
+	if fund-third < 110 {
+		t.Errorf("3rd harmonic %.1f dB, fundamental %.1f dB: only %.1f dB apart, want >= 110", third, fund, fund-third)
 	}
 	t.Logf("peak %d (ceiling %d); fundamental %.1f dBFS, 3rd harmonic %.1f dBFS", peak, ceiling, fund, third)
 
