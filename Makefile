@@ -32,6 +32,17 @@ deps:
 
 deps-test:
 	@$(MAKE) --no-print-directory apt-install DEBS="$(TEST_DEBS)"
+	@$(MAKE) --no-print-directory node
+
+# Node.js for the browser tests: playwright-core (web/e2e/package.json) needs Node.js 20 or later. A
+# machine without node gets apt's nodejs and npm; if that (or the one installed) is older than 20 (Debian
+# 12's own is 18), say so rather than fail later in npm.
+NODE_MAJOR := 20
+.PHONY: node
+node:
+	@command -v node >/dev/null || $(MAKE) --no-print-directory apt-install DEBS="nodejs npm"
+	@v=$$(node -p 'process.versions.node.split(".")[0]'); test "$$v" -ge $(NODE_MAJOR) || { \
+		echo "Node.js $$(node --version) is too old for the browser tests: install Node.js $(NODE_MAJOR) or later"; exit 1; }
 
 .PHONY: apt-install
 apt-install:
@@ -84,8 +95,8 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 test: lint deps-test
-	go test -race -count=1 -timeout 20m ./...
-	GOEXPERIMENT=cgocheck2 go test -count=1 -timeout 10m ./codec/...
+	@set -o pipefail; go test -json -race -count=1 -timeout 20m ./... | go run ./cmd/testsum
+	@set -o pipefail; GOEXPERIMENT=cgocheck2 go test -json -count=1 -timeout 10m ./codec/... | go run ./cmd/testsum
 	$(MAKE) fuzz
 	$(MAKE) e2e
 	$(MAKE) soak SOAK_DURATION=$(CI_SOAK_DURATION)

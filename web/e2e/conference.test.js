@@ -210,13 +210,15 @@ test('three browsers in one room: each sees and hears the other two, not itself'
   // The server reports each browser's downstream link every second; the stats panel shows it.
   await Promise.all(peers.map(async (peer) => {
     await peer.page.click('#stats-toggle');
-    await h.wait(`${peer.name}'s stats panel to show the server's quality report (tier hd, kbit/s sent)`, () => peer.page.evaluate(() => {
+    await h.wait(`${peer.name}'s stats panel to show the server's quality report (a video tier, kbit/s sent)`, () => peer.page.evaluate(() => {
       const q = /** @type {any} */ (window).mcuQuality;
       const tier = document.querySelector('#stats [data-stat="tier"]')?.textContent || '';
       const link = document.querySelector('#stats [data-stat="link"]')?.textContent || '';
       return { q, tier, link };
     }).then(({ q, tier, link }) => {
-      if (!q || q.tier !== 'hd' || !(q.sentKbps > 0) || !tier.startsWith('hd') || !/kbit\/s/.test(link)) {
+      // Any video tier: three Chromiums on a loaded machine may make bandwidth estimation step a receiver
+      // down (TestAutomaticTiers tests the tiers); the panel must show the one the server reports.
+      if (!q || !['hd', 'sd', 'ld'].includes(q.tier) || !(q.sentKbps > 0) || !tier.startsWith(q.tier) || !/kbit\/s/.test(link)) {
         throw new Error(`quality ${JSON.stringify(q)}, panel tier "${tier}", link "${link}"`);
       }
       t.diagnostic(`${peer.name}: tier ${tier}, link ${link}`);
