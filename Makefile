@@ -8,7 +8,8 @@ export GOFLAGS := -tags=extlib,pkgconfig,nolibopusfile
 export CGO_ENABLED := 1
 
 BIN        := bin
-# Fuzz budgets are counts of executions, not durations: with a duration, Go 1.26's fuzz coordinator can
+# Fuzz budgets are counts of executions, not durations (a target whose inputs are expensive says
+# "fuzz budget: Nx" in a comment just above its func line): with a duration, Go 1.26's fuzz coordinator can
 # report a spurious "context deadline exceeded" failure at the deadline (golang/go#75804, fixed in 1.27).
 # New interesting inputs are minimized for at most FUZZMINTIME each.
 FUZZTIME   ?= 60000x
@@ -111,8 +112,9 @@ fuzz: deps
 	for pkg in $$pkgs; do \
 		dir=$$(go list -f '{{.Dir}}' $$pkg); \
 		for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/^func //'); do \
-			echo "fuzz $$pkg $$f"; n=$$((n + 1)); \
-			go test -run='^$$' -fuzz="^$$f\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINTIME) $$pkg; \
+			budget=$$(grep -h -B3 "^func $$f(" $$dir/*_test.go | grep -o 'fuzz budget: [0-9]*x' | awk '{print $$3}' || true); \
+			echo "fuzz $$pkg $$f $${budget:-$(FUZZTIME)}"; n=$$((n + 1)); \
+			go test -run='^$$' -fuzz="^$$f\$$" -fuzztime=$${budget:-$(FUZZTIME)} -fuzzminimizetime=$(FUZZMINTIME) $$pkg; \
 		done; \
 	done; \
 	echo "$$n fuzz targets"; test "$$n" -ge 10 || { echo "fewer fuzz targets than the project has: the loop is broken"; exit 1; }

@@ -38,3 +38,31 @@ func TestFrameSplitter(t *testing.T) {
 		t.Errorf("after a lost packet the next frame is #%d (payload %d), want #4 of the new packet", last.SequenceNumber, last.Payload[0])
 	}
 }
+
+// FuzzFrameSplitter feeds packets of arbitrary sizes and sequence numbers (from the input) to the
+// splitter the plain-RTP audio reader uses, draining it after each as the reader does: every frame is
+// exactly 20 ms and what waits stays under one packet and one frame.
+func FuzzFrameSplitter(f *testing.F) {
+	f.Add([]byte{0, 10, 240, 0, 11, 240, 0, 13, 80, 0, 12, 1})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var fs frameSplitter
+		buf := make([]byte, 1500)
+		for ; len(in) >= 3; in = in[3:] {
+			size := int(in[2]) * 5 // up to 1275 bytes, like a datagram
+			fs.push(&rtp.Packet{Header: rtp.Header{SequenceNumber: uint16(in[0])<<8 | uint16(in[1])},
+				Payload: make([]byte, size)}, time.Now())
+			for {
+				var p rtp.Packet
+				if !fs.next(&p, buf) {
+					break
+				}
+				if len(p.Payload) != frameBytes {
+					t.Fatalf("a frame of %d bytes", len(p.Payload))
+				}
+			}
+			if len(fs.pending) >= frameBytes {
+				t.Fatalf("%d bytes pending after draining", len(fs.pending))
+			}
+		}
+	})
+}

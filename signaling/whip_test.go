@@ -757,3 +757,64 @@ func TestWHIPRealMCU(t *testing.T) {
 		t.Errorf("Stats = %+v at the end, want none", got)
 	}
 }
+
+// FuzzWHIPRealMCU is FuzzWHIP against the real MCU: arbitrary offers go through pion's SDP parsing and
+// the MCU's negotiation (sections, codecs, transceivers), arbitrary trickle fragments through pion's
+// candidate parsing, then DELETE; nothing may panic, statuses stay in the documented set, and every
+// participant is gone at the end of each input.
+//
+// fuzz budget: 3000x (each valid offer builds a PeerConnection and gathers candidates)
+func FuzzWHIPRealMCU(f *testing.F) {
+	f.Add(recvOnlyOffer, trickleFrag("Ab3d", "abcdefghijklmnopqrstuvwx", hostCandidate), false)
+	f.Add(strings.Replace(recvOnlyOffer, "a=recvonly", "a=sendrecv", 2), "a=candidate:1 1 udp 1 127.0.0.1 9 typ host\r\n", true)
+	f.Add("v=0\r\nm=video 0 RTP/AVP 96\r\n", "a=candidate:\r\nm=\r\n", false)
+	cfg := mcu.DefaultConfig()
+	cfg.IncludeLoopback, cfg.Interfaces = true, []string{"lo"}
+	cfg.Width, cfg.Height, cfg.LowerTiers = 320, 180, nil
+	m, err := mcu.New(cfg, mcu.Params{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { m.Close() })
+	h, err := signaling.NewWHIPHandler(signaling.MCUConference(m), signaling.DefaultWHIPConfig(), signaling.Params{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { h.Close() })
+	f.Fuzz(func(t *testing.T, offer, frag string, whep bool) {
+		path := "/whip/fuzz"
+		if whep {
+			path = "/whep/fuzz"
+		}
+		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(offer))
+		req.Header.Set("Content-Type", "application/sdp")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		switch w.Code {
+		case http.StatusCreated, http.StatusBadRequest, http.StatusUnprocessableEntity, http.StatusRequestEntityTooLarge:
+		default:
+			t.Fatalf("POST: status %d (%q) for offer %q", w.Code, w.Body.String(), offer)
+		}
+		if w.Code == http.StatusCreated {
+			loc := w.Header().Get("Location")
+			req = httptest.NewRequest(http.MethodPatch, loc, strings.NewReader(frag))
+			req.Header.Set("Content-Type", "application/trickle-ice-sdpfrag")
+			w = httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			switch w.Code {
+			case http.StatusNoContent, http.StatusBadRequest, http.StatusUnprocessableEntity:
+			default:
+				t.Fatalf("PATCH: status %d for %q", w.Code, frag)
+			}
+			req = httptest.NewRequest(http.MethodDelete, loc, nil)
+			w = httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			if w.Code != http.StatusOK {
+				t.Fatalf("DELETE: status %d", w.Code)
+			}
+		}
+		if st := m.Stats(); st.Participants != 0 {
+			t.Fatalf("%d participants left after the input", st.Participants)
+		}
+	})
+}

@@ -3,8 +3,11 @@ package sip_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -360,4 +363,31 @@ func fuzzSeeds() []string {
 		"hello",
 		"\r\n\r\n",
 	}
+}
+
+// FuzzDialAPI posts arbitrary bodies to the real dial-out API (POST /sip/calls). The server is not
+// started, so no request reaches the network: what runs is the body's decoding, the URI and room checks
+// (parseDialURI) and the mapping of errors to statuses. It never panics, answers JSON, and never 201.
+func FuzzDialAPI(f *testing.F) {
+	for _, s := range []string{`{"uri":"sip:alice@127.0.0.1","room":"r"}`, `{"uri":"sip:bob@[::1]:5070;transport=tcp","room":"r"}`,
+		`{"uri":"tel:+1","room":"r"}`, `{"uri":"","room":""}`, `{"uri":"sip:a@b","room":"r","x":1}`, `[]`, `{`, ``,
+		`{"uri":"sip:` + strings.Repeat("a", 5000) + `@h","room":"r"}`} {
+		f.Add([]byte(s))
+	}
+	s, err := sipsig.New(sipsig.DefaultConfig(), sipsig.Params{Conference: &siptest.Conference{}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { s.Close() })
+	h := s.Handler()
+	f.Fuzz(func(t *testing.T, body []byte) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/sip/calls", bytes.NewReader(body)))
+		if rec.Code == http.StatusCreated || rec.Code < 400 {
+			t.Fatalf("%q: status %d", body, rec.Code)
+		}
+		if ct := rec.Header().Get("Content-Type"); ct != "application/json" || !json.Valid(rec.Body.Bytes()) {
+			t.Fatalf("%q: %s %q", body, ct, rec.Body.String())
+		}
+	})
 }

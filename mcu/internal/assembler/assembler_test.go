@@ -115,3 +115,34 @@ func TestFrameAssemblerWrapsAndSurvivesJumps(t *testing.T) {
 		t.Fatalf("after a sequence jump emitted %d frames, want 21", n)
 	}
 }
+
+// FuzzAssembler splits arbitrary bytes into RTP packets (sequence numbers, timestamps and markers from the
+// input) and pushes them through an assembler with pion's H.264 and VP8 depacketizers, as the video
+// readers do: nothing may panic, and every frame it emits is non-empty.
+func FuzzAssembler(f *testing.F) {
+	f.Add([]byte{0, 1, 0, 0, 0x10, 'a', 0, 2, 1, 0, 0x00, 'b'}, true)
+	f.Add([]byte{0, 1, 0, 0, 0x7c, 0x85, 'x', 0, 2, 1, 0, 0x7c, 0x45, 'y'}, false)
+	f.Fuzz(func(t *testing.T, in []byte, vp8 bool) {
+		var d rtp.Depacketizer = &codecs.H264Packet{}
+		if vp8 {
+			d = &codecs.VP8Packet{}
+		}
+		a := New(d, 300*time.Millisecond)
+		now := time.Unix(0, 0)
+		for len(in) >= 5 {
+			n := 5 + int(in[4]%16)
+			if n > len(in) {
+				n = len(in)
+			}
+			p := &rtp.Packet{Header: rtp.Header{SequenceNumber: uint16(in[0])<<8 | uint16(in[1]), Timestamp: uint32(in[2]),
+				Marker: in[3]&1 == 1}, Payload: append([]byte(nil), in[4:n]...)}
+			in = in[n:]
+			now = now.Add(time.Duration(p.Timestamp) * time.Millisecond)
+			a.Push(p, now, func(data []byte, _ bool) {
+				if len(data) == 0 {
+					t.Fatal("an empty frame")
+				}
+			})
+		}
+	})
+}

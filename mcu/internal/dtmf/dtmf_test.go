@@ -2,6 +2,7 @@ package dtmf
 
 import (
 	"encoding/binary"
+	"strings"
 	"testing"
 )
 
@@ -87,4 +88,21 @@ func TestDTMFDecoder(t *testing.T) {
 			t.Errorf("%s: digits %q, want %q", tc.name, string(got), tc.want)
 		}
 	}
+}
+
+// FuzzDecoder feeds arbitrary telephone-event payloads, with arbitrary timestamps and markers, to a
+// decoder: nothing may panic, and every key press it reports is a DTMF key.
+func FuzzDecoder(f *testing.F) {
+	f.Add([]byte{1, 0x0a, 0, 160, 1, 0x8a, 1, 64}, uint32(1000), true)
+	f.Add([]byte{11}, uint32(0), false)
+	f.Add([]byte{}, uint32(5), true)
+	f.Fuzz(func(t *testing.T, in []byte, ts uint32, marker bool) {
+		var d Decoder
+		for i := 0; i+1 <= len(in); i += 4 {
+			digit, ok := d.Push(in[i:], ts+uint32(i), marker && i == 0)
+			if ok && !strings.ContainsRune("0123456789*#ABCD", digit) {
+				t.Fatalf("digit %q", digit)
+			}
+		}
+	})
 }

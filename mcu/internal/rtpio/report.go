@@ -245,13 +245,8 @@ func (s *Stream) readRTCP(l RTCPListener) {
 		if err != nil {
 			return // closed (an unconnected UDP socket has no other read errors worth retrying)
 		}
-		pkts, err := rtcp.Unmarshal(buf[:n])
-		if err != nil || len(pkts) == 0 {
-			s.counters.rtcpDropped.Add(1)
-			continue
-		}
 		var keyframe, ok bool
-		keyframe, reports, ok = s.takeRTCP(pkts, unmapAddrPort(from), time.Now(), reports[:0])
+		keyframe, reports, ok = s.handleRTCP(buf[:n], unmapAddrPort(from), time.Now(), reports[:0])
 		if !ok || l == nil {
 			continue
 		}
@@ -262,6 +257,18 @@ func (s *Stream) readRTCP(l RTCPListener) {
 			l.OnReceptionReport(r)
 		}
 	}
+}
+
+// handleRTCP parses one RTCP datagram from from and takes it (takeRTCP); a datagram that does not parse
+// is dropped and counted.
+func (s *Stream) handleRTCP(b []byte, from netip.AddrPort, now time.Time,
+	reports []rtcp.ReceptionReport) (keyframe bool, _ []rtcp.ReceptionReport, ok bool) {
+	pkts, err := rtcp.Unmarshal(b)
+	if err != nil || len(pkts) == 0 {
+		s.counters.rtcpDropped.Add(1)
+		return false, reports, false
+	}
+	return s.takeRTCP(pkts, from, now, reports)
 }
 
 // takeRTCP takes a compound RTCP packet from from that arrived at now: it latches to from (or drops the
