@@ -33,10 +33,10 @@ type rtpEndpoint struct {
 	// Since the last reset: video packets that carry a fragment or an aggregate (FU-A, STAP-A: mode 1
 	// only), and those that carry one whole NAL unit.
 	fragments, singleNALs atomic.Int64
-	audioSSRCs   sync.Map     // SSRCs of the audio received
-	done         chan struct{}
-	closeOnce    sync.Once
-	wg           sync.WaitGroup
+	audioSSRCs            sync.Map // SSRCs of the audio received
+	done                  chan struct{}
+	closeOnce             sync.Once
+	wg                    sync.WaitGroup
 
 	mu      sync.Mutex
 	pcm     []int16 // received audio, 48 kHz
