@@ -138,6 +138,8 @@ func lastPicture(t *testing.T, ff, file string, w, h int) *codec.VideoFrame {
 		StrideY: w, StrideU: w / 2, StrideV: w / 2}
 }
 
+// nearest returns the index of the palette colour closest to c, or -1 when even that one is further than
+// an H.264 round trip moves a flat colour (20 levels in YUV).
 func nearest(palette []codec.YUV, c codec.YUV) int {
 	best, bestD := -1, 1<<30
 	for i, p := range palette {
@@ -145,6 +147,9 @@ func nearest(palette []codec.YUV, c codec.YUV) int {
 		if d := dy*dy + du*du + dv*dv; d < bestD {
 			best, bestD = i, d
 		}
+	}
+	if bestD > 20*20 {
+		return -1
 	}
 	return best
 }
