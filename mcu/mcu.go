@@ -42,6 +42,8 @@ const maxNameLen = 128
 type Params struct {
 	// Logger receives lifecycle messages, and pion's own logs (pion's Info as Debug); nil discards them.
 	Logger *slog.Logger
+	// Events receives the lifecycle events of rooms and participants; nil: none.
+	Events EventListener
 }
 
 // MCU owns the rooms, the shared pion API and the UDP sockets. Create it with New and stop it with Close.
@@ -50,6 +52,7 @@ type MCU struct {
 	cfg    Config
 	tiers  tierSet // cfg's tiers, computed once
 	log    *slog.Logger
+	events EventListener // Params.Events, or one that does nothing
 	api    *webrtc.API
 	stats  counters
 	panics panicCounts
@@ -79,7 +82,7 @@ func New(cfg Config, p Params) (*MCU, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	m := &MCU{cfg: cfg, tiers: cfg.tierSet(), log: log, rooms: make(map[string]*room), bwes: make(map[string]cc.BandwidthEstimator)}
+	m := &MCU{cfg: cfg, tiers: cfg.tierSet(), log: log, events: p.Events, rooms: make(map[string]*room), bwes: make(map[string]cc.BandwidthEstimator)}
 	api, err := m.newAPI()
 	if err != nil {
 		if m.mux != nil {
@@ -88,6 +91,9 @@ func New(cfg Config, p Params) (*MCU, error) {
 		return nil, err
 	}
 	m.api = api
+	if m.events == nil {
+		m.events = nopEvents{}
+	}
 	return m, nil
 }
 
@@ -117,6 +123,8 @@ type JoinOptions struct {
 	Viewer bool
 	// Hidden keeps a viewer out of the others' roster (a recorder, an operator's monitor).
 	Hidden bool
+	// Kind says how the participant joined, for operators (ParticipantDetail.Kind): "webrtc" when empty.
+	Kind string
 }
 
 // Join adds a participant called displayName to the room roomName, creating and starting the room on the
@@ -137,6 +145,9 @@ func (m *MCU) JoinWith(roomName, displayName string, l ParticipantListener, o Jo
 	}
 	p.viewer = o.Viewer
 	p.hidden = o.Viewer && o.Hidden
+	if o.Kind != "" {
+		p.kind = o.Kind
+	}
 	if err := m.join(roomName, p); err != nil {
 		return nil, err
 	}

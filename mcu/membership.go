@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/openmcu/mcu/mixer"
 )
@@ -80,6 +81,10 @@ func (m *MCU) join(roomName string, p *Participant) error {
 	p.armNegotiationTimer()
 	r.log.Info("participant joined", "participant", p.id, "name", p.name, "viewer", p.viewer, "transport", fmt.Sprintf("%T", p.t))
 	r.announceJoin(p, others)
+	if created {
+		m.events.OnRoomStarted(roomName)
+	}
+	m.events.OnParticipantJoined(roomName, p.Detail())
 	return nil
 }
 
@@ -122,6 +127,8 @@ func (r *room) addLocked(p *Participant) ([]*Participant, error) {
 	r.publishLocked()
 	p.r = r
 	p.log = r.log.With("participant", p.id)
+	p.joinedAt = time.Now()
+	p.layout = r.layout
 	return others, nil
 }
 

@@ -84,8 +84,10 @@ type Participant struct {
 	name     string
 	log      *slog.Logger
 	listener ParticipantListener
-	viewer   bool // JoinOptions.Viewer; set before the participant is shared
-	hidden   bool // JoinOptions.Hidden (viewers only): not in the others' roster
+	viewer   bool      // JoinOptions.Viewer; set before the participant is shared
+	hidden   bool      // JoinOptions.Hidden (viewers only): not in the others' roster
+	kind     string    // JoinOptions.Kind; "sip" for JoinRTP
+	joinedAt time.Time // set by room.addLocked
 
 	t       transport          // how its media reaches its peer; set before the participant is shared
 	audioIn *mixer.AudioSource // set by room.attach before Join returns
@@ -129,7 +131,7 @@ type Participant struct {
 // newMember returns a participant, not yet in a room, with the next ID and no transport.
 func (m *MCU) newMember(name string, l ParticipantListener) *Participant {
 	id := ParticipantID(fmt.Sprintf("p%d", m.nextID.Add(1)))
-	return &Participant{m: m, id: id, name: name, log: m.log.With("participant", id), listener: l,
+	return &Participant{m: m, id: id, name: name, kind: "webrtc", log: m.log.With("participant", id), listener: l,
 		left: make(chan struct{}), leaveDone: make(chan struct{})}
 }
 
@@ -326,8 +328,10 @@ func (p *Participant) leave(reason error) {
 		}
 	}
 	p.listener.OnClosed(reason)
+	p.m.events.OnParticipantLeft(p.r.name, p.Detail(), reason)
 	if empty {
 		p.r.close()
+		p.m.events.OnRoomFinished(p.r.name)
 	}
 }
 

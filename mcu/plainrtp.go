@@ -59,6 +59,7 @@ func (m *MCU) JoinRTP(roomName, displayName string, l ParticipantListener, media
 		return nil, RTPLocal{}, fmt.Errorf("join room %q: no audio or video stream: %w", roomName, ErrNoCodec)
 	}
 	p := m.newMember(displayName, l)
+	p.kind = "sip"
 	t := &rtpTransport{p: p}
 	p.t = t
 	if err := t.open(m.cfg, media); err != nil {

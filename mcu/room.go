@@ -27,6 +27,7 @@ type room struct {
 
 	mu      sync.Mutex
 	byID    map[ParticipantID]*Participant
+	layout  mixer.Layout   // the layout new members start with (MCU.SetRoomLayout)
 	order   []*Participant // join order, for the roster
 	closed  bool
 	started bool
