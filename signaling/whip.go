@@ -496,7 +496,7 @@ func (h *WHIPHandler) post(w http.ResponseWriter, r *http.Request, kind whipKind
 		return
 	}
 	name := r.URL.Query().Get("name")
-	opts := mcu.JoinOptions{Viewer: kind == kindWHEP}
+	opts := mcu.JoinOptions{Viewer: kind == kindWHEP, Kind: string(kind)}
 	if claims != nil {
 		if claims.Name != "" {
 			name = claims.Name
