@@ -1,6 +1,3 @@
-// Package codectest holds helpers for the tests of any package that handles media: tone generators and
-// spectrum measurements for audio, and their video counterparts. Nothing here is meant for production
-// code paths; the helpers favour clarity over speed and allocate freely.
 package codectest
 
 import (

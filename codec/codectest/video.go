@@ -50,30 +50,11 @@ func FillQuadrants(f *codec.VideoFrame, c [4]codec.YUV) {
 	}
 }
 
-// FillRect paints the rectangle r of f (clipped, corners rounded down to even) with c. Unlike
-// f.Sub(r).Fill(c) it allocates nothing, so benchmarks can draw with it.
+// FillRect paints the rectangle r of f (clipped, corners rounded down to even, as f.Sub does) with c. It
+// allocates nothing, so benchmarks can draw with it.
 func FillRect(f *codec.VideoFrame, r image.Rectangle, c codec.YUV) {
-	r = r.Intersect(f.Bounds())
-	r.Min.X &^= 1
-	r.Min.Y &^= 1
-	r.Max.X &^= 1
-	r.Max.Y &^= 1
-	if r.Empty() {
-		return
-	}
-	for y := r.Min.Y; y < r.Max.Y; y++ {
-		row := f.Y[y*f.StrideY+r.Min.X : y*f.StrideY+r.Max.X]
-		for i := range row {
-			row[i] = c.Y
-		}
-	}
-	for y := r.Min.Y / 2; y < r.Max.Y/2; y++ {
-		u := f.U[y*f.StrideU+r.Min.X/2 : y*f.StrideU+r.Max.X/2]
-		v := f.V[y*f.StrideV+r.Min.X/2 : y*f.StrideV+r.Max.X/2]
-		for i := range u {
-			u[i], v[i] = c.U, c.V
-		}
-	}
+	v := f.Sub(r)
+	v.Fill(c)
 }
 
 // FillNoise paints f with blocks of block x block pixels, each of one pseudo-random colour within amp of
@@ -139,26 +120,36 @@ func absDiff(a, b uint8) int {
 func RoundTrip(tb testing.TB, enc codec.VideoEncoder, dec codec.VideoDecoder, src *codec.VideoFrame, n int) *codec.VideoFrame {
 	tb.Helper()
 	var last *codec.VideoFrame
-	for i := range n {
-		data, key, err := enc.Encode(src)
-		if err != nil {
-			tb.Fatalf("encode frame %d of %dx%d: %v", i, src.Width, src.Height, err)
-		}
-		if i == 0 && !key {
-			tb.Fatalf("first frame of %dx%d is not a keyframe", src.Width, src.Height)
-		}
-		pic, err := dec.Decode(data)
-		if err != nil {
-			tb.Fatalf("decode frame %d (%d bytes, key %v) of %dx%d: %v", i, len(data), key, src.Width, src.Height, err)
-		}
+	roundTrip(tb, enc, dec, src, n, func(_ int, pic *codec.VideoFrame) {
 		if pic != nil {
 			last = pic
 		}
-	}
+	})
 	if last == nil {
-		tb.Fatalf("%d frames of %dx%d decoded to no picture", n, src.Width, src.Height)
+		tb.Fatalf("%d frames of %dx%d decoded to no picture", n, enc.Frame().Width, enc.Frame().Height)
 	}
 	return last
+}
+
+// roundTrip is RoundTrip calling each with the index and the decoded picture (nil if none yet) of every
+// frame.
+func roundTrip(tb testing.TB, enc codec.VideoEncoder, dec codec.VideoDecoder, src *codec.VideoFrame, n int, each func(i int, pic *codec.VideoFrame)) {
+	tb.Helper()
+	w, h := enc.Frame().Width, enc.Frame().Height
+	for i := range n {
+		data, key, err := enc.Encode(src)
+		if err != nil {
+			tb.Fatalf("encode frame %d of %dx%d: %v", i, w, h, err)
+		}
+		if i == 0 && !key {
+			tb.Fatalf("first frame of %dx%d is not a keyframe", w, h)
+		}
+		pic, err := dec.Decode(data)
+		if err != nil {
+			tb.Fatalf("decode frame %d (%d bytes, key %v) of %dx%d: %v", i, len(data), key, w, h, err)
+		}
+		each(i, pic)
+	}
 }
 
 // CheckPicture fails tb unless pic is a well-formed picture of width x height: planes long enough for

@@ -1,8 +1,6 @@
 package g711
 
 import (
-	"errors"
-	"fmt"
 	"math"
 	"testing"
 
@@ -85,170 +83,50 @@ func TestCompanding(t *testing.T) {
 	}
 }
 
-const amp = 10000
+// lawCase is G.711 with law for codectest's conformance checks.
+func lawCase(law Law) codectest.AudioCodecCase {
+	return codectest.AudioCodecCase{
+		Name:           law.String(),
+		NewEncoder:     func() (codec.AudioEncoder, error) { return NewEncoder(law) },
+		NewDecoder:     func() (codec.AudioDecoder, error) { return NewDecoder(law) },
+		ClockRate:      8000,
+		FrameBytes:     FrameBytes,
+		Amplitude:      10000,
+		Settle:         1,
+		LevelTolerance: 1,
+		Cutoff:         4400, // nothing of the 8 kHz resampling shows above 4 kHz
+	}
+}
+
+// forLaws runs check as one subtest per law.
+func forLaws(t *testing.T, check func(*testing.T, codectest.AudioCodecCase)) {
+	for _, law := range []Law{MuLaw, ALaw} {
+		t.Run(law.String(), func(t *testing.T) { check(t, lawCase(law)) })
+	}
+}
 
 func TestRoundTrip(t *testing.T) {
-	for _, law := range []Law{MuLaw, ALaw} {
-		for _, freq := range []float64{440, 1000, 3000} {
-			t.Run(fmt.Sprintf("%s_%gHz", law, freq), func(t *testing.T) {
-				enc, err := NewEncoder(law)
-				if err != nil {
-					t.Fatal(err)
-				}
-				dec, err := NewDecoder(law)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if enc.ClockRate() != 8000 {
-					t.Errorf("ClockRate() = %d, want 8000", enc.ClockRate())
-				}
-				var ph float64
-				payload := make([]byte, FrameBytes)
-				pcm := make([]int16, codec.FrameSamples)
-				var out []int16
-				for i := range 51 {
-					n, err := enc.Encode(codectest.Tone(freq, amp, codec.FrameSamples, codec.SampleRate, &ph), payload)
-					if err != nil || n != FrameBytes {
-						t.Fatalf("Encode frame %d = %d, %v; want %d bytes", i, n, err, FrameBytes)
-					}
-					if err := dec.Decode(payload[:n], pcm); err != nil {
-						t.Fatalf("Decode frame %d: %v", i, err)
-					}
-					out = append(out, pcm...)
-				}
-				out = out[codec.FrameSamples:]
-				in := codectest.LevelDB(codectest.Tone(freq, amp, len(out), codec.SampleRate, nil), codec.SampleRate, freq)
-				sp := codectest.NewSpectrum(out, codec.SampleRate)
-				level, rest := sp.Level(freq), sp.MaxOutside(20, freq)
-				t.Logf("in %.1f dB, out %.1f dB, rest %.1f dB, median %.1f dB", in, level, rest, sp.Median())
-				if p := sp.Peak(); p < freq-sp.BinHz() || p > freq+sp.BinHz() {
-					t.Errorf("%s %g Hz: peak at %g Hz", law, freq, p)
-				}
-				if level-in > 1 || level-in < -1 {
-					t.Errorf("%s %g Hz: level %.1f dB, input %.1f dB, want within 1 dB", law, freq, level, in)
-				}
-				if level-rest < 30 {
-					t.Errorf("%s %g Hz: tone %.1f dB only %.1f dB above the rest of the spectrum", law, freq, level, level-rest)
-				}
-				// Nothing of the 8 kHz resampling shows above 4 kHz.
-				if hf := sp.MaxOutside(4400, 0); level-hf < 50 {
-					t.Errorf("%s %g Hz: %.1f dB above 4.4 kHz, only %.1f dB below the tone", law, freq, hf, level-hf)
-				}
-			})
-		}
-	}
+	forLaws(t, func(t *testing.T, ac codectest.AudioCodecCase) { codectest.CheckToneRoundTrip(t, ac, 440, 1000, 3000) })
 }
 
-func TestConceal(t *testing.T) {
-	for _, law := range []Law{MuLaw, ALaw} {
-		t.Run(law.String(), func(t *testing.T) {
-			enc, _ := NewEncoder(law)
-			dec, _ := NewDecoder(law)
-			var ph float64
-			payload := make([]byte, FrameBytes)
-			pcm := make([]int16, codec.FrameSamples)
-			// Concealing before anything was decoded gives silence.
-			if err := dec.Conceal(nil, pcm); err != nil {
-				t.Fatal(err)
-			}
-			if r := rms(pcm); r != 0 {
-				t.Errorf("Conceal before any Decode: RMS %g, want silence", r)
-			}
-			for range 10 {
-				enc.Encode(codectest.Tone(440, amp, codec.FrameSamples, codec.SampleRate, &ph), payload)
-				if err := dec.Decode(payload, pcm); err != nil {
-					t.Fatal(err)
-				}
-			}
-			prev := rms(pcm)
-			for k := range codec.FadeConcealFrames + 3 {
-				if err := dec.Conceal(payload, pcm); err != nil {
-					t.Fatalf("Conceal %d: %v", k, err)
-				}
-				r := rms(pcm)
-				switch {
-				case k == 0:
-					if p := codectest.PeakFrequency(pcm, codec.SampleRate); p < 400 || p > 500 {
-						t.Errorf("first concealed frame peaks at %g Hz, want 440", p)
-					}
-					fallthrough
-				case k < codec.FadeConcealFrames:
-					if r <= 0 || r >= prev {
-						t.Errorf("concealed frame %d: RMS %.0f after %.0f, want quieter but not silent", k, r, prev)
-					}
-				case k == codec.FadeConcealFrames: // fades to zero
-					if r >= prev {
-						t.Errorf("concealed frame %d: RMS %.0f after %.0f, want quieter", k, r, prev)
-					}
-				case k > codec.FadeConcealFrames+1: // after one frame for the filter to drain
-					if r != 0 {
-						t.Errorf("concealed frame %d: RMS %.1f, want silence", k, r)
-					}
-				}
-				prev = r
-			}
-			enc.Encode(codectest.Tone(440, amp, codec.FrameSamples, codec.SampleRate, &ph), payload)
-			if err := dec.Decode(payload, pcm); err != nil {
-				t.Fatal(err)
-			}
-			if err := dec.Conceal(nil, pcm); err != nil {
-				t.Fatal(err)
-			}
-			if r := rms(pcm); r < amp/4 {
-				t.Errorf("concealment after recovery: RMS %.0f, want the fade to restart", r)
-			}
-		})
-	}
+func TestConceal(t *testing.T) { forLaws(t, codectest.CheckFadeConceal) }
+
+func TestPLC(t *testing.T) {
+	forLaws(t, func(t *testing.T, ac codectest.AudioCodecCase) { codectest.CheckPLC(t, ac, 440) })
 }
 
-func rms(pcm []int16) float64 {
-	var s float64
-	for _, v := range pcm {
-		s += float64(v) * float64(v)
-	}
-	return math.Sqrt(s / float64(len(pcm)))
-}
+func TestFrameSizes(t *testing.T) { forLaws(t, codectest.CheckFrameSizes) }
 
-func TestErrors(t *testing.T) {
+func TestCorruptPayloads(t *testing.T) { forLaws(t, codectest.CheckCorruptPayloads) }
+
+func TestClose(t *testing.T) { forLaws(t, codectest.CheckClose) }
+
+func TestUnknownLaw(t *testing.T) {
 	if _, err := NewEncoder(Law(3)); err == nil {
 		t.Error("NewEncoder(Law(3)) = nil error")
 	}
 	if _, err := NewDecoder(Law(3)); err == nil {
 		t.Error("NewDecoder(Law(3)) = nil error")
-	}
-	enc, _ := NewEncoder(ALaw)
-	dec, _ := NewDecoder(ALaw)
-	pcm := make([]int16, codec.FrameSamples)
-	for _, n := range []int{0, 80, 159, 161, 320} {
-		if err := dec.Decode(make([]byte, n), pcm); !errors.Is(err, codec.ErrFrameSize) {
-			t.Errorf("Decode(%d bytes) = %v, want ErrFrameSize", n, err)
-		}
-	}
-	if err := dec.Decode(make([]byte, FrameBytes), pcm[:100]); !errors.Is(err, codec.ErrFrameSize) {
-		t.Errorf("Decode into 100 samples = %v, want ErrFrameSize", err)
-	}
-	if _, err := enc.Encode(pcm[:480], make([]byte, FrameBytes)); !errors.Is(err, codec.ErrFrameSize) {
-		t.Errorf("Encode(480 samples) = %v, want ErrFrameSize", err)
-	}
-	if _, err := enc.Encode(pcm, make([]byte, 100)); !errors.Is(err, codec.ErrFrameSize) {
-		t.Errorf("Encode into 100 bytes = %v, want ErrFrameSize", err)
-	}
-	for range 2 {
-		if err := enc.Close(); err != nil {
-			t.Errorf("Encoder.Close: %v", err)
-		}
-		if err := dec.Close(); err != nil {
-			t.Errorf("Decoder.Close: %v", err)
-		}
-	}
-	if _, err := enc.Encode(pcm, make([]byte, FrameBytes)); !errors.Is(err, codec.ErrClosed) {
-		t.Errorf("Encode after Close = %v, want ErrClosed", err)
-	}
-	if err := dec.Decode(make([]byte, FrameBytes), pcm); !errors.Is(err, codec.ErrClosed) {
-		t.Errorf("Decode after Close = %v, want ErrClosed", err)
-	}
-	if err := dec.Conceal(nil, pcm); !errors.Is(err, codec.ErrClosed) {
-		t.Errorf("Conceal after Close = %v, want ErrClosed", err)
 	}
 }
 
@@ -268,52 +146,20 @@ func FuzzG711Decode(f *testing.F) {
 		}
 		decs[a] = d
 	}
-	pcm := make([]int16, codec.FrameSamples)
 	f.Fuzz(func(t *testing.T, alaw bool, payload []byte) {
 		d := decs[alaw]
-		err := d.Decode(payload, pcm)
-		if (err == nil) != (len(payload) == FrameBytes) {
-			t.Fatalf("%s Decode(%d bytes) = %v", d.Law(), len(payload), err)
-		}
-		if err != nil && !errors.Is(err, codec.ErrFrameSize) {
-			t.Fatalf("%s Decode(%d bytes) = %v, want ErrFrameSize", d.Law(), len(payload), err)
-		}
-		if err := d.Conceal(payload, pcm); err != nil {
-			t.Fatalf("%s Conceal: %v", d.Law(), err)
-		}
+		codectest.CheckDecodeAny(t, lawCase(d.Law()), d, payload)
 	})
 }
 
 func BenchmarkEncode(b *testing.B) {
 	for _, law := range []Law{MuLaw, ALaw} {
-		b.Run(law.String(), func(b *testing.B) {
-			enc, _ := NewEncoder(law)
-			pcm := codectest.Tone(440, amp, codec.FrameSamples, codec.SampleRate, nil)
-			payload := make([]byte, FrameBytes)
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := enc.Encode(pcm, payload); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+		b.Run(law.String(), func(b *testing.B) { codectest.BenchAudioEncode(b, lawCase(law)) })
 	}
 }
 
 func BenchmarkDecode(b *testing.B) {
 	for _, law := range []Law{MuLaw, ALaw} {
-		b.Run(law.String(), func(b *testing.B) {
-			enc, _ := NewEncoder(law)
-			dec, _ := NewDecoder(law)
-			payload := make([]byte, FrameBytes)
-			enc.Encode(codectest.Tone(440, amp, codec.FrameSamples, codec.SampleRate, nil), payload)
-			pcm := make([]int16, codec.FrameSamples)
-			b.ReportAllocs()
-			for b.Loop() {
-				if err := dec.Decode(payload, pcm); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+		b.Run(law.String(), func(b *testing.B) { codectest.BenchAudioDecode(b, lawCase(law)) })
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"testing"
 
 	"github.com/openmcu/mcu/codec"
@@ -14,20 +13,29 @@ import (
 
 const amp = 8000
 
-// encodeTone encodes frames 20 ms frames of a continuous tone and returns the packets and the input.
-func encodeTone(t testing.TB, cfg EncoderConfig, freqs func(frame int) float64, frames int) (packets [][]byte, input []int16) {
-	return encodeSignal(t, cfg, freqs, nil, frames)
+// opusCase is Opus with cfg for codectest's conformance checks.
+func opusCase(cfg EncoderConfig) codectest.AudioCodecCase {
+	return codectest.AudioCodecCase{
+		Name:           fmt.Sprintf("opus %d bit/s", cfg.Bitrate),
+		NewEncoder:     func() (codec.AudioEncoder, error) { return NewEncoder(cfg) },
+		NewDecoder:     func() (codec.AudioDecoder, error) { return NewDecoder() },
+		ClockRate:      48000,
+		MaxPayload:     MaxPacketSize,
+		Amplitude:      amp,
+		Settle:         5,
+		LevelTolerance: 2,
+	}
 }
 
-// encodeSignal is encodeTone with an optional gain per sample (index into the whole signal), to make
-// the tone speech-like for the encoder's voice activity detector.
+// defaultCase is opusCase with DefaultEncoderConfig.
+var defaultCase = opusCase(DefaultEncoderConfig())
+
+// encodeSignal encodes frames 20 ms frames of a continuous tone, of frequency freqs(frame) and with an
+// optional gain per sample (index into the whole signal) to make it speech-like for the encoder's voice
+// activity detector, and returns the packets and the input.
 func encodeSignal(t testing.TB, cfg EncoderConfig, freqs func(frame int) float64, gain func(i int) float64, frames int) (packets [][]byte, input []int16) {
 	t.Helper()
-	enc, err := NewEncoder(cfg)
-	if err != nil {
-		t.Fatalf("NewEncoder(%+v): %v", cfg, err)
-	}
-	defer enc.Close()
+	enc := codectest.Open(t, NewEncoder, cfg)
 	var ph float64
 	buf := make([]byte, MaxPacketSize)
 	for i := range frames {
@@ -49,51 +57,18 @@ func encodeSignal(t testing.TB, cfg EncoderConfig, freqs func(frame int) float64
 
 func constant(f float64) func(int) float64 { return func(int) float64 { return f } }
 
-func newDecoder(t testing.TB) *Decoder {
-	t.Helper()
-	d, err := NewDecoder()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	return d
-}
-
 func TestRoundTrip(t *testing.T) {
 	tests := []struct {
-		freq    float64
 		bitrate int
+		freqs   []float64
 	}{
-		{440, 32000}, {1000, 32000}, {440, 12000}, {3000, 64000},
+		{32000, []float64{440, 1000}}, {12000, []float64{440}}, {64000, []float64{3000}},
 	}
 	for _, tc := range tests {
-		t.Run(fmt.Sprintf("%gHz_%dbps", tc.freq, tc.bitrate), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%dbps", tc.bitrate), func(t *testing.T) {
 			cfg := DefaultEncoderConfig()
 			cfg.Bitrate = tc.bitrate
-			packets, input := encodeTone(t, cfg, constant(tc.freq), 55)
-			d := newDecoder(t)
-			var out []int16
-			pcm := make([]int16, codec.FrameSamples)
-			for i, p := range packets {
-				if err := d.Decode(p, pcm); err != nil {
-					t.Fatalf("Decode packet %d (%d bytes): %v", i, len(p), err)
-				}
-				out = append(out, pcm...)
-			}
-			out = out[5*codec.FrameSamples:] // 1 s after the encoder has settled
-			in := codectest.LevelDB(input[:len(out)], codec.SampleRate, tc.freq)
-			sp := codectest.NewSpectrum(out, codec.SampleRate)
-			level, rest, peak := sp.Level(tc.freq), sp.MaxOutside(20, tc.freq), sp.Peak()
-			t.Logf("in %.1f dB, out %.1f dB, rest %.1f dB, median %.1f dB", in, level, rest, sp.Median())
-			if peak < tc.freq-sp.BinHz() || peak > tc.freq+sp.BinHz() {
-				t.Errorf("%g Hz at %d bit/s: peak at %g Hz", tc.freq, tc.bitrate, peak)
-			}
-			if level-in > 2 || level-in < -2 {
-				t.Errorf("%g Hz at %d bit/s: level %.1f dB, input %.1f dB, want within 2 dB", tc.freq, tc.bitrate, level, in)
-			}
-			if level-rest < 30 {
-				t.Errorf("%g Hz at %d bit/s: tone %.1f dB only %.1f dB above the rest of the spectrum", tc.freq, tc.bitrate, level, level-rest)
-			}
+			codectest.CheckToneRoundTrip(t, opusCase(cfg), tc.freqs...)
 		})
 	}
 }
@@ -149,12 +124,12 @@ func TestFEC(t *testing.T) {
 			cfg.PacketLoss = 20
 			packets, _ := encodeSignal(t, cfg, tc.freqs, tc.gain, 40)
 
-			ref, fec, plc := newDecoder(t), newDecoder(t), newDecoder(t)
+			ref, fec, plc := defaultCase.Decoder(t), defaultCase.Decoder(t), defaultCase.Decoder(t)
 			want := make([]int16, codec.FrameSamples)
 			got := make([]int16, codec.FrameSamples)
 			extra := make([]int16, codec.FrameSamples)
 			for i := 0; i < lost; i++ {
-				for _, d := range []*Decoder{ref, fec, plc} {
+				for _, d := range []codec.AudioDecoder{ref, fec, plc} {
 					if err := d.Decode(packets[i], got); err != nil {
 						t.Fatalf("Decode packet %d: %v", i, err)
 					}
@@ -198,32 +173,7 @@ func TestFEC(t *testing.T) {
 
 // TestPLC loses the packet after a tone with nothing to recover it from: the decoder must extrapolate
 // the tone, not fall silent.
-func TestPLC(t *testing.T) {
-	for _, freq := range []float64{440, 1000} {
-		t.Run(fmt.Sprintf("%gHz", freq), func(t *testing.T) {
-			packets, _ := encodeTone(t, DefaultEncoderConfig(), constant(freq), 30)
-			d := newDecoder(t)
-			pcm := make([]int16, codec.FrameSamples)
-			for _, p := range packets {
-				if err := d.Decode(p, pcm); err != nil {
-					t.Fatal(err)
-				}
-			}
-			tone := codectest.LevelDB(pcm, codec.SampleRate, freq)
-			if err := d.Conceal(nil, pcm); err != nil {
-				t.Fatalf("Conceal(nil): %v", err)
-			}
-			sp := codectest.NewSpectrum(pcm, codec.SampleRate)
-			t.Logf("last frame %.1f dB, PLC %.1f dB, peak %g Hz", tone, sp.Level(freq), sp.Peak())
-			if p := sp.Peak(); p < freq-sp.BinHz() || p > freq+sp.BinHz() {
-				t.Errorf("PLC after %g Hz peaks at %g Hz", freq, p)
-			}
-			if l := sp.Level(freq); l < tone-10 {
-				t.Errorf("PLC after %g Hz at %.1f dB: level %.1f dB, want within 10 dB", freq, tone, l)
-			}
-		})
-	}
-}
+func TestPLC(t *testing.T) { codectest.CheckPLC(t, defaultCase, 440, 1000) }
 
 // TestPacketDurations feeds packets of 10, 40 and 60 ms: Decode must report ErrFrameSize, fill exactly
 // FrameSamples and never write beyond them, even when pcm has spare capacity.
@@ -236,7 +186,7 @@ func TestPacketDurations(t *testing.T) {
 			}
 			samples := ms * codec.SampleRate / 1000
 			var ph float64
-			d := newDecoder(t)
+			d := defaultCase.Decoder(t)
 			buf := make([]byte, 4000)
 			for i := range 10 {
 				n, err := raw.Encode(codectest.Tone(440, amp, samples, codec.SampleRate, &ph), buf)
@@ -274,60 +224,43 @@ func TestPacketDurations(t *testing.T) {
 }
 
 func TestCorruptPayloads(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	random := func(n int) []byte {
-		b := make([]byte, n)
-		for i := range b {
-			b[i] = byte(rng.Uint32())
-		}
-		return b
-	}
+	codectest.CheckCorruptPayloads(t, defaultCase)
+	// Malformed packet headers (RFC 6716 section 3) must be refused.
 	tests := []struct {
 		name    string
 		payload []byte
-		mustErr bool
 	}{
-		{"empty", nil, true},
-		{"code3NoCount", []byte{0x03}, true},
-		{"code3ZeroFrames", []byte{0x03, 0x00}, true},
-		{"code3TooLong", []byte{0x03 | 2<<3, 0x3f}, true}, // 63 frames of 40 ms
-		{"code2BadLength", []byte{0x02, 0xff, 0xff}, true},
-		{"oneByte", []byte{0x78}, false},
-		{"random10", random(10), false},
-		{"random100", random(100), false},
-		{"random1275", random(1275), false},
-		{"random5000", random(5000), false},
+		{"empty", nil},
+		{"code3NoCount", []byte{0x03}},
+		{"code3ZeroFrames", []byte{0x03, 0x00}},
+		{"code3TooLong", []byte{0x03 | 2<<3, 0x3f}}, // 63 frames of 40 ms
+		{"code2BadLength", []byte{0x02, 0xff, 0xff}},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			d := newDecoder(t)
-			pcm := make([]int16, codec.FrameSamples)
-			err := d.Decode(tc.payload, pcm)
-			if tc.mustErr && err == nil {
-				t.Errorf("Decode(% x) = nil, want an error", tc.payload[:min(len(tc.payload), 8)])
-			}
-			if err != nil && !errors.Is(err, codec.ErrCorrupt) && !errors.Is(err, codec.ErrFrameSize) {
-				t.Errorf("Decode(% x) = %v, want ErrCorrupt or ErrFrameSize", tc.payload[:min(len(tc.payload), 8)], err)
-			}
-			if err := d.Conceal(tc.payload, pcm); err != nil {
-				t.Errorf("Conceal(% x) after it: %v", tc.payload[:min(len(tc.payload), 8)], err)
-			}
-		})
-	}
+	t.Run("malformed", func(t *testing.T) {
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				if err := codectest.CheckDecodeAny(t, defaultCase, defaultCase.Decoder(t), tc.payload); err == nil {
+					t.Errorf("Decode(% x) = nil, want an error", tc.payload)
+				}
+			})
+		}
+	})
+	t.Run("oneByte", func(t *testing.T) {
+		codectest.CheckDecodeAny(t, defaultCase, defaultCase.Decoder(t), []byte{0x78})
+	})
 }
 
-func TestLifecycle(t *testing.T) {
-	enc, err := NewEncoder(DefaultEncoderConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, MaxPacketSize)
-	if _, err := enc.Encode(make([]int16, 480), buf); !errors.Is(err, codec.ErrFrameSize) {
-		t.Errorf("Encode(480 samples) = %v, want ErrFrameSize", err)
-	}
-	if enc.ClockRate() != 48000 {
-		t.Errorf("ClockRate() = %d, want 48000", enc.ClockRate())
-	}
+func TestFrameSizes(t *testing.T) { codectest.CheckFrameSizes(t, defaultCase) }
+
+func TestClose(t *testing.T) { codectest.CheckClose(t, defaultCase) }
+
+func TestConfig(t *testing.T) {
+	codectest.CheckConfigs(t, DefaultEncoderConfig(), NewEncoder, []codectest.InvalidConfig[EncoderConfig]{
+		{Name: "zero", Change: func(c *EncoderConfig) { *c = EncoderConfig{} }},
+		{Name: "complexity 11", Change: func(c *EncoderConfig) { *c = EncoderConfig{Bitrate: 32000, Complexity: 11} }},
+		{Name: "packet loss 200", Change: func(c *EncoderConfig) { *c = EncoderConfig{Bitrate: 32000, PacketLoss: 200} }},
+	})
+	enc := codectest.Open(t, NewEncoder, DefaultEncoderConfig())
 	for _, bad := range []int{0, 100, 600000} {
 		if err := enc.SetBitrate(bad); err == nil {
 			t.Errorf("SetBitrate(%d) = nil, want an error", bad)
@@ -341,49 +274,18 @@ func TestLifecycle(t *testing.T) {
 	if err := enc.SetBitrate(24000); err != nil || enc.Config().Bitrate != 24000 {
 		t.Errorf("SetBitrate(24000) = %v, config %+v", err, enc.Config())
 	}
-	if err := enc.Close(); err != nil {
-		t.Errorf("Close: %v", err)
-	}
-	if err := enc.Close(); err != nil {
-		t.Errorf("second Close: %v", err)
-	}
-	if _, err := enc.Encode(make([]int16, codec.FrameSamples), buf); !errors.Is(err, codec.ErrClosed) {
-		t.Errorf("Encode after Close = %v, want ErrClosed", err)
-	}
+	enc.Close()
 	if err := enc.SetBitrate(24000); !errors.Is(err, codec.ErrClosed) {
 		t.Errorf("SetBitrate after Close = %v, want ErrClosed", err)
 	}
-
-	for _, cfg := range []EncoderConfig{{}, {Bitrate: 32000, Complexity: 11}, {Bitrate: 32000, PacketLoss: 200}} {
-		if _, err := NewEncoder(cfg); err == nil {
-			t.Errorf("NewEncoder(%+v) = nil error", cfg)
-		}
-	}
-
-	d, _ := NewDecoder()
-	if err := d.Decode([]byte{0x78, 0}, make([]int16, 10)); !errors.Is(err, codec.ErrFrameSize) {
-		t.Errorf("Decode into 10 samples = %v, want ErrFrameSize", err)
-	}
-	d.Close()
-	if err := d.Close(); err != nil {
-		t.Errorf("second Close: %v", err)
-	}
-	pcm := make([]int16, codec.FrameSamples)
-	if err := d.Decode([]byte{0x78, 0}, pcm); !errors.Is(err, codec.ErrClosed) {
-		t.Errorf("Decode after Close = %v, want ErrClosed", err)
-	}
-	if err := d.Conceal(nil, pcm); !errors.Is(err, codec.ErrClosed) {
-		t.Errorf("Conceal after Close = %v, want ErrClosed", err)
+	if err := enc.SetPacketLoss(10); !errors.Is(err, codec.ErrClosed) {
+		t.Errorf("SetPacketLoss after Close = %v, want ErrClosed", err)
 	}
 }
 
 // TestBitrate checks that SetBitrate and SetPacketLoss take effect: packets grow with the bitrate.
 func TestBitrate(t *testing.T) {
-	enc, err := NewEncoder(DefaultEncoderConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer enc.Close()
+	enc := codectest.Open(t, NewEncoder, DefaultEncoderConfig())
 	var ph float64
 	buf := make([]byte, MaxPacketSize)
 	avg := func() float64 {
@@ -417,31 +319,18 @@ func TestBitrate(t *testing.T) {
 }
 
 func FuzzOpusDecode(f *testing.F) {
-	packets, _ := encodeTone(f, DefaultEncoderConfig(), constant(440), 3)
+	packets, _ := codectest.EncodeTone(f, defaultCase, 440, 3)
 	for _, p := range packets {
 		f.Add(p)
 	}
 	f.Add([]byte{})
 	f.Add([]byte{0x03, 0x3f})
 	f.Add([]byte{0xfb, 0xff, 0xfe})
-	d, err := NewDecoder()
-	if err != nil {
-		f.Fatal(err)
-	}
-	pcm := make([]int16, codec.FrameSamples)
+	d := defaultCase.Decoder(f)
 	f.Fuzz(func(t *testing.T, payload []byte) {
-		err := d.Decode(payload, pcm)
-		if err != nil && !errors.Is(err, codec.ErrCorrupt) && !errors.Is(err, codec.ErrFrameSize) {
-			t.Fatalf("Decode(% x) = %v, want nil, ErrCorrupt or ErrFrameSize", payload, err)
-		}
+		codectest.CheckDecodeAny(t, defaultCase, d, payload)
 		if n, err := PacketSamples(payload); err == nil && (n <= 0 || n > maxPacketSamples) {
 			t.Fatalf("PacketSamples(% x) = %d", payload, n)
-		}
-		if err := d.Conceal(payload, pcm); err != nil {
-			t.Fatalf("Conceal(% x): %v", payload, err)
-		}
-		if err := d.Conceal(nil, pcm); err != nil {
-			t.Fatalf("Conceal(nil) after % x: %v", payload, err)
 		}
 	})
 }
@@ -451,42 +340,18 @@ func BenchmarkEncode(b *testing.B) {
 		b.Run(fmt.Sprintf("complexity%d", complexity), func(b *testing.B) {
 			cfg := DefaultEncoderConfig()
 			cfg.Complexity = complexity
-			enc, err := NewEncoder(cfg)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer enc.Close()
-			pcm := codectest.Tone(440, amp, codec.FrameSamples, codec.SampleRate, nil)
-			buf := make([]byte, MaxPacketSize)
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := enc.Encode(pcm, buf); err != nil {
-					b.Fatal(err)
-				}
-			}
+			codectest.BenchAudioEncode(b, opusCase(cfg))
 		})
 	}
 }
 
-func BenchmarkDecode(b *testing.B) {
-	packets, _ := encodeTone(b, DefaultEncoderConfig(), constant(440), 50)
-	d := newDecoder(b)
-	pcm := make([]int16, codec.FrameSamples)
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		if err := d.Decode(packets[i%len(packets)], pcm); err != nil {
-			b.Fatal(err)
-		}
-		i++
-	}
-}
+func BenchmarkDecode(b *testing.B) { codectest.BenchAudioDecode(b, defaultCase) }
 
 func BenchmarkConceal(b *testing.B) {
-	packets, _ := encodeTone(b, DefaultEncoderConfig(), constant(440), 50)
+	packets, _ := codectest.EncodeTone(b, defaultCase, 440, 50)
 	for _, fec := range []bool{false, true} {
 		b.Run(fmt.Sprintf("fec=%t", fec), func(b *testing.B) {
-			d := newDecoder(b)
+			d := defaultCase.Decoder(b)
 			pcm := make([]int16, codec.FrameSamples)
 			b.ReportAllocs()
 			i := 0
