@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openmcu/mcu/codec/codectest"
 	"github.com/openmcu/mcu/mcu"
 )
 
@@ -87,7 +88,7 @@ func TestOperatorView(t *testing.T) {
 	b.Leave()
 	want := []string{"started r", "joined r Ann whip", "joined r Bob webrtc",
 		"left r Ann " + mcu.ErrRemoved.Error(), "left r Bob <nil>", "finished r"}
-	if err := waitFor(5*time.Second, func() error {
+	if err := codectest.Poll(5*time.Second, func() error {
 		if got := ev.list(); !slices.Equal(got, want) {
 			return fmt.Errorf("events %q, want %q", got, want)
 		}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openmcu/mcu/codec/codectest"
 	"github.com/openmcu/mcu/mcu"
 	"github.com/openmcu/mcu/mcu/mcutest"
 )
@@ -56,7 +57,7 @@ func TestRoomPanicIsolated(t *testing.T) {
 			c.Close()
 		}
 	}()
-	if err := waitFor(20*time.Second, func() error {
+	if err := codectest.Poll(20*time.Second, func() error {
 		return checkView(b2, []*party{b1}, nil, 320, 180, 20)
 	}); err != nil {
 		t.Fatalf("room b before the panic: %v", err)
@@ -75,7 +76,7 @@ func TestRoomPanicIsolated(t *testing.T) {
 		t.Errorf("Stats.Panics[room] = %d, want at least 1", n)
 	}
 	before := b2.client.PicturesReceived()
-	if err := waitFor(10*time.Second, func() error {
+	if err := codectest.Poll(10*time.Second, func() error {
 		if got := b2.client.PicturesReceived() - before; got < 20 {
 			return fmt.Errorf("B2 received %d pictures since room a failed", got)
 		}
@@ -122,7 +123,7 @@ func TestNegotiationTimeout(t *testing.T) {
 			t.Fatalf("idle%d was not removed", i)
 		}
 	}
-	if err := waitFor(5*time.Second, func() error {
+	if err := codectest.Poll(5*time.Second, func() error {
 		if s := m.Stats(); s.Rooms != 0 || s.Refusals["negotiation"] != 5 {
 			return fmt.Errorf("%d rooms, %d negotiation refusals, want 0 and 5", s.Rooms, s.Refusals["negotiation"])
 		}

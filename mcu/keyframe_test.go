@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openmcu/mcu/codec/codectest"
 	"github.com/openmcu/mcu/mcu"
 	"github.com/openmcu/mcu/mcu/mcutest"
 )
@@ -29,7 +30,7 @@ func TestKeyframeRequestsCoalesced(t *testing.T) {
 			p.client.Close()
 		}
 	}()
-	if err := waitFor(20*time.Second, func() error {
+	if err := codectest.Poll(20*time.Second, func() error {
 		if err := l.client.RequestKeyframe(); err != nil {
 			return err
 		}
@@ -81,7 +82,7 @@ func TestTierSwitchNoFreeze(t *testing.T) {
 	r := joinConfig(t, m, "room", "R", 1, 0, mcutest.Config{NoVideo: true, NoAudio: true})
 	defer s.client.Close()
 	defer r.client.Close()
-	if err := waitFor(20*time.Second, func() error {
+	if err := codectest.Poll(20*time.Second, func() error {
 		if r.client.PicturesReceived() < 10 {
 			return errors.New("R has no pictures yet")
 		}

@@ -346,18 +346,6 @@ func newMCU(t *testing.T, cfg mcu.Config) *mcu.MCU {
 	return m
 }
 
-// waitFor polls check until it returns nil or timeout passes, and returns its last error.
-func waitFor(timeout time.Duration, check func() error) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // steadyMarginDB is how far below the others a listener's own tone must be in a steady call (the issue's
 // 30 dB). followMarginDB is the margin right after the membership changed: the mix itself then still has
 // no trace of the listener's own tone (mixer tests check that exactly), but the Opus encoder that served
@@ -407,7 +395,7 @@ func TestRoomOverLoopback(t *testing.T) {
 	parties = append(parties, c)
 
 	start := time.Now()
-	if err := waitFor(20*time.Second, func() error { return checkAll(parties, nil, cfg.Width, cfg.Height, steadyMarginDB) }); err != nil {
+	if err := codectest.Poll(20*time.Second, func() error { return checkAll(parties, nil, cfg.Width, cfg.Height, steadyMarginDB) }); err != nil {
 		t.Fatalf("three clients: %v\nstats %+v", err, m.Stats())
 	}
 	t.Logf("three clients see and hear each other after %v", time.Since(start).Round(time.Millisecond))
@@ -417,7 +405,7 @@ func TestRoomOverLoopback(t *testing.T) {
 
 	d := join(t, m, "room", "D", 3, 1230)
 	parties = append(parties, d)
-	if err := waitFor(10*time.Second, func() error {
+	if err := codectest.Poll(10*time.Second, func() error {
 		if d.client.PicturesReceived() == 0 {
 			return errors.New("D received no picture")
 		}
@@ -434,7 +422,7 @@ func TestRoomOverLoopback(t *testing.T) {
 	parties = slices.DeleteFunc(parties, func(p *party) bool { return p == a })
 	// Behaviour, not speed: the grids and mixes follow (about 0.5 s on an idle machine, logged below); the
 	// bound holds under the race detector with other packages' tests running.
-	if err := waitFor(10*time.Second, func() error { return checkAll(parties, []*party{a}, cfg.Width, cfg.Height, followMarginDB) }); err != nil {
+	if err := codectest.Poll(10*time.Second, func() error { return checkAll(parties, []*party{a}, cfg.Width, cfg.Height, followMarginDB) }); err != nil {
 		t.Fatalf("10 s after D joined and A left: %v\nstats %+v", err, m.Stats())
 	}
 	t.Logf("grids and mixes followed %v after A left", time.Since(start).Round(time.Millisecond))
@@ -487,7 +475,7 @@ func TestRemovedWhenConnectionDies(t *testing.T) {
 	b := join(t, m, "room", "B", 1, 650)
 	defer b.client.Close()
 	parties := []*party{a, b}
-	if err := waitFor(20*time.Second, func() error { return checkAll(parties, nil, cfg.Width, cfg.Height, steadyMarginDB) }); err != nil {
+	if err := codectest.Poll(20*time.Second, func() error { return checkAll(parties, nil, cfg.Width, cfg.Height, steadyMarginDB) }); err != nil {
 		t.Fatalf("two clients: %v", err)
 	}
 	a.client.Close()
@@ -498,7 +486,7 @@ func TestRemovedWhenConnectionDies(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("A not removed 10 s after its client closed")
 	}
-	if err := waitFor(time.Second, func() error {
+	if err := codectest.Poll(time.Second, func() error {
 		if !b.l.has(mcu.RosterLeft, "A") {
 			return errors.New("B was not told that A left")
 		}
@@ -531,7 +519,7 @@ func TestSingleUDPPort(t *testing.T) {
 	defer a.client.Close()
 	b := join(t, m, "room", "B", 1, 650)
 	defer b.client.Close()
-	if err := waitFor(20*time.Second, func() error { return checkAll([]*party{a, b}, nil, cfg.Width, cfg.Height, steadyMarginDB) }); err != nil {
+	if err := codectest.Poll(20*time.Second, func() error { return checkAll([]*party{a, b}, nil, cfg.Width, cfg.Height, steadyMarginDB) }); err != nil {
 		t.Fatalf("two clients on udp port %d: %v", port, err)
 	}
 	t.Log(a.last)
@@ -555,7 +543,7 @@ func TestSingleUDPPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := a.client.PicturesReceived()
-	if err := waitFor(5*time.Second, func() error {
+	if err := codectest.Poll(5*time.Second, func() error {
 		if a.client.PicturesReceived() < before+30 {
 			return fmt.Errorf("A received %d pictures after the re-offer, want 30", a.client.PicturesReceived()-before)
 		}
@@ -589,7 +577,7 @@ func TestVP8Receiver(t *testing.T) {
 		}
 	}()
 	all := []*party{s, r1, r2}
-	if err := waitFor(20*time.Second, func() error {
+	if err := codectest.Poll(20*time.Second, func() error {
 		return errors.Join(
 			checkTilesAndTones(s, []*party{r1}, nil, nil, cfg.Width, cfg.Height, steadyMarginDB),
 			checkTilesAndTones(r1, []*party{s}, []*party{s}, nil, cfg.Width, cfg.Height, steadyMarginDB),
@@ -625,12 +613,12 @@ func TestMute(t *testing.T) {
 		}
 	}()
 	both := []*party{a, b}
-	if err := waitFor(20*time.Second, func() error { return checkAll(both, nil, cfg.Width, cfg.Height, steadyMarginDB) }); err != nil {
+	if err := codectest.Poll(20*time.Second, func() error { return checkAll(both, nil, cfg.Width, cfg.Height, steadyMarginDB) }); err != nil {
 		t.Fatalf("before muting: %v", err)
 	}
 	a.p.SetMuted(true, true)
 	// B now sees A's placeholder (its grey, not A's colour, nor black or a frozen picture) and hears no tone.
-	if err := waitFor(15*time.Second, func() error {
+	if err := codectest.Poll(15*time.Second, func() error {
 		pic := b.client.Picture()
 		c := pic.Mean(image.Rect(cfg.Width/2-8, cfg.Height/2-40, cfg.Width/2+8, cfg.Height/2-24))
 		if got := colourName(nearest(c)); got != "placeholder" {
@@ -653,7 +641,7 @@ func TestMute(t *testing.T) {
 		t.Errorf("%d frames of A's video decoded in 0.5 s while its camera is off", n)
 	}
 	a.p.SetMuted(false, false)
-	if err := waitFor(15*time.Second, func() error { return checkAll(both, nil, cfg.Width, cfg.Height, steadyMarginDB) }); err != nil {
+	if err := codectest.Poll(15*time.Second, func() error { return checkAll(both, nil, cfg.Width, cfg.Height, steadyMarginDB) }); err != nil {
 		t.Fatalf("after A unmuted: %v", err)
 	}
 }
@@ -686,7 +674,7 @@ func TestAudioOnlyAndReceiveOnly(t *testing.T) {
 		voice:   {palette[0].Name, "placeholder"}, // A, Watcher
 		watcher: {palette[0].Name, "placeholder"}, // A, Voice
 	}
-	if err := waitFor(20*time.Second, func() error {
+	if err := codectest.Poll(20*time.Second, func() error {
 		var errs []error
 		for p, w := range want {
 			got, err := tiles(p, 2)
@@ -756,7 +744,7 @@ func TestTiers(t *testing.T) {
 		}
 		return pic.Width, pic.Height
 	}
-	if err := waitFor(20*time.Second, func() error {
+	if err := codectest.Poll(20*time.Second, func() error {
 		if w, h := size(r); w != 640 || h != 360 {
 			return fmt.Errorf("R's picture is %dx%d, want 640x360", w, h)
 		}
@@ -799,7 +787,7 @@ func TestTiers(t *testing.T) {
 	if err := a.p.SetCaps(mcu.Caps{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := waitFor(5*time.Second, func() error {
+	if err := codectest.Poll(5*time.Second, func() error {
 		if n := a.client.PicturesReceived() - aBefore; n < 10 {
 			return fmt.Errorf("A received %d pictures after its cap was lifted", n)
 		}

@@ -253,7 +253,7 @@ func TestRTPParticipant(t *testing.T) {
 	defer ep.close()
 
 	hear := func(pcm []int16, f float64) float64 { return codectest.LevelDB(pcm, codec.SampleRate, f) }
-	if err := waitFor(20*time.Second, func() error {
+	if err := codectest.Poll(20*time.Second, func() error {
 		var errs []error
 		ep.mu.Lock()
 		pcm := slices.Clone(ep.pcm[max(0, len(ep.pcm)-codec.SampleRate/2):])
@@ -326,7 +326,7 @@ func TestRTPParticipant(t *testing.T) {
 	ep.mu.Lock()
 	ep.pcm = nil
 	ep.mu.Unlock()
-	if err := waitFor(10*time.Second, func() error {
+	if err := codectest.Poll(10*time.Second, func() error {
 		ep.mu.Lock()
 		pcm := slices.Clone(ep.pcm[max(0, len(ep.pcm)-codec.SampleRate/2):])
 		ep.mu.Unlock()

@@ -44,7 +44,7 @@ func TestViewer(t *testing.T) {
 		b: {palette[0].Name},
 		v: {palette[0].Name, palette[1].Name},
 	}
-	if err := waitFor(20*time.Second, func() error {
+	if err := codectest.Poll(20*time.Second, func() error {
 		var errs []error
 		for p, w := range want {
 			got, err := partyTiles(p, len(w), false)
@@ -84,7 +84,7 @@ func TestViewer(t *testing.T) {
 	}
 	h.p.Leave()
 	v.p.Leave()
-	if err := waitFor(5*time.Second, func() error {
+	if err := codectest.Poll(5*time.Second, func() error {
 		for _, p := range []*party{a, b} {
 			if !p.l.has(mcu.RosterLeft, "V") {
 				return fmt.Errorf("%s was not told that the viewer left", p.name)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openmcu/mcu/codec/codectest"
 	"github.com/openmcu/mcu/mcu"
 	"github.com/openmcu/mcu/mcu/mcutest"
 	"github.com/openmcu/mcu/mixer"
@@ -107,7 +108,7 @@ func TestLargeRoomDecodesOnlyVisible(t *testing.T) {
 	ps = append(ps, speaker)
 	lastJoin := time.Now()
 
-	if err := waitFor(20*time.Second, func() error {
+	if err := codectest.Poll(20*time.Second, func() error {
 		if st := m.Stats(); st.VideoDecoders != n || st.VideoDecodersActive != 10 {
 			return fmt.Errorf("%d video tracks, %d decoded: want %d and 10", st.VideoDecoders, st.VideoDecodersActive, n)
 		}
@@ -129,7 +130,7 @@ func TestLargeRoomDecodesOnlyVisible(t *testing.T) {
 	before := speaker.p.VideoFramesDecoded()
 	start := time.Now()
 	speaker.p.SetMuted(false, false)
-	if err := waitFor(3*time.Second, func() error {
+	if err := codectest.Poll(3*time.Second, func() error {
 		if d := speaker.p.VideoFramesDecoded() - before; d == 0 {
 			return errors.New("the speaker's video is not decoded")
 		}
@@ -139,7 +140,7 @@ func TestLargeRoomDecodesOnlyVisible(t *testing.T) {
 	}
 	decodedAfter := time.Since(start)
 	// The watcher, off stage, sees the speaker's colour in one of its nine tiles.
-	if err := waitFor(3*time.Second, func() error {
+	if err := codectest.Poll(3*time.Second, func() error {
 		pic := watcher.client.Picture()
 		if pic == nil {
 			return errors.New("the watcher has no picture")
@@ -158,7 +159,7 @@ func TestLargeRoomDecodesOnlyVisible(t *testing.T) {
 		t.Fatal(err)
 	}
 	visibleAfter := time.Since(start)
-	if err := waitFor(5*time.Second, func() error {
+	if err := codectest.Poll(5*time.Second, func() error {
 		if st := m.Stats(); st.VideoDecodersActive != 10 {
 			return fmt.Errorf("%d tracks decoded, want 10", st.VideoDecodersActive)
 		}

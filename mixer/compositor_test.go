@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/openmcu/mcu/codec"
+	"github.com/openmcu/mcu/codec/codectest"
 	. "github.com/openmcu/mcu/mixer"
 	"github.com/openmcu/mcu/mixer/mixertest"
 )
@@ -296,11 +297,11 @@ func TestRunPacesOutputsAndDropsForSlowConsumers(t *testing.T) {
 	}
 	done := make(chan error)
 	go func() { done <- c.Run(t.Context()) }()
-	waitFor(t, "the compositor's ticker", func() bool { return clock.Tickers() == 1 })
+	codectest.Eventually(t, 5*time.Second, "the compositor's ticker", func() bool { return clock.Tickers() == 1 })
 	// Step the clock one frame at a time and wait for each tick to be drawn.
 	for i := 1; i <= 30; i++ {
 		clock.Advance(time.Second / 30)
-		waitFor(t, fmt.Sprint("tick ", i), func() bool { return c.Stats().Ticks >= uint64(i) })
+		codectest.Eventually(t, 5*time.Second, fmt.Sprint("tick ", i), func() bool { return c.Stats().Ticks >= uint64(i) })
 	}
 	fast, slow := l.outputOf(t, "fast"), l.outputOf(t, "slow")
 	// A tick counts as drawn a moment before its frames reach the outputs: give the last one that moment.
@@ -327,18 +328,6 @@ func TestRunPacesOutputsAndDropsForSlowConsumers(t *testing.T) {
 	}
 	if err := c.Close(); err != nil { // idempotent
 		t.Fatal(err)
-	}
-}
-
-// waitFor polls cond until it holds, failing the test after 5 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/coder/websocket"
 	"go.uber.org/goleak"
 
+	"github.com/openmcu/mcu/codec/codectest"
 	"github.com/openmcu/mcu/mcu"
 	"github.com/openmcu/mcu/signaling"
 	"github.com/openmcu/mcu/signaling/signalingtest"
@@ -183,18 +184,6 @@ func (c *client) join(room, name string) map[string]any {
 	return m
 }
 
-// waitFor polls cond for up to 10 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func session(t *testing.T, conf *signalingtest.Conference, i int) *signalingtest.Session {
 	t.Helper()
 	ss := conf.Sessions()
@@ -292,16 +281,16 @@ func TestNegotiation(t *testing.T) {
 
 	// Layout changes reach the session.
 	c.send(map[string]any{"type": "layout", "layout": "speaker"})
-	waitFor(t, "layout speaker", func() bool { l, n := sess.Layout(); return l == mcu.LayoutSpeaker && n == 2 })
+	codectest.Eventually(t, 10*time.Second, "layout speaker", func() bool { l, n := sess.Layout(); return l == mcu.LayoutSpeaker && n == 2 })
 	c.send(map[string]any{"type": "layout", "layout": "grid"})
-	waitFor(t, "layout grid", func() bool { l, n := sess.Layout(); return l == mcu.LayoutGrid && n == 3 })
+	codectest.Eventually(t, 10*time.Second, "layout grid", func() bool { l, n := sess.Layout(); return l == mcu.LayoutGrid && n == 3 })
 	c.send(map[string]any{"type": "mute", "audio": false, "video": true})
-	waitFor(t, "video muted", func() bool { a, v := sess.Muted(); return !a && v })
+	codectest.Eventually(t, 10*time.Second, "video muted", func() bool { a, v := sess.Muted(); return !a && v })
 
 	// Caps reach the session (a low-power device asking for 320x180 at 15 fps and 300 kbit/s).
 	c.send(map[string]any{"type": "caps", "maxKbps": 300, "maxWidth": 320, "maxHeight": 180, "maxFrameRate": 15})
 	want := mcu.Caps{MaxBitrate: 300_000, MaxWidth: 320, MaxHeight: 180, MaxFrameRate: 15}
-	waitFor(t, "caps", func() bool { cs := sess.Caps(); return len(cs) > 0 && cs[len(cs)-1] == want })
+	codectest.Eventually(t, 10*time.Second, "caps", func() bool { cs := sess.Caps(); return len(cs) > 0 && cs[len(cs)-1] == want })
 }
 
 func TestRosterEventsWireShape(t *testing.T) {
@@ -437,7 +426,7 @@ func TestSocketCloseLeavesOnce(t *testing.T) {
 	// Closing the socket makes the participant leave.
 	b.ws.Close(websocket.StatusNormalClosure, "bye")
 	a.expect(`{"type":"participant-left","id":"f2"}`)
-	waitFor(t, "the socket to be served out", func() bool { return s.h.Stats().Connections == 1 })
+	codectest.Eventually(t, 10*time.Second, "the socket to be served out", func() bool { return s.h.Stats().Connections == 1 })
 	if n := session(t, conf, 1).Leaves(); n != 1 {
 		t.Errorf("Leave called %d times after the socket closed, want 1", n)
 	}
@@ -447,7 +436,7 @@ func TestSocketCloseLeavesOnce(t *testing.T) {
 	if code := a.expectClosed(); code != websocket.StatusNormalClosure {
 		t.Errorf("close status after leave = %v, want normal", code)
 	}
-	waitFor(t, "no sockets", func() bool { return s.h.Stats().Connections == 0 })
+	codectest.Eventually(t, 10*time.Second, "no sockets", func() bool { return s.h.Stats().Connections == 0 })
 	if n := session(t, conf, 0).Leaves(); n != 1 {
 		t.Errorf("Leave called %d times after leave and close, want 1", n)
 	}
@@ -473,7 +462,7 @@ func TestRemovedByMCUClosesSocket(t *testing.T) {
 	if code := b.expectClosed(); code != websocket.StatusGoingAway {
 		t.Errorf("close status after MCU close = %v, want going away", code)
 	}
-	waitFor(t, "no sockets", func() bool { return s.h.Stats().Connections == 0 })
+	codectest.Eventually(t, 10*time.Second, "no sockets", func() bool { return s.h.Stats().Connections == 0 })
 	for i := range 2 {
 		if n := session(t, conf, i).Leaves(); n != 1 {
 			t.Errorf("session %d: Leave called %d times, want 1", i, n)
@@ -501,7 +490,7 @@ func TestSlowClientIsDropped(t *testing.T) {
 	if slowest > 250*time.Millisecond {
 		t.Errorf("the slowest callback into a stalled client took %v: the producer blocked", slowest)
 	}
-	waitFor(t, "the slow client to be dropped", func() bool {
+	codectest.Eventually(t, 10*time.Second, "the slow client to be dropped", func() bool {
 		st := s.h.Stats()
 		return st.Dropped == 1 && st.Connections == 0
 	})
@@ -518,7 +507,7 @@ func TestUnresponsiveClientIsDropped(t *testing.T) {
 	c := s.dial(t)
 	c.join("r", "Ann")
 	// A coder/websocket client answers pings only while it reads: not reading is vanishing.
-	waitFor(t, "the silent client to be dropped", func() bool { return s.h.Stats().Connections == 0 })
+	codectest.Eventually(t, 10*time.Second, "the silent client to be dropped", func() bool { return s.h.Stats().Connections == 0 })
 	if st := s.h.Stats(); st.Dropped != 1 {
 		t.Errorf("Dropped = %d, want 1", st.Dropped)
 	}
@@ -636,7 +625,7 @@ func TestMessageTooBigClosesSocket(t *testing.T) {
 	if code := c.expectClosed(); code != websocket.StatusMessageTooBig && werr == nil {
 		t.Errorf("close status after a 70 KiB message = %v, want message too big", code)
 	}
-	waitFor(t, "no sockets", func() bool { return s.h.Stats().Connections == 0 })
+	codectest.Eventually(t, 10*time.Second, "no sockets", func() bool { return s.h.Stats().Connections == 0 })
 	if n := session(t, conf, 0).Leaves(); n != 1 {
 		t.Errorf("Leave called %d times, want 1", n)
 	}

@@ -552,18 +552,6 @@ func levels(c *mcutest.Client, tones ...float64) ([]float64, error) {
 	return out, nil
 }
 
-// poll retries check for up to timeout and returns its last error.
-func poll(timeout time.Duration, check func() error) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // sdpAttr returns the value of the first a=key: line of an SDP.
 func sdpAttr(s, key string) string {
 	for line := range strings.SplitSeq(s, "\n") {
@@ -690,7 +678,7 @@ func TestWHIPRealMCU(t *testing.T) {
 	}
 
 	var last string
-	if err := poll(25*time.Second, func() error {
+	if err := codectest.Poll(25*time.Second, func() error {
 		var errs []error
 		if !annL.has(mcu.RosterJoined, "Pub") {
 			errs = append(errs, errors.New("Ann was not told that Pub joined"))
@@ -746,7 +734,7 @@ func TestWHIPRealMCU(t *testing.T) {
 	if r := s.do(t, http.MethodDelete, loc, "", auth...); r.code != http.StatusOK {
 		t.Fatalf("DELETE %s: got %v, want 200", loc, r)
 	}
-	waitFor(t, "Ann to be told that Pub left", func() bool { return annL.has(mcu.RosterLeft, "Pub") })
+	codectest.Eventually(t, 10*time.Second, "Ann to be told that Pub left", func() bool { return annL.has(mcu.RosterLeft, "Pub") })
 	if r := s.do(t, http.MethodDelete, loc, "", auth...); r.code != http.StatusNotFound {
 		t.Errorf("DELETE %s twice: got %v, want 404", loc, r)
 	}

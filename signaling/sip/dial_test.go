@@ -15,6 +15,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/openmcu/mcu/codec/codectest"
 	"github.com/openmcu/mcu/mcu"
 	sipsig "github.com/openmcu/mcu/signaling/sip"
 )
@@ -136,8 +137,8 @@ func TestDialOutRemoteBye(t *testing.T) {
 	if err := dlg.Bye(ctx); err != nil {
 		t.Fatalf("callee's BYE: %v", err)
 	}
-	eventually(t, "the participant left", call.Left)
-	eventually(t, "the call is gone", func() bool { return len(h.srv.Calls()) == 0 })
+	codectest.Eventually(t, 5*time.Second, "the participant left", call.Left)
+	codectest.Eventually(t, 5*time.Second, "the call is gone", func() bool { return len(h.srv.Calls()) == 0 })
 }
 
 func TestDialOutFailures(t *testing.T) {
@@ -177,7 +178,7 @@ func TestDialOutFailures(t *testing.T) {
 		_, err := h2.srv.Dial(ctx, p.dialURI(), "r")
 		done <- err
 	}()
-	eventually(t, "the dial-out rings", func() bool { return len(h2.srv.Calls()) == 1 })
+	codectest.Eventually(t, 5*time.Second, "the dial-out rings", func() bool { return len(h2.srv.Calls()) == 1 })
 	time.Sleep(50 * time.Millisecond) // the 180 arrives
 	if err := h2.srv.Hangup(h2.srv.Calls()[0].ID); err != nil {
 		t.Fatal(err)
@@ -201,7 +202,7 @@ func TestDialOutFailures(t *testing.T) {
 			t.Errorf("participant %s of a failed dial-out is still in the room", c.ID())
 		}
 	}
-	eventually(t, "no calls left", func() bool { return len(h.srv.Calls())+len(h2.srv.Calls()) == 0 })
+	codectest.Eventually(t, 5*time.Second, "no calls left", func() bool { return len(h.srv.Calls())+len(h2.srv.Calls()) == 0 })
 }
 
 func TestHTTPDialOut(t *testing.T) {

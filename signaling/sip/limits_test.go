@@ -15,6 +15,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/openmcu/mcu/codec/codectest"
 	sipsig "github.com/openmcu/mcu/signaling/sip"
 )
 
@@ -92,7 +93,7 @@ func TestCallLimits(t *testing.T) {
 	wantRefusal(t, "a third call from one address", p.final(h, "r", pcmuOnly), sip.StatusBusyHere, "too many calls")
 	first.Leave() // the MCU removes it: the server hangs up, and one more may call
 	p.expectBye("of the call removed")
-	eventually(t, "the call is gone", func() bool { return len(h.srv.Calls()) == 1 })
+	codectest.Eventually(t, 5*time.Second, "the call is gone", func() bool { return len(h.srv.Calls()) == 1 })
 	if res := p.final(h, "r", pcmuOnly); res.StatusCode != sip.StatusOK {
 		t.Errorf("a call after one ended: %d, want 200", res.StatusCode)
 	}
@@ -245,7 +246,7 @@ func TestOversizedMessages(t *testing.T) {
 	if n, _, err := u.ReadFrom(make([]byte, 4096)); err == nil {
 		t.Errorf("a 20 kB datagram was answered (%d bytes)", n)
 	}
-	eventually(t, "the datagram is counted", func() bool { return h.srv.Stats().Oversized == 1 })
+	codectest.Eventually(t, 5*time.Second, "the datagram is counted", func() bool { return h.srv.Stats().Oversized == 1 })
 
 	// TCP: a message under the limit is answered; one whose Content-Length goes over it ends the
 	// connection before its body is sent; so does a header that never ends.
@@ -347,7 +348,7 @@ func TestTCPConnectionsPerIP(t *testing.T) {
 	}
 	// Once one closes, another may open.
 	a.Close()
-	eventually(t, "a new connection is served", func() bool {
+	codectest.Eventually(t, 5*time.Second, "a new connection is served", func() bool {
 		d := rawTCP(t, h)
 		r := bufio.NewReader(d)
 		if _, err := io.WriteString(d, options(tcpVia(d), "d"+strconv.FormatInt(time.Now().UnixNano(), 36), 0)); err != nil {
@@ -380,7 +381,7 @@ func TestAckTimeout(t *testing.T) {
 	if a := call.Media()[0].Audio; a == nil || a.Send || a.Receive {
 		t.Errorf("joined before the ACK with %+v, want inactive", a)
 	}
-	eventually(t, "the unacknowledged call is hung up", call.Left)
+	codectest.Eventually(t, 5*time.Second, "the unacknowledged call is hung up", call.Left)
 	if n := len(call.Media()); n != 1 {
 		t.Errorf("the media of an unacknowledged call was started (%d updates)", n-1)
 	}

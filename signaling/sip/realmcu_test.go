@@ -16,6 +16,7 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 
+	"github.com/openmcu/mcu/codec/codectest"
 	"github.com/openmcu/mcu/mcu"
 	sipsig "github.com/openmcu/mcu/signaling/sip"
 )
@@ -157,7 +158,7 @@ func TestRealMCURTPTimeout(t *testing.T) {
 	if r := bye.GetHeader("Reason"); r == nil || !strings.Contains(r.Value(), "cause=408") {
 		t.Errorf("BYE Reason = %v, want cause=408", r)
 	}
-	eventually(t, "the call is gone", func() bool { return len(h.srv.Calls()) == 0 })
+	codectest.Eventually(t, 5*time.Second, "the call is gone", func() bool { return len(h.srv.Calls()) == 0 })
 	if st := h.srv.Stats(); st.RTPTimeouts != 1 {
 		t.Errorf("stats %+v, want 1 RTP timeout", st)
 	}
@@ -221,5 +222,5 @@ func TestRealMCURecvonlyThirdParty(t *testing.T) {
 	if r := bye.GetHeader("Reason"); r == nil || !strings.Contains(r.Value(), "cause=408") {
 		t.Errorf("BYE Reason = %v, want cause=408", r)
 	}
-	eventually(t, "the call is gone", func() bool { return len(h.srv.Calls()) == 0 })
+	codectest.Eventually(t, 5*time.Second, "the call is gone", func() bool { return len(h.srv.Calls()) == 0 })
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"go.uber.org/goleak"
 
+	"github.com/openmcu/mcu/codec/codectest"
 	"github.com/openmcu/mcu/mcu"
 	sipsig "github.com/openmcu/mcu/signaling/sip"
 	"github.com/openmcu/mcu/signaling/sip/siptest"
@@ -145,7 +146,7 @@ func newPhone(t *testing.T, transport string) *phone {
 	p.wg.Add(2)
 	go func() { defer p.wg.Done(); srv.ServeUDP(udp) }()
 	go func() { defer p.wg.Done(); srv.ServeTCP(tcp) }()
-	eventually(t, "the phone listens", func() bool {
+	codectest.Eventually(t, 5*time.Second, "the phone listens", func() bool {
 		_, err := ua.TransportLayer().GetConnection("udp", udp.LocalAddr().String())
 		return err == nil
 	})
@@ -295,16 +296,6 @@ func (p *phone) expectBye(what string) *sip.Request {
 	}
 }
 
-// eventually polls cond for up to 5 s.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-	}
-}
-
 // offerSDP is a phone's offer with the given m= lines, audio from 127.0.0.1:4000.
 func offerSDP(lines ...string) string {
 	head := []string{"v=0", "o=alice 1 1 IN IP4 127.0.0.1", "s=call", "c=IN IP4 127.0.0.1", "t=0 0"}
@@ -339,7 +330,7 @@ func TestCallPCMUAndBye(t *testing.T) {
 			if a := call.Media()[0].Audio; a == nil || (a.Send || a.Receive) != (transport == "tcp") {
 				t.Errorf("over %s joined with audio %+v", transport, a)
 			}
-			eventually(t, "the media starts", func() bool { a := call.LastMedia().Audio; return a != nil && a.Send })
+			codectest.Eventually(t, 5*time.Second, "the media starts", func() bool { a := call.LastMedia().Audio; return a != nil && a.Send })
 			m := call.LastMedia()
 			if a := m.Audio; a == nil || a.Codec != mcu.PCMU || a.PayloadType != 0 || a.DTMFPayloadType != 101 ||
 				a.Remote.String() != "127.0.0.1:4000" || !a.Send || !a.Receive || m.Video != nil ||
@@ -360,8 +351,8 @@ func TestCallPCMUAndBye(t *testing.T) {
 			if err := dlg.Bye(ctx); err != nil {
 				t.Fatalf("BYE: %v", err)
 			}
-			eventually(t, "the participant left", call.Left)
-			eventually(t, "the call is gone", func() bool { return len(h.srv.Calls()) == 0 })
+			codectest.Eventually(t, 5*time.Second, "the participant left", call.Left)
+			codectest.Eventually(t, 5*time.Second, "the call is gone", func() bool { return len(h.srv.Calls()) == 0 })
 		})
 	}
 }
@@ -448,7 +439,7 @@ func TestCancel(t *testing.T) {
 	ringCtx, hangUp := context.WithCancel(ctx)
 	dlg := p.invite(ctx, h, "r", pcmuOnly)
 	defer dlg.Close()
-	eventually(t, "the call rings", func() bool {
+	codectest.Eventually(t, 5*time.Second, "the call rings", func() bool {
 		calls := h.srv.Calls()
 		return len(calls) == 1 && calls[0].State == "ringing"
 	})
@@ -463,11 +454,11 @@ func TestCancel(t *testing.T) {
 		t.Errorf("final response = %v, want 487", dlg.InviteResponse)
 	}
 	close(gate)
-	eventually(t, "the participant joined and left", func() bool {
+	codectest.Eventually(t, 5*time.Second, "the participant joined and left", func() bool {
 		calls := h.conf.Calls()
 		return len(calls) == 1 && calls[0].Left()
 	})
-	eventually(t, "the call is gone", func() bool { return len(h.srv.Calls()) == 0 })
+	codectest.Eventually(t, 5*time.Second, "the call is gone", func() bool { return len(h.srv.Calls()) == 0 })
 }
 
 func TestReInviteHoldResume(t *testing.T) {
@@ -495,7 +486,7 @@ func TestReInviteHoldResume(t *testing.T) {
 		{"codec change to pcma, new port", offerSDP("m=audio 4010 RTP/AVP 8"), true, true, "a=sendrecv"},
 	}
 	last := version(string(dlg.InviteResponse.Body()))
-	eventually(t, "the media starts after the ACK", func() bool { return len(call.Media()) == 2 })
+	codectest.Eventually(t, 5*time.Second, "the media starts after the ACK", func() bool { return len(call.Media()) == 2 })
 	const base = 2 // the join and the start after the ACK
 	for i, st := range steps {
 		res := p.reinvite(dlg, st.sdp)
@@ -541,7 +532,7 @@ func TestReInviteHoldResume(t *testing.T) {
 	if err := dlg.WriteAck(ctx, ack); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the answer in the ACK is applied", func() bool {
+	codectest.Eventually(t, 5*time.Second, "the answer in the ACK is applied", func() bool {
 		m := call.Media()
 		a := m[len(m)-1].Audio
 		return a != nil && a.Codec == mcu.G722 && a.Remote.Port() == 4020 && a.DTMFPayloadType == 101
@@ -577,7 +568,7 @@ func TestDelayedOffer(t *testing.T) {
 		t.Fatal(err)
 	}
 	call := recvBounded(t, h.conf.Joined(), "a participant to join")
-	eventually(t, "the answer in the ACK is applied", func() bool {
+	codectest.Eventually(t, 5*time.Second, "the answer in the ACK is applied", func() bool {
 		m := call.Media()
 		return len(m) == 2 && m[1].Audio != nil && m[1].Audio.Codec == mcu.PCMU && m[1].Audio.Send
 	})
@@ -637,9 +628,9 @@ func TestDTMFToggleMute(t *testing.T) {
 		}
 	}
 	press("*6")
-	eventually(t, "*6 mutes", muted)
+	codectest.Eventually(t, 5*time.Second, "*6 mutes", muted)
 	press("*6")
-	eventually(t, "*6 again unmutes", func() bool { return !muted() })
+	codectest.Eventually(t, 5*time.Second, "*6 again unmutes", func() bool { return !muted() })
 	press("*16#6")
 	time.Sleep(100 * time.Millisecond)
 	if muted() {
@@ -656,7 +647,7 @@ func TestDTMFToggleMute(t *testing.T) {
 			t.Fatalf("INFO %s: %v %v", d, res, err)
 		}
 	}
-	eventually(t, "*6 by SIP INFO mutes", muted)
+	codectest.Eventually(t, 5*time.Second, "*6 by SIP INFO mutes", muted)
 }
 
 func TestRTPTimeoutSendsBye(t *testing.T) {
@@ -668,7 +659,7 @@ func TestRTPTimeoutSendsBye(t *testing.T) {
 	if r := bye.GetHeader("Reason"); r == nil || !strings.Contains(r.Value(), "cause=408") {
 		t.Errorf("BYE Reason = %v, want cause=408", r)
 	}
-	eventually(t, "the call is gone", func() bool { return len(h.srv.Calls()) == 0 })
+	codectest.Eventually(t, 5*time.Second, "the call is gone", func() bool { return len(h.srv.Calls()) == 0 })
 }
 
 func TestCloseHangsUp(t *testing.T) {
@@ -786,7 +777,7 @@ func TestLifecycle(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	eventually(t, "Run starts", func() bool { return s.Port() != 0 })
+	codectest.Eventually(t, 5*time.Second, "Run starts", func() bool { return s.Port() != 0 })
 	if err := s.Start(); err == nil {
 		t.Error("second Start succeeded")
 	}

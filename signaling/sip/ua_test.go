@@ -114,7 +114,7 @@ func testRealUA(t *testing.T, baresip, audioCodec string, rate int, dialOut bool
 		client *mcutest.Client
 		other  float64
 	}{{"A", a, toneB}, {"B", b, toneA}} {
-		if err := poll(20*time.Second, func() error {
+		if err := codectest.Poll(20*time.Second, func() error {
 			return tonesIn(c.client.Audio(time.Second), codec.SampleRate, []float64{toneUA, c.other}, nil)
 		}); err != nil {
 			t.Fatalf("%s does not hear the SIP user agent: %v\nbaresip:\n%s", c.name, err, ua.output())
@@ -191,7 +191,7 @@ func testRealUA(t *testing.T, baresip, audioCodec string, rate int, dialOut bool
 		if err := s.Hangup(callID); err != nil {
 			t.Errorf("Hangup: %v", err)
 		}
-		eventually(t, "baresip sees the BYE", func() bool { return strings.Contains(ua.output(), "terminated") })
+		codectest.Eventually(t, 5*time.Second, "baresip sees the BYE", func() bool { return strings.Contains(ua.output(), "terminated") })
 	}
 	ua.stop()
 	pcm, gotRate, err := ua.received()
@@ -213,7 +213,7 @@ func testRealUA(t *testing.T, baresip, audioCodec string, rate int, dialOut bool
 	if err := tonesIn(pcm, gotRate, []float64{toneA, toneB}, []float64{toneUA}); err != nil {
 		t.Errorf("baresip did not receive the room's mix-minus: %v\nbaresip:\n%s", err, ua.output())
 	}
-	eventually(t, "the call is over", func() bool { return len(s.Calls()) == 0 })
+	codectest.Eventually(t, 5*time.Second, "the call is over", func() bool { return len(s.Calls()) == 0 })
 }
 
 // sendIntruder sends a PCMU tone of hz to 127.0.0.1:port from a socket of its own every 20 ms, until
@@ -305,7 +305,7 @@ func joinPion(t *testing.T, m *mcu.MCU, room, name string, tone float64) *mcutes
 	if err := mcutest.Negotiate(client, p); err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
-	if err := poll(10*time.Second, func() error {
+	if err := codectest.Poll(10*time.Second, func() error {
 		if s := client.ConnectionState(); s != webrtc.PeerConnectionStateConnected {
 			return fmt.Errorf("%s is %s", name, s)
 		}
@@ -338,18 +338,6 @@ func tonesIn(pcm []int16, rate int, want, absent []float64) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// poll calls f until it returns nil or d has passed, and returns its last error.
-func poll(d time.Duration, f func() error) error {
-	deadline := time.Now().Add(d)
-	for {
-		err := f()
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // baresipUA is a running baresip process.

@@ -14,6 +14,8 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"go.uber.org/goleak"
+
+	"github.com/openmcu/mcu/codec/codectest"
 )
 
 // testLoopbacks returns the addresses the stream tests run on: IPv4 and, where the system has it, IPv6.
@@ -87,22 +89,6 @@ func noPacket(t *testing.T, ch <-chan *rtp.Packet, d time.Duration) {
 	case p := <-ch:
 		t.Fatalf("unexpected packet: seq %d pt %d ssrc %x", p.SequenceNumber, p.PayloadType, p.SSRC)
 	case <-time.After(d):
-	}
-}
-
-// eventually polls check until it returns nil, for at most 3 s, and fails the test with its last error.
-func eventually(t *testing.T, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -263,7 +249,7 @@ func TestRTPStreamLatching(t *testing.T) {
 				}
 			}
 			fromB := startReader(t, b)
-			eventually(t, func() error {
+			codectest.Require(t, 3*time.Second, func() error {
 				if st := b.Stats(); st.DroppedMalformed != 4 || st.DroppedPayloadType != 1 {
 					return fmt.Errorf("stats %+v, want 4 malformed and 1 payload type dropped", st)
 				}
@@ -293,7 +279,7 @@ func TestRTPStreamLatching(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			eventually(t, func() error {
+			codectest.Require(t, 3*time.Second, func() error {
 				if st := b.Stats(); st.DroppedSource != 3 {
 					return fmt.Errorf("stats %+v, want 3 dropped for their source", st)
 				}
@@ -393,7 +379,7 @@ func TestRTPStreamStrict(t *testing.T) {
 			if err := peer.sendRTCP(nil); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, func() error {
+			codectest.Require(t, 3*time.Second, func() error {
 				if st := b.Stats(); st.DroppedSource != 3 || st.RTCPDropped != 1 || st.Received != 0 || st.RTCPReceived != 0 {
 					return fmt.Errorf("stats %+v, want 3 RTP and 1 RTCP dropped for their source, none received", st)
 				}
@@ -429,7 +415,7 @@ func TestRTPStreamStrict(t *testing.T) {
 			if _, err := other.WriteToUDPAddrPort(rtpDatagram(0, 1, 0, 0xbad, []byte{1}), b.LocalAddr()); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, func() error {
+			codectest.Require(t, 3*time.Second, func() error {
 				if st := b.Stats(); st.DroppedSource != 4 {
 					return fmt.Errorf("stats %+v, want 4 dropped for their source", st)
 				}
@@ -447,7 +433,7 @@ func TestRTPStreamStrict(t *testing.T) {
 			if err := peer.sendRTCP(nil); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, func() error {
+			codectest.Require(t, 3*time.Second, func() error {
 				if r := b.Remote(); r != decoyAddr {
 					return fmt.Errorf("remote %s after RTCP from the SDP address's IP, want %s", r, decoyAddr)
 				}
@@ -462,7 +448,7 @@ func TestRTPStreamStrict(t *testing.T) {
 			if err := peer.sendRTCP(nil); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, func() error {
+			codectest.Require(t, 3*time.Second, func() error {
 				if r := b.Remote(); r != peer.LocalAddr() {
 					return fmt.Errorf("remote %s after RTCP from %s, want %s", r, peerRTCP, peer.LocalAddr())
 				}
@@ -498,7 +484,7 @@ func (l *testRTCPListener) OnReceptionReport(r rtcp.ReceptionReport) {
 // wantKeyframes waits until l has seen n keyframe requests.
 func (l *testRTCPListener) wantKeyframes(t *testing.T, n int) {
 	t.Helper()
-	eventually(t, func() error {
+	codectest.Require(t, 3*time.Second, func() error {
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		if l.keyframes != n {
@@ -546,7 +532,7 @@ func TestRTPStreamKeyframeRequests(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			eventually(t, func() error {
+			codectest.Require(t, 3*time.Second, func() error {
 				if st := a.Stats(); st.RTCPDropped != 2 || st.RTCPReceived != 6 {
 					return fmt.Errorf("stats %+v, want 2 RTCP dropped and 6 received", st)
 				}
@@ -560,7 +546,7 @@ func TestRTPStreamKeyframeRequests(t *testing.T) {
 			if _, err := intruder.WriteToUDPAddrPort(pli, aRTCP); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, func() error {
+			codectest.Require(t, 3*time.Second, func() error {
 				if st := a.Stats(); st.RTCPDropped != 3 {
 					return fmt.Errorf("stats %+v, want 3 RTCP dropped", st)
 				}
@@ -652,7 +638,7 @@ func TestRTPStreamReceiverReportLoss(t *testing.T) {
 			// b has no SDP address for a: it latched to a, and sends its RTCP to a's RTP port + 1.
 			a.Start(&la)
 			b.Start(&lb)
-			eventually(t, func() error {
+			codectest.Require(t, 3*time.Second, func() error {
 				la.mu.Lock()
 				defer la.mu.Unlock()
 				for _, r := range la.reports {
@@ -672,7 +658,7 @@ func TestRTPStreamReceiverReportLoss(t *testing.T) {
 				return fmt.Errorf("no report with loss among %d", len(la.reports))
 			})
 			// b's reports refer to a's SR (once it has one): a keeps sending, so that its reports are SRs.
-			eventually(t, func() error {
+			codectest.Require(t, 3*time.Second, func() error {
 				sa.Write([]byte{0})
 				la.mu.Lock()
 				defer la.mu.Unlock()
