@@ -7,6 +7,7 @@ require (
 	github.com/gen2brain/x264-go/x264c v0.0.0-20221204084822-82ee2951dea2 // the x264c of github.com/gen2brain/x264-go v0.3.0
 	github.com/pion/interceptor v0.1.51
 	github.com/pion/logging v0.2.4
+	github.com/pion/mediadevices v0.9.4 // the synthetic participant's media (signaling/bot/live, signaling/bot/device)
 	github.com/pion/rtcp v1.2.20
 	github.com/pion/rtp v1.10.6
 	github.com/pion/sdp/v3 v3.0.20
@@ -29,7 +30,9 @@ require (
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
+	github.com/blackjack/webcam v0.6.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/gen2brain/malgo v0.11.24 // indirect
 	github.com/gobwas/httphead v0.1.0 // indirect
 	github.com/gobwas/pool v0.2.1 // indirect
 	github.com/gobwas/ws v1.3.2 // indirect

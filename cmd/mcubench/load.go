@@ -8,8 +8,9 @@ import (
 	"time"
 
 	"github.com/openmcu/mcu/codec"
-	"github.com/openmcu/mcu/mcu/mcutest"
 	"github.com/openmcu/mcu/signaling/bot"
+	"github.com/openmcu/mcu/signaling/bot/peer"
+	"github.com/openmcu/mcu/signaling/bot/replay"
 )
 
 // botLoad joins signaling/bot participants that replay pre-encoded clips and do not decode. A clip is
@@ -18,22 +19,22 @@ type botLoad struct {
 	log *slog.Logger
 
 	mu    sync.Mutex
-	clips map[int]*mcutest.Clip
+	clips map[int]*replay.Clip
 }
 
 func newBotLoad(log *slog.Logger) *botLoad {
-	return &botLoad{log: log, clips: map[int]*mcutest.Clip{}}
+	return &botLoad{log: log, clips: map[int]*replay.Clip{}}
 }
 
 // clip returns participant i's clip: its colour and tone, 640x360@30 H.264 at 500 kbit/s with a keyframe
 // every second, looping every 2 s.
-func (l *botLoad) clip(i int) (*mcutest.Clip, error) {
+func (l *botLoad) clip(i int) (*replay.Clip, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if c, ok := l.clips[i]; ok {
 		return c, nil
 	}
-	c, err := mcutest.NewClip(mcutest.ClipConfig{
+	c, err := replay.New(replay.Config{
 		Colour: participantColour(i), ToneHz: participantTone(i),
 		Width: inputWidth, Height: inputHeight, FrameRate: inputRate, VideoBitrate: inputBitrate,
 		VideoCodec: codec.H264, Duration: 2 * time.Second, KeyframeInterval: inputKeyframe,
@@ -53,10 +54,9 @@ func (l *botLoad) Join(ctx context.Context, url, room string, i, frameRate int) 
 	}
 	b, err := bot.Join(ctx, bot.Config{
 		URL: url, Room: room, Name: fmt.Sprintf("bot-%02d", i), Layout: "grid",
-		Media: mcutest.Config{Clip: clip, NoDecode: true, IncludeLoopback: true, Interfaces: []string{"lo"},
+		Media: peer.Config{NoDecode: true, IncludeLoopback: true, Interfaces: []string{"lo"},
 			ExpectedFrameRate: frameRate},
-		Logger: l.log,
-	})
+	}, bot.Params{Video: replay.NewVideo(clip), Audio: replay.NewAudio(clip), Logger: l.log})
 	if err != nil {
 		return nil, err
 	}

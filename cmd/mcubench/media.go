@@ -18,7 +18,7 @@ const (
 	inputWidth, inputHeight = 640, 360
 	inputRate               = 30
 	inputBitrate            = 500_000
-	inputKeyframe           = time.Second // mcutest.Clip's default
+	inputKeyframe           = time.Second // replay.Clip's default
 )
 
 // participantColour is participant i's colour: hues spread by the golden angle, at one of three
@@ -58,7 +58,7 @@ func hsv(h, s, v float64) (r, g, b uint8) {
 
 // anchorInputs makes (once, then reuses) the raw H.264 files the ffmpeg anchor decodes, one per
 // participant colour, in dir: frames pictures of 640x360@30 each. They imitate the participants'
-// mcutest.Clip, whose bitstream is not exported: the colour with luma noise in 4x4 blocks that changes
+// replay.Clip, whose bitstream is not exported: the colour with luma noise in 4x4 blocks that changes
 // every frame, encoded by libx264 ultrafast baseline at 500 kbit/s (VBV-capped) with a keyframe every
 // second. (The clip's small travelling grey block is left out.) Both come out at ~505 kbit/s.
 type anchorInputs struct {

@@ -9,8 +9,9 @@ import (
 	"time"
 
 	"github.com/openmcu/mcu/codec"
-	"github.com/openmcu/mcu/mcu/mcutest"
 	"github.com/openmcu/mcu/signaling/bot"
+	"github.com/openmcu/mcu/signaling/bot/peer"
+	"github.com/openmcu/mcu/signaling/bot/replay"
 )
 
 // botLoad joins synthetic participants (signaling/bot) the way browsers do: the WebSocket protocol and
@@ -22,21 +23,21 @@ type botLoad struct {
 	log *slog.Logger
 
 	mu    sync.Mutex
-	clips map[int]*mcutest.Clip
+	clips map[int]*replay.Clip
 }
 
 func newBotLoad(url string, log *slog.Logger) *botLoad {
-	return &botLoad{url: url, log: log, clips: map[int]*mcutest.Clip{}}
+	return &botLoad{url: url, log: log, clips: map[int]*replay.Clip{}}
 }
 
 // clip returns the clip of position i: a colour and tone of its own, 500 kbit/s, a keyframe every second.
-func (l *botLoad) clip(i int) (*mcutest.Clip, error) {
+func (l *botLoad) clip(i int) (*replay.Clip, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if c, ok := l.clips[i]; ok {
 		return c, nil
 	}
-	c, err := mcutest.NewClip(mcutest.ClipConfig{
+	c, err := replay.New(replay.Config{
 		Colour: codec.RGBToYUV(uint8(40+53*i), uint8(200-37*i), uint8(90+71*i)), ToneHz: 300 + 37*float64(i),
 		Width: 640, Height: 360, FrameRate: 30, VideoBitrate: 500_000, VideoCodec: codec.H264,
 		Duration: 2 * time.Second, KeyframeInterval: time.Second,
@@ -67,10 +68,10 @@ func (l *botLoad) join(ctx context.Context, rooms []string, perRoom int) ([]*bot
 			jctx, cancel := context.WithTimeout(ctx, bot.JoinTimeout)
 			defer cancel()
 			bots[k], errs[k] = bot.Join(jctx, bot.Config{
-				URL: l.url, Room: room, Name: fmt.Sprintf("bot-%02d", i), Layout: "grid", Logger: l.log,
-				Media: mcutest.Config{Clip: clip, NoDecode: true, Interceptors: true, IncludeLoopback: true,
+				URL: l.url, Room: room, Name: fmt.Sprintf("bot-%02d", i), Layout: "grid",
+				Media: peer.Config{NoDecode: true, Interceptors: true, IncludeLoopback: true,
 					Interfaces: []string{"lo"}},
-			})
+			}, bot.Params{Video: replay.NewVideo(clip), Audio: replay.NewAudio(clip), Logger: l.log})
 		})
 	}
 	wg.Wait()

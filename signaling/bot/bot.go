@@ -1,13 +1,17 @@
 // Package bot is a synthetic participant that joins a room the way the browser page does: over the
 // WebSocket JSON protocol of package signaling (join, offer/answer, trickled candidates both ways, leave),
-// with an mcutest.Client as its camera, microphone and screen. With a pre-encoded mcutest.Clip and
-// mcutest.Config.NoDecode a bot costs little CPU, so that many of them can load a server for a capacity
-// benchmark (cmd/mcubench) or a demo (cmd/mcubot).
+// with a peer.Client as its media connection. What it sends comes from the sources it is given:
+//   - package live: a live test pattern (its colour and name, a clock, a moving bar) and a tone, through
+//     pion/mediadevices and this project's encoders;
+//   - package device: a real V4L2 camera and microphone (cmd/mcubot as a headless room client);
+//   - package replay: pre-encoded clips, so cheap that many bots can load a server for the capacity
+//     benchmark (cmd/mcubench) and the soak (cmd/mcusoak).
 //
-// It is a test and load-generation tool: unlike the rest of signaling it carries media (through mcutest).
+// It is a client that carries media: unlike the rest of package signaling, its subpackages import codec
+// packages (to encode what they send and decode what they receive). None of them contains cgo.
 //
 // Goroutines per Bot: a socket reader (server candidates, roster, errors, the end of the session) and a
-// socket writer (the bot's trickled candidates), plus the mcutest.Client's own. Close stops and waits for
+// socket writer (the bot's trickled candidates), plus the peer.Client's own. Close stops and waits for
 // all of them.
 package bot
 
@@ -27,7 +31,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/pion/webrtc/v4"
 
-	"github.com/openmcu/mcu/mcu/mcutest"
+	"github.com/openmcu/mcu/signaling/bot/peer"
 )
 
 // Timeouts of the signalling.
@@ -48,15 +52,23 @@ type Config struct {
 	URL string
 	// Room and Name to join with; Layout is "grid", "speaker" or empty for the server's default.
 	Room, Name, Layout string
-	// Media configures the bot's client. Join fills in ICEServers (from the server's "joined", when
-	// empty), OnICECandidate (the bot trickles), Logger (when nil) and IncludeLoopback (when the server's
-	// host is a loopback address).
-	Media mcutest.Config
-	// Logger receives lifecycle messages; nil discards them.
+	// Media configures the bot's media connection. Join fills in ICEServers (from the server's
+	// "joined", when empty) and IncludeLoopback (when the server's host is a loopback address).
+	Media peer.Config
+}
+
+// Params holds what a bot is given rather than configured with. It is handed to Join once; the sources in
+// it then belong to the bot.
+type Params struct {
+	// Video and Audio are what the bot sends (see peer.Params); nil makes that kind receive-only. Join
+	// takes ownership of both: they are closed with the bot, or by Join when it fails.
+	Video peer.VideoSource
+	Audio peer.Source
+	// Logger receives lifecycle messages, for the bot and its media connection; nil discards them.
 	Logger *slog.Logger
 }
 
-// ServerError is an "error" message from the server, as returned by Join or sent on Err.
+// ServerError is an "error" message from the server, as returned by Join or sent on Err. It is plain data.
 type ServerError struct {
 	// Code is the protocol's error code (signaling.ErrorCode: "room-full", "bad-sdp", "internal", ...);
 	// Message the server's human-readable explanation.
@@ -70,9 +82,10 @@ func (e *ServerError) Error() string { return "server error " + e.Code + ": " + 
 // with Close.
 type Bot struct {
 	cfg    Config
+	params Params
 	log    *slog.Logger
 	ws     *websocket.Conn
-	client *mcutest.Client
+	client *peer.Client
 	id     string
 
 	ctx    context.Context // cancelled by Close: stops the reader and the writer
@@ -128,7 +141,24 @@ type wireMember struct {
 // Join connects to the server, joins cfg.Room as cfg.Name, negotiates media and returns once the answer
 // is applied (the media connection is then still being established: watch Stats). ctx bounds the join
 // (at most JoinTimeout); the bot lives until Close or until the server ends the session (Err).
-func Join(ctx context.Context, cfg Config) (*Bot, error) {
+func Join(ctx context.Context, cfg Config, p Params) (*Bot, error) {
+	b, err := join(ctx, cfg, p)
+	if err != nil {
+		if b != nil {
+			p = b.params // what was not handed over to a peer.Client
+		}
+		if p.Video != nil {
+			p.Video.Close()
+		}
+		if p.Audio != nil {
+			p.Audio.Close()
+		}
+		return nil, err
+	}
+	return b, nil
+}
+
+func join(ctx context.Context, cfg Config, p Params) (*Bot, error) {
 	if cfg.Room == "" || cfg.Name == "" {
 		return nil, errors.New("bot: room and name are required")
 	}
@@ -138,7 +168,7 @@ func Join(ctx context.Context, cfg Config) (*Bot, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, JoinTimeout)
 	defer cancel()
-	log := cfg.Logger
+	log := p.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -148,7 +178,7 @@ func Join(ctx context.Context, cfg Config) (*Bot, error) {
 		return nil, fmt.Errorf("bot %s: dial %s: %w", cfg.Name, wsURL, err)
 	}
 	ws.SetReadLimit(1 << 20)
-	b := &Bot{cfg: cfg, log: log, ws: ws, out: make(chan []byte, outQueue), done: make(chan struct{}),
+	b := &Bot{cfg: cfg, params: p, log: log, ws: ws, out: make(chan []byte, outQueue), done: make(chan struct{}),
 		errc: make(chan error, 1), others: make(map[string]string)}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	if err := b.join(ctx, loopback); err != nil {
@@ -159,7 +189,7 @@ func Join(ctx context.Context, cfg Config) (*Bot, error) {
 			cerr = b.client.Close()
 		}
 		b.wg.Wait()
-		return nil, errors.Join(fmt.Errorf("bot %s: %w", cfg.Name, err), cerr)
+		return b, errors.Join(fmt.Errorf("bot %s: %w", cfg.Name, err), cerr)
 	}
 	b.wg.Add(1)
 	go b.readLoop()
@@ -195,13 +225,13 @@ func (b *Bot) join(ctx context.Context, loopback bool) error {
 	if loopback {
 		media.IncludeLoopback = true
 	}
-	if media.Logger == nil {
-		media.Logger = b.log
-	}
-	media.OnICECandidate = b.onLocalCandidate
-	if b.client, err = mcutest.New(media); err != nil {
+	client, err := peer.New(media, peer.Params{Video: b.params.Video, Audio: b.params.Audio,
+		OnICECandidate: b.onLocalCandidate, Logger: b.log})
+	b.params.Video, b.params.Audio = nil, nil // the client owns them now, even when New failed
+	if err != nil {
 		return err
 	}
+	b.client = client
 	offer, err := b.client.Offer()
 	if err != nil {
 		return err
@@ -242,11 +272,11 @@ func (b *Bot) join(ctx context.Context, loopback bool) error {
 // ID returns the participant ID the server gave the bot.
 func (b *Bot) ID() string { return b.id }
 
-// Client returns the bot's media client (pictures and audio when it decodes, statistics).
-func (b *Bot) Client() *mcutest.Client { return b.client }
+// Client returns the bot's media connection (pictures and audio when it decodes, statistics).
+func (b *Bot) Client() *peer.Client { return b.client }
 
-// Stats returns what the bot has received so far (see mcutest.ReceiveStats).
-func (b *Bot) Stats() mcutest.ReceiveStats { return b.client.ReceiveStats() }
+// Stats returns what the bot has received so far (see peer.ReceiveStats).
+func (b *Bot) Stats() peer.ReceiveStats { return b.client.ReceiveStats() }
 
 // Participants returns how many other participants the bot knows to be in the room, from "joined" and
 // the roster events since.

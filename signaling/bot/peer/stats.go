@@ -1,4 +1,4 @@
-package mcutest
+package peer
 
 import (
 	"encoding/binary"
