@@ -175,6 +175,12 @@ func (p *Participant) readVideo(read rtpReader, sendPLI func() error, c codec.Vi
 		if err := p.r.video.PushFrame(p.id, pic); err == nil {
 			p.m.stats.VideoFramesIn.Add(1)
 		}
+		// SetMuted may have turned the camera off (and cleared the tile) while this picture was decoded:
+		// it must not stay on screen as a frozen frame. SetMuted sets the flag before clearing, so either
+		// its clear comes after this push or this check sees the flag.
+		if p.videoMuted.Load() {
+			p.r.video.ClearPicture(p.id)
+		}
 	}
 	for {
 		// The assembler keeps packets, whose payloads point into their buffers, until their frame is
