@@ -29,8 +29,11 @@ require (
 )
 
 require (
+	github.com/abema/go-mp4 v1.7.1 // AVC sequence headers (mcu/internal/rtmp)
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/blackjack/webcam v0.6.1 // indirect
+	github.com/bluenviron/gortmplib v1.0.1 // RTMP(S) publishing (mcu/internal/rtmp)
+	github.com/bluenviron/mediacommon/v2 v2.9.3 // fragmented MP4 (mcu/internal/fmp4); the version list is refused, v2.9.3 is served
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/gen2brain/malgo v0.11.24 // indirect
 	github.com/gobwas/httphead v0.1.0 // indirect
