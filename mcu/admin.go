@@ -15,8 +15,10 @@ type RoomDetail struct {
 	Name string `json:"name"`
 	// Layout is the room's layout: the one its participants start with.
 	Layout Layout `json:"layout"`
-	// Participants in join order, viewers and hidden ones included.
+	// Participants in join order, viewers and hidden ones included (outputs are not participants).
 	Participants []ParticipantDetail `json:"participants"`
+	// RoomState: whether the room is being recorded or streamed.
+	RoomState
 }
 
 // Rooms returns every open room, by name. Safe for concurrent use.
@@ -51,7 +53,7 @@ func (m *MCU) Participant(room string, id ParticipantID) (*Participant, error) {
 	if r == nil {
 		return nil, fmt.Errorf("room %q: %w", room, ErrNotFound)
 	}
-	if p := (*r.snapshot.Load())[id]; p != nil {
+	if p := (*r.snapshot.Load())[id]; p != nil && !p.output {
 		return p, nil
 	}
 	return nil, fmt.Errorf("participant %q in room %q: %w", id, room, ErrNotFound)
@@ -101,9 +103,11 @@ func (r *room) detail() RoomDetail {
 	r.mu.Lock()
 	l := r.layout
 	r.mu.Unlock()
-	d := RoomDetail{Name: r.name, Layout: l, Participants: []ParticipantDetail{}}
+	d := RoomDetail{Name: r.name, Layout: l, Participants: []ParticipantDetail{}, RoomState: r.state()}
 	for _, p := range r.members() {
-		d.Participants = append(d.Participants, p.Detail())
+		if !p.output {
+			d.Participants = append(d.Participants, p.Detail())
+		}
 	}
 	return d
 }

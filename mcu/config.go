@@ -50,6 +50,9 @@ type Config struct {
 	// MaxTotalParticipants is the largest number of participants in all rooms together; a join beyond it
 	// gets ErrServerFull.
 	MaxTotalParticipants int `json:"max_total_participants"`
+	// MaxOutputs is the largest number of recordings and live streams of one room at once (each costs
+	// a video and an AAC encoder); Record and Stream beyond it get ErrTooManyOutputs. 0: none allowed.
+	MaxOutputs int `json:"max_outputs"`
 	// NegotiationTimeout is how long a WebRTC participant may take from joining to connected media (an
 	// offer answered and ICE and DTLS up); one that has not connected by then is removed with
 	// ErrNegotiationTimeout. Until it connects it costs no encode: it is no receiver of the mixers.
@@ -96,7 +99,7 @@ type Config struct {
 
 // DefaultConfig returns 1280x720 at 30 fps and 1.5 Mbit/s (lower tiers 640x360@30 at 500 kbit/s and
 // 320x180@15 at 150 kbit/s), Opus at 32 kbit/s, 9 visible tiles, 25
-// participants per room, 100 rooms and 500 participants per server, 20 s to connect, offers of at most 4
+// participants per room, 100 rooms and 500 participants per server, 4 recordings and streams per room, 20 s to connect, offers of at most 4
 // media sections, input pictures up to 1920x1088 at up to 8 Mbit/s, any UDP port, no loopback
 // candidates, and a 5 s disconnect timeout.
 func DefaultConfig() Config {
@@ -114,6 +117,7 @@ func DefaultConfig() Config {
 		MaxParticipants:      25,
 		MaxRooms:             100,
 		MaxTotalParticipants: 500,
+		MaxOutputs:           4,
 		NegotiationTimeout:   20 * time.Second,
 		MaxMediaSections:     4,
 		MaxInputWidth:        1920,
@@ -166,6 +170,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxTotalParticipants < 1 || c.MaxTotalParticipants > 1000000 {
 		errs = append(errs, fmt.Errorf("max total participants %d: want 1..1000000", c.MaxTotalParticipants))
+	}
+	if c.MaxOutputs < 0 || c.MaxOutputs > 16 {
+		errs = append(errs, fmt.Errorf("max outputs %d: want 0..16", c.MaxOutputs))
 	}
 	if c.NegotiationTimeout < time.Second || c.NegotiationTimeout > 5*time.Minute {
 		errs = append(errs, fmt.Errorf("negotiation timeout %v: want 1s..5m", c.NegotiationTimeout))

@@ -16,6 +16,7 @@ import (
 	"github.com/openmcu/mcu/codec/g711"
 	"github.com/openmcu/mcu/codec/g722"
 	"github.com/openmcu/mcu/codec/h264"
+	"github.com/openmcu/mcu/codec/l16"
 	"github.com/openmcu/mcu/codec/opus"
 	"github.com/openmcu/mcu/codec/vp8"
 	"github.com/openmcu/mcu/mcu/internal/rtpio"
@@ -101,6 +102,8 @@ func newAudioEncoder(c audioClass) (codec.AudioEncoder, error) {
 		return g711.NewEncoder(g711.ALaw)
 	case G722:
 		return g722.NewEncoder()
+	case L16:
+		return l16.NewEncoder(), nil
 	case Opus:
 		cfg := opus.DefaultEncoderConfig()
 		cfg.Bitrate = c.bitrate
@@ -414,15 +417,14 @@ func (e *outputEncoders) close() {
 
 // newVideoEncoder opens an encoder of one output in encoding enc.
 func (r *room) newVideoEncoder(enc videoEncoding, key mixer.OutputKey, bitrate int) (codec.VideoEncoder, error) {
-	switch {
-	case enc.codec == codec.VP8:
+	if enc.codec == codec.VP8 {
 		return vp8.NewEncoder(vp8.Config{Width: key.Width, Height: key.Height, FrameRate: key.FrameRate,
 			Bitrate: bitrate})
-	case enc.sliced:
-		return h264.NewEncoder(h264.Config{Width: key.Width, Height: key.Height, FrameRate: key.FrameRate,
-			Bitrate: bitrate, SliceMaxSize: rtpio.MTU})
-	default:
-		return h264.NewEncoder(h264.Config{Width: key.Width, Height: key.Height, FrameRate: key.FrameRate,
-			Bitrate: bitrate})
 	}
+	cfg := h264.Config{Width: key.Width, Height: key.Height, FrameRate: key.FrameRate, Bitrate: bitrate,
+		KeyframeInterval: enc.keyframeInterval}
+	if enc.sliced {
+		cfg.SliceMaxSize = rtpio.MTU
+	}
+	return h264.NewEncoder(cfg)
 }

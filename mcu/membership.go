@@ -26,41 +26,16 @@ func checkJoin(roomName, displayName string, l ParticipantListener) error {
 }
 
 // join makes the new participant p a member of the room roomName, creating and starting the room on the
-// first join, and tells the others. On failure p is closed.
+// first join (an output joins only an open room), and tells the others. On failure p is closed.
 func (m *MCU) join(roomName string, p *Participant) error {
-	var err error
 	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
-		p.discard()
-		return fmt.Errorf("join room %q: %w", roomName, ErrClosed)
-	}
-	if total := m.participantsLocked(); total >= m.cfg.MaxTotalParticipants {
-		m.mu.Unlock()
-		p.discard()
-		m.stats.refusals.Server.Add(1)
-		return fmt.Errorf("join room %q: %d participants: %w", roomName, total, ErrServerFull)
-	}
-	r := m.rooms[roomName]
-	created := false
-	if r == nil {
-		if len(m.rooms) >= m.cfg.MaxRooms {
-			m.mu.Unlock()
-			p.discard()
-			m.stats.refusals.Rooms.Add(1)
-			return fmt.Errorf("join room %q: %d rooms open: %w", roomName, len(m.rooms), ErrTooManyRooms)
+	r, created, err := m.admitLocked(roomName, p)
+	var others []*Participant
+	if err == nil {
+		others, err = r.addLocked(p)
+		if err != nil && created {
+			m.removeRoomLocked(r)
 		}
-		if r, err = newRoom(m, roomName); err != nil {
-			m.mu.Unlock()
-			p.discard()
-			return fmt.Errorf("join room %q: %w", roomName, err)
-		}
-		m.rooms[roomName] = r
-		created = true
-	}
-	others, err := r.addLocked(p)
-	if err != nil && created {
-		m.removeRoomLocked(r)
 	}
 	m.mu.Unlock()
 	if err != nil {
@@ -78,14 +53,53 @@ func (m *MCU) join(roomName string, p *Participant) error {
 		p.leave(err)
 		return fmt.Errorf("join room %q: %w", roomName, err)
 	}
-	p.armNegotiationTimer()
+	if !p.output {
+		p.armNegotiationTimer()
+	}
 	r.log.Info("participant joined", "participant", p.id, "name", p.name, "viewer", p.viewer, "transport", fmt.Sprintf("%T", p.t))
 	r.announceJoin(p, others)
 	if created {
 		m.events.OnRoomStarted(roomName)
 	}
-	m.events.OnParticipantJoined(roomName, p.Detail())
+	if !p.output {
+		m.events.OnParticipantJoined(roomName, p.Detail())
+	}
 	return nil
+}
+
+// admitLocked applies the server's limits to p joining roomName and returns the room, created (not
+// started) if p is its first participant. m.mu is held.
+func (m *MCU) admitLocked(roomName string, p *Participant) (r *room, created bool, err error) {
+	if m.closed {
+		return nil, false, ErrClosed
+	}
+	r = m.rooms[roomName]
+	if p.output {
+		switch {
+		case r == nil:
+			return nil, false, fmt.Errorf("room not open: %w", ErrNotFound)
+		case r.outputCount() >= m.cfg.MaxOutputs:
+			m.stats.refusals.Outputs.Add(1)
+			return nil, false, fmt.Errorf("%d outputs: %w", m.cfg.MaxOutputs, ErrTooManyOutputs)
+		}
+		return r, false, nil
+	}
+	if total := m.participantsLocked(); total >= m.cfg.MaxTotalParticipants {
+		m.stats.refusals.Server.Add(1)
+		return nil, false, fmt.Errorf("%d participants: %w", total, ErrServerFull)
+	}
+	if r != nil {
+		return r, false, nil
+	}
+	if len(m.rooms) >= m.cfg.MaxRooms {
+		m.stats.refusals.Rooms.Add(1)
+		return nil, false, fmt.Errorf("%d rooms open: %w", len(m.rooms), ErrTooManyRooms)
+	}
+	if r, err = newRoom(m, roomName); err != nil {
+		return nil, false, err
+	}
+	m.rooms[roomName] = r
+	return r, true, nil
 }
 
 // participantsLocked counts the participants of every room. m.mu is held.
@@ -104,11 +118,28 @@ func (m *MCU) removeRoomLocked(r *room) {
 	}
 }
 
-// size returns the number of members.
+// size returns the number of participants, outputs not counted.
 func (r *room) size() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.byID)
+	return len(r.byID) - r.outputsLocked()
+}
+
+// outputCount returns the number of outputs (recordings, streams).
+func (r *room) outputCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.outputsLocked()
+}
+
+func (r *room) outputsLocked() int {
+	n := 0
+	for _, p := range r.byID {
+		if p.output {
+			n++
+		}
+	}
+	return n
 }
 
 // addLocked makes p a member and returns the other members. m.mu is held.
@@ -118,7 +149,7 @@ func (r *room) addLocked(p *Participant) ([]*Participant, error) {
 	if r.closed {
 		return nil, ErrClosed
 	}
-	if len(r.byID) >= r.m.cfg.MaxParticipants {
+	if !p.output && len(r.byID)-r.outputsLocked() >= r.m.cfg.MaxParticipants {
 		return nil, ErrRoomFull
 	}
 	others := slices.Clone(r.order)
@@ -175,7 +206,8 @@ func (r *room) receiverOptions(l mixer.Layout, i int) mixer.ReceiverOptions {
 }
 
 // remove takes p out of the room and the mixers. It returns the remaining members and whether the room is
-// now empty, in which case it is closed for joins and forgotten by the MCU: the caller must close it.
+// now empty of participants, in which case it is closed for joins and forgotten by the MCU: the caller
+// must end the outputs (the only remaining members) and close it.
 func (r *room) remove(p *Participant) (others []*Participant, empty bool) {
 	r.m.mu.Lock()
 	r.mu.Lock()
@@ -185,7 +217,7 @@ func (r *room) remove(p *Participant) (others []*Participant, empty bool) {
 		r.publishLocked()
 	}
 	others = slices.Clone(r.order)
-	empty = len(r.byID) == 0 && !r.closed
+	empty = len(r.byID) == r.outputsLocked() && !r.closed // outputs end with the room
 	if empty {
 		r.closed = true
 		r.m.removeRoomLocked(r)
@@ -199,7 +231,8 @@ func (r *room) remove(p *Participant) (others []*Participant, empty bool) {
 	return others, empty
 }
 
-// announceJoin tells the others about p (unless p is hidden), and p about the others (but the hidden).
+// announceJoin tells the others about p (unless p is hidden), and p about the others (but the hidden)
+// and whether the room is recorded or streamed.
 func (r *room) announceJoin(p *Participant, others []*Participant) {
 	info := p.Info()
 	for _, o := range others {
@@ -208,6 +241,41 @@ func (r *room) announceJoin(p *Participant, others []*Participant) {
 		}
 		if !o.hidden {
 			p.listener.OnRoster(RosterEvent{Type: RosterJoined, Participant: o.Info()})
+		}
+	}
+	if st := r.state(); st != (RoomState{}) && !p.output {
+		p.listener.OnRoster(RosterEvent{Type: RosterRoom, Room: st})
+	}
+}
+
+// state returns whether the room is recorded or streamed now.
+func (r *room) state() RoomState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var st RoomState
+	for _, p := range r.byID {
+		st.Recording = st.Recording || p.kind == kindRecording
+		st.Streaming = st.Streaming || p.kind == kindStream
+	}
+	return st
+}
+
+// roomStateChanged tells every participant the room's state after an output started or ended, if it
+// changed.
+func (r *room) roomStateChanged() {
+	r.stateMu.Lock()
+	defer r.stateMu.Unlock()
+	st := r.state()
+	r.mu.Lock()
+	changed := st != r.told
+	r.told = st
+	r.mu.Unlock()
+	if !changed {
+		return
+	}
+	for _, o := range r.members() {
+		if !o.output {
+			o.listener.OnRoster(RosterEvent{Type: RosterRoom, Room: st})
 		}
 	}
 }

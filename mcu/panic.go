@@ -21,6 +21,7 @@ const (
 	panicRTCP     = "rtcp"     // an RTCP reader
 	panicBWE      = "bwe"      // a participant's bandwidth estimation loop
 	panicCallback = "callback" // a pion callback (candidates, connection state) or a remover
+	panicOutput   = "output"   // an Output's writer (a recording or live stream)
 )
 
 // panicCounts counts recovered panics by where they happened. Panics are rare: a mutex will do.

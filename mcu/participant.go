@@ -38,9 +38,12 @@ const (
 	RosterSpeaking
 	// RosterMuted: the participant muted or unmuted audio or video.
 	RosterMuted
+	// RosterRoom: the room started or stopped being recorded or streamed (RosterEvent.Room; no
+	// Participant). Also sent to a new participant when the room is recorded or streamed already.
+	RosterRoom
 )
 
-// String returns "joined", "left", "speaking" or "muted".
+// String returns "joined", "left", "speaking", "muted" or "room".
 func (t RosterEventType) String() string {
 	switch t {
 	case RosterJoined:
@@ -51,14 +54,24 @@ func (t RosterEventType) String() string {
 		return "speaking"
 	case RosterMuted:
 		return "muted"
+	case RosterRoom:
+		return "room"
 	}
 	return fmt.Sprintf("RosterEventType(%d)", int(t))
 }
 
-// RosterEvent tells a participant about another member of its room.
+// RosterEvent tells a participant about another member of its room, or (RosterRoom) about the room.
 type RosterEvent struct {
 	Type        RosterEventType
 	Participant ParticipantInfo
+	Room        RoomState // RosterRoom only
+}
+
+// RoomState is what every participant is told about its room: whether it is being recorded or streamed
+// out. Plain data.
+type RoomState struct {
+	Recording bool `json:"recording"`
+	Streaming bool `json:"streaming"`
 }
 
 // ParticipantListener receives one participant's events. Its methods are called from various goroutines
@@ -86,7 +99,8 @@ type Participant struct {
 	listener ParticipantListener
 	viewer   bool      // JoinOptions.Viewer; set before the participant is shared
 	hidden   bool      // JoinOptions.Hidden (viewers only): not in the others' roster
-	kind     string    // JoinOptions.Kind; "sip" for JoinRTP
+	kind     string    // JoinOptions.Kind; "sip" for JoinRTP; "recording" or "stream" for an Output
+	output   bool      // an Output: not a person (no limits, events or roster of its own; see output.go)
 	joinedAt time.Time // set by room.addLocked
 
 	t       transport          // how its media reaches its peer; set before the participant is shared
@@ -328,8 +342,15 @@ func (p *Participant) leave(reason error) {
 		}
 	}
 	p.listener.OnClosed(reason)
-	p.m.events.OnParticipantLeft(p.r.name, p.Detail(), reason)
+	if p.output {
+		p.r.roomStateChanged()
+	} else {
+		p.m.events.OnParticipantLeft(p.r.name, p.Detail(), reason)
+	}
 	if empty {
+		for _, o := range others { // only outputs are left: they end with the room
+			o.leave(nil)
+		}
 		p.r.close()
 		p.m.events.OnRoomFinished(p.r.name)
 	}

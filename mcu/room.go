@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/openmcu/mcu/codec"
+	"github.com/openmcu/mcu/codec/l16"
 	"github.com/openmcu/mcu/codec/opus"
 	"github.com/openmcu/mcu/mixer"
 )
@@ -31,6 +32,8 @@ type room struct {
 	order   []*Participant // join order, for the roster
 	closed  bool
 	started bool
+	told    RoomState  // the state the participants were last told (roomStateChanged)
+	stateMu sync.Mutex // serialises roomStateChanged
 
 	// snapshot is a copy-on-write snapshot of byID for the media path, replaced under mu.
 	snapshot atomic.Pointer[map[ParticipantID]*Participant]
@@ -56,7 +59,7 @@ func newRoom(m *MCU, name string) (*room, error) {
 		byID:      make(map[ParticipantID]*Participant),
 		audioEnc:  make(map[audioEncKey]codec.AudioEncoder),
 		audioUsed: make(map[audioEncKey]uint64),
-		audioBuf:  make([]byte, opus.MaxPacketSize),
+		audioBuf:  make([]byte, max(opus.MaxPacketSize, l16.FrameBytes)),
 		outputs:   make(map[*mixer.Output]*output),
 	}
 	r.tierEncoders = make([]atomic.Int64, len(m.tiers.tiers))

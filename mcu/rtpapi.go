@@ -35,9 +35,10 @@ const (
 	PCMA                       // G.711 A-law, 8 kHz
 	G722                       // G.722, 16 kHz audio on an 8 kHz RTP clock
 	Opus                       // Opus, 48 kHz (RTP clock 48000, "opus/48000/2")
+	L16                        // linear PCM, 48 kHz mono (RFC 3551 L16 at the internal rate): the raw mix, for an Output
 )
 
-// String returns the codec's SDP encoding name: "PCMU", "PCMA", "G722" or "opus".
+// String returns the codec's SDP encoding name: "PCMU", "PCMA", "G722", "opus" or "L16".
 func (c AudioCodec) String() string {
 	switch c {
 	case PCMU:
@@ -48,13 +49,15 @@ func (c AudioCodec) String() string {
 		return "G722"
 	case Opus:
 		return "opus"
+	case L16:
+		return "L16"
 	}
 	return fmt.Sprintf("AudioCodec(%d)", int(c))
 }
 
-// ClockRate returns the codec's RTP clock rate as written in SDP: 8000, except 48000 for Opus.
+// ClockRate returns the codec's RTP clock rate as written in SDP: 8000, except 48000 for Opus and L16.
 func (c AudioCodec) ClockRate() int {
-	if c == Opus {
+	if c == Opus || c == L16 {
 		return 48000
 	}
 	return 8000

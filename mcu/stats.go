@@ -16,7 +16,11 @@ type Histogram = latency.Histogram
 // Stats are counters since the MCU started, plus current sizes. A plain value: a snapshot.
 type Stats struct {
 	Rooms        int // rooms open now
-	Participants int // participants in all rooms now
+	Participants int // participants in all rooms now (outputs not counted)
+	Outputs      int // recordings and live streams running now
+	// OutputFramesDropped counts the frames an output's writer did not take in time (a slow disk or
+	// network): dropped, never waited for.
+	OutputFramesDropped uint64
 
 	VideoFramesIn      uint64 // decoded incoming pictures handed to a compositor
 	VideoFramesDropped uint64 // composed pictures an output encoder did not take in time
@@ -73,7 +77,8 @@ type Stats struct {
 	Panics map[string]uint64
 	// Refusals counts what the admission limits refused, by limit: "rooms" (Config.MaxRooms),
 	// "server" (MaxTotalParticipants), "room" (MaxParticipants), "tracks" (MaxMediaSections),
-	// "negotiation" (NegotiationTimeout), "input_bitrate" (packets over MaxInputBitrate).
+	// "negotiation" (NegotiationTimeout), "input_bitrate" (packets over MaxInputBitrate), "outputs"
+	// (recordings and streams over MaxOutputs).
 	Refusals map[string]uint64
 }
 
@@ -105,8 +110,9 @@ type counters struct {
 	VideoFramesDecoded, VideoFramesNotDecoded atomic.Uint64
 	VideoDecodersActive                       atomic.Int64
 
-	TierChanges   atomic.Uint64 // bwe.go
-	NACKsFiltered atomic.Uint64 // internal/nackfilter
+	TierChanges         atomic.Uint64 // bwe.go
+	OutputFramesDropped atomic.Uint64 // output.go
+	NACKsFiltered       atomic.Uint64 // internal/nackfilter
 
 	// Plain RTP: what the streams of participants who left received, dropped, sent and did not send
 	// (plainrtp.go); the live ones' are added by their transports.
@@ -125,6 +131,7 @@ type refusalCounters struct {
 	Tracks       atomic.Uint64 `limit:"tracks"`
 	Negotiation  atomic.Uint64 `limit:"negotiation"`
 	InputBitrate atomic.Uint64 `limit:"input_bitrate"`
+	Outputs      atomic.Uint64 `limit:"outputs"`
 }
 
 // addTo adds every atomic field of c (exported name, atomic.Uint64 or atomic.Int64) to the Stats field of
@@ -172,8 +179,9 @@ func (m *MCU) Stats() Stats {
 	// Encoder counts are the rooms' sums (a closing room, already forgotten, no longer counts).
 	for _, r := range rooms {
 		ps := r.members()
-		s.Participants += len(ps)
-		rs := RoomStats{Name: r.name, Participants: len(ps), AudioEncoders: int(r.audioEncoders.Load()),
+		people := r.size()
+		s.Participants += people
+		rs := RoomStats{Name: r.name, Participants: people, AudioEncoders: int(r.audioEncoders.Load()),
 			VideoEncodersByTier: make(map[string]int, len(tiers))}
 		for i, t := range tiers {
 			n := int(r.tierEncoders[i].Load())

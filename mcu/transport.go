@@ -8,8 +8,8 @@ import (
 )
 
 // transport is how a participant's media reaches its peer, and the room's only view of what kind of
-// participant it is: a WebRTC PeerConnection (webrtc.go) or plain RTP (plainrtp.go); next, a recorder, a
-// live stream or a link to another server. A new kind of participant is a new transport; nothing in the
+// participant it is: a WebRTC PeerConnection (webrtc.go), plain RTP (plainrtp.go), or an Output
+// (output.go: a recording or live stream); next, a link to another server. A new kind of participant is a new transport; nothing in the
 // room, the mixers or the encoders changes. Each transport also runs its own ingest (its readers feed
 // the participant's decoders, ingest.go) and counts its goroutines in the participant's wait group.
 type transport interface {
@@ -39,19 +39,25 @@ var (
 )
 
 // videoEncoding is what an encoder of an output produces for its receivers: the codec and, for H.264 to
-// peers in packetization mode 0, slices that each fit one RTP packet. Receivers of one output that need
-// the same encoding share one encoder. The zero value is no video.
+// peers in packetization mode 0, slices that each fit one RTP packet; for a recording or live stream, an
+// IDR at least every keyframeInterval (a fragment or segment starts on one). Receivers of one output that
+// need the same encoding share one encoder. The zero value is no video.
 type videoEncoding struct {
-	codec  codec.VideoCodec
-	sliced bool // H.264 in slices of at most one RTP packet (packetization-mode 0)
+	codec            codec.VideoCodec
+	sliced           bool          // H.264 in slices of at most one RTP packet (packetization-mode 0)
+	keyframeInterval time.Duration // 0: IDRs only at the start and on request
 }
 
 // none reports whether e is no video.
 func (e videoEncoding) none() bool { return e.codec == 0 }
 
 func (e videoEncoding) String() string {
+	s := e.codec.String()
 	if e.sliced {
-		return e.codec.String() + "/sliced"
+		s += "/sliced"
 	}
-	return e.codec.String()
+	if e.keyframeInterval > 0 {
+		s += "/idr-every-" + e.keyframeInterval.String()
+	}
+	return s
 }

@@ -68,6 +68,10 @@ type Config struct {
 	// Interceptors runs pion's default interceptors as a browser would: NACKs, receiver reports and TWCC
 	// feedback, which the server's bandwidth estimation needs. Off by default.
 	Interceptors bool
+	// Flash replaces the colour and tone with a synchronisation marker: a picture that is white, and a
+	// beep at FlashHz, for the first Flash of every second (black and silence otherwise), both from one
+	// clock, in H.264.
+	Flash bool
 }
 
 // Client is one synthetic participant: a peer.Client. Create it with New, negotiate with Offer and
@@ -96,6 +100,17 @@ func New(cfg Config) (*Client, error) {
 	}
 	if pc.VideoCodec == 0 {
 		pc.VideoCodec = codec.H264
+	}
+	if cfg.Flash {
+		if cfg.Width == 0 || cfg.Height == 0 {
+			cfg.Width, cfg.Height = 320, 180
+		}
+		v, a, err := flashSources(cfg.Width, cfg.Height)
+		if err != nil {
+			return nil, err
+		}
+		pc.VideoCodec, p.Video, p.Audio = codec.H264, v, a
+		return peer.New(pc, p)
 	}
 	if !cfg.NoVideo {
 		if cfg.Width == 0 || cfg.Height == 0 {
