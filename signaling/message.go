@@ -67,6 +67,7 @@ const (
 	typeLayout    = "layout"
 	typeCaps      = "caps"
 	typeLeave     = "leave"
+	typeRecord    = "record"
 
 	typeJoined            = "joined"
 	typeParticipantJoined = "participant-joined"
@@ -75,6 +76,7 @@ const (
 	typeMuted             = "muted"
 	typeError             = "error"
 	typeQuality           = "quality"
+	typeRoom              = "room"
 )
 
 // Client-to-server messages, after decoding and validation. decodeMessage returns one of them, by value.
@@ -100,6 +102,8 @@ type (
 	// capsMsg limits the video the client receives; zero fields mean no limit.
 	capsMsg  struct{ Caps mcu.Caps }
 	leaveMsg struct{}
+	// recordMsg starts (On) or stops the room's recording: the page's record button.
+	recordMsg struct{ On bool }
 )
 
 // wireCandidate is RTCIceCandidateInit on the wire, both ways.
@@ -141,6 +145,8 @@ func decodeMessage(data []byte) (any, error) {
 		return decodeCaps(typ, data)
 	case typeLeave:
 		return leaveMsg{}, nil
+	case typeRecord:
+		return decodeRecord(typ, data)
 	}
 	return nil, errorf(CodeUnknownType, "unknown message type %q", truncate(typ, 32))
 }
@@ -241,6 +247,20 @@ func decodeMute(typ string, data []byte) (any, error) {
 	return muteMsg{Audio: *m.Audio, Video: *m.Video}, nil
 }
 
+// decodeRecord reads a "record": boolean "on".
+func decodeRecord(typ string, data []byte) (any, error) {
+	var m struct {
+		On *bool `json:"on"`
+	}
+	if err := unmarshalFields(typ, data, &m); err != nil {
+		return nil, err
+	}
+	if m.On == nil {
+		return nil, errorf(CodeBadMessage, "record needs a boolean \"on\"")
+	}
+	return recordMsg{On: *m.On}, nil
+}
+
 // decodeLayout reads a "layout": grid or speaker.
 func decodeLayout(typ string, data []byte) (any, error) {
 	var m struct {
@@ -334,6 +354,16 @@ type (
 		Name         string            `json:"name,omitempty"`
 		ICEServers   []wireICEServer   `json:"iceServers"`
 		Participants []wireParticipant `json:"participants"`
+		// Recording and Streaming: the room is being recorded or streamed out now ("room" messages follow
+		// the changes). CanRecord: this participant may start and stop recordings ("record").
+		Recording bool `json:"recording"`
+		Streaming bool `json:"streaming"`
+		CanRecord bool `json:"canRecord"`
+	}
+	roomOut struct {
+		Type      string `json:"type"`
+		Recording bool   `json:"recording"`
+		Streaming bool   `json:"streaming"`
 	}
 	sdpOut struct {
 		Type string `json:"type"`
@@ -414,6 +444,8 @@ func rosterOut(e mcu.RosterEvent) any {
 		return speakingOut{Type: typeSpeaking, ID: id, Speaking: e.Participant.Speaking}
 	case mcu.RosterMuted:
 		return mutedOut{Type: typeMuted, ID: id, Audio: e.Participant.AudioMuted, Video: e.Participant.VideoMuted}
+	case mcu.RosterRoom:
+		return roomOut{Type: typeRoom, Recording: e.Room.Recording, Streaming: e.Room.Streaming}
 	}
 	return nil
 }
@@ -432,9 +464,14 @@ func errorOutOf(e *Error) errorOut {
 type roster struct {
 	order []mcu.ParticipantID
 	byID  map[mcu.ParticipantID]mcu.ParticipantInfo
+	room  mcu.RoomState // the latest RosterRoom
 }
 
 func (r *roster) apply(e mcu.RosterEvent) {
+	if e.Type == mcu.RosterRoom {
+		r.room = e.Room
+		return
+	}
 	if r.byID == nil {
 		r.byID = make(map[mcu.ParticipantID]mcu.ParticipantInfo)
 	}

@@ -260,7 +260,7 @@ func TestOutboxJoin(t *testing.T) {
 		got = append(got, string(b))
 	}
 	want := []string{
-		`{"type":"joined","id":"me","room":"r","iceServers":[],"participants":[{"id":"a","name":"Ann","audioMuted":false,"videoMuted":false,"speaking":false}]}`,
+		`{"type":"joined","id":"me","room":"r","iceServers":[],"participants":[{"id":"a","name":"Ann","audioMuted":false,"videoMuted":false,"speaking":false}],"recording":false,"streaming":false,"canRecord":false}`,
 		`{"type":"error","code":"internal","message":"the media connection was lost; rejoin"}`,
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -289,5 +289,30 @@ func TestWebSocketConfigValidate(t *testing.T) {
 		if err := cfg.Validate(); (err == nil) != tt.ok {
 			t.Errorf("%s: Validate(%+v) = %v, want ok %t", tt.name, cfg, err, tt.ok)
 		}
+	}
+}
+
+// TestOutboxRoomState: the room's state announced while joining goes into "joined"; later changes are
+// "room" messages, coalesced to the latest while the client is behind.
+func TestOutboxRoomState(t *testing.T) {
+	o := newOutbox(10)
+	o.startJoin()
+	o.roster(mcu.RosterEvent{Type: mcu.RosterRoom, Room: mcu.RoomState{Recording: true}})
+	o.finishJoin(joinedOut{Type: typeJoined, ID: "me", Room: "r", ICEServers: []wireICEServer{}})
+	o.roster(mcu.RosterEvent{Type: mcu.RosterRoom, Room: mcu.RoomState{Recording: true, Streaming: true}})
+	o.roster(mcu.RosterEvent{Type: mcu.RosterRoom, Room: mcu.RoomState{Streaming: true}})
+	var got []string
+	for b, _ := o.take(); b != nil; b, _ = o.take() {
+		got = append(got, string(b))
+	}
+	want := []string{
+		`{"type":"joined","id":"me","room":"r","iceServers":[],"participants":[],"recording":true,"streaming":false,"canRecord":false}`,
+		`{"type":"room","recording":false,"streaming":true}`,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("messages = %q, want %q", got, want)
+	}
+	if n := o.coalescedCount(); n != 1 {
+		t.Errorf("%d coalesced, want 1", n)
 	}
 }

@@ -124,6 +124,17 @@ type Params struct {
 	// Keys turn on room access tokens (package auth): every join, WHIP publish and WHEP watch then needs
 	// a token signed with one of them that grants it. Empty: the endpoints are open.
 	Keys auth.Keys
+	// Recorder serves the page's record button (for tokens granting roomRecord or roomAdmin; never on
+	// a server without Keys); nil: no recording from the page.
+	Recorder Recorder
+}
+
+// Recorder starts and stops a room's recording (signaling/egress.Manager).
+type Recorder interface {
+	// RecordRoom starts recording room unless it is recorded already.
+	RecordRoom(room string) error
+	// StopRecordingRoom stops the room's running recordings.
+	StopRecordingRoom(room string) error
 }
 
 // WebSocketStats are counters since the handler was created, plus the current number of sockets.
@@ -153,8 +164,9 @@ type WebSocketHandler struct {
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
 
-	limiter *ConnLimiter
-	keys    auth.Keys
+	limiter  *ConnLimiter
+	keys     auth.Keys
+	recorder Recorder
 
 	mu     sync.Mutex
 	closed bool
@@ -178,7 +190,8 @@ func NewWebSocketHandler(conf Conference, cfg WebSocketConfig, p Params) (*WebSo
 		log = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &WebSocketHandler{conf: conf, cfg: cfg, log: log, ctx: ctx, cancel: cancel, limiter: p.Limiter, keys: p.Keys}, nil
+	return &WebSocketHandler{conf: conf, cfg: cfg, log: log, ctx: ctx, cancel: cancel, limiter: p.Limiter, keys: p.Keys,
+		recorder: p.Recorder}, nil
 }
 
 // Close closes every socket (status 1001, going away; their participants leave) and waits until they are
@@ -258,8 +271,9 @@ type conn struct {
 	req     *http.Request // the upgrade request (its token, if any)
 	claims  *auth.Claims  // the verified token of the join; nil when tokens are off
 	session Session
-	left    bool // session.Leave was called
-	maxKbps int  // from "join"
+	room    string // the joined room
+	left    bool   // session.Leave was called
+	maxKbps int    // from "join"
 
 	limit       *rate.Limiter // MessageRate, MessageBurst
 	excess      int           // messages refused since excessSince
@@ -430,8 +444,40 @@ func (c *conn) handle(msg any) error {
 	case leaveMsg:
 		c.leave()
 		c.out.closeAfterFlush(websocket.StatusNormalClosure, "left")
+	case recordMsg:
+		return c.record(m.On)
 	}
 	return nil
+}
+
+// record starts or stops the room's recording for a participant whose token grants roomRecord or
+// roomAdmin; everyone learns of it by a "room" message.
+func (c *conn) record(on bool) error {
+	if !c.canRecord() {
+		return errorf(CodeForbidden, "recording needs a token with roomRecord or roomAdmin")
+	}
+	rec := c.h.recorder
+	if rec == nil {
+		return errorf(CodeForbidden, "recording is not available on this server")
+	}
+	room := c.room
+	var err error
+	if on {
+		err = rec.RecordRoom(room)
+	} else {
+		err = rec.StopRecordingRoom(room)
+	}
+	if err != nil {
+		c.log.Warn("record from the page", "on", on, "err", err)
+		return errorf(CodeInternal, "the recording could not be %s", map[bool]string{true: "started", false: "stopped"}[on])
+	}
+	c.log.Info("record from the page", "on", on)
+	return nil
+}
+
+// canRecord reports whether the participant's token grants recording its room.
+func (c *conn) canRecord() bool {
+	return c.h.recorder != nil && c.claims != nil && c.session != nil && c.claims.Allow(c.room, auth.NeedRecord) == nil
 }
 
 // join joins the room and queues "joined", listing the members the MCU announced during the join.
@@ -464,7 +510,7 @@ func (c *conn) join(m joinMsg) error {
 		c.log.Warn("join failed", "room", m.Room, "err", err)
 		return errorf(CodeInternal, "could not join the room")
 	}
-	c.session = s
+	c.session, c.room = s, m.Room
 	c.maxKbps = m.MaxKbps
 	c.log = c.log.With("room", m.Room, "participant", s.ID())
 	c.log.Info("joined", "max_kbps", m.MaxKbps)
@@ -476,7 +522,7 @@ func (c *conn) join(m joinMsg) error {
 		setupErr = s.SetCaps(mcu.Caps{MaxBitrate: m.MaxKbps * 1000})
 	}
 	c.out.finishJoin(joinedOut{Type: typeJoined, ID: string(s.ID()), Room: m.Room, Name: name,
-		ICEServers: toWireICEServers(c.h.conf.ICEServers())})
+		ICEServers: toWireICEServers(c.h.conf.ICEServers()), CanRecord: c.canRecord()})
 	if q, ok := s.(qualitySource); ok { // after "joined": no "quality" comes before it
 		c.quality.Store(&q)
 	}
@@ -773,6 +819,7 @@ func (o *outbox) abortJoin() {
 func (o *outbox) finishJoin(joined joinedOut) {
 	o.mu.Lock()
 	joined.Participants = o.pending.participants()
+	joined.Recording, joined.Streaming = o.pending.room.Recording, o.pending.room.Streaming
 	if b, err := json.Marshal(joined); err == nil {
 		o.pushLocked("", b)
 	}
@@ -799,6 +846,8 @@ func (o *outbox) roster(e mcu.RosterEvent) {
 		o.pushState("speaking\x00"+string(e.Participant.ID), m)
 	case mcu.RosterMuted:
 		o.pushState("muted\x00"+string(e.Participant.ID), m)
+	case mcu.RosterRoom:
+		o.pushState("room", m)
 	default:
 		if m != nil {
 			o.push(m)

@@ -203,7 +203,8 @@ func TestJoinedListsOthersAndICEServers(t *testing.T) {
 
 	ann := s.dial(t)
 	ann.send(map[string]any{"type": "join", "room": "r1", "name": "Ann", "layout": "speaker", "maxKbps": 800})
-	ann.expect(`{"type":"joined","id":"f1","room":"r1","name":"Ann","iceServers":` + ice + `,"participants":[]}`)
+	ann.expect(`{"type":"joined","id":"f1","room":"r1","name":"Ann","iceServers":` + ice +
+		`,"participants":[],"recording":false,"streaming":false,"canRecord":false}`)
 	if l, n := session(t, conf, 0).Layout(); l != mcu.LayoutSpeaker || n != 1 {
 		t.Errorf("layout after join with speaker = %v (set %d times), want speaker once", l, n)
 	}
@@ -214,7 +215,7 @@ func TestJoinedListsOthersAndICEServers(t *testing.T) {
 	bob := s.dial(t)
 	bob.send(map[string]any{"type": "join", "room": "r1", "name": "Bob"})
 	bob.expect(`{"type":"joined","id":"f2","room":"r1","name":"Bob","iceServers":` + ice + `,"participants":[` +
-		`{"id":"f1","name":"Ann","audioMuted":false,"videoMuted":false,"speaking":false}]}`)
+		`{"id":"f1","name":"Ann","audioMuted":false,"videoMuted":false,"speaking":false}],"recording":false,"streaming":false,"canRecord":false}`)
 	if _, n := session(t, conf, 1).Layout(); n != 0 {
 		t.Errorf("join without a layout called SetLayout %d times", n)
 	}
@@ -226,7 +227,8 @@ func TestJoinedListsOthersAndICEServers(t *testing.T) {
 
 	// Another room is another roster.
 	cat := s.dial(t)
-	cat.expect2Joined(t, "r2", "Cat", `{"type":"joined","id":"f3","room":"r2","name":"Cat","iceServers":`+ice+`,"participants":[]}`)
+	cat.expect2Joined(t, "r2", "Cat", `{"type":"joined","id":"f3","room":"r2","name":"Cat","iceServers":`+ice+
+		`,"participants":[],"recording":false,"streaming":false,"canRecord":false}`)
 
 	// Mute reaches the session and the others; leaving reaches the others.
 	bob.send(map[string]any{"type": "mute", "audio": true, "video": false})

@@ -182,8 +182,8 @@ func (k Keys) Verify(token string, now time.Time) (*Claims, error) {
 }
 
 // Sign returns a token for claims, signed with HS256 and key's secret: it sets iss to key, and nbf to
-// now and exp to now + ttl unless the claims have their own. It is for the token command and tests;
-// the server only verifies.
+// now and exp to now + ttl unless the claims have their own. It is for the token command, the
+// webhooks' signatures (package webhook) and tests.
 func (k Keys) Sign(key string, c Claims, now time.Time, ttl time.Duration) (string, error) {
 	secret, ok := k[key]
 	if !ok || key == "" {
