@@ -44,8 +44,8 @@ type Config struct {
 	// WHIPToken, when set, is the bearer token WHIP publishers and WHEP viewers must present
 	// (Authorization: Bearer TOKEN); empty leaves /whip/ and /whep/ open like the page.
 	WHIPToken string `json:"whip_token,omitempty"`
-	// AdminToken, when set, is the bearer token of the operators' API (/sip/calls: dial-out); without it
-	// (and without an API key's roomAdmin token) that API answers 403.
+	// AdminToken, when set, is a bearer token with every right in the operators' API (/api/v1); without
+	// it (and without an API key's roomAdmin token) that API answers 401/403.
 	AdminToken string `json:"admin_token,omitempty"`
 	// APIKeys, "KEY:SECRET,...", turn on room access tokens (JWT HS256, LiveKit-shaped claims): every
 	// join, WHIP publish, WHEP watch and operators' call then needs a token signed with one of them.
@@ -53,6 +53,13 @@ type Config struct {
 	// reaches it (it says so at start).
 	APIKeys     string `json:"api_keys,omitempty"`
 	APIKeysFile string `json:"api_keys_file,omitempty"`
+	// RecordDir is where recordings are written (created with the first one).
+	RecordDir string `json:"record_dir"`
+	// RecordRooms records rooms automatically as they start: "all", or room names.
+	RecordRooms []string `json:"record_rooms,omitempty"`
+	// WebhookURLs receive the server's events (rooms, participants, recordings, streams) as signed JSON
+	// POSTs; they need APIKeys (the first key signs).
+	WebhookURLs []string `json:"webhook_urls,omitempty"`
 	// SIP is the SIP server's configuration; SIP.Port 0 turns SIP off (here it never means "any port").
 	SIP sip.Config `json:"sip"`
 	// MCU is the media configuration: canvas, rates, UDP, ICE.
@@ -64,7 +71,7 @@ type Config struct {
 func DefaultConfig() Config {
 	m := mcu.DefaultConfig()
 	m.IncludeLoopback = true
-	return Config{HTTP: ":8080", LogLevel: "info", MaxConnsPerIP: 20, SIP: sip.DefaultConfig(), MCU: m}
+	return Config{HTTP: ":8080", LogLevel: "info", MaxConnsPerIP: 20, RecordDir: "recordings", SIP: sip.DefaultConfig(), MCU: m}
 }
 
 // Validate reports the first unusable setting.
@@ -85,8 +92,15 @@ func (c Config) Validate() error {
 	if _, err := c.trustedProxies(); err != nil {
 		return err
 	}
-	if _, err := c.keys(); err != nil {
+	keys, err := c.keys()
+	if err != nil {
 		return err
+	}
+	if len(c.WebhookURLs) > 0 && len(keys) == 0 {
+		return fmt.Errorf("webhooks are signed with an API key: set -api-keys too")
+	}
+	if c.RecordDir == "" {
+		return fmt.Errorf("record dir is empty")
 	}
 	if c.SIP.Port != 0 {
 		sc := c.sipConfig()
@@ -235,10 +249,14 @@ func (c *Config) settings() []setting {
 			},
 			func() string { return fmt.Sprintf("%dx%d", m.MaxInputWidth, m.MaxInputHeight) }},
 	}
+	out = append(out,
+		strSetting("record-dir", "directory of recordings (created with the first one)", &c.RecordDir),
+		listSetting("record-rooms", "record rooms automatically as they start: all, or room names, comma separated", &c.RecordRooms),
+		listSetting("webhook-urls", "URLs that receive the server's events as signed JSON POSTs (need -api-keys), comma separated", &c.WebhookURLs))
 	out = append(out, secretSettings("api-keys", "room access token keys, KEY:SECRET,... (secrets of at least 32 bytes); empty = open server", &c.APIKeys)[0],
 		strSetting("api-keys-file", "file of API keys, one KEY: SECRET per line", &c.APIKeysFile))
 	out = append(out, secretSettings("whip-token", "bearer token required by /whip/ and /whep/ when no -api-keys are set; empty = open", &c.WHIPToken)...)
-	out = append(out, secretSettings("admin-token", "bearer token of the operators' API (/sip/calls dial-out); empty = that API is refused", &c.AdminToken)...)
+	out = append(out, secretSettings("admin-token", "bearer token of the operators' API (/api/v1); empty = only roomAdmin tokens of -api-keys", &c.AdminToken)...)
 	return append(out, []setting{
 		intSetting("sip-port", "UDP and TCP port of the SIP server; 0 = no SIP", &c.SIP.Port),
 		strSetting("sip-host", "IP the SIP server listens on; empty = all interfaces", &c.SIP.Host),

@@ -116,7 +116,7 @@ func TestMetricsAddr(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	mux, eps, err := newMux(m, cfg, slog.New(slog.DiscardHandler))
+	mux, eps, err := newMux(m, cfg, slog.New(slog.DiscardHandler), &eventFanout{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,5 +130,49 @@ func TestMetricsAddr(t *testing.T) {
 	eps.metrics.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "mcu_rooms 0") {
 		t.Errorf("the metrics handler: %d", rec.Code)
+	}
+}
+
+// TestOperatorsAPI: the API is mounted at /api/v1, serves its OpenAPI document, and refuses a request
+// without the admin token; webhooks without API keys to sign them are refused at start.
+func TestOperatorsAPI(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.SIP.Port = 0
+	cfg.AdminToken = "an-operators-token"
+	cfg.RecordDir = t.TempDir()
+	m, err := mcu.New(cfg.MCU, mcu.Params{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	mux, eps, err := newMux(m, cfg, slog.New(slog.DiscardHandler), &eventFanout{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eps.Close()
+	for _, tt := range []struct {
+		path, token string
+		want        int
+	}{
+		{"/api/v1/openapi.json", "", http.StatusOK},
+		{"/api/v1/rooms", "", http.StatusUnauthorized},
+		{"/api/v1/rooms", "wrong", http.StatusUnauthorized},
+		{"/api/v1/rooms", cfg.AdminToken, http.StatusOK},
+		{"/api/v1/rooms/nowhere", cfg.AdminToken, http.StatusNotFound},
+		{"/api/v1/rooms/nowhere/recordings", cfg.AdminToken, http.StatusOK},
+	} {
+		req := httptest.NewRequest(http.MethodGet, tt.path, nil)
+		if tt.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tt.token)
+		}
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, req)
+		if rec.Code != tt.want {
+			t.Errorf("GET %s (token %q): %d %s, want %d", tt.path, tt.token, rec.Code, rec.Body, tt.want)
+		}
+	}
+	cfg.WebhookURLs = []string{"http://127.0.0.1:9/hook"}
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "api-keys") {
+		t.Errorf("webhooks without API keys: %v, want an error naming -api-keys", err)
 	}
 }

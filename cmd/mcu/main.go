@@ -49,20 +49,28 @@ func main() {
 
 // run starts the MCU and serves HTTP on the configured address until ctx is cancelled.
 func run(ctx context.Context, cfg Config, log *slog.Logger) error {
-	m, err := mcu.New(cfg.MCU, mcu.Params{Logger: log})
+	events := &eventFanout{}
+	m, err := mcu.New(cfg.MCU, mcu.Params{Logger: log, Events: events})
 	if err != nil {
 		return err
 	}
-	defer m.Close()
 	ln, err := net.Listen("tcp", cfg.HTTP)
 	if err != nil {
+		m.Close()
 		return fmt.Errorf("listen on %s: %w", cfg.HTTP, err)
 	}
-	mux, eps, err := newMux(m, cfg, log)
+	mux, eps, err := newMux(m, cfg, log, events)
 	if err != nil {
+		m.Close()
 		return err
 	}
-	defer eps.Close() // before m.Close (deferred earlier): sockets and WHIP resources end, participants leave
+	// Sockets, WHIP resources and calls end first (participants leave), then the rooms (recordings are
+	// finished), then the last webhooks go out.
+	defer func() {
+		eps.Close()
+		m.Close()
+		eps.ops.close()
+	}()
 	if cfg.DebugAddr != "" {
 		dln, err := net.Listen("tcp", cfg.DebugAddr)
 		if err != nil {
@@ -92,6 +100,7 @@ type endpoints struct {
 	whip    *signaling.WHIPHandler // WHIP and WHEP
 	sip     *sip.Server            // nil when SIP is off
 	limiter *signaling.ConnLimiter
+	ops     *operations // the API, recordings and streams, webhooks
 	metrics http.Handler
 	log     *slog.Logger
 
@@ -164,8 +173,9 @@ func (e *endpoints) Close() error {
 }
 
 // newMux routes the server's HTTP endpoints: the page (with /watch/ROOM), the signalling WebSocket,
-// WHIP and WHEP, health and metrics. The caller closes the returned endpoints when the server stops.
-func newMux(m *mcu.MCU, cfg Config, log *slog.Logger) (*http.ServeMux, *endpoints, error) {
+// WHIP and WHEP, the operators' API, health and metrics; events is the MCU's (the recordings and
+// webhooks join it). The caller closes the returned endpoints, then the MCU, then eps.ops.
+func newMux(m *mcu.MCU, cfg Config, log *slog.Logger, events *eventFanout) (*http.ServeMux, *endpoints, error) {
 	conf := signaling.MCUConference(m)
 	wcfg := signaling.DefaultWebSocketConfig()
 	wcfg.OriginPatterns = cfg.AllowedOrigins
@@ -182,18 +192,24 @@ func newMux(m *mcu.MCU, cfg Config, log *slog.Logger) (*http.ServeMux, *endpoint
 	} else {
 		log.Info("room access tokens required", "api_keys", keys.Names())
 	}
+	ops, err := newOperations(m, cfg, events, log)
+	if err != nil {
+		return nil, nil, err
+	}
 	limiter := signaling.NewConnLimiter(cfg.MaxConnsPerIP, proxies)
-	params := signaling.Params{Logger: log, Limiter: limiter, Keys: keys}
+	params := signaling.Params{Logger: log, Limiter: limiter, Keys: keys, Recorder: ops.egress}
 	ws, err := signaling.NewWebSocketHandler(conf, wcfg, params)
 	if err != nil {
+		ops.close()
 		return nil, nil, err
 	}
 	whip, err := signaling.NewWHIPHandler(conf, cfg.whipConfig(), params)
 	if err != nil {
 		ws.Close()
+		ops.close()
 		return nil, nil, err
 	}
-	eps := &endpoints{ws: ws, whip: whip, limiter: limiter, log: log}
+	eps := &endpoints{ws: ws, whip: whip, limiter: limiter, log: log, ops: ops}
 	mux := http.NewServeMux()
 	mux.Handle("/ws", ws)
 	mux.Handle("/whip/", whip)
@@ -205,18 +221,26 @@ func newMux(m *mcu.MCU, cfg Config, log *slog.Logger) (*http.ServeMux, *endpoint
 		}
 		if err != nil {
 			eps.Close()
+			ops.close()
 			return nil, nil, fmt.Errorf("sip: %w", err)
 		}
 		eps.sip = s
-		admin := adminOnly(cfg.AdminToken, keys, s.Handler())
+		// Deprecated: the API's /api/v1/rooms/{room}/sip-calls.
+		admin := deprecated("/api/v1/openapi.json", adminOnly(cfg.AdminToken, keys, s.Handler()))
 		mux.Handle("/sip/calls", admin)
 		mux.Handle("/sip/calls/", admin)
 	}
+	ops.mountAPI(m, cfg, keys, eps.sip, log)
+	mux.Handle("/api/v1/", ops.api)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
 	})
-	eps.metrics = metricsHandler(m, eps.sessions, eps.edge)
+	var hooks webhookSource
+	if ops.hooks != nil {
+		hooks = ops.hooks.Stats
+	}
+	eps.metrics = metricsHandler(m, eps.sessions, eps.edge, hooks)
 	if cfg.MetricsAddr == "" {
 		mux.Handle("GET /metrics", eps.metrics)
 	}

@@ -111,7 +111,7 @@ func TestServeAndShutdown(t *testing.T) {
 	}
 	defer m.Close()
 	log := slog.New(slog.DiscardHandler)
-	mux, ws, err := newMux(m, cfg, log)
+	mux, ws, err := newMux(m, cfg, log, &eventFanout{})
 	if err != nil {
 		t.Fatal(err)
 	}

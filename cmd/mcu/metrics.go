@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/openmcu/mcu/mcu"
+	"github.com/openmcu/mcu/signaling/webhook"
 )
 
 // statsSource is what the metrics read: *mcu.MCU.
@@ -26,14 +27,18 @@ type edgeStats struct {
 // edgeSource reads the signalling layer's edgeStats; nil: none.
 type edgeSource func() edgeStats
 
+// webhookSource reads the webhook sender's counts; nil: no webhooks.
+type webhookSource func() webhook.Stats
+
 // metricsHandler serves the server's metrics in the Prometheus text format, read from src at each scrape,
 // plus the Go runtime and process metrics, from a registry of its own (no global state). Labels carry
 // room names and participant IDs, never display names.
-func metricsHandler(src statsSource, sessions sessionSource, edge edgeSource) http.Handler {
+func metricsHandler(src statsSource, sessions sessionSource, edge edgeSource, hooks webhookSource) http.Handler {
 	reg := prometheus.NewRegistry()
 	c := newStatsCollector(src)
 	c.sessionsOf = sessions
 	c.edgeOf = edge
+	c.webhooksOf = hooks
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), c)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
@@ -51,6 +56,8 @@ type statsCollector struct {
 	sessionsOf                                sessionSource
 	panics, refusals                          *prometheus.Desc
 	edgeOf                                    edgeSource
+	outputs, outputDropped, webhooks          *prometheus.Desc
+	webhooksOf                                webhookSource
 
 	// Per room and per participant.
 	roomParticipants, roomEncoders, roomTierEncoders *prometheus.Desc
@@ -96,6 +103,9 @@ func newStatsCollector(src statsSource) *statsCollector {
 		partLoss:             d("participant_loss_ratio", "Fraction of packets to the participant reported lost in its TWCC feedback.", "room", "participant"),
 		partKeyframeRequests: d("participant_keyframe_requests_total", "PLIs and FIRs the participant sent.", "room", "participant"),
 		partKeyframesForced:  d("participant_keyframes_forced_total", "IDRs forced on the participant's encoder at its request (coalesced within the keyframe interval).", "room", "participant"),
+		outputs:              d("outputs", "Recordings and live streams running."),
+		outputDropped:        d("output_frames_dropped_total", "Frames a recording's or stream's writer did not take in time (a slow disk or network)."),
+		webhooks:             d("webhooks_total", "Webhook deliveries: sent, retried (failed attempts tried again), failed (given up), dropped (queue full).", "result"),
 		latency:              d("mixer_latency_seconds", "Latency the mixer adds, from packet arrival to the first mixed packet sent that carries it.", "kind"),
 	}
 }
@@ -106,7 +116,7 @@ func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 		c.framesDropped, c.packetsLost, c.decodeErrors, c.plis, c.keyframe, c.writeErrors, c.latency, c.tierEncoders,
 		c.decoded, c.notDecoded, c.decodersActive, c.receiversByTier, c.tierChanges, c.nacksFiltered, c.rtpPackets, c.sessions,
 		c.roomParticipants, c.roomEncoders, c.roomTierEncoders, c.partTier, c.partEstimate, c.partSent, c.partLoss,
-		c.partKeyframeRequests, c.partKeyframesForced, c.panics, c.refusals} {
+		c.partKeyframeRequests, c.partKeyframesForced, c.panics, c.refusals, c.outputs, c.outputDropped, c.webhooks} {
 		ch <- d
 	}
 }
@@ -121,6 +131,14 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
 	gauge(c.rooms, float64(s.Rooms))
+	gauge(c.outputs, float64(s.Outputs))
+	counter(c.outputDropped, s.OutputFramesDropped)
+	if c.webhooksOf != nil {
+		w := c.webhooksOf()
+		for result, n := range map[string]uint64{"sent": w.Sent, "retried": w.Retried, "failed": w.Failed, "dropped": w.Dropped} {
+			counter(c.webhooks, n, result)
+		}
+	}
 	gauge(c.participants, float64(s.Participants))
 	gauge(c.encoders, float64(s.AudioEncoders), "audio")
 	gauge(c.encoders, float64(s.VideoEncoders), "video")

@@ -13,6 +13,7 @@ import (
 	"github.com/openmcu/mcu/codec"
 	"github.com/openmcu/mcu/mcu"
 	"github.com/openmcu/mcu/mcu/mcutest"
+	"github.com/openmcu/mcu/signaling/webhook"
 )
 
 type nopListener struct{}
@@ -61,7 +62,7 @@ func TestSharedEncodersFromMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	srv := httptest.NewServer(metricsHandler(m, func() map[string]int { return map[string]int{"whep": 2} }, nil))
+	srv := httptest.NewServer(metricsHandler(m, func() map[string]int { return map[string]int{"whep": 2} }, nil, func() webhook.Stats { return webhook.Stats{Sent: 3, Dropped: 1} }))
 	defer srv.Close()
 
 	join := func(name string, c mcutest.Config) (*mcu.Participant, *mcutest.Client) {
@@ -131,6 +132,12 @@ func TestSharedEncodersFromMetrics(t *testing.T) {
 	}
 	if v := got[`mcu_room_participants{room="room"}`]; v != 7 {
 		t.Errorf("mcu_room_participants = %v, want 7", v)
+	}
+	for key, want := range map[string]float64{`mcu_webhooks_total{result="sent"}`: 3, `mcu_webhooks_total{result="dropped"}`: 1,
+		`mcu_webhooks_total{result="failed"}`: 0, `mcu_outputs`: 0, `mcu_output_frames_dropped_total`: 0} {
+		if v, ok := got[key]; !ok || v != want {
+			t.Errorf("%s = %v (present %t), want %v", key, v, ok, want)
+		}
 	}
 	for i, p := range receivers {
 		tier, limit := "hd", ""

@@ -53,7 +53,7 @@ func testSIPEndpoints(t *testing.T, token string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
-	mux, eps, err := newMux(m, cfg, slog.New(slog.DiscardHandler))
+	mux, eps, err := newMux(m, cfg, slog.New(slog.DiscardHandler), &eventFanout{})
 	if err != nil {
 		t.Fatal(err)
 	}
