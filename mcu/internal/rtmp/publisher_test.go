@@ -158,9 +158,9 @@ func TestPublishRTMPS(t *testing.T) {
 	checkFLV(t, r.out, 3*time.Second)
 
 	// Without the test's root the certificate is refused.
-	p, err = Dial(dialCtx(t), Config{URL: url, Audio: true, AudioConfig: asc}, Params{})
+	untrusting, err := Dial(dialCtx(t), Config{URL: url, Audio: true, AudioConfig: asc}, Params{})
 	if err == nil {
-		p.Close()
+		untrusting.Close()
 		t.Fatal("Dial trusted a self-signed certificate")
 	}
 	var unknown x509.UnknownAuthorityError
