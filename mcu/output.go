@@ -434,7 +434,8 @@ type outputWriter struct {
 	waitKey          bool          // video is written from the next IDR on
 	lastVideo        time.Duration // the time of the last picture written; -1: none yet
 	first, last      time.Duration
-	wrote            bool
+	wrote            bool // something was written: first is set
+	active           bool // OutputActive was reported since the start or the last restart
 	videoN, audioN   uint64
 	skipped, retries int
 }
@@ -486,7 +487,7 @@ func (w *outputWriter) restart(r restarter, cause error) error {
 		return fmt.Errorf("%w (after: %v)", err, cause)
 	}
 	w.retries++
-	w.waitKey = true
+	w.waitKey, w.active = true, false
 	t.p.requestKeyframe(true)
 	t.mu.Lock()
 	t.stats.Retries = w.retries
@@ -573,6 +574,9 @@ func (w *outputWriter) wrote1(at time.Duration) {
 	t := w.t
 	if !w.wrote {
 		w.wrote, w.first = true, at
+	}
+	if !w.active {
+		w.active = true
 		t.setState(OutputActive, nil)
 	}
 	w.last = max(w.last, at)

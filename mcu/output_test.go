@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -14,7 +15,7 @@ import (
 	"github.com/openmcu/mcu/codec"
 	"github.com/openmcu/mcu/codec/codectest"
 	"github.com/openmcu/mcu/mcu"
-	"github.com/openmcu/mcu/mcu/internal/fmp4/fmp4test"
+	"github.com/openmcu/mcu/mcu/internal/mediatest"
 	"github.com/openmcu/mcu/mcu/mcutest"
 )
 
@@ -70,7 +71,7 @@ func TestRecord(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test over loopback")
 	}
-	fmp4test.NeedFFmpeg(t)
+	mediatest.NeedFFmpeg(t)
 	cfg := loopbackConfig()
 	cfg.Width, cfg.Height = 640, 360
 	m := newMCU(t, cfg)
@@ -135,7 +136,7 @@ func TestRecord(t *testing.T) {
 		}
 	}
 
-	probe := fmp4test.FFprobe(t, path)
+	probe := mediatest.FFprobe(t, path)
 	v, okv := probe.Stream("video")
 	a, oka := probe.Stream("audio")
 	if !okv || v.CodecName != "h264" || v.Width != cfg.Width || v.Height != cfg.Height {
@@ -149,34 +150,41 @@ func TestRecord(t *testing.T) {
 	if d := probe.Duration(); d < recorded*99/100 || d > recorded*101/100+100*time.Millisecond {
 		t.Errorf("file lasts %v, recorded for %v: want within 1 %% (+100 ms of priming and last frame)", d, recorded)
 	}
-	if errs := fmp4test.Errors(t, path); errs != "" {
+	if errs := mediatest.Errors(t, path); errs != "" {
 		t.Errorf("ffmpeg decoding the file: %s", errs)
 	}
 
-	// F's tile (the left half) flashes; R's (the right half) is red.
-	frames := regionFrames(t, path, cfg.Width/2, cfg.Height, 0, 0)
-	red := regionFrames(t, path, cfg.Width/4, cfg.Height/4, cfg.Width*5/8, cfg.Height*3/8)
+	checkFlashAndRed(t, path, cfg.Width, cfg.Height)
+}
+
+// checkFlashAndRed checks a recording or stream of a room with F (flashing and beeping once a second)
+// and R (red, silent), in a grid of w x h: R's tile is red; F's flashes and beeps are in sync (median
+// at most 40 ms apart) and do not drift from the wall clock (their spans whole seconds, within 1 %).
+func checkFlashAndRed(t *testing.T, path string, w, h int) {
+	t.Helper()
+	frames := regionFrames(t, path, w/2, h, 0, 0)
+	red := regionFrames(t, path, w/4, h/4, w*5/8, h*3/8)
 	if len(red) == 0 || colourName(nearest(red[len(red)/2].Mean)) != "red" {
-		t.Errorf("the right tile is not red in the middle of the file: %v", red[len(red)/2:][:1])
+		t.Errorf("the right tile is not red in the middle of %s: %v", path, red[len(red)/2:][:1])
 	}
 	flashes := videoOnsets(frames)
-	beeps := fmp4test.SoundOnsets(t, path)
+	beeps := mediatest.SoundOnsets(t, path)
 	t.Logf("flashes at %v, beeps at %v", flashes, beeps)
-	offsets := pairOnsets(flashes, beeps)
-	if len(offsets) < 5 {
-		t.Fatalf("%d flash/beep pairs in 8 s (flashes %v, beeps %v), want at least 5", len(offsets), flashes, beeps)
+	pairs := pairOnsets(flashes, beeps)
+	if len(pairs) < 3 {
+		t.Fatalf("%d flash/beep pairs (flashes %v, beeps %v), want at least 3", len(pairs), flashes, beeps)
 	}
-	abs := make([]time.Duration, len(offsets))
-	for i, o := range offsets {
-		abs[i] = max(o, -o)
+	var offsets, abs []time.Duration
+	for _, p := range pairs {
+		d := p[1] - p[0]
+		offsets, abs = append(offsets, d), append(abs, max(d, -d))
 	}
-	// No drift: F flashes and beeps once a second on the wall clock, so the file's first and last onsets
-	// are whole seconds apart, to within 1 %.
-	for what, on := range map[string][]time.Duration{"flashes": flashes, "beeps": beeps} {
-		span := on[len(on)-1] - on[0]
+	// The first and last flashes, and beeps, are whole seconds apart on the wall clock.
+	for i, what := range []string{"flashes", "beeps"} {
+		span := pairs[len(pairs)-1][i] - pairs[0][i]
 		secs := span.Round(time.Second)
-		if d := span - secs; secs < 5*time.Second || max(d, -d) > secs/100 {
-			t.Errorf("%s span %v in the file for %v on the wall clock: want within 1 %%", what, span, secs)
+		if d := span - secs; secs < 3*time.Second || max(d, -d) > secs/100 {
+			t.Errorf("%s span %v in %s for %v on the wall clock: want within 1 %%", what, span, path, secs)
 		}
 	}
 	slices.Sort(abs)
@@ -188,14 +196,14 @@ func TestRecord(t *testing.T) {
 
 // regionFrames decodes the video of the file at path cropped to w x h at (x, y), with the mean colour of
 // each frame.
-func regionFrames(t *testing.T, path string, w, h, x, y int) []fmp4test.Frame {
+func regionFrames(t *testing.T, path string, w, h, x, y int) []mediatest.Frame {
 	t.Helper()
-	return fmp4test.VideoFramesIn(t, path, fmt.Sprintf("crop=%d:%d:%d:%d", w, h, x, y))
+	return mediatest.VideoFramesIn(t, path, fmt.Sprintf("crop=%d:%d:%d:%d", w, h, x, y))
 }
 
 // videoOnsets returns the times at which the frames' brightness rises above halfway between its
 // extremes.
-func videoOnsets(frames []fmp4test.Frame) []time.Duration {
+func videoOnsets(frames []mediatest.Frame) []time.Duration {
 	if len(frames) == 0 {
 		return nil
 	}
@@ -216,10 +224,11 @@ func videoOnsets(frames []fmp4test.Frame) []time.Duration {
 	return out
 }
 
-// pairOnsets returns, for each video onset with an audio onset within 500 ms, the audio's minus the
-// video's time.
-func pairOnsets(video, audio []time.Duration) []time.Duration {
-	var out []time.Duration
+// pairOnsets pairs each video onset with the nearest audio onset, when one is within 500 ms: {video,
+// audio} times. (ffmpeg's silencedetect also reports the end of a file that ends in silence as an onset:
+// it pairs with no flash.)
+func pairOnsets(video, audio []time.Duration) [][2]time.Duration {
+	var out [][2]time.Duration
 	for _, v := range video {
 		best := time.Hour
 		for _, a := range audio {
@@ -228,7 +237,7 @@ func pairOnsets(video, audio []time.Duration) []time.Duration {
 			}
 		}
 		if max(best, -best) < 500*time.Millisecond {
-			out = append(out, best)
+			out = append(out, [2]time.Duration{v, v + best})
 		}
 	}
 	return out
@@ -239,7 +248,7 @@ func TestRecordAudioOnly(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test over loopback")
 	}
-	fmp4test.NeedFFmpeg(t)
+	mediatest.NeedFFmpeg(t)
 	m := newMCU(t, loopbackConfig())
 	a := join(t, m, "room", "A", 1, 430)
 	defer a.client.Close()
@@ -256,11 +265,11 @@ func TestRecordAudioOnly(t *testing.T) {
 		return out.Stats().Duration > 3*time.Second
 	})
 	out.Stop()
-	probe := fmp4test.FFprobe(t, path)
+	probe := mediatest.FFprobe(t, path)
 	if _, ok := probe.Stream("video"); ok || len(probe.Streams) != 1 {
 		t.Errorf("streams %+v, want audio only", probe.Streams)
 	}
-	pcm := fmp4test.AudioPCM(t, path)
+	pcm := mediatest.AudioPCM(t, path)
 	if len(pcm) < 2*codec.SampleRate {
 		t.Fatalf("%d samples decoded, want at least 2 s", len(pcm))
 	}
@@ -367,4 +376,70 @@ func TestOutputLimits(t *testing.T) {
 	if m.HasRoom("room") {
 		t.Error("the room stayed open with only its recording")
 	}
+}
+
+// TestStream streams a room to a real RTMP receiver (ffmpeg -listen on loopback) and checks what arrived
+// by content. The receiver then dies; the stream retries, reconnects when a new one listens on the same
+// port, and what the new one gets is checked too: H.264 and AAC, R's red tile, F's flashes and beeps in
+// sync. Stream keys never reach the errors.
+func TestStream(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test over loopback")
+	}
+	mediatest.NeedFFmpeg(t)
+	cfg := loopbackConfig()
+	cfg.Width, cfg.Height = 640, 360
+	m := newMCU(t, cfg)
+	f := joinConfig(t, m, "room", "F", 0, 0, mcutest.Config{Flash: true})
+	r := join(t, m, "room", "R", 0, 0)
+	defer f.client.Close()
+	defer r.client.Close()
+	if _, err := m.Stream("room", mcu.StreamOptions{URL: "http://example.com/live/key"}); !errors.Is(err, mcu.ErrBadName) {
+		t.Errorf("a stream to an http URL: %v, want ErrBadName", err)
+	}
+
+	first := mediatest.StartRTMPReceiver(t)
+	var log stateLog
+	out, err := m.Stream("room", mcu.StreamOptions{URL: first.URL, OutputOptions: mcu.OutputOptions{OnState: log.on}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	codectest.Eventually(t, 15*time.Second, "the stream live", func() bool {
+		_, _, ok := log.when(mcu.OutputActive)
+		return ok
+	})
+	if d, _ := m.Room("room"); !d.Streaming || d.Recording {
+		t.Errorf("room detail while streaming: %+v", d)
+	}
+	time.Sleep(4 * time.Second)
+	first.Kill()
+	codectest.Eventually(t, 20*time.Second, "the stream retrying after its receiver died", func() bool {
+		_, _, ok := log.when(mcu.OutputRetrying)
+		return ok
+	})
+	if _, err, _ := log.when(mcu.OutputRetrying); err == nil || strings.Contains(err.Error(), "key") {
+		t.Errorf("retrying because of %v: want an error, without the stream key", err)
+	}
+	second := mediatest.StartRTMPReceiverOn(t, first.Port, filepath.Join(t.TempDir(), "second.flv"))
+	codectest.Eventually(t, 40*time.Second, "the stream reconnected", func() bool { return out.Stats().Retries == 1 })
+	codectest.Eventually(t, 10*time.Second, "the stream active again", func() bool {
+		return out.Stats().State == mcu.OutputActive
+	})
+	time.Sleep(5 * time.Second)
+	out.Stop()
+	second.Wait(t)
+	if err := out.Err(); err != nil {
+		t.Errorf("Err after Stop = %v", err)
+	}
+	t.Logf("states %v, stats %+v", &log, out.Stats())
+	if got := roomStates(r); !slices.Equal(got, []mcu.RoomState{{Streaming: true}, {}}) {
+		t.Errorf("R was told %+v, want streaming and then not", got)
+	}
+	probe := mediatest.FFprobe(t, second.Out) // the first receiver was killed: its file is whatever it was
+	v, okv := probe.Stream("video")
+	a, oka := probe.Stream("audio")
+	if !okv || v.CodecName != "h264" || v.Width != cfg.Width || !oka || a.CodecName != "aac" {
+		t.Errorf("streams %+v, want h264 %dx%d and aac", probe.Streams, cfg.Width, cfg.Height)
+	}
+	checkFlashAndRed(t, second.Out, cfg.Width, cfg.Height)
 }

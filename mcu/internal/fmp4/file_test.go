@@ -9,7 +9,7 @@ import (
 
 	"github.com/openmcu/mcu/codec"
 	"github.com/openmcu/mcu/codec/codectest"
-	"github.com/openmcu/mcu/mcu/internal/fmp4/fmp4test"
+	"github.com/openmcu/mcu/mcu/internal/mediatest"
 )
 
 // The recording under test: 6 s of 320x180 video at 30 fps, one colour per second (red, green, blue,
@@ -44,7 +44,7 @@ func toneThenBeep(i int64) int16 {
 
 // writeFile records src for d into path through a Writer of cfg, calling at(now) before each access
 // unit with the source clock's time, and closes the Writer. Audio timestamps are moved by audioShift.
-func writeFile(t *testing.T, path string, cfg Config, src fmp4test.Source, d time.Duration, at func(time.Duration), audioShift time.Duration) {
+func writeFile(t *testing.T, path string, cfg Config, src mediatest.Source, d time.Duration, at func(time.Duration), audioShift time.Duration) {
 	t.Helper()
 	f, err := os.Create(path)
 	if err != nil {
@@ -55,7 +55,7 @@ func writeFile(t *testing.T, path string, cfg Config, src fmp4test.Source, d tim
 	if err != nil {
 		t.Fatal(err)
 	}
-	src.Run(t, d, func(e fmp4test.Event) error {
+	src.Run(t, d, func(e mediatest.Event) error {
 		if e.Video {
 			return w.WriteVideo(e.Time, e.Data, e.Key)
 		}
@@ -76,12 +76,12 @@ func writeFile(t *testing.T, path string, cfg Config, src fmp4test.Source, d tim
 // encoded at its time, a 440 Hz tone, and the flash and the beep, which happened at the same instant, in
 // the decoded output within 10 ms of each other (40 ms is the requirement).
 func TestRecordingPlays(t *testing.T) {
-	fmp4test.NeedFFmpeg(t)
+	mediatest.NeedFFmpeg(t)
 	path := filepath.Join(t.TempDir(), "room.mp4")
-	src := fmp4test.Source{Color: flashColours, Sample: toneThenBeep, Jitter: 3 * time.Millisecond}
+	src := mediatest.Source{Color: flashColours, Sample: toneThenBeep, Jitter: 3 * time.Millisecond}
 	writeFile(t, path, Config{Video: true, Audio: true, AudioConfig: asc}, src, recording, nil, 0)
 
-	p := fmp4test.FFprobe(t, path)
+	p := mediatest.FFprobe(t, path)
 	v, okV := p.Stream("video")
 	a, okA := p.Stream("audio")
 	if !okV || !okA || len(p.Streams) != 2 || v.CodecName != "h264" || a.CodecName != "aac" {
@@ -95,7 +95,7 @@ func TestRecordingPlays(t *testing.T) {
 	}
 	t.Logf("duration %v (video from %s s for %s s, audio from %s s for %s s)", p.Duration(), v.StartTime, v.Duration, a.StartTime, a.Duration)
 
-	frames, problems := fmp4test.VideoFrames(t, path)
+	frames, problems := mediatest.VideoFrames(t, path)
 	if problems != "" {
 		t.Errorf("ffmpeg reported errors decoding the video:\n%s", problems)
 	}
@@ -117,7 +117,7 @@ func TestRecordingPlays(t *testing.T) {
 		t.Fatalf("first white frame is %d, want 90", flash)
 	}
 
-	pcm := fmp4test.AudioPCM(t, path)
+	pcm := mediatest.AudioPCM(t, path)
 	if got := time.Duration(len(pcm)) * time.Second / codec.SampleRate; math.Abs(float64(got-recording)) > 0.01*float64(recording) {
 		t.Errorf("decoded audio lasts %v, want %v within 1 %%", got, recording)
 	}
@@ -138,7 +138,7 @@ func TestRecordingPlays(t *testing.T) {
 func skew(t *testing.T, path string, flash time.Duration) time.Duration {
 	t.Helper()
 	var beep time.Duration = -1
-	for _, on := range fmp4test.SoundOnsets(t, path) {
+	for _, on := range mediatest.SoundOnsets(t, path) {
 		if on > toneEnd+100*time.Millisecond && on < beepEnd+200*time.Millisecond {
 			beep = on
 		}
@@ -153,11 +153,11 @@ func skew(t *testing.T, path string, flash time.Duration) time.Duration {
 // TestSyncCheckSeesSkew records the flash and the beep with the audio stamped 100 ms late, and checks
 // that the sync measurement of TestRecordingPlays finds those 100 ms: it can fail.
 func TestSyncCheckSeesSkew(t *testing.T) {
-	fmp4test.NeedFFmpeg(t)
+	mediatest.NeedFFmpeg(t)
 	path := filepath.Join(t.TempDir(), "late.mp4")
-	src := fmp4test.Source{Color: flashColours, Sample: toneThenBeep}
+	src := mediatest.Source{Color: flashColours, Sample: toneThenBeep}
 	writeFile(t, path, Config{Video: true, Audio: true, AudioConfig: asc}, src, 4*time.Second, nil, 100*time.Millisecond)
-	frames, _ := fmp4test.VideoFrames(t, path)
+	frames, _ := mediatest.VideoFrames(t, path)
 	if len(frames) <= 90 || frames[90].Mean.Y < 200 {
 		t.Fatalf("frame 90 of %d is not the flash", len(frames))
 	}
@@ -171,13 +171,13 @@ func TestSyncCheckSeesSkew(t *testing.T) {
 // fragment, losing at most FragmentDuration (and so less than the 2 s promised); and that a copy whose
 // last fragment was cut short by a crash in the middle of a write still plays up to the fragment before.
 func TestCrashLeavesPlayableFile(t *testing.T) {
-	fmp4test.NeedFFmpeg(t)
+	mediatest.NeedFFmpeg(t)
 	dir := t.TempDir()
 	path, snap := filepath.Join(dir, "room.mp4"), filepath.Join(dir, "killed.mp4")
 	cfg := Config{Video: true, Audio: true, AudioConfig: asc, FragmentDuration: time.Second}
 	var sizes []int64 // file size before each access unit
 	copied := false
-	writeFile(t, path, cfg, fmp4test.Source{Color: colours, Sample: tone}, 5*time.Second, func(now time.Duration) {
+	writeFile(t, path, cfg, mediatest.Source{Color: colours, Sample: tone}, 5*time.Second, func(now time.Duration) {
 		if fi, err := os.Stat(path); err == nil {
 			sizes = append(sizes, fi.Size())
 		}
@@ -186,7 +186,7 @@ func TestCrashLeavesPlayableFile(t *testing.T) {
 			copyFile(t, path, snap)
 		}
 	}, 0)
-	p := fmp4test.FFprobe(t, snap)
+	p := mediatest.FFprobe(t, snap)
 	if len(p.Streams) != 2 {
 		t.Fatalf("copy has streams %+v", p.Streams)
 	}
@@ -195,10 +195,10 @@ func TestCrashLeavesPlayableFile(t *testing.T) {
 	if d > 3*time.Second || d < 3*time.Second-cfg.FragmentDuration-100*time.Millisecond {
 		t.Errorf("the copy plays %v, want between %v and 3s", d, 3*time.Second-cfg.FragmentDuration)
 	}
-	if errs := fmp4test.Errors(t, snap); errs != "" {
+	if errs := mediatest.Errors(t, snap); errs != "" {
 		t.Errorf("ffmpeg reported errors decoding the copy:\n%s", errs)
 	}
-	frames, _ := fmp4test.VideoFrames(t, snap)
+	frames, _ := mediatest.VideoFrames(t, snap)
 	if want := int(d * 30 / time.Second); len(frames) < want-2 || len(frames) > want+2 {
 		t.Errorf("copy decodes to %d frames for %v", len(frames), d)
 	}
@@ -218,8 +218,8 @@ func TestCrashLeavesPlayableFile(t *testing.T) {
 	if err := os.WriteFile(torn, data[:(prev+int64(len(data)))/2], 0o644); err != nil {
 		t.Fatal(err)
 	}
-	tp := fmp4test.FFprobe(t, torn)
-	tframes, _ := fmp4test.VideoFrames(t, torn)
+	tp := mediatest.FFprobe(t, torn)
+	tframes, _ := mediatest.VideoFrames(t, torn)
 	t.Logf("torn last fragment: ffprobe says %v, %d frames decode", tp.Duration(), len(tframes))
 	if want := int((d - cfg.FragmentDuration) * 30 / time.Second); len(tframes) < want-2 {
 		t.Errorf("torn copy decodes to %d frames, want at least %d (all but the last fragment)", len(tframes), want-2)
@@ -240,20 +240,20 @@ func copyFile(t *testing.T, from, to string) {
 // TestAudioOnly records 3 s of a 440 Hz tone as an M4A file: one AAC stream, 3 s long within 1 %, that
 // decodes to the tone.
 func TestAudioOnly(t *testing.T) {
-	fmp4test.NeedFFmpeg(t)
+	mediatest.NeedFFmpeg(t)
 	path := filepath.Join(t.TempDir(), "room.m4a")
-	writeFile(t, path, Config{Audio: true, AudioConfig: asc}, fmp4test.Source{Sample: tone}, 3*time.Second, nil, 0)
-	p := fmp4test.FFprobe(t, path)
+	writeFile(t, path, Config{Audio: true, AudioConfig: asc}, mediatest.Source{Sample: tone}, 3*time.Second, nil, 0)
+	p := mediatest.FFprobe(t, path)
 	if len(p.Streams) != 1 || p.Streams[0].CodecName != "aac" {
 		t.Fatalf("streams %+v, want one aac", p.Streams)
 	}
 	if d := p.Duration(); math.Abs(float64(d-3*time.Second)) > 0.01*float64(3*time.Second) {
 		t.Errorf("duration %v, want 3s within 1 %%", d)
 	}
-	if errs := fmp4test.Errors(t, path); errs != "" {
+	if errs := mediatest.Errors(t, path); errs != "" {
 		t.Errorf("ffmpeg reported errors:\n%s", errs)
 	}
-	pcm := fmp4test.AudioPCM(t, path)
+	pcm := mediatest.AudioPCM(t, path)
 	spec := codectest.NewSpectrum(pcm[codec.SampleRate/2:2*codec.SampleRate], codec.SampleRate)
 	if peak := spec.Peak(); math.Abs(peak-440) > 2*spec.BinHz() {
 		t.Errorf("peak at %.1f Hz, want 440 Hz", peak)

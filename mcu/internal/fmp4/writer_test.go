@@ -12,7 +12,7 @@ import (
 
 	"github.com/openmcu/mcu/codec"
 	"github.com/openmcu/mcu/codec/codectest"
-	"github.com/openmcu/mcu/mcu/internal/fmp4/fmp4test"
+	"github.com/openmcu/mcu/mcu/internal/mediatest"
 )
 
 // asc is the AudioSpecificConfig of codec/aac's encoder: AAC-LC, 48 kHz, mono.
@@ -47,14 +47,14 @@ func colours(t time.Duration) codec.YUV {
 
 // record writes d of src through a Writer of cfg into a writes, and closes the Writer. If in is not nil,
 // it receives a copy of every event.
-func record(t *testing.T, cfg Config, src fmp4test.Source, d time.Duration, in *[]fmp4test.Event) (*writes, *Writer) {
+func record(t *testing.T, cfg Config, src mediatest.Source, d time.Duration, in *[]mediatest.Event) (*writes, *Writer) {
 	t.Helper()
 	out := &writes{}
 	w, err := NewWriter(out, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	src.Run(t, d, func(e fmp4test.Event) error {
+	src.Run(t, d, func(e mediatest.Event) error {
 		if in != nil {
 			c := e
 			c.Data = append([]byte(nil), e.Data...)
@@ -123,8 +123,8 @@ func duration(tr *fmp4.PartTrack) uint64 {
 // starting at keyframes, every sample present, and the file's time zero at the first audio unit (the
 // priming, 1024 samples before the input's start), so that the video part starts 1024/48000 s later.
 func TestFragments(t *testing.T) {
-	src := fmp4test.Source{Color: colours, Sample: tone}
-	var in []fmp4test.Event
+	src := mediatest.Source{Color: colours, Sample: tone}
+	var in []mediatest.Event
 	out, w := record(t, Config{Video: true, Audio: true, AudioConfig: asc, FragmentDuration: time.Second}, src, 5*time.Second, &in)
 	init, parts := parse(t, out)
 	checkPayloads(t, in, parts)
@@ -188,7 +188,7 @@ func TestFragments(t *testing.T) {
 
 // checkPayloads checks that the samples of the fragments are, in order, the access units that went in:
 // AAC as it came, H.264 in MP4's length-prefixed form without the parameter sets of the init segment.
-func checkPayloads(t *testing.T, in []fmp4test.Event, parts []*fmp4.Part) {
+func checkPayloads(t *testing.T, in []mediatest.Event, parts []*fmp4.Part) {
 	t.Helper()
 	var video, audio [][]byte
 	var sps, pps []byte
@@ -230,7 +230,7 @@ func totalLen(chunks [][]byte) int {
 // TestJitter records video whose timestamps wobble by up to 8 ms: sample durations follow the
 // timestamps, so the track still ends exactly at the last frame's time plus one frame.
 func TestJitter(t *testing.T) {
-	src := fmp4test.Source{Color: colours, Jitter: 8 * time.Millisecond}
+	src := mediatest.Source{Color: colours, Jitter: 8 * time.Millisecond}
 	out, _ := record(t, Config{Video: true, FragmentDuration: 500 * time.Millisecond}, src, 3*time.Second, nil)
 	_, parts := parse(t, out)
 	trs := trackParts(parts, 1)
@@ -262,7 +262,7 @@ func TestWaitsForKeyframe(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := true
-	fmp4test.Source{Color: colours, Sample: tone}.Run(t, 2*time.Second, func(e fmp4test.Event) error {
+	mediatest.Source{Color: colours, Sample: tone}.Run(t, 2*time.Second, func(e mediatest.Event) error {
 		if e.Video {
 			if first {
 				first = false
@@ -293,8 +293,8 @@ func TestWaitsForKeyframe(t *testing.T) {
 // TestTimestamps checks that a sample not after the previous one of its track is refused with
 // ErrTimestamp and dropped, and that the Writer goes on.
 func TestTimestamps(t *testing.T) {
-	var events []fmp4test.Event
-	fmp4test.Source{Color: colours}.Run(t, 1500*time.Millisecond, func(e fmp4test.Event) error {
+	var events []mediatest.Event
+	mediatest.Source{Color: colours}.Run(t, 1500*time.Millisecond, func(e mediatest.Event) error {
 		e.Data = append([]byte(nil), e.Data...)
 		events = append(events, e)
 		return nil
@@ -350,7 +350,7 @@ func TestWriteError(t *testing.T) {
 		t.Fatal(err)
 	}
 	var first error
-	fmp4test.Source{Sample: tone}.Run(t, 3*time.Second, func(e fmp4test.Event) error {
+	mediatest.Source{Sample: tone}.Run(t, 3*time.Second, func(e mediatest.Event) error {
 		if err := w.WriteAudio(e.Time, e.Data); err != nil && first == nil {
 			first = err
 		}
@@ -368,7 +368,7 @@ func TestWriteError(t *testing.T) {
 }
 
 func TestNoSync(t *testing.T) {
-	out, _ := record(t, Config{Audio: true, AudioConfig: asc, NoSync: true}, fmp4test.Source{Sample: tone}, 2*time.Second, nil)
+	out, _ := record(t, Config{Audio: true, AudioConfig: asc, NoSync: true}, mediatest.Source{Sample: tone}, 2*time.Second, nil)
 	if out.syncs != 0 || len(out.chunks) < 3 {
 		t.Errorf("%d syncs in %d writes with NoSync", out.syncs, len(out.chunks))
 	}

@@ -14,7 +14,6 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,7 +21,7 @@ import (
 
 	"github.com/openmcu/mcu/codec"
 	"github.com/openmcu/mcu/codec/codectest"
-	"github.com/openmcu/mcu/mcu/internal/fmp4/fmp4test"
+	"github.com/openmcu/mcu/mcu/internal/mediatest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -44,7 +43,7 @@ func tone(i int64) int16 {
 // publish sends d of coloured video and a tone through p, as fast as they are encoded.
 func publish(t *testing.T, p *Publisher, d time.Duration) {
 	t.Helper()
-	fmp4test.Source{Color: colours, Sample: tone}.Run(t, d, func(e fmp4test.Event) error {
+	mediatest.Source{Color: colours, Sample: tone}.Run(t, d, func(e mediatest.Event) error {
 		if e.Video {
 			return p.WriteVideo(e.Time, e.Data, e.Key)
 		}
@@ -56,7 +55,7 @@ func publish(t *testing.T, p *Publisher, d time.Duration) {
 // that was sent at its time, and the tone.
 func checkFLV(t *testing.T, path string, d time.Duration) {
 	t.Helper()
-	p := fmp4test.FFprobe(t, path)
+	p := mediatest.FFprobe(t, path)
 	v, okV := p.Stream("video")
 	a, okA := p.Stream("audio")
 	if !okV || !okA || v.CodecName != "h264" || a.CodecName != "aac" {
@@ -65,7 +64,7 @@ func checkFLV(t *testing.T, path string, d time.Duration) {
 	if v.Width != 320 || v.Height != 180 || a.SampleRate != "48000" || a.Channels != 1 {
 		t.Errorf("video %+v, audio %+v", v, a)
 	}
-	frames, problems := fmp4test.VideoFrames(t, path)
+	frames, problems := mediatest.VideoFrames(t, path)
 	if problems != "" {
 		t.Errorf("ffmpeg reported errors decoding the video:\n%s", problems)
 	}
@@ -79,7 +78,7 @@ func checkFLV(t *testing.T, path string, d time.Duration) {
 			t.Errorf("frame %d at %v: mean %v, want %v", i, f.Time, f.Mean, c)
 		}
 	}
-	pcm := fmp4test.AudioPCM(t, path)
+	pcm := mediatest.AudioPCM(t, path)
 	if got := time.Duration(len(pcm)) * time.Second / codec.SampleRate; got < d-100*time.Millisecond || got > d+100*time.Millisecond {
 		t.Errorf("decoded audio lasts %v, want about %v", got, d)
 	}
@@ -92,8 +91,8 @@ func checkFLV(t *testing.T, path string, d time.Duration) {
 // TestPublish publishes 4 s of coloured video and a 440 Hz tone to ffmpeg's RTMP receiver and checks the
 // FLV file it wrote by content.
 func TestPublish(t *testing.T) {
-	r := startReceiver(t)
-	p, err := Dial(dialCtx(t), Config{URL: r.url, Video: true, Audio: true, AudioConfig: asc}, Params{})
+	r := mediatest.StartRTMPReceiver(t)
+	p, err := Dial(dialCtx(t), Config{URL: r.URL, Video: true, Audio: true, AudioConfig: asc}, Params{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,14 +115,14 @@ func TestPublish(t *testing.T) {
 	if st.VideoDropped != 0 || st.AudioDropped > 3 {
 		t.Errorf("dropped %+v", st)
 	}
-	r.wait(t)
-	checkFLV(t, r.out, 4*time.Second)
+	r.Wait(t)
+	checkFLV(t, r.Out, 4*time.Second)
 }
 
 // TestPublishRTMPS publishes over TLS, through a TLS terminator (with a certificate made for the test)
 // in front of ffmpeg's RTMP receiver, and checks the result by content.
 func TestPublishRTMPS(t *testing.T) {
-	r := startReceiver(t)
+	r := mediatest.StartRTMPReceiver(t)
 	cert, pool := selfSigned(t)
 	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
 	if err != nil {
@@ -142,7 +141,7 @@ func TestPublishRTMPS(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				proxy(in.(*tls.Conn), strings.TrimSuffix(strings.TrimPrefix(r.url, "rtmp://"), "/app/key"))
+				proxy(in.(*tls.Conn), strings.TrimSuffix(strings.TrimPrefix(r.URL, "rtmp://"), "/app/key"))
 			}()
 		}
 	}()
@@ -154,8 +153,8 @@ func TestPublishRTMPS(t *testing.T) {
 	t.Cleanup(func() { p.Close() })
 	publish(t, p, 3*time.Second)
 	p.Close()
-	r.wait(t)
-	checkFLV(t, r.out, 3*time.Second)
+	r.Wait(t)
+	checkFLV(t, r.Out, 3*time.Second)
 
 	// Without the test's root the certificate is refused.
 	untrusting, err := Dial(dialCtx(t), Config{URL: url, Audio: true, AudioConfig: asc}, Params{})
@@ -227,22 +226,21 @@ func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
 // TestReceiverKilled kills the receiver in the middle of the stream: the publisher's writes fail soon
 // after (no hang), Done closes and Err says the connection was lost.
 func TestReceiverKilled(t *testing.T) {
-	r := startReceiver(t)
-	p, err := Dial(dialCtx(t), Config{URL: r.url, Video: true, Audio: true, AudioConfig: asc}, Params{})
+	r := mediatest.StartRTMPReceiver(t)
+	p, err := Dial(dialCtx(t), Config{URL: r.URL, Video: true, Audio: true, AudioConfig: asc}, Params{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
 	var failed error
 	killed := false
-	fmp4test.Source{Color: colours, Sample: tone}.Run(t, 20*time.Second, func(e fmp4test.Event) error {
+	mediatest.Source{Color: colours, Sample: tone}.Run(t, 20*time.Second, func(e mediatest.Event) error {
 		if failed != nil {
 			return nil
 		}
 		if !killed && e.Time >= time.Second {
 			killed = true
-			r.cmd.Process.Kill()
-			<-r.done
+			r.Kill()
 		}
 		if e.Video {
 			failed = p.WriteVideo(e.Time, e.Data, e.Key)
@@ -269,8 +267,8 @@ func TestReceiverKilled(t *testing.T) {
 // closes, so the socket buffers fill and a write can no longer progress; it must fail after
 // WriteTimeout instead of blocking the caller.
 func TestReceiverStalls(t *testing.T) {
-	r := startReceiver(t)
-	cfg := Config{URL: r.url, Video: true, AudioConfig: asc, WriteTimeout: 500 * time.Millisecond}
+	r := mediatest.StartRTMPReceiver(t)
+	cfg := Config{URL: r.URL, Video: true, AudioConfig: asc, WriteTimeout: 500 * time.Millisecond}
 	p, err := Dial(dialCtx(t), cfg, Params{})
 	if err != nil {
 		t.Fatal(err)
@@ -278,14 +276,14 @@ func TestReceiverStalls(t *testing.T) {
 	defer p.Close()
 	var key []byte
 	var last time.Duration
-	fmp4test.Source{Color: colours}.Run(t, 500*time.Millisecond, func(e fmp4test.Event) error {
+	mediatest.Source{Color: colours}.Run(t, 500*time.Millisecond, func(e mediatest.Event) error {
 		if key == nil {
 			key = append([]byte(nil), e.Data...)
 		}
 		last = e.Time
 		return p.WriteVideo(e.Time, e.Data, e.Key)
 	}, nil)
-	if err := r.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+	if err := r.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	// A quarter-megabyte non-IDR slice of filler, sent until the buffers are full.

@@ -1,9 +1,10 @@
-// Package fmp4test holds what the tests of the recording and streaming leaves (mcu/internal/fmp4,
+// Package mediatest holds what the tests of the recording and streaming leaves (mcu/internal/fmp4,
 // mcu/internal/rtmp) share: a synthetic room output (coloured H.264 frames and AAC audio, stamped from a
-// simulated clock) and checks of media files through Debian's ffprobe and ffmpeg.
+// simulated clock), checks of media files through Debian's ffprobe and ffmpeg, and a real RTMP receiver
+// (ffmpeg -listen) on loopback.
 //
 // Nothing here is for production code paths: the helpers fail the test on any error and allocate freely.
-package fmp4test
+package mediatest
 
 import (
 	"errors"

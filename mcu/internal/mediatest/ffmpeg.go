@@ -1,4 +1,4 @@
-package fmp4test
+package mediatest
 
 import (
 	"bytes"
