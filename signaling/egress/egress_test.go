@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -207,15 +208,20 @@ func TestUnwritableDir(t *testing.T) {
 	}
 	// A file where the directory was: even root cannot create a file under it.
 	dir := filepath.Join(t.TempDir(), "recordings")
-	m, g, _ := newRoom(t, egress.Config{Dir: dir})
+	m, g, ev := newRoom(t, egress.Config{Dir: dir})
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(dir, []byte("not a directory"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := g.StartRecording("demo", false); err == nil {
-		t.Error("a recording into a file's child started")
+	if _, err := g.StartRecording("demo", false); !errors.Is(err, api.ErrUnavailable) {
+		t.Errorf("a recording into a file's child: %v, want ErrUnavailable", err)
+	}
+	if got := ev.names(); !slices.Equal(got, []string{egress.RecordingFinished}) {
+		t.Errorf("told %v, want recording_finished (failed)", got)
+	} else if r := ev.recs[0]; r.State != "failed" || !strings.Contains(r.Error, "not a directory") {
+		t.Errorf("the failure told: %+v, want failed with the reason", r)
 	}
 	if d, ok := m.Room("demo"); !ok || d.Recording || len(d.Participants) != 1 {
 		t.Errorf("room after the failure: %+v", d)

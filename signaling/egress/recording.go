@@ -54,7 +54,12 @@ func (g *Manager) StartRecording(room string, audioOnly bool) (api.Recording, er
 	now := time.Now()
 	f, name, err := createFile(g.cfg.Dir, room, now, audioOnly)
 	if err != nil {
-		return api.Recording{}, fmt.Errorf("start recording: %w", err)
+		// An unwritable directory or a full disk: the recording fails before it starts, and says so.
+		info := api.Recording{ID: newID("rec_"), Room: room, AudioOnly: audioOnly, State: recFailed,
+			Error: err.Error(), Started: now}
+		g.log.Error("recording failed", "room", room, "err", err)
+		g.l.OnRecording(RecordingFinished, info)
+		return api.Recording{}, fmt.Errorf("start recording: %w: %v", api.ErrUnavailable, err)
 	}
 	rec := &recording{info: api.Recording{ID: newID("rec_"), Room: room, File: name, AudioOnly: audioOnly,
 		State: recStarting, Started: now}}
