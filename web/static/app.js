@@ -58,6 +58,9 @@ const els = {
   layout: /** @type {HTMLButtonElement} */ ($('layout')),
   lowbw: /** @type {HTMLButtonElement} */ ($('lowbw')),
   statsToggle: /** @type {HTMLButtonElement} */ ($('stats-toggle')),
+  record: /** @type {HTMLButtonElement} */ ($('record')),
+  recBadge: $('rec-badge'),
+  liveBadge: $('live-badge'),
   stats: $('stats'),
   notice: $('media-notice'),
 };
@@ -89,6 +92,11 @@ const call = {
   retries: 0,
   retryTimer: 0,
   joinedAt: 0,
+  /** the room is being recorded / streamed out (from "joined" and "room") */
+  recording: false,
+  streaming: false,
+  /** our token lets us start and stop recordings ("joined".canRecord) */
+  canRecord: false,
 };
 
 /** @param {import('./ui.js').State} s */
@@ -112,6 +120,9 @@ function publishSelf() {
     hasVideo,
     audioMuted: call.audioMuted || !hasAudio,
     videoMuted: call.videoMuted || !hasVideo,
+    recording: call.recording,
+    streaming: call.streaming,
+    canRecord: call.canRecord,
   };
   document.body.dataset.media = m ? [hasAudio && 'audio', hasVideo && 'video'].filter(Boolean).join('+') || 'none' : '';
 }
@@ -223,6 +234,9 @@ async function onMessage(sig, msg) {
     case 'muted':
       roster.setMuted(msg.id, !!msg.audio, !!msg.video);
       break;
+    case 'room':
+      setRoomState(!!msg.recording, !!msg.streaming);
+      break;
     case 'quality':
       window.mcuQuality = msg;
       renderQuality(msg);
@@ -240,6 +254,8 @@ function onJoined(msg) {
   call.id = String(msg.id);
   if (typeof msg.name === 'string' && msg.name) call.name = msg.name; // the access token's name, if any
   call.joinedAt = Date.now();
+  call.canRecord = !!msg.canRecord;
+  setRoomState(!!msg.recording, !!msg.streaming);
   const media = call.media;
   roster.reset(
     { id: call.id, name: call.name, audioMuted: call.audioMuted || !media.audio, videoMuted: call.videoMuted || !media.video },
@@ -463,6 +479,24 @@ function toggleLowBandwidth() {
   updateControls();
 }
 
+/**
+ * Shows whether the room is recorded or streamed: everyone sees it.
+ * @param {boolean} recording
+ * @param {boolean} streaming
+ */
+function setRoomState(recording, streaming) {
+  call.recording = recording;
+  call.streaming = streaming;
+  els.recBadge.hidden = !recording;
+  els.liveBadge.hidden = !streaming;
+  document.body.dataset.recording = String(recording);
+  updateControls();
+}
+
+function toggleRecord() {
+  if (call.state === 'joined' && call.canRecord) send({ type: 'record', on: !call.recording });
+}
+
 function toggleStats() {
   els.stats.hidden = !els.stats.hidden;
   els.statsToggle.setAttribute('aria-pressed', String(!els.stats.hidden));
@@ -496,6 +530,9 @@ function updateControls() {
   els.layout.title = call.layout === 'grid' ? 'Switch to speaker view' : 'Switch to grid view';
   setButton(els.lowbw, call.lowBandwidth, call.lowBandwidth ? 'Full quality' : 'Low bandwidth',
     call.lowBandwidth ? 'Receive the full-quality stream' : `Receive at most ${LOW_BANDWIDTH_KBPS} kbit/s`);
+  els.record.hidden = !call.canRecord;
+  setButton(els.record, call.recording, call.recording ? 'Stop recording' : 'Record',
+    call.recording ? 'Stop recording the room' : 'Record the room');
   publishSelf();
 }
 
@@ -522,6 +559,7 @@ function init() {
   els.layout.addEventListener('click', toggleLayout);
   els.lowbw.addEventListener('click', toggleLowBandwidth);
   els.statsToggle.addEventListener('click', toggleStats);
+  els.record.addEventListener('click', toggleRecord);
   $('leave').addEventListener('click', leave);
   $('rejoin').addEventListener('click', () => join());
   $('banner-close').addEventListener('click', hideBanner);
