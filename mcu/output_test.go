@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/openmcu/mcu/codec"
+	"github.com/openmcu/mcu/codec/aac"
 	"github.com/openmcu/mcu/codec/codectest"
 	"github.com/openmcu/mcu/mcu"
 	"github.com/openmcu/mcu/mcu/internal/mediatest"
@@ -442,4 +443,99 @@ func TestStream(t *testing.T) {
 		t.Errorf("streams %+v, want h264 %dx%d and aac", probe.Streams, cfg.Width, cfg.Height)
 	}
 	checkFlashAndRed(t, second.Out, cfg.Width, cfg.Height)
+}
+
+// TestRecordContinuity records while the room changes: a participant joins and later leaves, another
+// turns its camera off and on and drops to a lower tier. The file has no freeze (no gap between pictures
+// over 300 ms), its audio runs on without a hole, and F's flashes and beeps stay paired and on the wall
+// clock throughout.
+func TestRecordContinuity(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test over loopback")
+	}
+	mediatest.NeedFFmpeg(t)
+	cfg := loopbackConfig()
+	cfg.Width, cfg.Height = 640, 360
+	cfg.LowerTiers = []mcu.Tier{{Name: "ld", Width: 320, Height: 180, FrameRate: 15, VideoBitrate: 150_000}}
+	m := newMCU(t, cfg)
+	f := joinConfig(t, m, "room", "F", 0, 0, mcutest.Config{Flash: true})
+	r := join(t, m, "room", "R", 0, 0)
+	defer f.client.Close()
+	defer r.client.Close()
+	codectest.Require(t, 20*time.Second, func() error {
+		if r.client.ReceiveStats().PicturesDecoded == 0 {
+			return errors.New("R receives no picture yet")
+		}
+		return nil
+	})
+	path := filepath.Join(t.TempDir(), "room.mp4")
+	file, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := m.Record("room", mcu.RecordOptions{File: file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(d time.Duration) {
+		codectest.Eventually(t, 30*time.Second, fmt.Sprintf("%v recorded", d), func() bool { return out.Stats().Duration >= d })
+	}
+	at(2 * time.Second)
+	g := join(t, m, "room", "G", 1, 0) // green, silent
+	at(4 * time.Second)
+	r.p.SetMuted(false, true)
+	if err := r.p.SetCaps(mcu.Caps{MaxBitrate: 300_000}); err != nil {
+		t.Fatal(err)
+	}
+	at(5 * time.Second)
+	r.p.SetMuted(false, false)
+	at(6 * time.Second)
+	g.client.Close()
+	g.p.Leave()
+	at(9 * time.Second)
+	out.Stop()
+	if err := out.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if tier, ok := r.p.Tier(); !ok || tier.Name != "ld" {
+		t.Errorf("R on %+v after its caps, want ld", tier)
+	}
+	if errs := mediatest.Errors(t, path); errs != "" {
+		t.Errorf("ffmpeg decoding the file: %s", errs)
+	}
+	maxGap := func(times []time.Duration) (gap time.Duration, where time.Duration) {
+		for i := 1; i < len(times); i++ {
+			if d := times[i] - times[i-1]; d > gap {
+				gap, where = d, times[i-1]
+			}
+		}
+		return gap, where
+	}
+	video, audio := mediatest.PacketTimes(t, path, "v"), mediatest.PacketTimes(t, path, "a")
+	vg, vat := maxGap(video)
+	ag, aat := maxGap(audio)
+	t.Logf("%d pictures, longest gap %v at %v; %d audio frames, longest gap %v at %v", len(video), vg, vat, len(audio), ag, aat)
+	if vg > 300*time.Millisecond {
+		t.Errorf("the picture froze for %v at %v", vg, vat)
+	}
+	if frame := aac.SamplesToDuration(aac.FrameSamples); ag > frame+time.Millisecond {
+		t.Errorf("the audio has a hole of %v at %v (frames last %v)", ag, aat, frame)
+	}
+	// F's flashes over the whole canvas (its tile moves when G joins and leaves) and its beeps.
+	flashes := videoOnsets(mediatest.VideoFramesIn(t, path, "null"))
+	beeps := mediatest.SoundOnsets(t, path)
+	pairs := pairOnsets(flashes, beeps)
+	t.Logf("flashes %v, beeps %v", flashes, beeps)
+	if len(pairs) < 7 {
+		t.Fatalf("%d flash/beep pairs in 9 s, want at least 7: flashes %v, beeps %v", len(pairs), flashes, beeps)
+	}
+	for _, p := range pairs {
+		if d := p[1] - p[0]; max(d, -d) > 100*time.Millisecond {
+			t.Errorf("flash at %v, beep at %v: %v apart, want at most 100 ms", p[0], p[1], d)
+		}
+	}
+	span := pairs[len(pairs)-1][0] - pairs[0][0]
+	if secs := span.Round(time.Second); max(span-secs, secs-span) > secs/100 {
+		t.Errorf("flashes span %v for %v on the wall clock: want within 1 %%", span, secs)
+	}
 }

@@ -195,3 +195,18 @@ func VideoFramesIn(tb testing.TB, path, filter string) []Frame {
 	}
 	return frames
 }
+
+// PacketTimes returns the presentation times of the packets of the first stream of a kind ("v" or "a")
+// of the file at path, in file order.
+func PacketTimes(tb testing.TB, path, kind string) []time.Duration {
+	tb.Helper()
+	out, _ := run(tb, false, "ffprobe", "-v", "error", "-select_streams", kind+":0", "-show_entries", "packet=pts_time",
+		"-of", "csv=p=0", path)
+	var times []time.Duration
+	for _, line := range bytes.Split(bytes.TrimSpace(out), []byte("\n")) {
+		if d := seconds(string(bytes.TrimRight(line, ","))); d >= 0 {
+			times = append(times, d)
+		}
+	}
+	return times
+}
