@@ -250,3 +250,61 @@ func TestOpenAPI(t *testing.T) {
 		t.Errorf("GET openapi.json: %d", got)
 	}
 }
+
+// FuzzAPI sends any method, route and body, with the admin token, through the real handler over a real
+// MCU with one participant: every answer is a status the API uses, an error is JSON with a code and a
+// message, and nothing panics.
+//
+// fuzz budget: 2x
+func FuzzAPI(f *testing.F) {
+	for _, s := range []struct{ method, path, body string }{
+		{"GET", "/api/v1/rooms", ""},
+		{"GET", "/api/v1/rooms/r", ""},
+		{"POST", "/api/v1/rooms/r/participants/p1/mute", `{"audio":true}`},
+		{"POST", "/api/v1/rooms/r/participants/p1/mute", `{"audio":"yes"}`},
+		{"DELETE", "/api/v1/rooms/r/participants/p9", ""},
+		{"PUT", "/api/v1/rooms/r/layout", `{"layout":"speaker"}`},
+		{"PUT", "/api/v1/rooms/r/layout", `{"layout":1e999}`},
+		{"POST", "/api/v1/rooms/r/recordings", `{"audio_only":true}`},
+		{"DELETE", "/api/v1/rooms/r/recordings/rec0", ""},
+		{"GET", "/api/v1/recordings/..%2f..%2fetc%2fpasswd", ""},
+		{"POST", "/api/v1/rooms/r/streams", `{"url":"rtmp://h/app/key"}`},
+		{"POST", "/api/v1/rooms/r/sip-calls", `{"uri":"sip:a@b"}`},
+		{"DELETE", "/api/v1/rooms/r/sip-calls/c1", ""},
+		{"PATCH", "/api/v1/rooms/%00", "{"},
+	} {
+		f.Add(s.method, s.path, s.body)
+	}
+	m, err := mcu.New(mcu.DefaultConfig(), mcu.Params{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.Join("r", "Ann", nopListener{}); err != nil {
+		f.Fatal(err)
+	}
+	dir := f.TempDir()
+	h := New(m, Config{AdminToken: "adm"}, Params{Outputs: &fakeOutputs{dir: dir}, Dialer: fakeDialer{}})
+	statuses := []int{200, 201, 204, 206, 301, 304, 307, 308, 400, 401, 403, 404, 405, 413, 416, 500, 501, 503}
+	f.Fuzz(func(t *testing.T, method, path, body string) {
+		if !strings.HasPrefix(path, "/") || strings.ContainsAny(method, " \t\r\n") || method == "" {
+			return // not a request line net/http would hand over
+		}
+		req, err := http.NewRequest(method, "http://mcu"+path, strings.NewReader(body))
+		if err != nil {
+			return
+		}
+		req.Header.Set("Authorization", "Bearer adm")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if !slices.Contains(statuses, rec.Code) {
+			t.Fatalf("%s %s %q: status %d", method, path, body, rec.Code)
+		}
+		if rec.Code >= 400 && rec.Header().Get("Content-Type") == "application/json" {
+			var e struct{ Code, Message string }
+			if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Code == "" || e.Message == "" {
+				t.Fatalf("%s %s: error %q without code and message", method, path, rec.Body.String())
+			}
+		}
+	})
+}
