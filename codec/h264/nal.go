@@ -1,5 +1,7 @@
 package h264
 
+import "bytes"
+
 // NAL unit types (ITU-T H.264 table 7-1) that the server looks at.
 const (
 	NALSlice = 1 // coded slice of a non-IDR picture
@@ -65,4 +67,44 @@ func IsKeyframe(au []byte) bool {
 		}
 	})
 	return key
+}
+
+// ParameterSets returns the first SPS and PPS of the Annex-B access unit au (views of au), or nil for
+// one it lacks. It allocates nothing and is safe for concurrent use.
+func ParameterSets(au []byte) (sps, pps []byte) {
+	SplitNALs(au, func(nal []byte) {
+		switch NALType(nal) {
+		case NALSPS:
+			if sps == nil {
+				sps = nal
+			}
+		case NALPPS:
+			if pps == nil {
+				pps = nal
+			}
+		}
+	})
+	return sps, pps
+}
+
+// SampleNALs calls fn for each NAL unit of the Annex-B access unit au that a container's sample carries
+// (an MP4 sample, an RTMP video tag): access unit delimiters are left out, and so are an SPS and a PPS
+// equal to sps and pps, which the container's header holds already; a parameter set that differs is kept,
+// where decoders pick it up. nal views au.
+func SampleNALs(au, sps, pps []byte, fn func(nal []byte)) {
+	SplitNALs(au, func(nal []byte) {
+		switch NALType(nal) {
+		case NALAUD:
+			return
+		case NALSPS:
+			if bytes.Equal(nal, sps) {
+				return
+			}
+		case NALPPS:
+			if bytes.Equal(nal, pps) {
+				return
+			}
+		}
+		fn(nal)
+	})
 }

@@ -1,7 +1,9 @@
 package h264_test
 
 import (
+	"bytes"
 	"encoding/hex"
+	"slices"
 	"strings"
 	"testing"
 
@@ -62,5 +64,29 @@ func TestSplitNALsAllocs(t *testing.T) {
 	n := 0
 	if a := testing.AllocsPerRun(100, func() { h264.SplitNALs(in, func([]byte) { n++ }) }); a != 0 {
 		t.Errorf("SplitNALs allocates %v times per call", a)
+	}
+}
+
+func TestParameterSetsAndSampleNALs(t *testing.T) {
+	sps, pps := []byte{0x67, 0x42, 0xc0, 0x1f}, []byte{0x68, 0xce, 0x3c, 0x80}
+	idr := []byte{0x65, 0x88, 0x84}
+	au := slices.Concat([]byte{0, 0, 0, 1, 0x09, 0xf0}, // an access unit delimiter
+		[]byte{0, 0, 0, 1}, sps, []byte{0, 0, 1}, pps, []byte{0, 0, 1}, idr)
+	if s, p := h264.ParameterSets(au); !bytes.Equal(s, sps) || !bytes.Equal(p, pps) {
+		t.Errorf("ParameterSets = % x, % x", s, p)
+	}
+	if s, p := h264.ParameterSets(idr); s != nil || p != nil {
+		t.Errorf("ParameterSets of a slice alone = % x, % x, want nil", s, p)
+	}
+	collect := func(s, p []byte) [][]byte {
+		var out [][]byte
+		h264.SampleNALs(au, s, p, func(nal []byte) { out = append(out, nal) })
+		return out
+	}
+	if got := collect(sps, pps); len(got) != 1 || !bytes.Equal(got[0], idr) {
+		t.Errorf("SampleNALs with the header's sets = % x, want only the slice", got)
+	}
+	if got := collect([]byte{0x67, 1}, pps); len(got) != 2 || !bytes.Equal(got[0], sps) {
+		t.Errorf("SampleNALs with another SPS = % x, want the new SPS and the slice", got)
 	}
 }

@@ -66,9 +66,8 @@ type Manager struct {
 	log *slog.Logger
 	l   Listener
 
-	mu      sync.Mutex
-	records map[string][]*recording // by room, oldest first
-	streams map[string][]*stream
+	records *registry[api.Recording, *recording]
+	streams *registry[api.Stream, *stream]
 	wg      sync.WaitGroup // auto-record goroutines
 }
 
@@ -88,8 +87,9 @@ func New(m MCU, cfg Config, log *slog.Logger, l Listener) (*Manager, error) {
 	if l == nil {
 		l = nopListener{}
 	}
-	return &Manager{m: m, cfg: cfg, log: log, l: l, records: make(map[string][]*recording),
-		streams: make(map[string][]*stream)}, nil
+	return &Manager{m: m, cfg: cfg, log: log, l: l,
+		records: newRegistry[api.Recording, *recording]("recording", cfg.KeepFinished),
+		streams: newRegistry[api.Stream, *stream]("stream", cfg.KeepFinished)}, nil
 }
 
 // ParseAutoRecord reads -record-rooms: "all", or room names separated by commas; "" records nothing.
@@ -126,16 +126,8 @@ func (g *Manager) OnRoomStarted(room string) {
 // OnRoomFinished forgets the room's recordings and streams, which ended with it (mcu.EventListener): the
 // lists are the open rooms'; a finished recording's file stays downloadable by name.
 func (g *Manager) OnRoomFinished(room string) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.records[room] = slices.DeleteFunc(g.records[room], func(r *recording) bool { return r.ended() })
-	g.streams[room] = slices.DeleteFunc(g.streams[room], func(s *stream) bool { return s.ended() })
-	if len(g.records[room]) == 0 {
-		delete(g.records, room)
-	}
-	if len(g.streams[room]) == 0 {
-		delete(g.streams, room)
-	}
+	g.records.forget(room)
+	g.streams.forget(room)
 }
 
 // OnParticipantJoined and OnParticipantLeft do nothing (mcu.EventListener).
@@ -165,23 +157,6 @@ func newID(prefix string) string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	return prefix + hex.EncodeToString(b[:])
-}
-
-// trim keeps the running entries and the newest KeepFinished ended ones of a list.
-func trim[T any](list []T, ended func(T) bool, keep int) []T {
-	n := 0
-	for _, e := range list {
-		if ended(e) {
-			n++
-		}
-	}
-	return slices.DeleteFunc(list, func(e T) bool {
-		if n > keep && ended(e) {
-			n--
-			return true
-		}
-		return false
-	})
 }
 
 // fileName returns a new recording's file name: ROOM-YYYYMMDD-HHMMSS.mp4 (or .m4a), the room name

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"time"
 
@@ -39,6 +38,14 @@ func (r *recording) snapshot() api.Recording {
 		info.Duration, info.Size = st.Duration, st.Bytes
 	}
 	return info
+}
+
+func (r *recording) id() string { return r.info.ID } // set before it is shared
+
+func (r *recording) output() *mcu.Output {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.out
 }
 
 func (r *recording) ended() bool {
@@ -77,9 +84,7 @@ func (g *Manager) StartRecording(room string, audioOnly bool) (api.Recording, er
 	rec.mu.Lock()
 	rec.out = out
 	rec.mu.Unlock()
-	g.mu.Lock()
-	g.records[room] = trim(append(g.records[room], rec), (*recording).ended, g.cfg.KeepFinished)
-	g.mu.Unlock()
+	g.records.add(room, rec)
 	info := rec.snapshot()
 	g.log.Info("recording started", "room", room, "id", info.ID, "file", name, "audio_only", audioOnly)
 	g.l.OnRecording(RecordingStarted, info)
@@ -150,32 +155,9 @@ func (g *Manager) recordingEnded(rec *recording) {
 }
 
 // Recordings returns room's recordings: the running ones and the last ended ones, oldest first.
-func (g *Manager) Recordings(room string) []api.Recording {
-	g.mu.Lock()
-	list := slices.Clone(g.records[room])
-	g.mu.Unlock()
-	out := make([]api.Recording, 0, len(list))
-	for _, r := range list {
-		out = append(out, r.snapshot())
-	}
-	return out
-}
+func (g *Manager) Recordings(room string) []api.Recording { return g.records.list(room) }
 
 // StopRecording stops room's recording id, waits until its file is complete, and returns it.
 func (g *Manager) StopRecording(room, id string) (api.Recording, error) {
-	g.mu.Lock()
-	i := slices.IndexFunc(g.records[room], func(r *recording) bool { return r.info.ID == id })
-	var rec *recording
-	if i >= 0 {
-		rec = g.records[room][i]
-	}
-	g.mu.Unlock()
-	if rec == nil {
-		return api.Recording{}, fmt.Errorf("recording %q of room %q: %w", id, room, api.ErrNotFound)
-	}
-	rec.mu.Lock()
-	out := rec.out
-	rec.mu.Unlock()
-	out.Stop()
-	return rec.snapshot(), nil
+	return g.records.stop(room, id)
 }

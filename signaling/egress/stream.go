@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -35,6 +34,14 @@ func (s *stream) snapshot() api.Stream {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.info
+}
+
+func (s *stream) id() string { return s.info.ID } // set before it is shared
+
+func (s *stream) output() *mcu.Output {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.out
 }
 
 func (s *stream) ended() bool {
@@ -71,9 +78,7 @@ func (g *Manager) StartStream(room, rawURL string) (api.Stream, error) {
 	st.mu.Lock()
 	st.out = out
 	st.mu.Unlock()
-	g.mu.Lock()
-	g.streams[room] = trim(append(g.streams[room], st), (*stream).ended, g.cfg.KeepFinished)
-	g.mu.Unlock()
+	g.streams.add(room, st)
 	g.log.Info("stream started", "room", room, "id", st.info.ID, "url", st.info.URL)
 	return st.snapshot(), nil
 }
@@ -114,32 +119,7 @@ func (g *Manager) streamState(st *stream, s mcu.OutputState, err error) {
 }
 
 // Streams returns room's streams: the running ones and the last ended ones, oldest first.
-func (g *Manager) Streams(room string) []api.Stream {
-	g.mu.Lock()
-	list := slices.Clone(g.streams[room])
-	g.mu.Unlock()
-	out := make([]api.Stream, 0, len(list))
-	for _, s := range list {
-		out = append(out, s.snapshot())
-	}
-	return out
-}
+func (g *Manager) Streams(room string) []api.Stream { return g.streams.list(room) }
 
 // StopStream stops room's stream id, waits until its connection is closed, and returns it.
-func (g *Manager) StopStream(room, id string) (api.Stream, error) {
-	g.mu.Lock()
-	i := slices.IndexFunc(g.streams[room], func(s *stream) bool { return s.info.ID == id })
-	var st *stream
-	if i >= 0 {
-		st = g.streams[room][i]
-	}
-	g.mu.Unlock()
-	if st == nil {
-		return api.Stream{}, fmt.Errorf("stream %q of room %q: %w", id, room, api.ErrNotFound)
-	}
-	st.mu.Lock()
-	out := st.out
-	st.mu.Unlock()
-	out.Stop()
-	return st.snapshot(), nil
-}
+func (g *Manager) StopStream(room, id string) (api.Stream, error) { return g.streams.stop(room, id) }

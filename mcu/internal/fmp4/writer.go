@@ -10,6 +10,8 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4/seekablebuffer"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4/codecs"
+
+	"github.com/openmcu/mcu/codec/h264"
 )
 
 var (
@@ -102,7 +104,7 @@ func (w *Writer) WriteVideo(dts time.Duration, au []byte, key bool) error {
 			t.dropped++
 			return nil
 		}
-		sps, pps := parameterSets(au)
+		sps, pps := h264.ParameterSets(au)
 		if sps == nil || pps == nil {
 			t.dropped++
 			return nil

@@ -12,6 +12,7 @@ import (
 
 	"github.com/openmcu/mcu/codec"
 	"github.com/openmcu/mcu/codec/codectest"
+	"github.com/openmcu/mcu/codec/h264"
 	"github.com/openmcu/mcu/mcu/internal/mediatest"
 )
 
@@ -198,7 +199,7 @@ func checkPayloads(t *testing.T, in []mediatest.Event, parts []*fmp4.Part) {
 			continue
 		}
 		if sps == nil {
-			sps, pps = parameterSets(e.Data)
+			sps, pps = h264.ParameterSets(e.Data)
 		}
 		avcc, _ := appendAVCC(nil, e.Data, sps, pps)
 		video = append(video, avcc)
@@ -458,7 +459,7 @@ func TestAppendAVCC(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Errorf("appendAVCC with a new SPS = % x, want % x", got, want)
 	}
-	s, p := parameterSets(au)
+	s, p := h264.ParameterSets(au)
 	if !bytes.Equal(s, sps) || !bytes.Equal(p, pps) {
 		t.Errorf("parameterSets = % x, % x", s, p)
 	}

@@ -1,49 +1,16 @@
 package rtmp
 
 import (
-	"bytes"
-
 	"github.com/abema/go-mp4"
 
 	"github.com/openmcu/mcu/codec/h264"
 )
 
-// parameterSets returns the first SPS and PPS of the Annex-B access unit au (views of au), or nil.
-func parameterSets(au []byte) (sps, pps []byte) {
-	h264.SplitNALs(au, func(nal []byte) {
-		switch h264.NALType(nal) {
-		case h264.NALSPS:
-			if sps == nil {
-				sps = nal
-			}
-		case h264.NALPPS:
-			if pps == nil {
-				pps = nal
-			}
-		}
-	})
-	return sps, pps
-}
-
-// splitAU appends the NAL units of the Annex-B access unit au to dst (views of au) and returns dst.
-// Access unit delimiters are left out, and so are parameter sets equal to those of the current sequence
-// header (sps, pps).
+// splitAU appends the NAL units of the Annex-B access unit au that a video tag carries
+// (h264.SampleNALs: no delimiters, no parameter sets equal to the current sequence header's sps and pps)
+// to dst (views of au) and returns dst.
 func splitAU(dst [][]byte, au, sps, pps []byte) [][]byte {
-	h264.SplitNALs(au, func(nal []byte) {
-		switch h264.NALType(nal) {
-		case h264.NALAUD:
-			return
-		case h264.NALSPS:
-			if bytes.Equal(nal, sps) {
-				return
-			}
-		case h264.NALPPS:
-			if bytes.Equal(nal, pps) {
-				return
-			}
-		}
-		dst = append(dst, nal)
-	})
+	h264.SampleNALs(au, sps, pps, func(nal []byte) { dst = append(dst, nal) })
 	return dst
 }
 

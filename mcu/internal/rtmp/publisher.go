@@ -13,6 +13,8 @@ import (
 	"github.com/bluenviron/gortmplib"
 	"github.com/bluenviron/gortmplib/pkg/codecs"
 	"github.com/bluenviron/gortmplib/pkg/message"
+
+	"github.com/openmcu/mcu/codec/h264"
 )
 
 // ErrClosed is returned by writes after Close, and by Err once Close ended the connection.
@@ -108,7 +110,7 @@ func (p *Publisher) WriteVideo(dts time.Duration, au []byte, key bool) error {
 	}
 	var sps, pps []byte
 	if key {
-		sps, pps = parameterSets(au)
+		sps, pps = h264.ParameterSets(au)
 	}
 	if !p.started {
 		if sps == nil || pps == nil {
