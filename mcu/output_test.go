@@ -180,11 +180,14 @@ func checkFlashAndRed(t *testing.T, path string, w, h int) {
 		d := p[1] - p[0]
 		offsets, abs = append(offsets, d), append(abs, max(d, -d))
 	}
-	// The first and last flashes, and beeps, are whole seconds apart on the wall clock.
+	// The flashes, and the beeps, are whole seconds apart on the wall clock. The first pair may be cut
+	// by the start of the file or stream (a picture before the first keyframe is not there): it is left
+	// out of the span.
+	in := pairs[1:]
 	for i, what := range []string{"flashes", "beeps"} {
-		span := pairs[len(pairs)-1][i] - pairs[0][i]
+		span := in[len(in)-1][i] - in[0][i]
 		secs := span.Round(time.Second)
-		if d := span - secs; secs < 3*time.Second || max(d, -d) > secs/100 {
+		if d := span - secs; secs < 2*time.Second || max(d, -d) > secs/100 {
 			t.Errorf("%s span %v in %s for %v on the wall clock: want within 1 %%", what, span, path, secs)
 		}
 	}
@@ -534,7 +537,7 @@ func TestRecordContinuity(t *testing.T) {
 			t.Errorf("flash at %v, beep at %v: %v apart, want at most 100 ms", p[0], p[1], d)
 		}
 	}
-	span := pairs[len(pairs)-1][0] - pairs[0][0]
+	span := pairs[len(pairs)-1][0] - pairs[1][0] // the first may be cut by the start of the file
 	if secs := span.Round(time.Second); max(span-secs, secs-span) > secs/100 {
 		t.Errorf("flashes span %v for %v on the wall clock: want within 1 %%", span, secs)
 	}
