@@ -31,6 +31,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/openmcu/mcu/cmd/internal/botload"
 )
 
 func main() {
@@ -113,10 +115,13 @@ func run(args []string) error {
 	defer stop()
 
 	botLog := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	load := newBotLoad(botLog)
+	bots, err := botload.New(botload.Config{}, botload.Params{Colour: participantColour, Logger: botLog})
+	if err != nil {
+		return err
+	}
 	r := &runner{
 		server: o.server, visibleTiles: o.visibleTiles, warmup: o.warmup, window: o.window,
-		joinTimeout: o.joinTimeout, logDir: o.logDir, load: load, log: log,
+		joinTimeout: o.joinTimeout, logDir: o.logDir, load: botLoad{bots}, log: log,
 		http: &http.Client{Timeout: 5 * time.Second},
 	}
 	inputs := &anchorInputs{ffmpeg: o.ffmpeg, dir: o.logDir, frames: o.ffFrames}

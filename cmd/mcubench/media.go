@@ -8,17 +8,17 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"time"
 
+	"github.com/openmcu/mcu/cmd/internal/botload"
 	"github.com/openmcu/mcu/codec"
 )
 
-// The media every synthetic participant sends, and the ffmpeg anchor decodes.
+// The media every synthetic participant sends (botload), and the ffmpeg anchor decodes.
 const (
-	inputWidth, inputHeight = 640, 360
-	inputRate               = 30
-	inputBitrate            = 500_000
-	inputKeyframe           = time.Second // replay.Clip's default
+	inputWidth, inputHeight = botload.Width, botload.Height
+	inputRate               = botload.FrameRate
+	inputBitrate            = botload.VideoBitrate
+	inputKeyframe           = botload.KeyframeInterval
 )
 
 // participantColour is participant i's colour: hues spread by the golden angle, at one of three
@@ -28,10 +28,6 @@ func participantColour(i int) codec.YUV {
 	r, g, b := hsv(h, 0.8, []float64{0.9, 0.65, 0.45}[i%3])
 	return codec.RGBToYUV(r, g, b)
 }
-
-// participantTone is participant i's tone in Hz: 300 Hz and up in steps of 37 Hz (no two share a bin of
-// the receivers' spectra, and none is a harmonic of 300 among the first dozens).
-func participantTone(i int) float64 { return 300 + 37*float64(i) }
 
 func hsv(h, s, v float64) (r, g, b uint8) {
 	c := v * s

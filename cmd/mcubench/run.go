@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/openmcu/mcu/cmd/internal/serverproc"
 )
 
 // Run is the measurement of one tier at one room size. Plain data; it is what the JSON output holds.
@@ -88,6 +90,7 @@ func (r *runner) args(tier Tier, n int) []string {
 		"-canvas", tier.Canvas(), "-fps", strconv.Itoa(tier.FrameRate),
 		"-video-bitrate", strconv.Itoa(tier.Bitrate), "-include-loopback", "true", "-interfaces", "lo",
 		"-max-participants", strconv.Itoa(max(n, 25)), "-log-level", "warn",
+		"-max-conns-per-ip", "0", // every bot comes from 127.0.0.1
 	}
 	if r.visibleTiles > 0 {
 		a = append(a, "-visible-tiles", strconv.Itoa(r.visibleTiles))
@@ -101,7 +104,8 @@ func (r *runner) measure(ctx context.Context, tier Tier, n int) (run Run) {
 	run = Run{Tier: tier, N: n}
 	log := r.log.With("tier", tier.String(), "n", n)
 	run.ServerLog = filepath.Join(r.logDir, fmt.Sprintf("server-%s-%d.log", tier.Canvas(), n))
-	srv, err := startServer(ctx, r.server, r.args(tier, n), run.ServerLog, 10*time.Second)
+	srv, err := serverproc.Start(ctx, serverproc.Options{Bin: r.server, Args: r.args(tier, n),
+		LogPath: run.ServerLog, Timeout: 10 * time.Second})
 	if err != nil {
 		run.Error = err.Error()
 		run.RealTime, run.NotRealTime = judge(&run)
@@ -110,7 +114,7 @@ func (r *runner) measure(ctx context.Context, tier Tier, n int) (run Run) {
 	var parts []Participant
 	defer func() { // runs after the return value is set: it may still add a stop failure and the verdict
 		closeAll(parts)
-		if err := srv.stop(10 * time.Second); err != nil && run.Error == "" {
+		if err := srv.Stop(10 * time.Second); err != nil && run.Error == "" {
 			run.Error = err.Error()
 		}
 		run.RealTime, run.NotRealTime = judge(&run)
@@ -157,14 +161,14 @@ func (r *runner) measure(ctx context.Context, tier Tier, n int) (run Run) {
 	if err != nil {
 		run.Error = strings.ReplaceAll(err.Error(), "\n", "; ")
 	}
-	if run.RSSBytes, run.PeakRSSBytes, err = procRSS(srv.pid); err != nil && run.Error == "" {
+	if run.RSSBytes, run.PeakRSSBytes, err = procRSS(strconv.Itoa(srv.Pid())); err != nil && run.Error == "" {
 		run.Error = fmt.Sprintf("server rss: %v", err)
 	}
 	return run
 }
 
 // join adds n participants, a few at a time. On error it closes those that joined.
-func (r *runner) join(ctx context.Context, srv *serverProc, n, frameRate int) ([]Participant, error) {
+func (r *runner) join(ctx context.Context, srv *serverproc.Proc, n, frameRate int) ([]Participant, error) {
 	parts := make([]Participant, n)
 	errs := make([]error, n)
 	sem := make(chan struct{}, 4)
@@ -177,7 +181,7 @@ func (r *runner) join(ctx context.Context, srv *serverProc, n, frameRate int) ([
 			defer func() { <-sem }()
 			jctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 			defer cancel()
-			p, err := r.load.Join(jctx, srv.url(""), "bench", i, frameRate)
+			p, err := r.load.Join(jctx, srv.URL(""), "bench", i, frameRate)
 			if err != nil {
 				errs[i] = fmt.Errorf("participant %d: join: %w", i, err)
 				return
@@ -209,7 +213,7 @@ func closeAll(parts []Participant) {
 }
 
 // waitReceiving waits until every participant has received video and audio, or the join timeout.
-func (r *runner) waitReceiving(ctx context.Context, srv *serverProc, parts []Participant) error {
+func (r *runner) waitReceiving(ctx context.Context, srv *serverproc.Proc, parts []Participant) error {
 	deadline := time.Now().Add(r.joinTimeout + time.Duration(len(parts))*time.Second)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
@@ -230,25 +234,31 @@ func (r *runner) waitReceiving(ctx context.Context, srv *serverProc, parts []Par
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-srv.done:
-			return fmt.Errorf("server exited: %v", srv.waitErr)
+		case <-srv.Done():
+			return serverExited(srv)
 		case <-tick.C:
 		}
 	}
 }
 
 // sleep waits d unless ctx ends or the server exits.
-func sleep(ctx context.Context, srv *serverProc, d time.Duration) error {
+func sleep(ctx context.Context, srv *serverproc.Proc, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-srv.done:
-		return fmt.Errorf("server exited: %v", srv.waitErr)
+	case <-srv.Done():
+		return serverExited(srv)
 	case <-t.C:
 		return nil
 	}
+}
+
+// serverExited is the error of a server that exited during a run.
+func serverExited(srv *serverproc.Proc) error {
+	_, err := srv.Exited()
+	return fmt.Errorf("server exited: %v", err)
 }
 
 // sample is everything read at one end of the window.
@@ -261,13 +271,13 @@ type sample struct {
 	recv      []RecvStats
 }
 
-func (r *runner) sample(ctx context.Context, srv *serverProc, parts []Participant) (sample, error) {
+func (r *runner) sample(ctx context.Context, srv *serverproc.Proc, parts []Participant) (sample, error) {
 	var s sample
 	var err error
 	// The CPU readings and the clock are taken together; the scrape (which costs the server a little)
 	// and the participants' stats follow.
 	s.at = time.Now()
-	if s.serverCPU, err = procCPU(srv.pid); err != nil {
+	if s.serverCPU, err = procCPU(strconv.Itoa(srv.Pid())); err != nil {
 		return s, fmt.Errorf("server cpu: %w", err)
 	}
 	if s.selfCPU, err = procCPU("self"); err != nil {
@@ -280,7 +290,7 @@ func (r *runner) sample(ctx context.Context, srv *serverProc, parts []Participan
 	for i, p := range parts {
 		s.recv[i] = p.Stats()
 	}
-	if s.metrics, err = fetchMetrics(ctx, r.http, srv.url("/metrics")); err != nil {
+	if s.metrics, err = fetchMetrics(ctx, r.http, srv.URL("/metrics")); err != nil {
 		return s, err
 	}
 	return s, nil

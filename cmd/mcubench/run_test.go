@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/openmcu/mcu/cmd/internal/serverproc/serverproctest"
 )
 
 // clockLoad makes participants whose counters advance with the clock: fps frames and 50 audio packets a
@@ -50,7 +52,7 @@ func (p *clockParticipant) Close() error {
 }
 
 func testRunner(t *testing.T, load Load) *runner {
-	t.Setenv("MCUBENCH_FAKE_SERVER", "1")
+	t.Setenv(serverproctest.Env, serverproctest.Serve)
 	return &runner{server: os.Args[0], warmup: 50 * time.Millisecond, window: 500 * time.Millisecond,
 		joinTimeout: 2 * time.Second, logDir: t.TempDir(), load: load,
 		log: slog.New(slog.NewTextHandler(io.Discard, nil)), http: http.DefaultClient}
@@ -105,7 +107,7 @@ func TestMeasure(t *testing.T) {
 func TestServerArgs(t *testing.T) {
 	r := &runner{visibleTiles: 30}
 	got := strings.Join(r.args(Tier{640, 360, 15, 500_000}, 40), " ")
-	want := "-canvas 640x360 -fps 15 -video-bitrate 500000 -include-loopback true -interfaces lo -max-participants 40 -log-level warn -visible-tiles 30"
+	want := "-canvas 640x360 -fps 15 -video-bitrate 500000 -include-loopback true -interfaces lo -max-participants 40 -log-level warn -max-conns-per-ip 0 -visible-tiles 30"
 	if got != want {
 		t.Errorf("server args = %q, want %q", got, want)
 	}

@@ -8,45 +8,31 @@ import (
 	"sync"
 	"time"
 
+	"github.com/openmcu/mcu/cmd/internal/botload"
 	"github.com/openmcu/mcu/codec"
 	"github.com/openmcu/mcu/signaling/bot"
-	"github.com/openmcu/mcu/signaling/bot/peer"
-	"github.com/openmcu/mcu/signaling/bot/replay"
 )
 
-// botLoad joins synthetic participants (signaling/bot) the way browsers do: the WebSocket protocol and
+// botLoad joins synthetic participants (botload's bots) the way browsers do: the WebSocket protocol and
 // a real WebRTC PeerConnection with pion's interceptors (NACK, reports, TWCC), replaying a pre-encoded
 // 640x360@30 H.264 clip and an Opus tone without decoding what they receive. The clip of each position
 // in a room is made once and reused. Safe for concurrent use.
 type botLoad struct {
-	url string // the server, http://host:port
-	log *slog.Logger
-
-	mu    sync.Mutex
-	clips map[int]*replay.Clip
+	url  string // the server, http://host:port
+	bots *botload.Load
 }
 
-func newBotLoad(url string, log *slog.Logger) *botLoad {
-	return &botLoad{url: url, log: log, clips: map[int]*replay.Clip{}}
-}
-
-// clip returns the clip of position i: a colour and tone of its own, 500 kbit/s, a keyframe every second.
-func (l *botLoad) clip(i int) (*replay.Clip, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if c, ok := l.clips[i]; ok {
-		return c, nil
-	}
-	c, err := replay.New(replay.Config{
-		Colour: codec.RGBToYUV(uint8(40+53*i), uint8(200-37*i), uint8(90+71*i)), ToneHz: 300 + 37*float64(i),
-		Width: 640, Height: 360, FrameRate: 30, VideoBitrate: 500_000, VideoCodec: codec.H264,
-		Duration: 2 * time.Second, KeyframeInterval: time.Second,
-	})
+func newBotLoad(url string, log *slog.Logger) (*botLoad, error) {
+	bots, err := botload.New(botload.Config{Interceptors: true}, botload.Params{Colour: positionColour, Logger: log})
 	if err != nil {
-		return nil, fmt.Errorf("clip %d: %w", i, err)
+		return nil, err
 	}
-	l.clips[i] = c
-	return c, nil
+	return &botLoad{url: url, bots: bots}, nil
+}
+
+// positionColour is the colour of position i in a room.
+func positionColour(i int) codec.YUV {
+	return codec.RGBToYUV(uint8(40+53*i), uint8(200-37*i), uint8(90+71*i))
 }
 
 // join makes perRoom bots join each of rooms, four joins at a time. On error it closes those that joined.
@@ -60,18 +46,9 @@ func (l *botLoad) join(ctx context.Context, rooms []string, perRoom int) ([]*bot
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			clip, err := l.clip(i)
-			if err != nil {
-				errs[k] = err
-				return
-			}
 			jctx, cancel := context.WithTimeout(ctx, bot.JoinTimeout)
 			defer cancel()
-			bots[k], errs[k] = bot.Join(jctx, bot.Config{
-				URL: l.url, Room: room, Name: fmt.Sprintf("bot-%02d", i), Layout: "grid",
-				Media: peer.Config{NoDecode: true, Interceptors: true, IncludeLoopback: true,
-					Interfaces: []string{"lo"}},
-			}, bot.Params{Video: replay.NewVideo(clip), Audio: replay.NewAudio(clip), Logger: l.log})
+			bots[k], errs[k] = l.bots.Join(jctx, l.url, room, i, 0)
 		})
 	}
 	wg.Wait()

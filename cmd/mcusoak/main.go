@@ -36,6 +36,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/openmcu/mcu/cmd/internal/serverproc"
 )
 
 func main() {
@@ -170,22 +172,27 @@ func run(args []string) (err error) {
 
 	logPath := filepath.Join(o.logDir, "server.log")
 	env := serverEnv(o)
-	srv, err := startServer(ctx, o.server, serverFlags(o), env, logPath, 15*time.Second)
+	srv, err := serverproc.Start(ctx, serverproc.Options{Bin: o.server, Args: serverFlags(o), Env: env,
+		LogPath: logPath, Timeout: 15 * time.Second, DebugAddr: true, OwnProcessGroup: true})
 	if err != nil {
 		return err
 	}
-	log.Info("mcusoak", "pid", srv.pid, "http", srv.addr, "debug", srv.debugAddr, "logdir", o.logDir,
+	log.Info("mcusoak", "pid", srv.Pid(), "http", srv.Addr(), "debug", srv.DebugAddr(), "logdir", o.logDir,
 		"rooms", o.set.Rooms, "bots", o.set.Bots, "cycle", o.set.Hold, "duration", o.set.Duration,
 		"cycles", o.set.Cycles, "env", strings.Join(env, " "))
 	p := newProbe(srv)
 	defer func() {
 		p.close()
-		if serr := srv.stop(10 * time.Second); serr != nil {
+		if serr := srv.Stop(10 * time.Second); serr != nil {
 			err = errors.Join(err, serr)
 		}
 	}()
 	botLog := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	s := &soak{set: o.set, srv: srv, probe: p, load: newBotLoad(srv.url(""), botLog), out: os.Stdout}
+	load, err := newBotLoad(srv.URL(""), botLog)
+	if err != nil {
+		return err
+	}
+	s := &soak{set: o.set, srv: srv, probe: p, load: load, out: os.Stdout}
 	samples, runErr := s.run(ctx)
 
 	v := judge(samples, o.set.Limits)

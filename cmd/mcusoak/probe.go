@@ -6,7 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"strconv"
 	"time"
+
+	"github.com/openmcu/mcu/cmd/internal/serverproc"
 )
 
 // Sample is the server's state at the end of one cycle: every participant has left, the goroutines
@@ -42,11 +46,11 @@ type Profiles struct {
 // use: its requests go one at a time over kept-alive connections, so that the server runs the same
 // number of connection goroutines at every sample.
 type probe struct {
-	srv  *serverProc
+	srv  *serverproc.Proc
 	http *http.Client
 }
 
-func newProbe(srv *serverProc) *probe {
+func newProbe(srv *serverproc.Proc) *probe {
 	return &probe{srv: srv, http: &http.Client{Timeout: 30 * time.Second,
 		Transport: &http.Transport{MaxIdleConnsPerHost: 1, IdleConnTimeout: time.Hour}}}
 }
@@ -76,7 +80,7 @@ func (p *probe) get(ctx context.Context, url string) ([]byte, error) {
 
 // occupancy returns the rooms and participants the server reports in /metrics.
 func (p *probe) occupancy(ctx context.Context) (Occupancy, error) {
-	b, err := p.get(ctx, p.srv.url("/metrics"))
+	b, err := p.get(ctx, p.srv.URL("/metrics"))
 	if err != nil {
 		return Occupancy{}, err
 	}
@@ -99,7 +103,7 @@ func (p *probe) waitIdle(ctx context.Context, timeout time.Duration) error {
 
 // goroutines returns the server's goroutine count and the profile it comes from.
 func (p *probe) goroutines(ctx context.Context) (int, []byte, error) {
-	b, err := p.get(ctx, p.srv.debugURL("/debug/pprof/goroutine?debug=1"))
+	b, err := p.get(ctx, p.srv.DebugURL("/debug/pprof/goroutine?debug=1"))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -133,14 +137,14 @@ func (p *probe) settleGoroutines(ctx context.Context, limit int, timeout time.Du
 // statistics after the third. One GC is not enough: what sync.Pools hold survives the first (in their
 // victim caches), and so do objects with a cleanup or finalizer.
 func (p *probe) heap(ctx context.Context) (MemStats, []byte, error) {
-	if _, err := p.get(ctx, p.srv.debugURL("/debug/pprof/heap?gc=1&debug=1")); err != nil {
+	if _, err := p.get(ctx, p.srv.DebugURL("/debug/pprof/heap?gc=1&debug=1")); err != nil {
 		return MemStats{}, nil, err
 	}
-	prof, err := p.get(ctx, p.srv.debugURL("/debug/pprof/heap?gc=1"))
+	prof, err := p.get(ctx, p.srv.DebugURL("/debug/pprof/heap?gc=1"))
 	if err != nil {
 		return MemStats{}, nil, err
 	}
-	b, err := p.get(ctx, p.srv.debugURL("/debug/pprof/heap?gc=1&debug=1"))
+	b, err := p.get(ctx, p.srv.DebugURL("/debug/pprof/heap?gc=1&debug=1"))
 	if err != nil {
 		return MemStats{}, nil, err
 	}
@@ -160,8 +164,17 @@ func (p *probe) sample(ctx context.Context, limit int, settle time.Duration) (Sa
 	if s.Mem, pr.Heap, err = p.heap(ctx); err != nil {
 		return s, pr, fmt.Errorf("heap: %w", err)
 	}
-	if s.Proc, err = p.srv.procStatus(); err != nil {
+	if s.Proc, err = readProcStatus(p.srv.Pid()); err != nil {
 		return s, pr, fmt.Errorf("server memory: %w", err)
 	}
 	return s, pr, nil
+}
+
+// readProcStatus reads the memory part of /proc/PID/status.
+func readProcStatus(pid int) (ProcMem, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return ProcMem{}, err
+	}
+	return parseProcStatus(b)
 }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/openmcu/mcu/cmd/internal/serverproc"
 )
 
 // Settings say what one soak does. Plain data.
@@ -31,7 +33,7 @@ type Settings struct {
 // concurrent use.
 type soak struct {
 	set   Settings
-	srv   *serverProc
+	srv   *serverproc.Proc
 	probe *probe
 	load  *botLoad
 	out   io.Writer // the per-cycle lines
@@ -129,8 +131,9 @@ func (s *soak) hold(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-s.srv.done:
-		return fmt.Errorf("server exited: %v", s.srv.waitErr)
+	case <-s.srv.Done():
+		_, err := s.srv.Exited()
+		return fmt.Errorf("server exited: %v", err)
 	case <-t.C:
 		return nil
 	}
