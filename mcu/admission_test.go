@@ -49,7 +49,9 @@ func TestRoomPanicIsolated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := mcutest.Negotiate(client, p); err != nil {
+	// P's listener panics at the first speaking change of room a, which may come before P's media is
+	// up: the room is closed to P's offer then.
+	if err := mcutest.Negotiate(client, p); err != nil && !errors.Is(err, mcu.ErrClosed) {
 		t.Fatal(err)
 	}
 	defer func() {

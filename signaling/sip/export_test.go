@@ -31,11 +31,12 @@ func (s *Server) TooLarge(transport string, data []byte) bool { return s.tooLarg
 
 // SetTransact replaces how the server sends its own requests (BYE, CANCEL).
 func (s *Server) SetTransact(f func(ctx context.Context, req *sip.Request) (*sip.Response, error)) {
-	s.transact = f
+	tf := transactFunc(f)
+	s.transact.Store(&tf)
 }
 
 // SetAckTimeout changes how long a 2xx waits for its ACK.
-func (s *Server) SetAckTimeout(d time.Duration) { s.ackTimeout = d }
+func (s *Server) SetAckTimeout(d time.Duration) { s.ackTimeout.Store(int64(d)) }
 
 // Tables returns the sizes of the server's tables: sessions, dialogs, per-IP call counts, TCP connection
 // counts.

@@ -28,6 +28,9 @@ const allowed = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO"
 // ErrServerClosed is returned by Start, Dial and Hangup after Close.
 var ErrServerClosed = errors.New("sip: server closed")
 
+// transactFunc sends one of the server's own requests and returns the final response.
+type transactFunc func(ctx context.Context, req *sip.Request) (*sip.Response, error)
+
 // Server is the SIP server. Create it with New, start it with Start (or Run), stop it with Close. Its
 // methods are safe for concurrent use.
 type Server struct {
@@ -59,11 +62,11 @@ type Server struct {
 	invites *rateLimiter   // nil: no INVITE rate limit
 	parser  *sip.Parser    // the transport's, with Config.MaxMessageSize
 
-	// ackTimeout is how long an answered INVITE waits for its ACK: 64*T1 (RFC 3261 13.3.1.4). transact
-	// sends the server's own requests (BYE, CANCEL) and returns the final response: do's sipgo client
-	// transaction. Tests change them.
-	ackTimeout time.Duration
-	transact   func(ctx context.Context, req *sip.Request) (*sip.Response, error)
+	// ackTimeout is how long an answered INVITE waits for its ACK: 64*T1 (RFC 3261 13.3.1.4), in
+	// nanoseconds. transact sends the server's own requests (BYE, CANCEL) in a client transaction. Tests
+	// change them while the server runs: both are atomic.
+	ackTimeout atomic.Int64
+	transact   atomic.Pointer[transactFunc]
 
 	// stopping is set when Close begins: the read filter then drops every message. lastRead is when the
 	// filter last let one through (UnixNano).
@@ -128,8 +131,10 @@ func New(cfg Config, p Params) (*Server, error) {
 	s := &Server{cfg: cfg, conf: p.Conference, log: log,
 		sessions: make(map[string]*session), dialogs: make(map[string]*session),
 		perIP: make(map[netip.Addr]int), tcpConns: make(map[netip.Addr]int),
-		trusted: trusted, invites: newRateLimiter(cfg.InviteRate, cfg.InviteBurst), ackTimeout: 64 * sip.T1}
-	s.transact = s.clientTransaction
+		trusted: trusted, invites: newRateLimiter(cfg.InviteRate, cfg.InviteBurst)}
+	s.ackTimeout.Store(int64(64 * sip.T1))
+	tf := transactFunc(s.clientTransaction)
+	s.transact.Store(&tf)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if len(cfg.Users) > 0 {
 		a, err := newDigestAuth(cfg.Realm, cfg.Users)

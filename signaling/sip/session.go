@@ -328,7 +328,7 @@ func keepHeaders(*sipgo.Client, *sip.Request) error { return nil }
 
 // do sends a request and returns its final response.
 func (s *Server) do(ctx context.Context, req *sip.Request) (*sip.Response, error) {
-	return s.transact(ctx, req)
+	return (*s.transact.Load())(ctx, req)
 }
 
 // clientTransaction sends a request in a sipgo client transaction and returns its final response.
@@ -396,7 +396,7 @@ func (c *session) respond2xx(tx sip.ServerTransaction, res *sip.Response, seq ui
 	interval := sip.T1
 	retransmit := time.NewTimer(interval)
 	defer retransmit.Stop()
-	giveUp := time.NewTimer(c.s.ackTimeout)
+	giveUp := time.NewTimer(time.Duration(c.s.ackTimeout.Load()))
 	defer giveUp.Stop()
 	for {
 		select {
@@ -412,7 +412,7 @@ func (c *session) respond2xx(tx sip.ServerTransaction, res *sip.Response, seq ui
 			retransmit.Reset(interval)
 		case <-giveUp.C:
 			c.s.ackTimeouts.Add(1)
-			c.log.Info("sip 2xx never acknowledged: hanging up", "waited", c.s.ackTimeout)
+			c.log.Info("sip 2xx never acknowledged: hanging up", "waited", time.Duration(c.s.ackTimeout.Load()))
 			return nil, false
 		case <-c.done:
 			return nil, false
