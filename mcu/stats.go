@@ -21,6 +21,9 @@ type Stats struct {
 	// OutputFramesDropped counts the frames an output's writer did not take in time (a slow disk or
 	// network): dropped, never waited for.
 	OutputFramesDropped uint64
+	// Data channel messages (data.go): received from clients, sent to them, and dropped (too large, or
+	// towards a client that does not read).
+	DataIn, DataOut, DataDropped uint64
 
 	VideoFramesIn      uint64 // decoded incoming pictures handed to a compositor
 	VideoFramesDropped uint64 // composed pictures an output encoder did not take in time
@@ -112,6 +115,8 @@ type counters struct {
 
 	TierChanges         atomic.Uint64 // bwe.go
 	OutputFramesDropped atomic.Uint64 // output.go
+
+	DataIn, DataOut, DataDropped atomic.Uint64 // data.go
 	NACKsFiltered       atomic.Uint64 // internal/nackfilter
 
 	// Plain RTP: what the streams of participants who left received, dropped, sent and did not send

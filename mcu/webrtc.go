@@ -159,6 +159,8 @@ type webrtcTransport struct {
 	codec     atomic.Int32 // codec.VideoCodec of outVideo; 0 before the first offer
 	connected atomic.Bool  // the connection reached "connected" once
 
+	data dataChannels // the client's data channels (data.go)
+
 	mu        sync.Mutex
 	answered  bool        // an answer was sent: later candidates are trickled
 	discTimer *time.Timer // Config.DisconnectTimeout, while disconnected
@@ -177,6 +179,7 @@ func newParticipant(m *MCU, name string, l ParticipantListener) (*Participant, e
 	pc.OnICECandidate(w.onICECandidate)
 	pc.OnConnectionStateChange(w.onConnectionState)
 	pc.OnTrack(w.onTrack)
+	pc.OnDataChannel(w.onDataChannel)
 	return p, nil
 }
 
