@@ -117,7 +117,7 @@ type counters struct {
 	OutputFramesDropped atomic.Uint64 // output.go
 
 	DataIn, DataOut, DataDropped atomic.Uint64 // data.go
-	NACKsFiltered       atomic.Uint64 // internal/nackfilter
+	NACKsFiltered                atomic.Uint64 // internal/nackfilter
 
 	// Plain RTP: what the streams of participants who left received, dropped, sent and did not send
 	// (plainrtp.go); the live ones' are added by their transports.
