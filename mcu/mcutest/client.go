@@ -68,6 +68,9 @@ type Config struct {
 	// Interceptors runs pion's default interceptors as a browser would: NACKs, receiver reports and TWCC
 	// feedback, which the server's bandwidth estimation needs. Off by default.
 	Interceptors bool
+	// Screen, when set, shares a screen of that solid colour (1280x720 at 15 fps, H.264) besides the
+	// camera: the client's third transceiver, in the MediaStream peer.ScreenStreamID.
+	Screen *codec.YUV
 	// Flash replaces the colour and tone with a synchronisation marker: a picture that is white, and a
 	// beep at FlashHz, for the first Flash of every second (black and silence otherwise), both from one
 	// clock, in H.264.
@@ -127,11 +130,25 @@ func New(cfg Config) (*Client, error) {
 		}
 		p.Video = v
 	}
-	if !cfg.NoAudio {
-		a, err := live.NewToneSource(live.ToneConfig{Hz: cfg.ToneHz, Amplitude: cfg.ToneAmplitude}, live.OpusEncoder{})
+	if cfg.Screen != nil {
+		s, err := live.NewPatternSource(live.PatternConfig{Colour: *cfg.Screen, Width: 1280, Height: 720,
+			FrameRate: 15, Plain: true},
+			live.VideoEncoder{Codec: pc.VideoCodec, Bitrate: 800_000, KeyframeInterval: 2 * time.Second})
 		if err != nil {
 			if p.Video != nil {
 				err = errors.Join(err, p.Video.Close())
+			}
+			return nil, err
+		}
+		p.Screen = s
+	}
+	if !cfg.NoAudio {
+		a, err := live.NewToneSource(live.ToneConfig{Hz: cfg.ToneHz, Amplitude: cfg.ToneAmplitude}, live.OpusEncoder{})
+		if err != nil {
+			for _, src := range []peer.VideoSource{p.Video, p.Screen} {
+				if src != nil {
+					err = errors.Join(err, src.Close())
+				}
 			}
 			return nil, err
 		}

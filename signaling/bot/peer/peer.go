@@ -74,6 +74,9 @@ type Params struct {
 	// transceiver is recvonly). New takes ownership of both: the Client closes them, also when New fails.
 	Video VideoSource
 	Audio Source
+	// Screen, when set, is a shared screen: a third, sendonly video transceiver in the codec of Video,
+	// its track in the MediaStream ScreenStreamID. New takes ownership of it too.
+	Screen VideoSource
 	// OnICECandidate, when set, receives the client's local candidates as they are gathered (trickle ICE),
 	// and one with an empty Candidate at the end of gathering; Offer then returns at once instead of
 	// waiting for gathering to complete. It is called on pion's goroutine and must not block.
@@ -93,10 +96,12 @@ type Client struct {
 	log      *slog.Logger
 	pc       *webrtc.PeerConnection
 	trickle  bool        // local candidates go to Params.OnICECandidate, not into the offer
-	videoSrc VideoSource // nil: receive-only
-	audioSrc Source      // nil: receive-only
-	outVideo *webrtc.TrackLocalStaticSample
-	outAudio *webrtc.TrackLocalStaticSample
+	videoSrc  VideoSource // nil: receive-only
+	audioSrc  Source      // nil: receive-only
+	screenSrc VideoSource // nil: no screen shared
+	outVideo  *webrtc.TrackLocalStaticSample
+	outAudio  *webrtc.TrackLocalStaticSample
+	outScreen *webrtc.TrackLocalStaticSample
 	stats    recvCounters
 	videoIn  atomic.Uint32 // SSRC of the received video track; 0 before it starts
 
@@ -123,6 +128,9 @@ func New(cfg Config, p Params) (*Client, error) {
 			c.Close()
 		} else {
 			closeSources(p.Video, p.Audio)
+			if p.Screen != nil {
+				p.Screen.Close()
+			}
 		}
 		return nil, err
 	}
@@ -184,7 +192,8 @@ func newClient(cfg Config, p Params) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new peer connection: %w", err)
 	}
-	c := &Client{cfg: cfg, log: log, pc: pc, trickle: p.OnICECandidate != nil, videoSrc: p.Video, audioSrc: p.Audio}
+	c := &Client{cfg: cfg, log: log, pc: pc, trickle: p.OnICECandidate != nil, videoSrc: p.Video, audioSrc: p.Audio,
+		screenSrc: p.Screen}
 	c.stats.epoch = time.Now()
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	if fn := p.OnICECandidate; fn != nil {
@@ -217,7 +226,23 @@ func newClient(cfg Config, p Params) (*Client, error) {
 			return c, fmt.Errorf("add %s transceiver: %w", t.Kind(), err)
 		}
 		c.wg.Add(1)
-		go c.readRTCP(tr.Sender(), t.Kind() == webrtc.RTPCodecTypeVideo)
+		var kf Source
+		if t == c.outVideo {
+			kf = c.videoSrc
+		}
+		go c.readRTCP(tr.Sender(), kf)
+	}
+	if c.screenSrc != nil {
+		if c.outScreen, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{
+			MimeType: videoCap.MimeType, ClockRate: 90000}, "screen", ScreenStreamID); err != nil {
+			return c, fmt.Errorf("new screen track: %w", err)
+		}
+		tr, err := pc.AddTransceiverFromTrack(c.outScreen, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		if err != nil {
+			return c, fmt.Errorf("add screen transceiver: %w", err)
+		}
+		c.wg.Add(1)
+		go c.readRTCP(tr.Sender(), c.screenSrc)
 	}
 	pc.OnTrack(c.onTrack)
 	return c, nil
@@ -266,8 +291,16 @@ func (c *Client) SetAnswer(answer string) error {
 		c.wg.Add(1)
 		go c.send(c.audioSrc, c.outAudio, "audio")
 	}
+	if c.screenSrc != nil {
+		c.wg.Add(1)
+		go c.send(c.screenSrc, c.outScreen, "screen")
+	}
 	return nil
 }
+
+// ScreenStreamID is the MediaStream ID (msid) of a client's screen track (Params.Screen): what tells the
+// server which incoming video is the screen.
+const ScreenStreamID = "screen"
 
 // AddICECandidate adds a candidate trickled by the server.
 func (c *Client) AddICECandidate(init webrtc.ICECandidateInit) error {
@@ -341,6 +374,9 @@ func (c *Client) Close() error {
 		c.wg.Wait()
 		if !started { // no sender ever ran: the sources are still ours to close
 			closeSources(c.videoSrc, c.audioSrc)
+			if c.screenSrc != nil {
+				c.screenSrc.Close()
+			}
 		}
 		if err != nil {
 			c.closeErr = fmt.Errorf("close peer connection: %w", err)
@@ -382,22 +418,22 @@ func (c *Client) send(src Source, out *webrtc.TrackLocalStaticSample, kind strin
 	}
 }
 
-// readRTCP drains a sender's RTCP (pion's interceptors need it read) and passes keyframe requests for
-// the video to its source.
-func (c *Client) readRTCP(s *webrtc.RTPSender, video bool) {
+// readRTCP drains a sender's RTCP (pion's interceptors need it read) and passes keyframe requests to src
+// (nil for audio).
+func (c *Client) readRTCP(s *webrtc.RTPSender, src Source) {
 	defer c.wg.Done()
 	for {
 		pkts, _, err := s.ReadRTCP()
 		if err != nil {
 			return
 		}
-		if !video {
+		if src == nil {
 			continue
 		}
 		for _, pk := range pkts {
 			switch pk.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				c.videoSrc.ForceKeyframe()
+				src.ForceKeyframe()
 			}
 		}
 	}
