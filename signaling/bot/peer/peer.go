@@ -92,18 +92,18 @@ type Params struct {
 // samples to its track), an RTCP reader per sending transceiver, and a reader per received track (pion's
 // OnTrack goroutine); Close stops and waits for all.
 type Client struct {
-	cfg      Config
-	log      *slog.Logger
-	pc       *webrtc.PeerConnection
-	trickle  bool        // local candidates go to Params.OnICECandidate, not into the offer
+	cfg       Config
+	log       *slog.Logger
+	pc        *webrtc.PeerConnection
+	trickle   bool        // local candidates go to Params.OnICECandidate, not into the offer
 	videoSrc  VideoSource // nil: receive-only
 	audioSrc  Source      // nil: receive-only
 	screenSrc VideoSource // nil: no screen shared
 	outVideo  *webrtc.TrackLocalStaticSample
 	outAudio  *webrtc.TrackLocalStaticSample
 	outScreen *webrtc.TrackLocalStaticSample
-	stats    recvCounters
-	videoIn  atomic.Uint32 // SSRC of the received video track; 0 before it starts
+	stats     recvCounters
+	videoIn   atomic.Uint32 // SSRC of the received video track; 0 before it starts
 
 	ctx       context.Context
 	cancel    context.CancelFunc
