@@ -240,6 +240,7 @@ func (c *Config) settings() []setting {
 		listSetting("trusted-proxies", "reverse proxies (CIDRs) whose X-Forwarded-For names the client", &c.TrustedProxies),
 		intSetting("max-rooms", "most rooms open at once", &m.MaxRooms),
 		intSetting("max-total-participants", "most participants in all rooms together", &m.MaxTotalParticipants),
+		intSetting("max-outputs", "most recordings and live streams of one room at once (0 = none)", &m.MaxOutputs),
 		durationSetting("negotiation-timeout", "remove a participant whose media has not connected this long after joining", &m.NegotiationTimeout),
 		intSetting("max-input-bitrate", "most bit/s one participant may send (audio and video); beyond, packets are dropped", &m.MaxInputBitrate),
 		{"max-input-size", "largest picture a participant may send, WIDTHxHEIGHT; larger ones are not decoded",
