@@ -101,6 +101,9 @@ type OutputStats struct {
 	Started time.Time
 	// Duration is the media time written: from the first frame to the last.
 	Duration time.Duration
+	// FirstAt is when the room handed over the first frame written (the start of the media), ActiveAt
+	// the same for the first frame since the last restart (a stream's time zero after a reconnection).
+	FirstAt, ActiveAt time.Time
 	// Bytes written to the file or the connection (the current one, for a stream).
 	Bytes int64
 	// VideoFrames and AudioFrames are the access units handed to the sink.
@@ -572,10 +575,14 @@ func (w *outputWriter) writeAUs(aus []aac.AccessUnit) error {
 // wrote1 notes a frame written at at.
 func (w *outputWriter) wrote1(at time.Duration) {
 	t := w.t
-	if !w.wrote {
-		w.wrote, w.first = true, at
-	}
 	if !w.active {
+		t.mu.Lock()
+		if !w.wrote {
+			w.wrote, w.first = true, at
+			t.stats.FirstAt = t.t0.Add(at)
+		}
+		t.stats.ActiveAt = t.t0.Add(at)
+		t.mu.Unlock()
 		w.active = true
 		t.setState(OutputActive, nil)
 	}

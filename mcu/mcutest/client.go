@@ -75,6 +75,8 @@ type Config struct {
 	// beep at FlashHz, for the first Flash of every second (black and silence otherwise), both from one
 	// clock, in H.264.
 	Flash bool
+	// FlashLog, with Flash, records when the flashes and beeps were really sent.
+	FlashLog *FlashLog
 }
 
 // Client is one synthetic participant: a peer.Client. Create it with New, negotiate with Offer and
@@ -108,7 +110,7 @@ func New(cfg Config) (*Client, error) {
 		if cfg.Width == 0 || cfg.Height == 0 {
 			cfg.Width, cfg.Height = 320, 180
 		}
-		v, a, err := flashSources(cfg.Width, cfg.Height)
+		v, a, err := flashSources(cfg.Width, cfg.Height, cfg.FlashLog)
 		if err != nil {
 			return nil, err
 		}

@@ -2,7 +2,9 @@ package mcutest
 
 import (
 	"errors"
+	"maps"
 	"math"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -23,6 +25,56 @@ const (
 	FlashHz = 1000
 )
 
+// FlashLog records when a flashing client really sent each flash's first white picture and the first
+// sample of each beep: a loaded machine sends them late, and not by the same amount, so the skew a test
+// measures downstream must be taken relative to the skew at the source. Safe for concurrent use.
+type FlashLog struct {
+	mu           sync.Mutex
+	start        time.Time         // the client's clock: flash k is due at start + k s
+	video, audio map[int]time.Time // by second of the client's clock
+}
+
+// Flash returns the flash of the client's clock nearest to wall time t.
+func (l *FlashLog) Flash(t time.Time) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return int((t.Sub(l.start) + time.Second/2) / time.Second)
+}
+
+// Skew returns the audio's minus the video's send time of flash k, and whether both were sent.
+func (l *FlashLog) Skew(k int) (time.Duration, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	v, okv := l.video[k]
+	a, oka := l.audio[k]
+	return a.Sub(v), okv && oka
+}
+
+// Video returns the send times of the flashes' first pictures, by second.
+func (l *FlashLog) Video() map[int]time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return maps.Clone(l.video)
+}
+
+func (l *FlashLog) note(video bool, k int, at time.Time) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	m := &l.audio
+	if video {
+		m = &l.video
+	}
+	if *m == nil {
+		*m = make(map[int]time.Time)
+	}
+	if _, ok := (*m)[k]; !ok {
+		(*m)[k] = at
+	}
+}
+
 // flashOn reports whether the marker is on at t on the client's clock.
 func flashOn(t time.Duration) bool { return t%time.Second < Flash }
 
@@ -32,6 +84,7 @@ type flashVideo struct {
 	start time.Time
 	n     int
 	key   atomic.Bool
+	log   *FlashLog
 }
 
 const flashFPS = 30
@@ -58,6 +111,9 @@ func (f *flashVideo) ReadSample() (media.Sample, error) {
 		f.enc.ForceKeyframe()
 	}
 	data, _, err := f.enc.Encode(nil)
+	if flashOn(at) {
+		f.log.note(true, int(at/time.Second), time.Now()) // written to the track as this returns
+	}
 	return media.Sample{Data: data, Duration: time.Second / flashFPS}, err
 }
 
@@ -72,6 +128,7 @@ type flashAudio struct {
 	n     int
 	pcm   []int16
 	buf   []byte
+	log   *FlashLog
 }
 
 func newFlashAudio(start time.Time) (*flashAudio, error) {
@@ -95,6 +152,11 @@ func (f *flashAudio) ReadSample() (media.Sample, error) {
 		}
 	}
 	n, err := f.enc.Encode(f.pcm, f.buf)
+	// The beep of second k starts inside this frame when k s is in [at, at+20 ms): the frame is sent as
+	// this returns, and the beep's first sample is beep-at into it.
+	if k := (at + codec.FrameDuration - 1) / time.Second; k*time.Second >= at {
+		f.log.note(false, int(k), time.Now().Add(k*time.Second-at))
+	}
 	return media.Sample{Data: f.buf[:n], Duration: codec.FrameDuration}, err
 }
 
@@ -102,7 +164,7 @@ func (f *flashAudio) ForceKeyframe() {}
 func (f *flashAudio) Close() error   { return f.enc.Close() }
 
 // flashSources returns the picture and sound of a flashing client, on one clock.
-func flashSources(width, height int) (peer.VideoSource, peer.Source, error) {
+func flashSources(width, height int, log *FlashLog) (peer.VideoSource, peer.Source, error) {
 	start := time.Now()
 	v, err := newFlashVideo(start, width, height)
 	if err != nil {
@@ -111,6 +173,12 @@ func flashSources(width, height int) (peer.VideoSource, peer.Source, error) {
 	a, err := newFlashAudio(start)
 	if err != nil {
 		return nil, nil, errors.Join(err, v.Close())
+	}
+	v.log, a.log = log, log
+	if log != nil {
+		log.mu.Lock()
+		log.start = start
+		log.mu.Unlock()
 	}
 	return v, a, nil
 }
