@@ -20,8 +20,8 @@ import (
 type CompositorConfig struct {
 	// FrameRate is how many times per second the compositor draws (and the highest output frame rate).
 	FrameRate int `json:"frame_rate"`
-	// VisibleTiles is the largest number of tiles in one view. In larger rooms the most recent active
-	// speakers are shown.
+	// VisibleTiles is the largest number of tiles in one view (a presented screen counts as one). In
+	// larger rooms the most recent active speakers are shown.
 	VisibleTiles int `json:"visible_tiles"`
 	// SpeakerHold is the least time a participant stays on stage (among the VisibleTiles shown to
 	// everyone in a larger room) once there, so that tiles do not flicker when speakers alternate: a new
@@ -84,15 +84,24 @@ type ReceiverOptions struct {
 	Width, Height int
 	// FrameRate is the output frame rate; it is rounded to the compositor's rate divided by a whole number.
 	FrameRate int
-	// Layout arranges the tiles.
+	// Layout arranges the tiles. While someone presents (see Compositor.AddScreen), every receiver but
+	// the presenter gets the Presentation layout instead.
 	Layout Layout
 	// IncludeSelf shows the receiver's own picture among the tiles (by default it is left out).
 	IncludeSelf bool
+	// Pin, when it names a current source, shows that source large and the others in a strip, whatever
+	// the Layout and whoever presents: a camera as the Speaker layout's main tile, a screen in the
+	// Presentation layout. It is shown even if it is the receiver's own. A pin of a source that is not
+	// there is ignored until the source is added.
+	Pin ParticipantID
 }
 
 // OutputKey identifies one output: the tiles it shows, in order and layout, and its size and rate.
 // Receivers with equal keys share the output and so one encoder.
 type OutputKey struct {
+	// View is the layout drawn and the tiles in order, separated by "|": "grid|a|b|c"; "speaker|a|b|c"
+	// with the main tile (the top speaker, or the pinned camera) first; "presentation|s|a|b" with the
+	// screen first and the strip after it.
 	View          string
 	Width, Height int
 	FrameRate     int
@@ -116,7 +125,8 @@ type Output struct {
 // Key returns the output's identity.
 func (o *Output) Key() OutputKey { return o.key }
 
-// Tiles returns the participants shown, in tile order. The slice must not be modified.
+// Tiles returns the sources shown, in tile order (for the Presentation layout, the screen first). The
+// slice must not be modified.
 func (o *Output) Tiles() []ParticipantID { return o.tiles }
 
 // Frames returns the channel composed pictures arrive on (capacity 1, newest wins).
@@ -173,6 +183,8 @@ type CompositorStats struct {
 
 type source struct {
 	id      ParticipantID
+	screen  bool          // a shared screen (AddScreen), not a camera
+	owner   ParticipantID // whose screen it is
 	name    string
 	nameVer int
 	joined  uint64
@@ -181,6 +193,9 @@ type source struct {
 	current *codec.VideoFrame // picture being drawn, owned by the tick goroutine
 	visible bool              // shown in at least one view (as of the last rebuild), guarded by Compositor.mu
 	seq     uint64            // bumped when current changes, owned by the tick goroutine
+	// picW x picH is a screen's picture size that its views are laid out for (0x0: none yet), owned by
+	// the tick goroutine.
+	picW, picH int
 }
 
 type receiver struct {
@@ -198,6 +213,7 @@ type tileEntry struct {
 	seq      uint64 // source seq drawn; 0 = placeholder
 	nameVer  int
 	lastTick uint64
+	area     scale.AreaScaler // scales a screen's pictures (keeping its tables between them)
 }
 
 // outputPlan is what the tick goroutine draws for one output.
@@ -212,8 +228,9 @@ type outputPlan struct {
 // Compositor draws every view of a room: for each output it places the latest picture of each visible
 // source in its tile (scaled once per source and tile size per tick and shared by every view showing it),
 // labels tiles with names, shows a placeholder for participants without video, and hands the canvas to
-// the output's consumer. Methods are safe for concurrent use; drawing happens on the goroutine that
-// calls Run.
+// the output's consumer. Sources are cameras (AddSource) and shared screens (AddScreen); the newest
+// screen is presented to everyone but its owner. Methods are safe for concurrent use; drawing happens
+// on the goroutine that calls Run.
 type Compositor struct {
 	cfg      CompositorConfig
 	clock    Clock
@@ -303,7 +320,31 @@ func (c *Compositor) AddSource(id ParticipantID, name string) {
 	c.dirty = true
 }
 
-// RemoveSource removes a participant's tile from every view.
+// AddScreen adds (or renames) a shared screen: source id, a second picture of participant owner (whose
+// camera is source owner, if it has one). PushFrame, ClearPicture, Visible and RemoveSource work on it
+// as on a camera. A screen is never a tile of the Grid or Speaker layouts. While at least one screen
+// exists, the newest is the presentation: every receiver except its owner sees it in the Presentation
+// layout, whatever layout it chose (unless it pins another source); the owner keeps its layout of the
+// others, so it never sees its own screen. Removing the screen brings everyone back to their layout.
+// Until its first picture the screen shows as a placeholder with its name. An id that is already a
+// source only gets the new name: a camera does not become a screen, nor the reverse. Removing the
+// owner's camera leaves its screens in place.
+func (c *Compositor) AddScreen(id, owner ParticipantID, name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s, ok := c.sources[id]; ok {
+		if s.name != name {
+			s.name = name
+			s.nameVer++
+		}
+		return
+	}
+	c.joinSeq++
+	c.sources[id] = &source{id: id, screen: true, owner: owner, name: name, joined: c.joinSeq}
+	c.dirty = true
+}
+
+// RemoveSource removes a participant's camera or screen from every view.
 func (c *Compositor) RemoveSource(id ParticipantID) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -399,7 +440,7 @@ func (c *Compositor) SetSpeakers(ids []ParticipantID) {
 	rest := slices.DeleteFunc(slices.Clone(c.rank), func(r ParticipantID) bool { return slices.Contains(ids, r) })
 	next := make([]ParticipantID, 0, len(c.rank))
 	for _, id := range ids {
-		if _, ok := c.sources[id]; ok {
+		if s, ok := c.sources[id]; ok && !s.screen {
 			next = append(next, id)
 		}
 	}
@@ -532,6 +573,11 @@ func (c *Compositor) composeOnce(now time.Time) {
 			s.current.Release()
 			s.current, s.pending = s.pending, nil
 			s.seq++
+			if s.screen && (s.picW == 0 || s.current.Width*s.picH != s.current.Height*s.picW) {
+				// A screen of a new shape (a shared window resized): lay its views out again.
+				s.picW, s.picH = s.current.Width, s.current.Height
+				c.dirty = true
+			}
 		}
 	}
 	removed := c.removed
@@ -584,7 +630,7 @@ func (c *Compositor) draw(canvas *codec.VideoFrame, p *outputPlan) {
 		tile := c.tile(s, r.Dx(), r.Dy())
 		dst := canvas.Sub(r)
 		_ = dst.CopyFrom(tile)
-		if len(p.sources) > 1 {
+		if len(p.sources) > 1 && !s.screen {
 			drawBorder(&dst, tileBorder, background)
 		}
 	}
@@ -619,7 +665,8 @@ func drawBorder(f *codec.VideoFrame, px int, c codec.YUV) {
 }
 
 // tile returns source s drawn at w x h (scaled picture with label, or placeholder), from the cache when
-// this tick or an earlier one already drew it and nothing changed.
+// this tick or an earlier one already drew it and nothing changed. A screen is letterboxed, never
+// cropped, with an area-averaging filter that keeps small text legible, and has no label.
 func (c *Compositor) tile(s *source, w, h int) *codec.VideoFrame {
 	k := tileKey{s, w, h}
 	e := c.tiles[k]
@@ -640,16 +687,21 @@ func (c *Compositor) tile(s *source, w, h int) *codec.VideoFrame {
 		drawPlaceholder(e.frame, c.label(name, min(max(h/8, 11), 40), w*9/10))
 		return e.frame
 	}
-	mode := scale.Crop
-	if c.cfg.Letterbox {
-		mode = scale.Letterbox
+	var err error
+	switch {
+	case s.screen:
+		err = e.area.Fit(e.frame, s.current, scale.Letterbox, background)
+	case c.cfg.Letterbox:
+		err = scale.Fit(e.frame, s.current, scale.Letterbox, scale.Box, codec.Black)
+	default:
+		err = scale.Fit(e.frame, s.current, scale.Crop, scale.Box, codec.Black)
 	}
-	if err := scale.Fit(e.frame, s.current, mode, scale.Box, codec.Black); err != nil {
+	if err != nil {
 		c.log.Warn("scale tile", "participant", s.id, "err", err)
 		drawPlaceholder(e.frame, nil)
 	}
 	c.stats.scaled.Add(1)
-	if c.cfg.Labels {
+	if c.cfg.Labels && !s.screen {
 		drawLabel(e.frame, c.label(name, min(max(h/14, 11), 26), w*3/4))
 	}
 	return e.frame
@@ -727,12 +779,24 @@ func (c *Compositor) updateStageLocked(now time.Time) {
 // rebuildLocked updates the stage at time now, recomputes every receiver's view, creates and closes
 // outputs, marks which sources are visible, and returns the new assignment. A receiver off stage sees
 // the stage; one on stage sees the rest of the stage and the best-ranked source off stage (an understudy
-// that is not held). Tiles keep join order. Called with c.mu held; it does no I/O and calls nobody.
+// that is not held). Tiles keep join order. The newest screen, if any, is presented to every receiver
+// but its owner, with the best-ranked cameras the strip holds; a pin overrides both. Called with c.mu
+// held; it does no I/O and calls nobody.
 func (c *Compositor) rebuildLocked(now time.Time) []Assignment {
 	c.updateStageLocked(now)
-	ordered := make([]*source, 0, len(c.sources))
+	ordered := make([]*source, 0, len(c.sources)) // cameras in join order
+	var presented *source                         // the newest screen
 	for _, s := range c.sources {
-		ordered = append(ordered, s)
+		if !s.screen {
+			ordered = append(ordered, s)
+			continue
+		}
+		if s.pending != nil { // drawn from this tick on: lay its views out for its size
+			s.picW, s.picH = s.pending.Width, s.pending.Height
+		}
+		if presented == nil || s.joined > presented.joined {
+			presented = s
+		}
 	}
 	slices.SortFunc(ordered, func(a, b *source) int { return int(a.joined) - int(b.joined) })
 	rankOf := make(map[ParticipantID]int, len(c.rank))
@@ -752,42 +816,13 @@ func (c *Compositor) rebuildLocked(now time.Time) []Assignment {
 	slices.Sort(recvIDs)
 	for _, rid := range recvIDs {
 		r := c.receivers[rid]
-		// Candidates: every source but the receiver (unless asked), best-ranked first. The stage comes
-		// first, then whoever is ranked best off stage fills the places left (the receiver's own).
-		cands := make([]*source, 0, len(ordered))
-		for _, s := range ordered {
-			if s.id != r.id || r.opts.IncludeSelf {
-				cands = append(cands, s)
-			}
-		}
-		byRank := slices.Clone(cands)
-		slices.SortStableFunc(byRank, func(a, b *source) int {
-			_, aOn := c.staged[a.id]
-			_, bOn := c.staged[b.id]
-			if aOn != bOn {
-				if aOn {
-					return -1
-				}
-				return 1
-			}
-			return rankOf[a.id] - rankOf[b.id]
-		})
-		if len(byRank) > limit {
-			byRank = byRank[:limit]
-		}
-		// Tiles keep join order so they do not jump around; the Speaker layout puts the top speaker first.
-		tiles := slices.DeleteFunc(slices.Clone(cands), func(s *source) bool { return !slices.Contains(byRank, s) })
-		if r.opts.Layout == Speaker && len(tiles) > 0 {
-			top := slices.MinFunc(tiles, func(a, b *source) int { return rankOf[a.id] - rankOf[b.id] })
-			tiles = slices.DeleteFunc(tiles, func(s *source) bool { return s == top })
-			tiles = append([]*source{top}, tiles...)
-		}
+		layout, tiles := c.viewLocked(r, ordered, presented, rankOf, limit)
 		for _, s := range tiles {
 			shown[s] = true
 		}
 		every := max(1, c.cfg.FrameRate/max(1, min(r.opts.FrameRate, c.cfg.FrameRate)))
 		var view strings.Builder
-		view.WriteString(r.opts.Layout.String())
+		view.WriteString(layout.String())
 		for _, s := range tiles {
 			view.WriteByte('|')
 			view.WriteString(string(s.id))
@@ -801,13 +836,18 @@ func (c *Compositor) rebuildLocked(now time.Time) []Assignment {
 				for i, s := range tiles {
 					ids[i] = s.id
 				}
-				out = &Output{key: key, tiles: ids, layout: r.opts.Layout, frames: make(chan *codec.VideoFrame, 1), done: make(chan struct{})}
+				out = &Output{key: key, tiles: ids, layout: layout, frames: make(chan *codec.VideoFrame, 1), done: make(chan struct{})}
+			}
+			var rects []image.Rectangle
+			if layout == Presentation {
+				rects = PresentationRects(len(tiles)-1, key.Width, key.Height, tiles[0].picW, tiles[0].picH)
+			} else {
+				rects = layout.Rects(len(tiles), key.Width, key.Height)
 			}
 			a = &Assignment{Output: out}
 			byKey[key] = a
 			keys = append(keys, key)
-			plans[key] = outputPlan{out: out, every: every, sources: tiles, rects: r.opts.Layout.Rects(len(tiles), key.Width, key.Height),
-				drawn: make([]uint64, len(tiles))}
+			plans[key] = outputPlan{out: out, every: every, sources: tiles, rects: rects, drawn: make([]uint64, len(tiles))}
 		}
 		a.Receivers = append(a.Receivers, r.id)
 	}
@@ -835,4 +875,68 @@ func (c *Compositor) rebuildLocked(now time.Time) []Assignment {
 	}
 	c.visible.Store(&vis)
 	return assign
+}
+
+// viewLocked returns the layout receiver r sees and its tiles in order, given the cameras in join order,
+// the presented screen (nil: none), the speaker ranking and the most tiles a view shows. The candidates
+// are the cameras but the receiver's own (unless IncludeSelf), best first: the stage comes first, then
+// whoever is ranked best off stage fills the places left (the receiver's own). Called with c.mu held.
+func (c *Compositor) viewLocked(r *receiver, ordered []*source, presented *source, rankOf map[ParticipantID]int, limit int) (Layout, []*source) {
+	cands := make([]*source, 0, len(ordered))
+	for _, s := range ordered {
+		if s.id != r.id || r.opts.IncludeSelf {
+			cands = append(cands, s)
+		}
+	}
+	byRank := slices.Clone(cands)
+	slices.SortStableFunc(byRank, func(a, b *source) int {
+		_, aOn := c.staged[a.id]
+		_, bOn := c.staged[b.id]
+		if aOn != bOn {
+			if aOn {
+				return -1
+			}
+			return 1
+		}
+		return rankOf[a.id] - rankOf[b.id]
+	})
+	// best returns the k best candidates other than skip, in join order so that tiles do not jump around.
+	best := func(k int, skip *source) []*source {
+		pick := make(map[*source]bool, k)
+		for _, s := range byRank {
+			if len(pick) == k {
+				break
+			}
+			if s != skip {
+				pick[s] = true
+			}
+		}
+		return slices.DeleteFunc(slices.Clone(cands), func(s *source) bool { return !pick[s] })
+	}
+
+	// The source shown large: the pin if it is there, else the presentation unless it is r's own.
+	var main *source
+	if pinned, ok := c.sources[r.opts.Pin]; ok && r.opts.Pin != "" {
+		main = pinned
+	} else if presented != nil && presented.owner != r.id {
+		main = presented
+	}
+	switch {
+	case main != nil && main.screen: // the screen counts as one of the limit's tiles
+		k := min(limit-1, PresentationStripLen(r.opts.Width, r.opts.Height, main.picW, main.picH))
+		return Presentation, append([]*source{main}, best(k, nil)...)
+	case main != nil: // a pinned camera
+		return Speaker, append([]*source{main}, best(limit-1, main)...)
+	}
+	tiles := best(limit, nil)
+	if r.opts.Layout == Speaker {
+		if len(tiles) > 0 {
+			// The top speaker first.
+			top := slices.MinFunc(tiles, func(a, b *source) int { return rankOf[a.id] - rankOf[b.id] })
+			tiles = slices.DeleteFunc(tiles, func(s *source) bool { return s == top })
+			tiles = append([]*source{top}, tiles...)
+		}
+		return Speaker, tiles
+	}
+	return Grid, tiles
 }

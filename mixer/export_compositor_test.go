@@ -1,6 +1,9 @@
 package mixer
 
-import "time"
+import (
+	"image"
+	"time"
+)
 
 // Test seams for the external compositor tests (package mixer_test, which can import mixertest).
 
@@ -20,3 +23,16 @@ func (c *Compositor) DrainOutputs() {
 }
 
 var PlaceholderColour = placeholderColour
+
+// Background is the canvas colour around tiles and around a letterboxed screen.
+var Background = background
+
+// RenderText draws text px pixels high into an alpha mask with the labels' font, for tests that need
+// text in a picture.
+func RenderText(text string, px, maxW int) (*image.Alpha, error) {
+	r, err := newTextRenderer()
+	if err != nil {
+		return nil, err
+	}
+	return r.render(text, px, maxW), nil
+}
