@@ -40,10 +40,12 @@ type DataMessage struct {
 	Binary bool // a binary message; otherwise text (UTF-8 is not checked here)
 }
 
-// DataListener is an optional interface of a ParticipantListener: a listener that implements it gets the
-// messages the participant's client sends on its data channels, in order, one at a time, on pion's
-// goroutine (it must return quickly).
+// DataListener is an optional interface of a ParticipantListener: a listener that implements it is told
+// when a data channel of the participant's client opens (SendData on it works from then on), and gets
+// the messages the client sends on it, in order, one at a time, on pion's goroutine (it must return
+// quickly).
 type DataListener interface {
+	OnDataOpen(label string)
 	OnData(m DataMessage)
 }
 
@@ -81,6 +83,12 @@ func (w *webrtcTransport) onDataChannel(dc *webrtc.DataChannel) {
 		d.mu.Unlock()
 	})
 	l, _ := p.listener.(DataListener)
+	if l != nil {
+		dc.OnOpen(func() {
+			defer p.m.catch(panicCallback, p.log, p.removeAsync)
+			l.OnDataOpen(label)
+		})
+	}
 	dc.OnMessage(func(msg webrtc.DataChannelMessage) {
 		defer p.m.catch(panicCallback, p.log, p.removeAsync)
 		if len(msg.Data) > MaxDataMessage {

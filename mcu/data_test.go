@@ -3,6 +3,7 @@ package mcu_test
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,8 +18,15 @@ import (
 // dataListener records the data messages of a participant.
 type dataListener struct {
 	*listener
-	mu  sync.Mutex
-	got []mcu.DataMessage
+	mu     sync.Mutex
+	got    []mcu.DataMessage
+	opened []string
+}
+
+func (l *dataListener) OnDataOpen(label string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.opened = append(l.opened, label)
 }
 
 func (l *dataListener) OnData(m mcu.DataMessage) {
@@ -107,6 +115,12 @@ func TestDataChannel(t *testing.T) {
 	}
 	if s := m.Stats(); s.DataIn != 3 || s.DataDropped != 1 {
 		t.Errorf("stats: %d in, %d dropped; want 3 and 1 (the oversized one)", s.DataIn, s.DataDropped)
+	}
+	l.mu.Lock()
+	labels := slices.Clone(l.opened)
+	l.mu.Unlock()
+	if !slices.Equal(labels, []string{"chat"}) {
+		t.Errorf("opened %v, want chat", labels)
 	}
 	if !p.HasData("chat") || p.HasData("files") {
 		t.Error("HasData: want chat and not files")

@@ -16,6 +16,7 @@ import (
 	"github.com/openmcu/mcu/codec/g722"
 	"github.com/openmcu/mcu/codec/opus"
 	"github.com/openmcu/mcu/mcu/internal/assembler"
+	"github.com/openmcu/mcu/mixer"
 )
 
 // Ingest tuning.
@@ -109,7 +110,8 @@ func (p *Participant) VideoFramesDecoded() uint64 { return p.framesDecoded.Load(
 // When the participant becomes visible again the decoder is told its references are gone (Lost), and a
 // PLI goes out at once, regardless of the rate limit, so that a fresh picture replaces the compositor's
 // placeholder within a round trip.
-func (p *Participant) readVideo(read rtpReader, sendPLI func() error, c codec.VideoCodec, depacketizer rtp.Depacketizer) {
+func (p *Participant) readVideo(read rtpReader, sendPLI func() error, c codec.VideoCodec, depacketizer rtp.Depacketizer,
+	to videoTarget) {
 	dec, err := av.NewVideoDecoder(c, av.WithMaxSize(p.m.cfg.MaxInputWidth, p.m.cfg.MaxInputHeight))
 	if err != nil {
 		p.log.Error("new video decoder", "codec", c, "err", err)
@@ -140,7 +142,7 @@ func (p *Participant) readVideo(read rtpReader, sendPLI func() error, c codec.Vi
 	emit := func(data []byte, lost bool) {
 		// Nothing to decode for a participant visible to nobody or whose camera is off; when that ends, the
 		// decoder's references are gone and a keyframe is asked for at once.
-		if !p.r.video.Visible(p.id) || p.videoMuted.Load() {
+		if !p.r.video.Visible(to.id) || to.off() {
 			if !idle {
 				idle = true
 				p.m.stats.VideoDecodersActive.Add(-1)
@@ -158,7 +160,9 @@ func (p *Participant) readVideo(read rtpReader, sendPLI func() error, c codec.Vi
 		if lost {
 			dec.Lost()
 		}
-		p.framesDecoded.Add(1)
+		if !to.screen {
+			p.framesDecoded.Add(1)
+		}
 		p.m.stats.VideoFramesDecoded.Add(1)
 		pic, err := dec.Decode(data)
 		if err != nil {
@@ -172,14 +176,14 @@ func (p *Participant) readVideo(read rtpReader, sendPLI func() error, c codec.Vi
 			return
 		}
 		pic.Time = arrival // the arrival of the frame's last packet
-		if err := p.r.video.PushFrame(p.id, pic); err == nil {
+		if err := p.r.video.PushFrame(to.id, pic); err == nil {
 			p.m.stats.VideoFramesIn.Add(1)
 		}
 		// SetMuted may have turned the camera off (and cleared the tile) while this picture was decoded:
 		// it must not stay on screen as a frozen frame. SetMuted sets the flag before clearing, so either
 		// its clear comes after this push or this check sees the flag.
-		if p.videoMuted.Load() {
-			p.r.video.ClearPicture(p.id)
+		if to.off() {
+			p.r.video.ClearPicture(to.id)
 		}
 	}
 	for {
@@ -196,6 +200,20 @@ func (p *Participant) readVideo(read rtpReader, sendPLI func() error, c codec.Vi
 		arrival = at
 		asm.Push(pkt, arrival, emit)
 	}
+}
+
+// videoTarget is where an incoming video track's pictures go: the participant's camera tile, or its
+// screen (screen.go). off reports that nothing is to be decoded now (the camera muted, the screen not
+// presented).
+type videoTarget struct {
+	id     mixer.ParticipantID
+	screen bool
+	off    func() bool
+}
+
+// camera is the target of the participant's camera track.
+func (p *Participant) camera() videoTarget {
+	return videoTarget{id: p.id, off: p.videoMuted.Load}
 }
 
 // newAudioDecoder opens a decoder for an incoming audio stream.

@@ -218,6 +218,10 @@ func (r *room) remove(p *Participant) (others []*Participant, empty bool) {
 	}
 	others = slices.Clone(r.order)
 	empty = len(r.byID) == r.outputsLocked() && !r.closed // outputs end with the room
+	presented := r.presenter == p
+	if presented {
+		r.presenter = nil
+	}
 	if empty {
 		r.closed = true
 		r.m.removeRoomLocked(r)
@@ -228,6 +232,10 @@ func (r *room) remove(p *Participant) (others []*Participant, empty bool) {
 	r.audio.RemoveListener(p.id)
 	r.video.RemoveReceiver(p.id)
 	r.video.RemoveSource(p.id)
+	if presented {
+		r.video.RemoveSource(p.screenID())
+		r.roomStateChanged()
+	}
 	return others, empty
 }
 
@@ -256,6 +264,9 @@ func (r *room) state() RoomState {
 	for _, p := range r.byID {
 		st.Recording = st.Recording || p.kind == kindRecording
 		st.Streaming = st.Streaming || p.kind == kindStream
+	}
+	if p := r.presenter; p != nil {
+		st.Presenter, st.PresenterName = p.id, p.name
 	}
 	return st
 }

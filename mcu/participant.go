@@ -68,10 +68,14 @@ type RosterEvent struct {
 }
 
 // RoomState is what every participant is told about its room: whether it is being recorded or streamed
-// out. Plain data.
+// out, and who presents. Plain data.
 type RoomState struct {
 	Recording bool `json:"recording"`
 	Streaming bool `json:"streaming"`
+	// Presenter is the participant who shares its screen now (ShareScreen), PresenterName its name;
+	// empty when nobody presents.
+	Presenter     ParticipantID `json:"presenter,omitempty"`
+	PresenterName string        `json:"presenter_name,omitempty"`
 }
 
 // ParticipantListener receives one participant's events. Its methods are called from various goroutines
@@ -119,10 +123,12 @@ type Participant struct {
 	removing bool
 	negTimer *time.Timer // Config.NegotiationTimeout, from joining until the media is up
 	layout   mixer.Layout
-	caps     Caps    // set by SetCaps
-	sdpCaps  Caps    // from the last offer's b=AS / b=TIAS
-	estCaps  Caps    // from bandwidth estimation (runBWE)
-	quality  Quality // kept by runBWE
+	pin      ParticipantID // SetPin: shown large for this participant; "" none
+	screen   screenShare   // ShareScreen (screen.go)
+	caps     Caps          // set by SetCaps
+	sdpCaps  Caps          // from the last offer's b=AS / b=TIAS
+	estCaps  Caps          // from bandwidth estimation (runBWE)
+	quality  Quality       // kept by runBWE
 
 	audioLoss audioLoss // what the listener reports losing of its audio
 	// Keyframes: PLI/FIR received from the participant, and IDRs forced on its encoder at its request
@@ -270,7 +276,7 @@ func (p *Participant) applyTier(reason string) error {
 	p.tierMu.Lock()
 	defer p.tierMu.Unlock()
 	p.mu.Lock()
-	caps, layout, closing := p.caps.merge(p.sdpCaps).merge(p.estCaps), p.layout, p.closing
+	caps, layout, pin, closing := p.caps.merge(p.sdpCaps).merge(p.estCaps), p.layout, p.pin, p.closing
 	p.mu.Unlock()
 	if closing || p.r == nil {
 		return nil
@@ -284,7 +290,9 @@ func (p *Participant) applyTier(reason string) error {
 		p.r.video.RemoveReceiver(p.id) // audio only, or not connected yet
 		return nil
 	}
-	return p.r.video.AddReceiver(p.id, p.r.receiverOptions(layout, i))
+	opts := p.r.receiverOptions(layout, i)
+	opts.Pin = pin
+	return p.r.video.AddReceiver(p.id, opts)
 }
 
 func (p *Participant) tierName(i int) string {

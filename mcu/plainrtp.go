@@ -356,7 +356,7 @@ func (t *rtpTransport) startVideo() {
 			}
 		}
 		pli := func() error { return s.SendPLI(ssrc.Load()) }
-		p.readVideo(read, pli, codec.H264, &codecs.H264Packet{})
+		p.readVideo(read, pli, codec.H264, &codecs.H264Packet{}, p.camera())
 	}()
 }
 

@@ -26,14 +26,15 @@ type room struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // mixer loop, compositor loop, output encoders
 
-	mu      sync.Mutex
-	byID    map[ParticipantID]*Participant
-	layout  mixer.Layout   // the layout new members start with (MCU.SetRoomLayout)
-	order   []*Participant // join order, for the roster
-	closed  bool
-	started bool
-	told    RoomState  // the state the participants were last told (roomStateChanged)
-	stateMu sync.Mutex // serialises roomStateChanged
+	mu        sync.Mutex
+	byID      map[ParticipantID]*Participant
+	layout    mixer.Layout   // the layout new members start with (MCU.SetRoomLayout)
+	order     []*Participant // join order, for the roster
+	closed    bool
+	started   bool
+	told      RoomState    // the state the participants were last told (roomStateChanged)
+	presenter *Participant // who shares its screen (screen.go); nil: nobody
+	stateMu   sync.Mutex   // serialises roomStateChanged
 
 	// snapshot is a copy-on-write snapshot of byID for the media path, replaced under mu.
 	snapshot atomic.Pointer[map[ParticipantID]*Participant]

@@ -534,9 +534,20 @@ func (w *webrtcTransport) close() {
 	}
 }
 
+// firstVideo reports whether recv belongs to the first video transceiver of the connection (the first
+// video section of the client's offer: its camera).
+func (w *webrtcTransport) firstVideo(recv *webrtc.RTPReceiver) bool {
+	for _, tr := range w.pc.GetTransceivers() {
+		if tr.Kind() == webrtc.RTPCodecTypeVideo {
+			return tr.Receiver() == recv
+		}
+	}
+	return true
+}
+
 // onTrack runs on its own pion goroutine for each incoming track and reads it until the connection
 // closes: the ingest of a WebRTC participant.
-func (w *webrtcTransport) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+func (w *webrtcTransport) onTrack(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	p := w.p
 	p.mu.Lock()
 	if p.closing {
@@ -573,6 +584,15 @@ func (w *webrtcTransport) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) 
 	pli := func() error {
 		return w.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
 	}
+	to := p.camera()
+	if t.Kind() == webrtc.RTPCodecTypeVideo {
+		var ok bool
+		if to, ok = p.videoTargetOf(t.StreamID(), w.firstVideo(recv)); !ok {
+			log.Info("ignoring a second camera track")
+			return
+		}
+		log = log.With("screen", to.screen)
+	}
 	switch mime {
 	case strings.ToLower(webrtc.MimeTypeOpus):
 		dec, err := opus.NewDecoder()
@@ -583,9 +603,9 @@ func (w *webrtcTransport) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) 
 		defer dec.Close()
 		p.readAudio(readRTP, dec, nil)
 	case strings.ToLower(webrtc.MimeTypeH264):
-		p.readVideo(readRTP, pli, codec.H264, &codecs.H264Packet{})
+		p.readVideo(readRTP, pli, codec.H264, &codecs.H264Packet{}, to)
 	case strings.ToLower(webrtc.MimeTypeVP8):
-		p.readVideo(readRTP, pli, codec.VP8, &codecs.VP8Packet{})
+		p.readVideo(readRTP, pli, codec.VP8, &codecs.VP8Packet{}, to)
 	default:
 		log.Warn("unsupported inbound codec")
 	}
