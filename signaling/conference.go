@@ -28,6 +28,14 @@ type Session interface {
 	SetMuted(audio, video bool)
 	SetLayout(l mcu.Layout) error
 	SetCaps(c mcu.Caps) error
+	// ShareScreen presents the participant's video track in the MediaStream stream as its screen;
+	// StopScreen ends it (mcu.Participant.ShareScreen).
+	ShareScreen(stream string) error
+	StopScreen()
+	// SetPin shows participant id large for this participant ("" unpins).
+	SetPin(id mcu.ParticipantID) error
+	// SendData sends one message on the client's data channel label (mcu.Participant.SendData).
+	SendData(label string, data []byte, binary bool) error
 	Leave()
 }
 

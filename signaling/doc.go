@@ -22,6 +22,12 @@
 //	                                      (all optional, 0 = none; maxKbps in join is the same cap); the
 //	                                      server moves the participant to the best tier that fits, or to
 //	                                      audio only
+//	{"type":"record","on":bool}           start or stop the room's recording (needs roomRecord or roomAdmin)
+//	{"type":"screen","on":true,"stream":"MSID"}   present the video track in MediaStream MSID (a second
+//	                                      video section of the offer, from getDisplayMedia) to the room;
+//	                                      one presenter per room, a new share takes over
+//	{"type":"screen","on":false}          stop presenting
+//	{"type":"pin","id":"PID"}             show participant PID large for this client ("" unpins)
 //	{"type":"leave"}                      the participant leaves; the server closes the socket (1000)
 //
 // Server to client:
@@ -35,6 +41,8 @@
 //	{"type":"participant-left","id":"..."}
 //	{"type":"speaking","id":"...","speaking":bool}
 //	{"type":"muted","id":"...","audio":bool,"video":bool}
+//	{"type":"room","recording":bool,"streaming":bool,"presenter":"PID","presenterName":"N"}   the room's
+//	                                      state (presenter only while someone presents; also in "joined")
 //	{"type":"error","code":"...","message":"..."}
 //	{"type":"quality","tier":"hd|sd|ld|audio-only","limit":"caps|bandwidth|","estimatedKbps":N,"sentKbps":N,
 //	 "lossPct":N,"keyframeRequests":N,"keyframesForced":N}   every second while joined: the downstream link
@@ -47,6 +55,10 @@
 // gets an error message and the socket stays open; a token refusal keeps it open too, but the page stops.
 // When the MCU removes the participant (its media connection failed, or the MCU closed) the client gets
 // an "internal" error and the server closes the socket (1000, or 1001 on shutdown).
+//
+// Chat and shared files do not go over the socket: the page opens a data channel labelled "chat" on its
+// peer connection, and the messages on it are package chat's protocol (a WHEP viewer's channel is
+// read-only).
 //
 // # Connections
 //

@@ -68,6 +68,8 @@ const (
 	typeCaps      = "caps"
 	typeLeave     = "leave"
 	typeRecord    = "record"
+	typeScreen    = "screen"
+	typePin       = "pin"
 
 	typeJoined            = "joined"
 	typeParticipantJoined = "participant-joined"
@@ -104,6 +106,13 @@ type (
 	leaveMsg struct{}
 	// recordMsg starts (On) or stops the room's recording: the page's record button.
 	recordMsg struct{ On bool }
+	// screenMsg starts (On, with the MediaStream ID of the screen track) or stops sharing a screen.
+	screenMsg struct {
+		On     bool
+		Stream string
+	}
+	// pinMsg pins a participant for this client ("" unpins).
+	pinMsg struct{ ID mcu.ParticipantID }
 )
 
 // wireCandidate is RTCIceCandidateInit on the wire, both ways.
@@ -147,6 +156,10 @@ func decodeMessage(data []byte) (any, error) {
 		return leaveMsg{}, nil
 	case typeRecord:
 		return decodeRecord(typ, data)
+	case typeScreen:
+		return decodeScreen(typ, data)
+	case typePin:
+		return decodePin(typ, data)
 	}
 	return nil, errorf(CodeUnknownType, "unknown message type %q", truncate(typ, 32))
 }
@@ -261,6 +274,42 @@ func decodeRecord(typ string, data []byte) (any, error) {
 	return recordMsg{On: *m.On}, nil
 }
 
+// decodeScreen reads a "screen": boolean "on" and, when on, the "stream" ID of the screen track (1 to
+// 128 bytes).
+func decodeScreen(typ string, data []byte) (any, error) {
+	var m struct {
+		On     *bool   `json:"on"`
+		Stream *string `json:"stream"`
+	}
+	if err := unmarshalFields(typ, data, &m); err != nil {
+		return nil, err
+	}
+	if m.On == nil {
+		return nil, errorf(CodeBadMessage, "screen needs a boolean \"on\"")
+	}
+	if !*m.On {
+		return screenMsg{}, nil
+	}
+	if m.Stream == nil || *m.Stream == "" || len(*m.Stream) > 128 || *m.Stream == "*" {
+		return nil, errorf(CodeBadMessage, "screen needs the \"stream\" id of the screen track")
+	}
+	return screenMsg{On: true, Stream: *m.Stream}, nil
+}
+
+// decodePin reads a "pin": the "id" of a participant, or "" to unpin.
+func decodePin(typ string, data []byte) (any, error) {
+	var m struct {
+		ID *string `json:"id"`
+	}
+	if err := unmarshalFields(typ, data, &m); err != nil {
+		return nil, err
+	}
+	if m.ID == nil || len(*m.ID) > 128 {
+		return nil, errorf(CodeBadMessage, "pin needs an \"id\" (empty to unpin)")
+	}
+	return pinMsg{ID: mcu.ParticipantID(*m.ID)}, nil
+}
+
 // decodeLayout reads a "layout": grid or speaker.
 func decodeLayout(typ string, data []byte) (any, error) {
 	var m struct {
@@ -359,11 +408,16 @@ type (
 		Recording bool `json:"recording"`
 		Streaming bool `json:"streaming"`
 		CanRecord bool `json:"canRecord"`
+		// Presenter and PresenterName: who shares its screen now, if anyone.
+		Presenter     string `json:"presenter,omitempty"`
+		PresenterName string `json:"presenterName,omitempty"`
 	}
 	roomOut struct {
-		Type      string `json:"type"`
-		Recording bool   `json:"recording"`
-		Streaming bool   `json:"streaming"`
+		Type          string `json:"type"`
+		Recording     bool   `json:"recording"`
+		Streaming     bool   `json:"streaming"`
+		Presenter     string `json:"presenter,omitempty"`
+		PresenterName string `json:"presenterName,omitempty"`
 	}
 	sdpOut struct {
 		Type string `json:"type"`
@@ -445,7 +499,8 @@ func rosterOut(e mcu.RosterEvent) any {
 	case mcu.RosterMuted:
 		return mutedOut{Type: typeMuted, ID: id, Audio: e.Participant.AudioMuted, Video: e.Participant.VideoMuted}
 	case mcu.RosterRoom:
-		return roomOut{Type: typeRoom, Recording: e.Room.Recording, Streaming: e.Room.Streaming}
+		return roomOut{Type: typeRoom, Recording: e.Room.Recording, Streaming: e.Room.Streaming,
+			Presenter: string(e.Room.Presenter), PresenterName: e.Room.PresenterName}
 	}
 	return nil
 }

@@ -97,3 +97,32 @@ func TestRecordFromThePage(t *testing.T) {
 	cl.send(map[string]any{"type": "record", "on": true})
 	cl.expectError(signaling.CodeForbidden)
 }
+
+// TestScreenAndPin: "screen" starts and stops a presentation (everyone gets "room" with the presenter),
+// "pin" reaches the session; a screen without its stream id, or with the wildcard, is a bad message.
+func TestScreenAndPin(t *testing.T) {
+	conf := &signalingtest.Conference{}
+	s := newServer(t, conf, nil)
+	ann := s.dial(t)
+	ann.join("r", "Ann")
+	bob := s.dial(t)
+	bob.join("r", "Bob")
+	ann.recvAny() // participant-joined Bob
+	ann.send(map[string]any{"type": "screen", "on": true, "stream": "{a-stream-id}"})
+	want := `{"type":"room","recording":false,"streaming":false,"presenter":"f1","presenterName":"Ann"}`
+	ann.expect(want)
+	bob.expect(want)
+	if got := session(t, conf, 0).Screen(); got != "{a-stream-id}" {
+		t.Errorf("screen stream %q", got)
+	}
+	ann.send(map[string]any{"type": "screen", "on": false})
+	bob.expect(`{"type":"room","recording":false,"streaming":false}`)
+	bob.send(map[string]any{"type": "pin", "id": "f1"})
+	bob.send(map[string]any{"type": "screen", "on": true})
+	bob.expectError(signaling.CodeBadMessage)
+	bob.send(map[string]any{"type": "screen", "on": true, "stream": "*"})
+	bob.expectError(signaling.CodeBadMessage)
+	if got := session(t, conf, 1).Pin(); got != "f1" {
+		t.Errorf("pin %q, want f1", got)
+	}
+}

@@ -127,6 +127,9 @@ type Params struct {
 	// Recorder serves the page's record button (for tokens granting roomRecord or roomAdmin; never on
 	// a server without Keys); nil: no recording from the page.
 	Recorder Recorder
+	// Chat is the rooms' chat and file sharing, over the page's "chat" data channel (and the /watch
+	// page's, read-only); nil: no chat.
+	Chat ChatHub
 }
 
 // Recorder starts and stops a room's recording (signaling/egress.Manager).
@@ -167,6 +170,7 @@ type WebSocketHandler struct {
 	limiter  *ConnLimiter
 	keys     auth.Keys
 	recorder Recorder
+	chat     ChatHub
 
 	mu     sync.Mutex
 	closed bool
@@ -191,7 +195,7 @@ func NewWebSocketHandler(conf Conference, cfg WebSocketConfig, p Params) (*WebSo
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &WebSocketHandler{conf: conf, cfg: cfg, log: log, ctx: ctx, cancel: cancel, limiter: p.Limiter, keys: p.Keys,
-		recorder: p.Recorder}, nil
+		recorder: p.Recorder, chat: p.Chat}, nil
 }
 
 // Close closes every socket (status 1001, going away; their participants leave) and waits until they are
@@ -271,9 +275,10 @@ type conn struct {
 	req     *http.Request // the upgrade request (its token, if any)
 	claims  *auth.Claims  // the verified token of the join; nil when tokens are off
 	session Session
-	room    string // the joined room
-	left    bool   // session.Leave was called
-	maxKbps int    // from "join"
+	chat    *chatLink // the session's chat channel (set by join)
+	room    string    // the joined room
+	left    bool      // session.Leave was called
+	maxKbps int       // from "join"
 
 	limit       *rate.Limiter // MessageRate, MessageBurst
 	excess      int           // messages refused since excessSince
@@ -446,6 +451,23 @@ func (c *conn) handle(msg any) error {
 		c.out.closeAfterFlush(websocket.StatusNormalClosure, "left")
 	case recordMsg:
 		return c.record(m.On)
+	case screenMsg:
+		if !m.On {
+			c.session.StopScreen()
+			return nil
+		}
+		if c.claims != nil && !c.claims.Video.CanPublishMedia() {
+			return errorf(CodeForbidden, "sharing a screen needs the canPublish grant")
+		}
+		if err := c.session.ShareScreen(m.Stream); err != nil {
+			c.log.Debug("share screen", "err", err)
+			return errorf(CodeForbidden, "this participant cannot share a screen")
+		}
+	case pinMsg:
+		if err := c.session.SetPin(m.ID); err != nil {
+			c.log.Debug("pin", "err", err)
+			return errorf(CodeInternal, "the pin could not be applied")
+		}
 	}
 	return nil
 }
@@ -490,7 +512,8 @@ func (c *conn) join(m joinMsg) error {
 		return err
 	}
 	c.out.startJoin()
-	s, err := c.h.conf.Join(m.Room, name, listener{c.out}, opts)
+	c.chat = &chatLink{hub: c.h.chat}
+	s, err := c.h.conf.Join(m.Room, name, listener{out: c.out, chat: c.chat}, opts)
 	if err != nil {
 		c.out.abortJoin()
 		switch {
@@ -511,6 +534,8 @@ func (c *conn) join(m joinMsg) error {
 		return errorf(CodeInternal, "could not join the room")
 	}
 	c.session, c.room = s, m.Room
+	// Chat needs canPublishData once tokens are on; without keys everyone may chat.
+	c.chat.bind(m.Room, name, s, c.claims == nil || c.claims.Video.CanPublishDataMessages())
 	c.maxKbps = m.MaxKbps
 	c.log = c.log.With("room", m.Room, "participant", s.ID())
 	c.log.Info("joined", "max_kbps", m.MaxKbps)
@@ -579,6 +604,7 @@ func (c *conn) leave() {
 		return
 	}
 	c.left = true
+	c.chat.leave()
 	c.session.Leave()
 	c.log.Info("left")
 }
@@ -670,11 +696,20 @@ func (c *conn) failed(what string, err error, timedOut bool) {
 type qualitySource interface{ Quality() mcu.Quality }
 
 // listener is the participant's mcu.ParticipantListener: it only queues.
-type listener struct{ out *outbox }
+type listener struct {
+	out  *outbox
+	chat *chatLink
+}
 
 func (l listener) OnICECandidate(c mcu.ICECandidate) { l.out.push(candidateOutOf(c)) }
 func (l listener) OnRoster(e mcu.RosterEvent)        { l.out.roster(e) }
-func (l listener) OnClosed(err error)                { l.out.closed(err) }
+func (l listener) OnDataOpen(label string)           { l.chat.open(label) }
+func (l listener) OnData(m mcu.DataMessage)          { l.chat.data(m) }
+
+func (l listener) OnClosed(err error) {
+	l.chat.leave()
+	l.out.closed(err)
+}
 
 // closeRequest asks the writer to close the socket after writing what is queued (nothing on overflow).
 type closeRequest struct {
@@ -819,7 +854,9 @@ func (o *outbox) abortJoin() {
 func (o *outbox) finishJoin(joined joinedOut) {
 	o.mu.Lock()
 	joined.Participants = o.pending.participants()
-	joined.Recording, joined.Streaming = o.pending.room.Recording, o.pending.room.Streaming
+	st := o.pending.room
+	joined.Recording, joined.Streaming = st.Recording, st.Streaming
+	joined.Presenter, joined.PresenterName = string(st.Presenter), st.PresenterName
 	if b, err := json.Marshal(joined); err == nil {
 		o.pushLocked("", b)
 	}

@@ -111,6 +111,7 @@ type WHIPHandler struct {
 	log     *slog.Logger
 	limiter *ConnLimiter
 	keys    auth.Keys
+	chat    ChatHub // Params.Chat: WHEP viewers read the room's chat
 
 	mu        sync.Mutex
 	closed    bool
@@ -130,7 +131,8 @@ func NewWHIPHandler(conf Conference, cfg WHIPConfig, p Params) (*WHIPHandler, er
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &WHIPHandler{conf: conf, cfg: cfg, log: log, limiter: p.Limiter, keys: p.Keys, resources: make(map[string]*whipResource)}, nil
+	return &WHIPHandler{conf: conf, cfg: cfg, log: log, limiter: p.Limiter, keys: p.Keys, chat: p.Chat,
+		resources: make(map[string]*whipResource)}, nil
 }
 
 // Close makes every WHIP and WHEP participant leave; later POSTs get 503. It is idempotent.
@@ -184,7 +186,8 @@ type whipResource struct {
 	ufrag   string // the client's ICE username fragment, from the offer
 	session Session
 	log     *slog.Logger
-	release func() // gives back the client IP's connection (ConnLimiter); called once, by OnClosed
+	release func()    // gives back the client IP's connection (ConnLimiter); called once, by OnClosed
+	chat    *chatLink // a WHEP viewer's chat channel, read-only (the /watch page reads the chat)
 
 	gone bool // the participant was removed; guarded by h.mu
 }
@@ -195,8 +198,15 @@ func (r *whipResource) OnICECandidate(mcu.ICECandidate) {}
 // OnRoster ignores the room's events: WHIP clients have no roster.
 func (r *whipResource) OnRoster(mcu.RosterEvent) {}
 
+// OnDataOpen joins a viewer's chat channel to the room's chat, read-only.
+func (r *whipResource) OnDataOpen(label string) { r.chat.open(label) }
+
+// OnData passes what a viewer's chat channel says to the chat (which refuses it: read-only).
+func (r *whipResource) OnData(m mcu.DataMessage) { r.chat.data(m) }
+
 // OnClosed forgets the resource once its participant is gone.
 func (r *whipResource) OnClosed(err error) {
+	r.chat.leave()
 	h := r.h
 	h.mu.Lock()
 	r.gone = true
@@ -523,7 +533,7 @@ func (h *WHIPHandler) post(w http.ResponseWriter, r *http.Request, kind whipKind
 	id := rand.Text()
 	res := &whipResource{h: h, kind: kind, room: room, id: id, etag: `"` + rand.Text() + `"`, ufrag: ufrag,
 		log:     log.With("resource", id[:8]), // enough to follow a session, not to act on it
-		release: sync.OnceFunc(release)}
+		release: sync.OnceFunc(release), chat: &chatLink{hub: h.chat}}
 	s, err := h.conf.Join(room, name, res, opts)
 	if err != nil {
 		res.release()
@@ -544,6 +554,15 @@ func (h *WHIPHandler) post(w http.ResponseWriter, r *http.Request, kind whipKind
 		return
 	}
 	res.session = s
+	if kind == kindWHEP {
+		res.chat.bind(room, name, s, false)
+	}
+	// ?screen=1: the publisher presents (OBS sharing a screen): its video is the room's presentation.
+	if kind == kindWHIP && (r.URL.Query().Get("screen") == "1" || r.URL.Query().Get("screen") == "true") {
+		if err := s.ShareScreen(mcu.ScreenAny); err != nil {
+			res.log.Debug("share screen", "err", err)
+		}
+	}
 	answer, err := s.HandleOffer(offer)
 	if err != nil {
 		s.Leave()

@@ -138,6 +138,9 @@ type Session struct {
 	layouts    int
 	caps       []mcu.Caps
 	leaves     int
+	screen     string // the stream of ShareScreen; "" when not presenting
+	pin        mcu.ParticipantID
+	sent       []mcu.DataMessage
 }
 
 // ID returns the session's ID ("f1", "f2", … in join order).
@@ -218,6 +221,73 @@ func (s *Session) SetCaps(c mcu.Caps) error {
 	defer s.mu.Unlock()
 	s.caps = append(s.caps, c)
 	return nil
+}
+
+// ShareScreen records the stream and tells the room's sessions who presents (RosterRoom), like the MCU.
+func (s *Session) ShareScreen(stream string) error {
+	s.mu.Lock()
+	s.screen = stream
+	s.mu.Unlock()
+	s.tellRoom(mcu.RoomState{Presenter: s.id, PresenterName: s.Name})
+	return nil
+}
+
+// StopScreen ends the presentation and tells the room's sessions.
+func (s *Session) StopScreen() {
+	s.mu.Lock()
+	was := s.screen != ""
+	s.screen = ""
+	s.mu.Unlock()
+	if was {
+		s.tellRoom(mcu.RoomState{})
+	}
+}
+
+// tellRoom sends a RosterRoom event with st to every session of the room.
+func (s *Session) tellRoom(st mcu.RoomState) {
+	s.c.mu.Lock()
+	all := slices.Clone(s.c.rooms[s.Room])
+	s.c.mu.Unlock()
+	for _, o := range all {
+		o.Listener.OnRoster(mcu.RosterEvent{Type: mcu.RosterRoom, Room: st})
+	}
+}
+
+// Screen returns the stream ShareScreen named, "" when not presenting.
+func (s *Session) Screen() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.screen
+}
+
+// SetPin records the pinned participant.
+func (s *Session) SetPin(id mcu.ParticipantID) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pin = id
+	return nil
+}
+
+// Pin returns the pinned participant.
+func (s *Session) Pin() mcu.ParticipantID {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pin
+}
+
+// SendData records what was sent.
+func (s *Session) SendData(label string, data []byte, binary bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sent = append(s.sent, mcu.DataMessage{Label: label, Data: slices.Clone(data), Binary: binary})
+	return nil
+}
+
+// Sent returns what SendData sent, in order.
+func (s *Session) Sent() []mcu.DataMessage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.sent)
 }
 
 // Caps returns every SetCaps call's caps, in order.
