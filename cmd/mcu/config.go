@@ -16,6 +16,7 @@ import (
 	"github.com/openmcu/mcu/mcu"
 	"github.com/openmcu/mcu/signaling"
 	"github.com/openmcu/mcu/signaling/auth"
+	"github.com/openmcu/mcu/signaling/chat"
 	"github.com/openmcu/mcu/signaling/sip"
 )
 
@@ -57,6 +58,8 @@ type Config struct {
 	RecordDir string `json:"record_dir"`
 	// RecordRooms records rooms automatically as they start: "all", or room names.
 	RecordRooms []string `json:"record_rooms,omitempty"`
+	// Chat is the rooms' chat and file sharing: text length, history, rate, file size and per-room quota.
+	Chat chat.Config `json:"chat"`
 	// WebhookURLs receive the server's events (rooms, participants, recordings, streams) as signed JSON
 	// POSTs; they need APIKeys (the first key signs).
 	WebhookURLs []string `json:"webhook_urls,omitempty"`
@@ -71,7 +74,8 @@ type Config struct {
 func DefaultConfig() Config {
 	m := mcu.DefaultConfig()
 	m.IncludeLoopback = true
-	return Config{HTTP: ":8080", LogLevel: "info", MaxConnsPerIP: 20, RecordDir: "recordings", SIP: sip.DefaultConfig(), MCU: m}
+	return Config{HTTP: ":8080", LogLevel: "info", MaxConnsPerIP: 20, RecordDir: "recordings", Chat: chat.DefaultConfig(),
+		SIP: sip.DefaultConfig(), MCU: m}
 }
 
 // Validate reports the first unusable setting.
@@ -101,6 +105,9 @@ func (c Config) Validate() error {
 	}
 	if c.RecordDir == "" {
 		return fmt.Errorf("record dir is empty")
+	}
+	if err := c.Chat.Validate(); err != nil {
+		return err
 	}
 	if c.SIP.Port != 0 {
 		sc := c.sipConfig()
@@ -253,6 +260,11 @@ func (c *Config) settings() []setting {
 	out = append(out,
 		strSetting("record-dir", "directory of recordings (created with the first one)", &c.RecordDir),
 		listSetting("record-rooms", "record rooms automatically as they start: all, or room names, comma separated", &c.RecordRooms),
+		setting{"max-file-size", "largest file a participant may share in the chat, in bytes", func(v string) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			c.Chat.MaxFile = n
+			return err
+		}, func() string { return strconv.FormatInt(c.Chat.MaxFile, 10) }},
 		listSetting("webhook-urls", "URLs that receive the server's events as signed JSON POSTs (need -api-keys), comma separated", &c.WebhookURLs))
 	out = append(out, secretSettings("api-keys", "room access token keys, KEY:SECRET,... (secrets of at least 32 bytes); empty = open server", &c.APIKeys)[0],
 		strSetting("api-keys-file", "file of API keys, one KEY: SECRET per line", &c.APIKeysFile))

@@ -23,6 +23,7 @@ import (
 	"github.com/openmcu/mcu/mcu"
 	"github.com/openmcu/mcu/signaling"
 	"github.com/openmcu/mcu/signaling/auth"
+	"github.com/openmcu/mcu/signaling/chat"
 	"github.com/openmcu/mcu/signaling/sip"
 	"github.com/openmcu/mcu/web"
 )
@@ -196,8 +197,14 @@ func newMux(m *mcu.MCU, cfg Config, log *slog.Logger, events *eventFanout) (*htt
 	if err != nil {
 		return nil, nil, err
 	}
+	hub, err := chat.New(cfg.Chat, chat.Params{Logger: log})
+	if err != nil {
+		ops.close()
+		return nil, nil, err
+	}
+	ops.chat = hub
 	limiter := signaling.NewConnLimiter(cfg.MaxConnsPerIP, proxies)
-	params := signaling.Params{Logger: log, Limiter: limiter, Keys: keys, Recorder: ops.egress}
+	params := signaling.Params{Logger: log, Limiter: limiter, Keys: keys, Recorder: ops.egress, Chat: hub}
 	ws, err := signaling.NewWebSocketHandler(conf, wcfg, params)
 	if err != nil {
 		ops.close()
@@ -232,6 +239,7 @@ func newMux(m *mcu.MCU, cfg Config, log *slog.Logger, events *eventFanout) (*htt
 	}
 	ops.mountAPI(m, cfg, keys, eps.sip, log)
 	mux.Handle("/api/v1/", ops.api)
+	mux.Handle("/files/", hub.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")

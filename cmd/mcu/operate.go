@@ -14,6 +14,7 @@ import (
 	"github.com/openmcu/mcu/mcu"
 	"github.com/openmcu/mcu/signaling/api"
 	"github.com/openmcu/mcu/signaling/auth"
+	"github.com/openmcu/mcu/signaling/chat"
 	"github.com/openmcu/mcu/signaling/egress"
 	"github.com/openmcu/mcu/signaling/sip"
 	"github.com/openmcu/mcu/signaling/webhook"
@@ -52,6 +53,7 @@ type operations struct {
 	api    *api.Handler
 	egress *egress.Manager
 	hooks  *webhook.Sender // nil without -webhook-urls
+	chat   *chat.Hub       // the rooms' chat and shared files
 }
 
 // newOperations starts the webhooks (when configured) and the recordings manager and adds them to the
@@ -97,6 +99,11 @@ func (o *operations) close() {
 	}
 	if o.hooks != nil {
 		o.hooks.Close(5 * time.Second)
+	}
+	if o.chat != nil {
+		if err := o.chat.Close(); err != nil {
+			slog.Warn("close chat", "err", err)
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ import { getLocalMedia, isLive, stopLocalMedia } from './media.js';
 import { StatsPoller } from './stats.js';
 import { RemotePlayer } from './player.js';
 import { queryFlag, roomFromPath } from './params.js';
+import { Chat } from './chat.js';
 
 /** Reconnection attempts after the WebSocket closes, with delays 1, 2, 4, 8, 16, 16 s. */
 const MAX_RETRIES = 6;
@@ -59,12 +60,20 @@ const els = {
   lowbw: /** @type {HTMLButtonElement} */ ($('lowbw')),
   statsToggle: /** @type {HTMLButtonElement} */ ($('stats-toggle')),
   record: /** @type {HTMLButtonElement} */ ($('record')),
+  share: /** @type {HTMLButtonElement} */ ($('share')),
+  presenting: $('presenting'),
   recBadge: $('rec-badge'),
   liveBadge: $('live-badge'),
   stats: $('stats'),
   notice: $('media-notice'),
 };
-const roster = new Roster(/** @type {HTMLUListElement} */ ($('roster')), $('count'));
+const roster = new Roster(/** @type {HTMLUListElement} */ ($('roster')), $('count'), (id) => togglePin(id));
+const chat = new Chat({
+  list: /** @type {HTMLOListElement} */ ($('chat')),
+  form: /** @type {HTMLFormElement} */ ($('chat-form')),
+  input: /** @type {HTMLInputElement} */ ($('chat-input')),
+  file: /** @type {HTMLInputElement} */ ($('chat-file')),
+}, (text) => showBanner(text, 'info'));
 const player = new RemotePlayer(/** @type {HTMLVideoElement} */ ($('composite')), /** @type {HTMLButtonElement} */ ($('start-audio')));
 
 /** Everything about the current call. */
@@ -97,6 +106,13 @@ const call = {
   streaming: false,
   /** our token lets us start and stop recordings ("joined".canRecord) */
   canRecord: false,
+  /** who presents (from "joined" and "room"), and their name */
+  presenter: '',
+  presenterName: '',
+  /** @type {MediaStreamTrack|null} our screen, while we share it */
+  screen: null,
+  /** the participant we pinned ("" for none) */
+  pin: '',
 };
 
 /** @param {import('./ui.js').State} s */
@@ -123,6 +139,9 @@ function publishSelf() {
     recording: call.recording,
     streaming: call.streaming,
     canRecord: call.canRecord,
+    presenter: call.presenter,
+    sharing: !!call.screen,
+    pin: call.pin,
   };
   document.body.dataset.media = m ? [hasAudio && 'audio', hasVideo && 'video'].filter(Boolean).join('+') || 'none' : '';
 }
@@ -236,6 +255,7 @@ async function onMessage(sig, msg) {
       break;
     case 'room':
       setRoomState(!!msg.recording, !!msg.streaming);
+      setPresenter(String(msg.presenter || ''), String(msg.presenterName || ''));
       break;
     case 'quality':
       window.mcuQuality = msg;
@@ -256,6 +276,8 @@ function onJoined(msg) {
   call.joinedAt = Date.now();
   call.canRecord = !!msg.canRecord;
   setRoomState(!!msg.recording, !!msg.streaming);
+  setPresenter(String(msg.presenter || ''), String(msg.presenterName || ''));
+  if (call.pin) send({ type: 'pin', id: call.pin }); // a rejoin keeps the pin (if they are still there)
   const media = call.media;
   roster.reset(
     { id: call.id, name: call.name, audioMuted: call.audioMuted || !media.audio, videoMuted: call.videoMuted || !media.video },
@@ -276,6 +298,7 @@ function onJoined(msg) {
     },
   });
   call.peer = peer;
+  chat.attach(peer.chat);
   window.mcuPeer = peer.pc;
   window.mcuStats = null;
   call.poller = new StatsPoller(peer.pc, (s) => {
@@ -368,6 +391,10 @@ function dropCall() {
 }
 
 function teardownPeer() {
+  if (call.screen) {
+    call.screen.stop(); // a new connection starts without a screen: share again to present
+    call.screen = null;
+  }
   call.poller?.stop();
   call.poller = null;
   call.peer?.close();
@@ -493,6 +520,68 @@ function setRoomState(recording, streaming) {
   updateControls();
 }
 
+/**
+ * Shows who presents: "Ann is presenting", or "You are presenting" (we then see the others, not our own
+ * screen). A share of ours that someone else took over ends here.
+ * @param {string} id
+ * @param {string} name
+ */
+function setPresenter(id, name) {
+  call.presenter = id;
+  call.presenterName = name;
+  const mine = id !== '' && id === call.id;
+  if (call.screen && !mine) endScreen(false); // taken over, or stopped by the server
+  els.presenting.hidden = id === '';
+  els.presenting.textContent = mine ? 'You are presenting' : `${name || 'Someone'} is presenting`;
+  document.body.dataset.presenter = id;
+  updateControls();
+}
+
+async function toggleShare() {
+  if (call.state !== 'joined' || !call.peer) return;
+  if (call.screen) {
+    endScreen(true);
+    return;
+  }
+  let track;
+  try {
+    const display = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: 15 }, audio: false });
+    track = display.getVideoTracks()[0];
+  } catch (err) {
+    showBanner(`Screen sharing did not start: ${errText(err)}`, 'info');
+    return;
+  }
+  if (!track || !call.peer) return;
+  call.screen = track;
+  track.contentHint = 'text';
+  track.addEventListener('ended', () => endScreen(true)); // the browser's own "Stop sharing"
+  const stream = call.peer.screenId();
+  send({ type: 'screen', on: true, stream: stream.id });
+  await call.peer.shareScreen(track);
+  updateControls();
+}
+
+/**
+ * Stops our screen: tells the server (unless it is the server that stopped it) and stops capturing.
+ * @param {boolean} tell
+ */
+function endScreen(tell) {
+  const t = call.screen;
+  if (!t) return;
+  call.screen = null;
+  if (tell) send({ type: 'screen', on: false });
+  t.stop();
+  call.peer?.stopScreen().catch((err) => log('stop screen', err));
+  updateControls();
+}
+
+/** @param {string} id the participant whose Pin button was clicked */
+function togglePin(id) {
+  call.pin = call.pin === id ? '' : id;
+  roster.setPinned(call.pin);
+  if (call.state === 'joined') send({ type: 'pin', id: call.pin });
+}
+
 function toggleRecord() {
   if (call.state === 'joined' && call.canRecord) send({ type: 'record', on: !call.recording });
 }
@@ -531,6 +620,9 @@ function updateControls() {
   setButton(els.lowbw, call.lowBandwidth, call.lowBandwidth ? 'Full quality' : 'Low bandwidth',
     call.lowBandwidth ? 'Receive the full-quality stream' : `Receive at most ${LOW_BANDWIDTH_KBPS} kbit/s`);
   els.record.hidden = !call.canRecord;
+  els.share.hidden = !navigator.mediaDevices || typeof navigator.mediaDevices.getDisplayMedia !== 'function';
+  setButton(els.share, !!call.screen, call.screen ? 'Stop sharing' : 'Share screen',
+    call.screen ? 'Stop sharing your screen' : 'Share your screen');
   setButton(els.record, call.recording, call.recording ? 'Stop recording' : 'Record',
     call.recording ? 'Stop recording the room' : 'Record the room');
   publishSelf();
@@ -560,6 +652,7 @@ function init() {
   els.lowbw.addEventListener('click', toggleLowBandwidth);
   els.statsToggle.addEventListener('click', toggleStats);
   els.record.addEventListener('click', toggleRecord);
+  els.share.addEventListener('click', () => { toggleShare().catch((err) => log('share', err)); });
   $('leave').addEventListener('click', leave);
   $('rejoin').addEventListener('click', () => join());
   $('banner-close').addEventListener('click', hideBanner);

@@ -76,12 +76,48 @@ export class Peer {
       ? pc.addTransceiver(opts.video, { direction: 'sendrecv', streams: [opts.stream] })
       : pc.addTransceiver('video', { direction: 'recvonly' });
     preferH264(this.videoTransceiver);
+    /** @type {RTCRtpTransceiver|null} the screen's (m-line 2), added by the first shareScreen */
+    this.screenTransceiver = null;
+    /** @type {MediaStream|null} the screen track's stream: its id tells the server which video is the screen */
+    this.screenStream = null;
+    // The chat channel (data channel "chat"): created before the first offer so that it is negotiated with it.
+    this.chat = pc.createDataChannel('chat', { ordered: true });
 
     pc.addEventListener('track', (ev) => opts.onTrack(ev.track));
     pc.addEventListener('icecandidate', (ev) => this.sendCandidate(ev.candidate));
     pc.addEventListener('negotiationneeded', () => this.negotiate());
     const stateEvent = 'connectionState' in pc ? 'connectionstatechange' : 'iceconnectionstatechange';
     pc.addEventListener(stateEvent, () => this.stateChanged());
+  }
+
+  /**
+   * Starts sending a screen track: the first time on a new sendonly transceiver (which renegotiates),
+   * later by putting the track back on it. The caller first sends the "screen" message with
+   * screenId().id, so that the server knows the track when the offer comes.
+   * @param {MediaStreamTrack} track
+   */
+  async shareScreen(track) {
+    if (this.screenTransceiver) {
+      await this.screenTransceiver.sender.replaceTrack(track);
+      if (this.screenTransceiver.direction !== 'sendonly') this.screenTransceiver.direction = 'sendonly';
+      return;
+    }
+    this.screenTransceiver = this.pc.addTransceiver(track, { direction: 'sendonly', streams: [this.screenId()] });
+    preferH264(this.screenTransceiver);
+  }
+
+  /** The stream the screen track is sent in (created once, so its id stays the same for every share). */
+  screenId() {
+    if (!this.screenStream) this.screenStream = new MediaStream();
+    return this.screenStream;
+  }
+
+  /** Stops sending the screen (the transceiver stays, inactive, for the next share). */
+  async stopScreen() {
+    const t = this.screenTransceiver;
+    if (!t) return;
+    await t.sender.replaceTrack(null);
+    if (t.direction !== 'inactive') t.direction = 'inactive';
   }
 
   /** @returns {string} connectionState (or iceConnectionState where the former is missing) */

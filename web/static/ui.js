@@ -67,10 +67,15 @@ export function setStatus(text) {
  * "self"), with classes "speaking", "audio-muted" and "video-muted" that follow the server's events.
  */
 export class Roster {
-  /** @param {HTMLUListElement} list @param {HTMLElement} count */
-  constructor(list, count) {
+  /**
+   * @param {HTMLUListElement} list
+   * @param {HTMLElement} count
+   * @param {(id: string) => void} [onPin] a participant's Pin button was clicked (pin or unpin)
+   */
+  constructor(list, count, onPin) {
     this.list = list;
     this.count = count;
+    this.onPin = onPin;
   }
 
   /**
@@ -105,6 +110,15 @@ export class Roster {
         '<span class="badge mic-off" title="Microphone muted">muted</span>' +
         '<span class="badge cam-off" title="Camera off">no video</span>';
       li.append(name, icons);
+      if (!self && this.onPin) {
+        const pin = document.createElement('button');
+        pin.type = 'button';
+        pin.className = 'pin';
+        pin.textContent = 'Pin';
+        pin.title = 'Show this participant large';
+        pin.addEventListener('click', () => this.onPin?.(p.id));
+        li.append(pin);
+      }
       this.list.append(li);
     }
     li.classList.toggle('self', self || li.classList.contains('self'));
@@ -133,6 +147,22 @@ export class Roster {
     if (!li) return;
     li.classList.toggle('audio-muted', !!audio);
     li.classList.toggle('video-muted', !!video);
+  }
+
+  /**
+   * Marks the pinned participant ("" for none).
+   * @param {string} id
+   */
+  setPinned(id) {
+    for (const li of this.list.children) {
+      const on = /** @type {HTMLElement} */ (li).dataset.id === id && id !== '';
+      li.classList.toggle('pinned', on);
+      const b = li.querySelector('button.pin');
+      if (b) {
+        b.textContent = on ? 'Unpin' : 'Pin';
+        b.setAttribute('aria-pressed', String(on));
+      }
+    }
   }
 
   /** @param {string} id @returns {HTMLLIElement|null} */
