@@ -128,3 +128,39 @@ func TestScreenShare(t *testing.T) {
 		t.Errorf("ShareScreen without a stream id: %v, want ErrBadName", err)
 	}
 }
+
+// TestSendOnlyPublisher: a publisher that receives nothing (OBS over WHIP: sendonly sections, so the
+// server's own video transceiver is not the one its camera arrives on) is shown as a camera; once it
+// presents with ScreenAny (WHIP ?screen=1) its only video is the room's presentation.
+func TestSendOnlyPublisher(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test over loopback")
+	}
+	cfg := loopbackConfig()
+	cfg.Width, cfg.Height = 640, 360
+	cfg.LowerTiers = nil
+	m := newMCU(t, cfg)
+	a := join(t, m, "room", "A", 0, 430)
+	pub := joinConfig(t, m, "room", "OBS", 3, 650, mcutest.Config{SendOnly: true})
+	defer a.client.Close()
+	defer pub.client.Close()
+	codectest.Require(t, 20*time.Second, func() error {
+		if tiles, err := partyTiles(a, 1, false); err != nil || !slices.Equal(tiles, []string{"yellow"}) {
+			return fmt.Errorf("A sees %v (%v), want the publisher's yellow camera", tiles, err)
+		}
+		return nil
+	})
+	if err := pub.p.ShareScreen(mcu.ScreenAny); err != nil {
+		t.Fatal(err)
+	}
+	rects := mixer.PresentationRects(0, cfg.Width, cfg.Height, 16, 9)
+	codectest.Require(t, 20*time.Second, func() error {
+		if got, err := colourAt(a, rects[0]); err != nil || got != "yellow" {
+			return fmt.Errorf("A sees %s (%v) where the presentation goes, want the publisher's yellow", got, err)
+		}
+		if got := presenterOf(a); got != pub.p.ID() {
+			return fmt.Errorf("A was told the presenter is %q, want OBS", got)
+		}
+		return nil
+	})
+}

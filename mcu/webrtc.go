@@ -536,10 +536,29 @@ func (w *webrtcTransport) close() {
 
 // firstVideo reports whether recv belongs to the first video transceiver of the connection (the first
 // video section of the client's offer: its camera).
+// The order of the transceivers is not that of the offer: the server's own sendonly video (a WHIP
+// publisher's answer has one) comes first, and pion gives a sendonly offer section a transceiver of its
+// own, so the section's mid is compared with the offer's.
 func (w *webrtcTransport) firstVideo(recv *webrtc.RTPReceiver) bool {
+	mid := ""
 	for _, tr := range w.pc.GetTransceivers() {
-		if tr.Kind() == webrtc.RTPCodecTypeVideo {
-			return tr.Receiver() == recv
+		if tr.Receiver() == recv {
+			mid = tr.Mid()
+			break
+		}
+	}
+	rd := w.pc.RemoteDescription()
+	if rd == nil || mid == "" {
+		return true
+	}
+	sd, err := rd.Unmarshal()
+	if err != nil {
+		return true
+	}
+	for _, md := range sd.MediaDescriptions {
+		if md.MediaName.Media == "video" {
+			first, _ := md.Attribute("mid")
+			return first == mid
 		}
 	}
 	return true

@@ -65,6 +65,9 @@ type Config struct {
 	// Interceptors runs pion's default interceptors as a browser would: NACKs, receiver reports and TWCC
 	// feedback, which the server's bandwidth estimation needs. Off by default.
 	Interceptors bool
+	// SendOnly makes the client a publisher that receives nothing, as OBS over WHIP: its audio and
+	// video transceivers are sendonly (a kind it does not send is left out of the offer).
+	SendOnly bool
 }
 
 // Params holds what a Client is given rather than configured with: its media sources, its callback and
@@ -215,13 +218,20 @@ func newClient(cfg Config, p Params) (*Client, error) {
 	}
 	for _, t := range []*webrtc.TrackLocalStaticSample{c.outAudio, c.outVideo} {
 		if (t == c.outAudio && c.audioSrc == nil) || (t == c.outVideo && c.videoSrc == nil) {
+			if cfg.SendOnly {
+				continue
+			}
 			if _, err := pc.AddTransceiverFromKind(t.Kind(), webrtc.RTPTransceiverInit{
 				Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 				return c, fmt.Errorf("add recvonly %s transceiver: %w", t.Kind(), err)
 			}
 			continue
 		}
-		tr, err := pc.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv})
+		dir := webrtc.RTPTransceiverDirectionSendrecv
+		if cfg.SendOnly {
+			dir = webrtc.RTPTransceiverDirectionSendonly
+		}
+		tr, err := pc.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{Direction: dir})
 		if err != nil {
 			return c, fmt.Errorf("add %s transceiver: %w", t.Kind(), err)
 		}
