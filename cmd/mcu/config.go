@@ -6,7 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -56,6 +58,10 @@ type Config struct {
 	APIKeysFile string `json:"api_keys_file,omitempty"`
 	// RecordDir is where recordings are written (created with the first one).
 	RecordDir string `json:"record_dir"`
+	// PublicURL is the address people reach the server's pages at ("https://meet.example.com"), for
+	// links sent outside the page (shared files in SIP chat). Empty: http://, the SIP public host (or
+	// this machine's outbound address) and the HTTP port.
+	PublicURL string `json:"public_url,omitempty"`
 	// RecordRooms records rooms automatically as they start: "all", or room names.
 	RecordRooms []string `json:"record_rooms,omitempty"`
 	// Chat is the rooms' chat and file sharing: text length, history, rate, file size and per-room quota.
@@ -106,6 +112,11 @@ func (c Config) Validate() error {
 	if c.RecordDir == "" {
 		return fmt.Errorf("record dir is empty")
 	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("public url %q: want http://HOST[:PORT] or https://...", c.PublicURL)
+		}
+	}
 	if err := c.Chat.Validate(); err != nil {
 		return err
 	}
@@ -133,7 +144,37 @@ func (c Config) sipConfig() sip.Config {
 	if k, err := c.keys(); err == nil && len(k) > 0 {
 		s.RequireAuth = true
 	}
+	s.PublicURL = c.publicURL()
 	return s
+}
+
+// publicURL is PublicURL, or its default: http://, the SIP public host (else the SIP host, else the
+// address this machine reaches the world from, else localhost) and the HTTP port.
+func (c Config) publicURL() string {
+	if c.PublicURL != "" {
+		return strings.TrimSuffix(c.PublicURL, "/")
+	}
+	host := c.SIP.PublicHost
+	if host == "" {
+		if a, err := netip.ParseAddr(c.SIP.Host); err == nil && !a.IsUnspecified() {
+			host = c.SIP.Host
+		}
+	}
+	if host == "" {
+		host = "localhost"
+		// A UDP "connection" sends nothing: it only asks the routing table for the source address.
+		if conn, err := net.Dial("udp4", "192.0.2.1:9"); err == nil {
+			if a, ok := conn.LocalAddr().(*net.UDPAddr); ok {
+				host = a.IP.String()
+			}
+			conn.Close()
+		}
+	}
+	_, port, err := net.SplitHostPort(c.HTTP)
+	if err != nil || port == "" || port == "0" {
+		port = "8080"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // keys reads APIKeys and APIKeysFile.
@@ -259,6 +300,7 @@ func (c *Config) settings() []setting {
 	}
 	out = append(out,
 		strSetting("record-dir", "directory of recordings (created with the first one)", &c.RecordDir),
+		strSetting("public-url", "address people reach this server's pages at (https://meet.example.com), for links sent to SIP callers; default http://HOST:HTTP_PORT", &c.PublicURL),
 		listSetting("record-rooms", "record rooms automatically as they start: all, or room names, comma separated", &c.RecordRooms),
 		setting{"max-file-size", "largest file a participant may share in the chat, in bytes", func(v string) error {
 			n, err := strconv.ParseInt(v, 10, 64)

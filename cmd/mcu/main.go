@@ -122,7 +122,8 @@ func (e *endpoints) edge() edgeStats {
 		for k, v := range map[string]uint64{"malformed": st.Malformed, "oversized": st.Oversized,
 			"rate_limited": st.RateLimited, "too_many_calls": st.TooManyCalls, "too_many_calls_from_ip": st.TooManyCallsFromIP,
 			"no_room": st.NoRoom, "unauthorized": st.Unauthorized, "ack_timeout": st.AckTimeouts, "rtp_timeout": st.RTPTimeouts,
-			"tcp_idle_closed": st.TCPIdleClosed, "tcp_refused": st.TCPRefused} {
+			"tcp_idle_closed": st.TCPIdleClosed, "tcp_refused": st.TCPRefused, "chat_refused": st.ChatRefused,
+			"chat_dropped": st.ChatDropped} {
 			out.Refusals["sip_"+k] = v
 		}
 	}
@@ -222,7 +223,7 @@ func newMux(m *mcu.MCU, cfg Config, log *slog.Logger, events *eventFanout) (*htt
 	mux.Handle("/whip/", whip)
 	mux.Handle("/whep/", whip)
 	if cfg.SIP.Port != 0 {
-		s, err := sip.New(cfg.sipConfig(), sip.Params{Conference: sip.MCUConference(m), Logger: log})
+		s, err := sip.New(cfg.sipConfig(), sip.Params{Conference: sip.MCUConference(m), Logger: log, Chat: hub})
 		if err == nil {
 			err = s.Start()
 		}

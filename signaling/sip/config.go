@@ -34,6 +34,9 @@ type Config struct {
 	RingTimeout time.Duration `json:"ring_timeout"`
 	// DialVideo makes dial-out offer H.264 video besides audio.
 	DialVideo bool `json:"dial_video"`
+	// PublicURL is the server's web address as callers' users reach it ("http://192.0.2.7:8080"): the
+	// links of shared files sent to callers as chat lines start with it. Empty: they are bare paths.
+	PublicURL string `json:"public_url"`
 
 	// Admission and flood limits. Each refusal is counted in Stats and answered with a Warning header.
 
@@ -182,4 +185,6 @@ type Params struct {
 	Conference Conference
 	// Logger receives lifecycle messages (Info) and negotiation details (Debug); nil discards them.
 	Logger *slog.Logger
+	// Chat, when set, is the rooms' chat (*chat.Hub): callers send and receive it as SIP MESSAGE.
+	Chat ChatHub
 }

@@ -206,7 +206,7 @@ func (s *Server) Dial(ctx context.Context, uri, room string) (string, error) {
 	inv := c.build(sip.INVITE, 1, c.target)
 	inv.AppendHeader(c.contactHeader())
 	inv.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	inv.AppendHeader(sip.NewHeader("Allow", allowed))
+	inv.AppendHeader(sip.NewHeader("Allow", c.s.allowed()))
 	inv.SetBody(offer(local, c.nextOrigin()))
 	c.log.Info("sip dialing", "uri", u.String(), "transport", transport)
 
@@ -233,6 +233,7 @@ func (s *Server) Dial(ctx context.Context, uri, room string) (string, error) {
 	}
 	c.log.Info("sip call answered", "name", name, "participant", call.ID(), "audio", describeAudio(media.Audio),
 		"video", media.Video != nil)
+	c.joinChat(string(call.ID()))
 	return c.id, nil
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/openmcu/mcu/signaling/chat"
 	sipsig "github.com/openmcu/mcu/signaling/sip"
 	"github.com/openmcu/mcu/signaling/sip/siptest"
 )
@@ -106,6 +107,7 @@ type fuzzServer struct {
 	t       *testing.T
 	srv     *sipsig.Server
 	conf    *siptest.Conference
+	chat    *chat.Hub
 	source  string // the fuzzed requests' source
 	toTag   string // our tag of the established dialog
 	lastTag string // our tag in the last 2xx
@@ -136,7 +138,12 @@ func newFuzzServer(t *testing.T, mode int) *fuzzServer {
 		f.source = "192.0.2.7:5060"
 		f.conf.OpenRoom("r")
 	}
-	s, err := sipsig.New(cfg, sipsig.Params{Conference: f.conf, Logger: slog.New(slog.DiscardHandler)})
+	hub, err := chat.New(chat.DefaultConfig(), chat.Params{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.chat = hub
+	s, err := sipsig.New(cfg, sipsig.Params{Conference: f.conf, Logger: slog.New(slog.DiscardHandler), Chat: hub})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,6 +211,9 @@ func (f *fuzzServer) close(input []byte) {
 	f.t.Helper()
 	if err := f.srv.Close(); err != nil {
 		f.t.Errorf("Close: %v", err)
+	}
+	if err := f.chat.Close(); err != nil {
+		f.t.Errorf("chat Close: %v", err)
 	}
 	ended := make(chan struct{})
 	go func() { f.running.Wait(); close(ended) }()
@@ -319,6 +329,11 @@ func fuzzSeeds() []string {
 			inDialog("INFO", 3, []string{"Content-Type: application/dtmf-relay"}, "Signal=6\r\nDuration=160\r\n"),
 		inDialog("INFO", 2, []string{"Content-Type: application/dtmf"}, "10"),
 		inDialog("INFO", 2, []string{"Content-Type: text/plain"}, "hello"),
+		inDialog("MESSAGE", 2, []string{"Content-Type: text/plain;charset=UTF-8"}, "hello room") + sep +
+			inDialog("MESSAGE", 3, []string{"Content-Type: text/plain"}, "\xff\xfe not UTF-8") + sep +
+			inDialog("MESSAGE", 4, []string{"Content-Type: text/html"}, "<b>hi</b>") + sep +
+			inDialog("MESSAGE", 5, []string{"Content-Type: text/plain"}, strings.Repeat("long ", 600)),
+		fuzzRequest("MESSAGE", "sip:r@127.0.0.1", "fuzz@127.0.0.1", "s2", "", 1, "MESSAGE", []string{"Content-Type: text/plain"}, "outside the dialog"),
 		inDialog("INVITE", 2, []string{"Contact: <sip:alice@127.0.0.1:5070>", "Content-Type: application/sdp"}, hold) + sep +
 			fuzzAck(fuzzDialogID, fuzzFromTag, "$TOTAG$", 2, ""),
 		inDialog("INVITE", 2, []string{"Contact: <sip:alice@127.0.0.1:5070>"}, "") + sep +

@@ -22,8 +22,17 @@ import (
 	"github.com/emiago/sipgo/sip"
 )
 
-// allowed is the Allow header: the methods the server handles.
-const allowed = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO"
+// allowedMethods is the Allow header: the methods the server handles (and MESSAGE with a chat, see
+// Server.allowed).
+const allowedMethods = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO"
+
+// allowed is the server's Allow header: MESSAGE too when it relays a chat.
+func (s *Server) allowed() string {
+	if s.chat != nil {
+		return allowedMethods + ", MESSAGE"
+	}
+	return allowedMethods
+}
 
 // ErrServerClosed is returned by Start, Dial and Hangup after Close.
 var ErrServerClosed = errors.New("sip: server closed")
@@ -36,6 +45,7 @@ type transactFunc func(ctx context.Context, req *sip.Request) (*sip.Response, er
 type Server struct {
 	cfg  Config
 	conf Conference
+	chat ChatHub // Params.Chat; nil: no chat
 	log  *slog.Logger
 	auth *digestAuth // nil: no authentication
 
@@ -76,6 +86,7 @@ type Server struct {
 	// The counts of Stats.
 	panics, malformed, oversized, rateLimited, tooManyCalls, tooManyFromIP atomic.Uint64
 	noRoom, unauthorized, ackTimeouts, rtpTimeouts, tcpIdle, tcpRefused    atomic.Uint64
+	chatSent, chatReceived, chatRefused, chatDropped                       atomic.Uint64
 
 	closeOnce sync.Once
 	closeErr  error
@@ -128,7 +139,7 @@ func New(cfg Config, p Params) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sip: trusted: %w", err) // checked by Validate
 	}
-	s := &Server{cfg: cfg, conf: p.Conference, log: log,
+	s := &Server{cfg: cfg, conf: p.Conference, chat: p.Chat, log: log,
 		sessions: make(map[string]*session), dialogs: make(map[string]*session),
 		perIP: make(map[netip.Addr]int), tcpConns: make(map[netip.Addr]int),
 		trusted: trusted, invites: newRateLimiter(cfg.InviteRate, cfg.InviteBurst)}
@@ -178,6 +189,7 @@ func New(cfg Config, p Params) (*Server, error) {
 	srv.OnCancel(s.handler(s.onCancel))
 	srv.OnOptions(s.handler(s.onOptions))
 	srv.OnInfo(s.handler(s.onInfo))
+	srv.OnMessage(s.handler(s.onMessage))
 	srv.OnNoRoute(s.handler(s.onOther))
 	return s, nil
 }
@@ -577,7 +589,7 @@ func sourceAddr(src string) netip.AddrPort {
 
 // onOptions answers OPTIONS (keep-alives and capability queries) with the methods and body types.
 func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
-	s.reply(tx, req, sip.StatusOK, "OK", sip.NewHeader("Allow", allowed),
+	s.reply(tx, req, sip.StatusOK, "OK", sip.NewHeader("Allow", s.allowed()),
 		sip.NewHeader("Accept", "application/sdp"), sip.NewHeader("Accept-Language", "en"))
 }
 
@@ -586,7 +598,7 @@ func (s *Server) onOther(req *sip.Request, tx sip.ServerTransaction) {
 	if req.IsAck() {
 		return
 	}
-	s.reply(tx, req, sip.StatusMethodNotAllowed, "Method Not Allowed", sip.NewHeader("Allow", allowed))
+	s.reply(tx, req, sip.StatusMethodNotAllowed, "Method Not Allowed", sip.NewHeader("Allow", s.allowed()))
 }
 
 // onCancel gets only the CANCELs sipgo matched to no pending INVITE (it answers the others itself: 200,
@@ -710,6 +722,10 @@ type Stats struct {
 	TCPIdleClosed, TCPRefused uint64
 	// RateLimitSources is how many source addresses the INVITE rate limit tracks now (at most 4096).
 	RateLimitSources int
+	// Chat over SIP MESSAGE: lines sent to callers (answered 2xx), lines received from callers and
+	// posted, received and refused (too long, rate-limited, not text...), and lines dropped because a
+	// caller's queue was full.
+	ChatSent, ChatReceived, ChatRefused, ChatDropped uint64
 }
 
 // reportInterval is how often report logs what was refused.
@@ -761,7 +777,9 @@ func (s *Server) Stats() Stats {
 	st := Stats{Panics: s.panics.Load(), Malformed: s.malformed.Load(), Oversized: s.oversized.Load(),
 		RateLimited: s.rateLimited.Load(), TooManyCalls: s.tooManyCalls.Load(), TooManyCallsFromIP: s.tooManyFromIP.Load(),
 		NoRoom: s.noRoom.Load(), Unauthorized: s.unauthorized.Load(), AckTimeouts: s.ackTimeouts.Load(),
-		RTPTimeouts: s.rtpTimeouts.Load(), TCPIdleClosed: s.tcpIdle.Load(), TCPRefused: s.tcpRefused.Load()}
+		RTPTimeouts: s.rtpTimeouts.Load(), TCPIdleClosed: s.tcpIdle.Load(), TCPRefused: s.tcpRefused.Load(),
+		ChatSent: s.chatSent.Load(), ChatReceived: s.chatReceived.Load(), ChatRefused: s.chatRefused.Load(),
+		ChatDropped: s.chatDropped.Load()}
 	if s.invites != nil {
 		st.RateLimitSources = s.invites.size()
 	}

@@ -106,6 +106,7 @@ type session struct {
 	ackOffer  bool              // that 2xx carries our offer: its ACK carries the answer
 	lastDigit rune
 	closeErr  error                   // why the MCU removed the participant
+	chat      *chatMember             // the call in its room's chat (chat.go); nil before the answer
 	ring      context.CancelCauseFunc // cancels a ringing dial-out
 }
 
@@ -215,6 +216,7 @@ func (c *session) hangup(reason hangupReason) {
 	if ring != nil {
 		ring(errCallEnded(reason))
 	}
+	c.leaveChat()
 	if call != nil && reason != hangupMCU {
 		call.Leave()
 	}
@@ -455,7 +457,7 @@ func (c *session) okResponse(req *sip.Request, body []byte) *sip.Response {
 	res := sip.NewResponseFromRequest(req, sip.StatusOK, "OK", body)
 	res.AppendHeader(c.contactHeader())
 	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	res.AppendHeader(sip.NewHeader("Allow", allowed))
+	res.AppendHeader(sip.NewHeader("Allow", c.s.allowed()))
 	res.AppendHeader(sip.NewHeader("Server", c.s.cfg.UserAgent))
 	return res
 }
@@ -626,6 +628,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	c.mu.Unlock()
 	c.log.Info("sip call answered", "name", c.name, "participant", call.ID(), "transport", c.transport)
+	c.joinChat(string(call.ID()))
 	ack, ok := c.respond2xx(tx, c.okResponse(inv, body), req.CSeq().SeqNo, neg == nil)
 	if !ok {
 		c.hangup(hangupLocal)
