@@ -325,6 +325,89 @@ export function tilePatches(n) {
   }));
 }
 
+/** The largest 16:9 size within w x h (mixer/layout.go fit169). */
+function fit169(w, h) {
+  return w * 9 > h * 16 ? [Math.floor((h * 16) / 9), h] : [w, Math.floor((w * 9) / 16)];
+}
+
+/** A rectangle {x, y, w, h} from corners, each rounded down to even (mixer/layout.go even). */
+function evenRect(x0, y0, x1, y1) {
+  const [a, b, c, d] = [x0, y0, x1, y1].map((v) => v & ~1);
+  return { x: a, y: b, w: c - a, h: d - b };
+}
+
+/**
+ * The largest sw x sh rectangle in dw x dh, centred, even (a port of codec/scale LetterboxRect).
+ * @returns {{x: number, y: number, w: number, h: number}}
+ */
+export function letterboxRect(sw, sh, dw, dh) {
+  let w = dw;
+  let h = dh;
+  if (sw * dh > sh * dw) h = Math.floor((dw * sh) / sw);
+  else w = Math.floor((dh * sw) / sh);
+  w = Math.max(w & ~1, 2);
+  h = Math.max(h & ~1, 2);
+  const x = Math.floor((dw - w) / 2) & ~1;
+  const y = Math.floor((dh - h) / 2) & ~1;
+  return { x, y, w, h };
+}
+
+/** k 16:9 tiles along a strip, side by side or one above the other, centred (mixer/layout.go stripRects). */
+function stripRects(k, strip, column) {
+  let [tw, th] = column ? fit169(strip.w, Math.floor(strip.h / k)) : fit169(Math.floor(strip.w / k), strip.h);
+  tw &= ~1;
+  th &= ~1;
+  let [dx, dy] = [tw, 0];
+  let x0 = strip.x + Math.floor((strip.w - k * tw) / 2);
+  let y0 = strip.y + Math.floor((strip.h - th) / 2);
+  if (column) {
+    [dx, dy] = [0, th];
+    x0 = strip.x + Math.floor((strip.w - tw) / 2);
+    y0 = strip.y + Math.floor((strip.h - k * th) / 2);
+  }
+  const out = [];
+  for (let i = 0; i < k; i++) out.push(evenRect(x0 + i * dx, y0 + i * dy, x0 + i * dx + tw, y0 + i * dy + th));
+  return out;
+}
+
+/**
+ * Where the server's Speaker layout puts n > 1 tiles on a w x h canvas (a port of mixer/layout.go
+ * speakerRects): the main tile (the top speaker or the pinned camera) over the whole width above a strip
+ * a fifth of the height, the others in that strip.
+ * @returns {{x: number, y: number, w: number, h: number}[]}
+ */
+export function speakerRects(n, w, h) {
+  const stripH = Math.floor(h / 5) & ~1;
+  return [evenRect(0, 0, w, h - stripH), ...stripRects(n - 1, { x: 0, y: h - stripH, w, h: stripH }, false)];
+}
+
+/**
+ * Where the server's Presentation layout puts a sw x sh screen and n camera tiles on a w x h canvas (a
+ * port of mixer/layout.go PresentationRects): the screen first, letterboxed beside a column of tiles on
+ * the right or above a row along the bottom (whichever leaves it larger; the right when equal), then the
+ * tiles.
+ * @returns {{x: number, y: number, w: number, h: number}[]}
+ */
+export function presentationRects(n, w, h, sw = 16, sh = 9) {
+  if (n <= 0) return [letterboxRect(sw, sh, w, h)];
+  const th = Math.max(Math.floor(fit169(w, h)[1] / 5) & ~1, 2);
+  const tw = Math.max(Math.floor((th * 16) / 9) & ~1, 2);
+  const right = letterboxRect(sw, sh, w - tw, h);
+  const below = letterboxRect(sw, sh, w, h - th);
+  if (below.w * below.h > right.w * right.h) return [below, ...stripRects(n, { x: 0, y: h - th, w, h: th }, false)];
+  return [right, ...stripRects(n, { x: w - tw, y: 0, w: tw, h }, true)];
+}
+
+/**
+ * The centre patches of rectangles on a W x H canvas as fractions of it (the composite may arrive at any
+ * tier size): the middle `share` of each rectangle's width and height, clear of labels and borders.
+ * @param {{x: number, y: number, w: number, h: number}[]} rects
+ */
+export function centrePatches(rects, W = 1280, H = 720, share = 0.2) {
+  const a = (1 - share) / 2;
+  return rects.map((r) => ({ x: (r.x + r.w * a) / W, y: (r.y + r.h * a) / H, w: (r.w * share) / W, h: (r.h * share) / H }));
+}
+
 /**
  * Index of the palette colour nearest to rgb, and the distance (max over channels).
  * @param {number[]} rgb
@@ -403,6 +486,44 @@ export function pageSampleColours({ selector, patches }) {
     return ch.map(median);
   });
   return { width: W, height: H, colours };
+}
+
+/**
+ * Looks for a colour anywhere in the video's current frame: splits the frame into cols x rows blocks and
+ * returns those of which at least minShare of the pixels are within tol of rgb on every channel (so a
+ * thin band where two other colours meet, or a codec's colour bleed along it, never counts), as
+ * fractions of the frame.
+ * @param {{selector: string, rgb: number[], tol?: number, cols?: number, rows?: number, minShare?: number}} arg
+ */
+export function pageFindColour({ selector, rgb, tol = 70, cols = 32, rows = 18, minShare = 0.8 }) {
+  const v = /** @type {HTMLVideoElement} */ (document.querySelector(selector));
+  const W = v.videoWidth;
+  const H = v.videoHeight;
+  if (!W || !H) return { width: W, height: H, blocks: [] };
+  const c = document.createElement('canvas');
+  c.width = W;
+  c.height = H;
+  const g = /** @type {CanvasRenderingContext2D} */ (c.getContext('2d', { willReadFrequently: true }));
+  g.drawImage(v, 0, 0, W, H);
+  const d = g.getImageData(0, 0, W, H).data;
+  const blocks = [];
+  for (let by = 0; by < rows; by++) {
+    for (let bx = 0; bx < cols; bx++) {
+      const x0 = Math.floor((bx * W) / cols);
+      const x1 = Math.floor(((bx + 1) * W) / cols);
+      const y0 = Math.floor((by * H) / rows);
+      const y1 = Math.floor(((by + 1) * H) / rows);
+      let hit = 0;
+      for (let y = y0; y < y1; y++) {
+        for (let x = x0; x < x1; x++) {
+          const i = (y * W + x) * 4;
+          if (Math.abs(d[i] - rgb[0]) <= tol && Math.abs(d[i + 1] - rgb[1]) <= tol && Math.abs(d[i + 2] - rgb[2]) <= tol) hit++;
+        }
+      }
+      if (hit >= minShare * (x1 - x0) * (y1 - y0)) blocks.push({ x: bx / cols, y: by / rows });
+    }
+  }
+  return { width: W, height: H, blocks };
 }
 
 /**

@@ -188,6 +188,16 @@ test('a WHIP publisher joins the room and /watch shows and plays everyone', { ti
     return v.ok ? heard : null;
   }, { timeoutMs: h.budget(deadline, 25000), intervalMs: 100, describe: async () => `${heard}\n${await describeAll()}` });
   t.diagnostic(`viewer hears ${tones}`);
+
+  // The viewer reads the room's chat (read-only): P1 writes, the watch page shows it as text.
+  const said = `hello viewers <b>${Date.now()}</b>`;
+  await page1.page.fill('#chat-input', said);
+  await page1.page.click('#chat-form button[type=submit]');
+  const shown = await h.wait('the watch page to show P1\'s chat message', () => viewer.page.evaluate(() => {
+    const li = document.querySelector('#chat li.chat-chat');
+    return li ? { from: li.querySelector('.from')?.textContent, text: li.querySelector('.text')?.textContent, tags: li.querySelectorAll('b').length } : null;
+  }), { timeoutMs: h.budget(deadline, 10000), describe: describeAll });
+  assert.deepEqual(shown, { from: P1.name, text: said, tags: 0 }, 'the viewer shows the message as plain text from P1');
   const viewerListed = (await rosterNames()).some((n) => n.startsWith('WHEP') && n.endsWith('(watching)'));
   assert.ok(viewerListed, `${P1.name}'s roster does not list the viewer as watching: ${JSON.stringify(await rosterNames())}`);
 

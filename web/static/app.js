@@ -298,6 +298,9 @@ function onJoined(msg) {
     },
   });
   call.peer = peer;
+  // Every join gets the room's history again; a room that ended and started again numbers its messages
+  // from 1 again, which the ids of the old ones would hide: start the list afresh.
+  chat.clear();
   chat.attach(peer.chat);
   window.mcuPeer = peer.pc;
   window.mcuStats = null;
@@ -579,6 +582,7 @@ function endScreen(tell) {
 function togglePin(id) {
   call.pin = call.pin === id ? '' : id;
   roster.setPinned(call.pin);
+  publishSelf();
   if (call.state === 'joined') send({ type: 'pin', id: call.pin });
 }
 

@@ -9,8 +9,8 @@ const HIGH_WATER = 1 << 20;
 /**
  * @typedef {object} ChatElements
  * @property {HTMLOListElement} list the messages
- * @property {HTMLFormElement} form the input form
- * @property {HTMLInputElement} input the text input
+ * @property {HTMLFormElement} [form] the input form (absent on a read-only page: /watch)
+ * @property {HTMLInputElement} [input] the text input
  * @property {HTMLInputElement} [file] a file input for sharing files (absent where the page cannot send)
  */
 
@@ -26,11 +26,12 @@ export class Chat {
     this.channel = null;
     /** message ids already shown (a reconnection delivers the history again) */
     this.seen = new Set();
-    els.form.addEventListener('submit', (ev) => {
+    els.form?.addEventListener('submit', (ev) => {
       ev.preventDefault();
-      const text = els.input.value.trim();
-      if (!text) return;
-      if (this.send({ type: 'chat', text })) els.input.value = '';
+      const input = els.input;
+      const text = input?.value.trim();
+      if (!input || !text) return;
+      if (this.send({ type: 'chat', text })) input.value = '';
     });
     els.file?.addEventListener('change', () => {
       const f = els.file?.files?.[0];

@@ -6,6 +6,9 @@
 // offer with the candidates gathered within a second goes out in a POST, later candidates follow in PATCH
 // requests (application/trickle-ice-sdpfrag), and a DELETE of the resource ends it (also on page exit).
 //
+// The room's chat is read-only here: a "chat" data channel in the offer gets the history and every new
+// message (protocol: signaling/chat), shown in a corner over the picture.
+//
 // For tests: body[data-state] is connecting | playing | reconnecting | error, and window.mcuWatch holds
 // the state, the resource URL and the peer connection.
 
@@ -13,6 +16,7 @@ import { preferH264 } from './peer.js';
 import { RemotePlayer } from './player.js';
 import { queryFlag, roomFromPath } from './params.js';
 import { $ } from './ui.js';
+import { Chat } from './chat.js';
 
 /** Backoff between attempts: 1, 2, 4, … s, at most MAX_DELAY_MS; a stream that played STABLE_MS resets it. */
 const MAX_DELAY_MS = 30000;
@@ -105,12 +109,14 @@ class FatalError extends Error {}
 class Watcher {
   /**
    * @param {WatchParams} params
-   * @param {{video: HTMLVideoElement, startAudio: HTMLButtonElement, title: HTMLElement, state: HTMLElement}} els
+   * @param {{video: HTMLVideoElement, startAudio: HTMLButtonElement, title: HTMLElement, state: HTMLElement, chat: HTMLOListElement}} els
    */
   constructor(params, els) {
     this.params = params;
     this.els = els;
     this.player = new RemotePlayer(els.video, els.startAudio);
+    /** the room's chat, shown over the picture (a reconnection gets the history again; shown messages are not repeated) */
+    this.chat = new Chat({ list: els.chat }, (text) => this.log('chat', text));
     this.endpoint = new URL(`/whep/${encodeURIComponent(params.room)}`, window.location.href);
     if (params.name) this.endpoint.searchParams.set('name', params.name);
     this.log = params.debug ? (/** @type {any[]} */ ...a) => console.debug('[watch]', ...a) : () => {};
@@ -159,6 +165,8 @@ class Watcher {
       this.pc = pc;
       pc.addTransceiver('audio', { direction: 'recvonly' });
       preferH264(pc.addTransceiver('video', { direction: 'recvonly' }));
+      // The room's chat, read-only: the server sends the history and every new message on it.
+      this.chat?.attach(pc.createDataChannel('chat', { ordered: true }));
       pc.addEventListener('track', (ev) => {
         if (attempt === this.attempt) this.player.addTrack(ev.track);
       });
@@ -366,6 +374,7 @@ function main() {
     startAudio: /** @type {HTMLButtonElement} */ ($('start-audio')),
     title: $('room-title'),
     state: $('state'),
+    chat: /** @type {HTMLOListElement} */ ($('chat')),
   };
   els.title.textContent = params.room;
   document.title = params.room ? `${params.room} · OpenMCU` : 'OpenMCU';
