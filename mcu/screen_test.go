@@ -164,3 +164,53 @@ func TestSendOnlyPublisher(t *testing.T) {
 		return nil
 	})
 }
+
+// TestPhoneSeesPresentation: a plain-RTP participant (a SIP phone's media) gets the presentation like
+// everyone else: while A shares its yellow screen, the phone's decoded picture has it in the
+// presentation's large rectangle and A's red camera in the strip.
+func TestPhoneSeesPresentation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test over loopback")
+	}
+	cfg := loopbackConfig()
+	cfg.Width, cfg.Height = 640, 360
+	cfg.LowerTiers = nil
+	cfg.RTPAddress = "127.0.0.1"
+	m := newMCU(t, cfg)
+	yellow := palette[3].YUV()
+	a := joinConfig(t, m, "room", "A", 0, 430, mcutest.Config{Screen: &yellow})
+	defer a.client.Close()
+	ep := newRTPEndpoint(t)
+	media := mcu.RTPMedia{
+		Audio: &mcu.RTPAudio{Codec: mcu.PCMU, PayloadType: 0, Remote: ep.addr(ep.audio), Send: true, Receive: true},
+		Video: &mcu.RTPVideo{PayloadType: 96, PacketizationMode: 1, Remote: ep.addr(ep.video), Send: true, Receive: true},
+	}
+	p, local, err := m.JoinRTP("room", "Phone", newListener(), media)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Leave()
+	ep.start(t, local, 1230, palette[2].YUV())
+	defer ep.close()
+	if err := a.p.ShareScreen(peer.ScreenStreamID); err != nil {
+		t.Fatal(err)
+	}
+	rects := mixer.PresentationRects(1, cfg.Width, cfg.Height, 16, 9)
+	codectest.Require(t, 20*time.Second, func() error {
+		ep.mu.Lock()
+		defer ep.mu.Unlock()
+		if ep.picture == nil {
+			return errors.New("the phone has no picture")
+		}
+		var got []string
+		for _, r := range rects {
+			c := image.Pt((r.Min.X+r.Max.X)/2, (r.Min.Y+r.Max.Y)/2)
+			d := max(r.Dx()/8, 4)
+			got = append(got, colourName(nearest(ep.picture.Mean(image.Rect(c.X-d, c.Y-d/2, c.X+d, c.Y+d/2)))))
+		}
+		if !slices.Equal(got, []string{"yellow", "red"}) {
+			return fmt.Errorf("the phone sees %v (screen, strip), want yellow and A's red", got)
+		}
+		return nil
+	})
+}
