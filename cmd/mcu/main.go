@@ -249,7 +249,7 @@ func newMux(m *mcu.MCU, cfg Config, log *slog.Logger, events *eventFanout) (*htt
 	if ops.hooks != nil {
 		hooks = ops.hooks.Stats
 	}
-	eps.metrics = metricsHandler(m, eps.sessions, eps.edge, hooks)
+	eps.metrics = metricsHandler(m, eps.sessions, eps.edge, hooks, hub.Stats)
 	if cfg.MetricsAddr == "" {
 		mux.Handle("GET /metrics", eps.metrics)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/openmcu/mcu/mcu"
+	"github.com/openmcu/mcu/signaling/chat"
 	"github.com/openmcu/mcu/signaling/webhook"
 )
 
@@ -30,12 +31,16 @@ type edgeSource func() edgeStats
 // webhookSource reads the webhook sender's counts; nil: no webhooks.
 type webhookSource func() webhook.Stats
 
+// chatSource reads the chat's counts; nil: no chat.
+type chatSource func() chat.Stats
+
 // metricsHandler serves the server's metrics in the Prometheus text format, read from src at each scrape,
 // plus the Go runtime and process metrics, from a registry of its own (no global state). Labels carry
 // room names and participant IDs, never display names.
-func metricsHandler(src statsSource, sessions sessionSource, edge edgeSource, hooks webhookSource) http.Handler {
+func metricsHandler(src statsSource, sessions sessionSource, edge edgeSource, hooks webhookSource, chats chatSource) http.Handler {
 	reg := prometheus.NewRegistry()
 	c := newStatsCollector(src)
+	c.chatOf = chats
 	c.sessionsOf = sessions
 	c.edgeOf = edge
 	c.webhooksOf = hooks
@@ -58,6 +63,9 @@ type statsCollector struct {
 	edgeOf                                    edgeSource
 	outputs, outputDropped, webhooks          *prometheus.Desc
 	webhooksOf                                webhookSource
+	chatMessages, chatFiles, chatFileBytes    *prometheus.Desc
+	chatRejected, chatDropped                 *prometheus.Desc
+	chatOf                                    chatSource
 
 	// Per room and per participant.
 	roomParticipants, roomEncoders, roomTierEncoders *prometheus.Desc
@@ -106,6 +114,11 @@ func newStatsCollector(src statsSource) *statsCollector {
 		outputs:              d("outputs", "Recordings and live streams running."),
 		outputDropped:        d("output_frames_dropped_total", "Frames a recording's or stream's writer did not take in time (a slow disk or network)."),
 		webhooks:             d("webhooks_total", "Webhook deliveries: sent, retried (failed attempts tried again), failed (given up), dropped (queue full).", "result"),
+		chatMessages:         d("chat_messages_total", "Chat messages taken and relayed (from pages, viewers' pages and SIP MESSAGE)."),
+		chatFiles:            d("chat_files", "Shared files kept now."),
+		chatFileBytes:        d("chat_file_bytes", "Bytes of the shared files kept now."),
+		chatRejected:         d("chat_rejected_total", "Chat messages and uploads refused, by reason.", "code"),
+		chatDropped:          d("chat_dropped_total", "Chat messages a participant's connection could not take (full queue)."),
 		latency:              d("mixer_latency_seconds", "Latency the mixer adds, from packet arrival to the first mixed packet sent that carries it.", "kind"),
 	}
 }
@@ -116,7 +129,8 @@ func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 		c.framesDropped, c.packetsLost, c.decodeErrors, c.plis, c.keyframe, c.writeErrors, c.latency, c.tierEncoders,
 		c.decoded, c.notDecoded, c.decodersActive, c.receiversByTier, c.tierChanges, c.nacksFiltered, c.rtpPackets, c.sessions,
 		c.roomParticipants, c.roomEncoders, c.roomTierEncoders, c.partTier, c.partEstimate, c.partSent, c.partLoss,
-		c.partKeyframeRequests, c.partKeyframesForced, c.panics, c.refusals, c.outputs, c.outputDropped, c.webhooks} {
+		c.partKeyframeRequests, c.partKeyframesForced, c.panics, c.refusals, c.outputs, c.outputDropped, c.webhooks,
+		c.chatMessages, c.chatFiles, c.chatFileBytes, c.chatRejected, c.chatDropped} {
 		ch <- d
 	}
 }
@@ -137,6 +151,16 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		w := c.webhooksOf()
 		for result, n := range map[string]uint64{"sent": w.Sent, "retried": w.Retried, "failed": w.Failed, "dropped": w.Dropped} {
 			counter(c.webhooks, n, result)
+		}
+	}
+	if c.chatOf != nil {
+		cs := c.chatOf()
+		counter(c.chatMessages, cs.Messages)
+		gauge(c.chatFiles, float64(cs.Files))
+		gauge(c.chatFileBytes, float64(cs.FileBytes))
+		counter(c.chatDropped, cs.Dropped)
+		for code, n := range cs.Rejected {
+			counter(c.chatRejected, n, string(code))
 		}
 	}
 	gauge(c.participants, float64(s.Participants))

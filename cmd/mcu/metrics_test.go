@@ -13,6 +13,7 @@ import (
 	"github.com/openmcu/mcu/codec"
 	"github.com/openmcu/mcu/mcu"
 	"github.com/openmcu/mcu/mcu/mcutest"
+	"github.com/openmcu/mcu/signaling/chat"
 	"github.com/openmcu/mcu/signaling/webhook"
 )
 
@@ -62,7 +63,10 @@ func TestSharedEncodersFromMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	srv := httptest.NewServer(metricsHandler(m, func() map[string]int { return map[string]int{"whep": 2} }, nil, func() webhook.Stats { return webhook.Stats{Sent: 3, Dropped: 1} }))
+	srv := httptest.NewServer(metricsHandler(m, func() map[string]int { return map[string]int{"whep": 2} }, nil, func() webhook.Stats { return webhook.Stats{Sent: 3, Dropped: 1} },
+		func() chat.Stats {
+			return chat.Stats{Messages: 5, Files: 1, FileBytes: 300, Rejected: map[chat.Code]uint64{chat.CodeRateLimited: 2}}
+		}))
 	defer srv.Close()
 
 	join := func(name string, c mcutest.Config) (*mcu.Participant, *mcutest.Client) {
@@ -134,7 +138,9 @@ func TestSharedEncodersFromMetrics(t *testing.T) {
 		t.Errorf("mcu_room_participants = %v, want 7", v)
 	}
 	for key, want := range map[string]float64{`mcu_webhooks_total{result="sent"}`: 3, `mcu_webhooks_total{result="dropped"}`: 1,
-		`mcu_webhooks_total{result="failed"}`: 0, `mcu_outputs`: 0, `mcu_output_frames_dropped_total`: 0} {
+		`mcu_webhooks_total{result="failed"}`: 0, `mcu_outputs`: 0, `mcu_output_frames_dropped_total`: 0,
+		`mcu_chat_messages_total`: 5, `mcu_chat_files`: 1, `mcu_chat_file_bytes`: 300, `mcu_chat_rejected_total{code="rate-limited"}`: 2,
+		`mcu_chat_dropped_total`: 0} {
 		if v, ok := got[key]; !ok || v != want {
 			t.Errorf("%s = %v (present %t), want %v", key, v, ok, want)
 		}
