@@ -71,6 +71,9 @@ type Config struct {
 	// UDPPort, when not zero, carries every peer's media on this one UDP port (ICE UDP mux), and
 	// UDPPortMin and UDPPortMax are ignored.
 	UDPPort int `json:"udp_port,omitempty"`
+	// TCPPort, when not zero, also offers ICE over TCP (passive TCP candidates, RFC 6544) on this one TCP
+	// port, for clients that reach the server on TCP but not on UDP.
+	TCPPort int `json:"tcp_port,omitempty"`
 	// UDPPortMin and UDPPortMax bound the ephemeral UDP ports of the peers; both zero means any port.
 	UDPPortMin uint16 `json:"udp_port_min,omitempty"`
 	UDPPortMax uint16 `json:"udp_port_max,omitempty"`
@@ -188,6 +191,9 @@ func (c Config) Validate() error {
 	}
 	if c.UDPPort < 0 || c.UDPPort > 65535 {
 		errs = append(errs, fmt.Errorf("udp port %d: want 0..65535", c.UDPPort))
+	}
+	if c.TCPPort < 0 || c.TCPPort > 65535 {
+		errs = append(errs, fmt.Errorf("tcp port %d: want 0..65535", c.TCPPort))
 	}
 	if (c.UDPPortMin == 0) != (c.UDPPortMax == 0) || c.UDPPortMin > c.UDPPortMax {
 		errs = append(errs, fmt.Errorf("udp port range %d..%d: want both zero or min <= max", c.UDPPortMin, c.UDPPortMax))

@@ -58,7 +58,7 @@ type MCU struct {
 	panics panicCounts
 
 	muxOnce sync.Once
-	mux     interface{ Close() error } // single-port ICE mux, nil unless Config.UDPPort
+	muxes   []interface{ Close() error } // the ICE UDP mux (Config.UDPPort) and TCP mux (Config.TCPPort)
 
 	mu     sync.Mutex
 	rooms  map[string]*room
@@ -85,8 +85,8 @@ func New(cfg Config, p Params) (*MCU, error) {
 	m := &MCU{cfg: cfg, tiers: cfg.tierSet(), log: log, events: p.Events, rooms: make(map[string]*room), bwes: make(map[string]cc.BandwidthEstimator)}
 	api, err := m.newAPI()
 	if err != nil {
-		if m.mux != nil {
-			m.mux.Close()
+		for _, mux := range m.muxes {
+			mux.Close()
 		}
 		return nil, err
 	}
@@ -170,12 +170,14 @@ func (m *MCU) Close() error {
 	m.wg.Wait()
 	var err error
 	m.muxOnce.Do(func() {
-		if m.mux != nil {
-			err = m.mux.Close()
+		var errs []error
+		for _, mux := range m.muxes {
+			errs = append(errs, mux.Close())
 		}
+		err = errors.Join(errs...)
 	})
 	if err != nil {
-		return fmt.Errorf("close udp mux: %w", err)
+		return fmt.Errorf("close ice mux: %w", err)
 	}
 	return nil
 }

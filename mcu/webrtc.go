@@ -118,12 +118,25 @@ func (m *MCU) newAPI() (*webrtc.API, error) {
 			return nil, fmt.Errorf("listen on udp port %d: %w", m.cfg.UDPPort, err)
 		}
 		mux := webrtc.NewICEUDPMux(lf.NewLogger("udpmux"), conn)
-		m.mux = mux
+		m.muxes = append(m.muxes, mux)
 		se.SetICEUDPMux(mux)
 	case m.cfg.UDPPortMin != 0:
 		if err := se.SetEphemeralUDPPortRange(m.cfg.UDPPortMin, m.cfg.UDPPortMax); err != nil {
 			return nil, fmt.Errorf("udp port range: %w", err)
 		}
+	}
+	if m.cfg.TCPPort != 0 {
+		// ICE over TCP (RFC 6544, passive candidates): a client that reaches the server on TCP but not UDP
+		// connects without a relay.
+		ln, err := net.ListenTCP("tcp", &net.TCPAddr{Port: m.cfg.TCPPort})
+		if err != nil {
+			return nil, fmt.Errorf("listen on tcp port %d: %w", m.cfg.TCPPort, err)
+		}
+		mux := webrtc.NewICETCPMux(lf.NewLogger("tcpmux"), ln, 64)
+		m.muxes = append(m.muxes, mux)
+		se.SetICETCPMux(mux)
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6,
+			webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6})
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir),
 		webrtc.WithSettingEngine(se)), nil

@@ -68,6 +68,9 @@ type Config struct {
 	// Interceptors runs pion's default interceptors as a browser would: NACKs, receiver reports and TWCC
 	// feedback, which the server's bandwidth estimation needs. Off by default.
 	Interceptors bool
+	// NetworkTypes and Relay restrict the client's ICE (peer.Config): TCP only, or relay candidates only.
+	NetworkTypes []webrtc.NetworkType
+	Relay        bool
 	// SendOnly makes the client a publisher that receives nothing (OBS over WHIP): sendonly transceivers.
 	SendOnly bool
 	// Screen, when set, shares a screen of that solid colour (1280x720 at 15 fps, H.264) besides the
@@ -93,7 +96,7 @@ type ReceiveStats = peer.ReceiveStats
 func New(cfg Config) (*Client, error) {
 	pc := peer.Config{VideoCodec: cfg.VideoCodec, NoDecode: cfg.NoDecode, ExpectedFrameRate: cfg.ExpectedFrameRate,
 		Interfaces: cfg.Interfaces, IncludeLoopback: cfg.IncludeLoopback, ICEServers: cfg.ICEServers,
-		Interceptors: cfg.Interceptors, SendOnly: cfg.SendOnly}
+		Interceptors: cfg.Interceptors, SendOnly: cfg.SendOnly, NetworkTypes: cfg.NetworkTypes, Relay: cfg.Relay}
 	p := peer.Params{OnICECandidate: cfg.OnICECandidate, Logger: cfg.Logger}
 	if cfg.Clip != nil {
 		pc.VideoCodec = cfg.Clip.Config().VideoCodec

@@ -65,6 +65,13 @@ type Config struct {
 	// Interceptors runs pion's default interceptors as a browser would: NACKs, receiver reports and TWCC
 	// feedback, which the server's bandwidth estimation needs. Off by default.
 	Interceptors bool
+	// NetworkTypes are the networks the client's ICE may use (default UDP over IPv4); TCP types make it
+	// connect to the server's passive ICE-TCP candidates (webrtc.NetworkTypeTCP4 alone: a client whose
+	// UDP is blocked).
+	NetworkTypes []webrtc.NetworkType
+	// Relay makes the client use only relay candidates (iceTransportPolicy "relay"): everything goes
+	// through a TURN server of ICEServers.
+	Relay bool
 	// SendOnly makes the client a publisher that receives nothing, as OBS over WHIP: its audio and
 	// video transceivers are sendonly (a kind it does not send is left out of the offer).
 	SendOnly bool
@@ -178,7 +185,11 @@ func newClient(cfg Config, p Params) (*Client, error) {
 		return nil, fmt.Errorf("register %s: %w", cfg.VideoCodec, err)
 	}
 	se := webrtc.SettingEngine{}
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	nets := []webrtc.NetworkType{webrtc.NetworkTypeUDP4}
+	if len(cfg.NetworkTypes) > 0 {
+		nets = slices.Clone(cfg.NetworkTypes)
+	}
+	se.SetNetworkTypes(nets)
 	se.SetIncludeLoopbackCandidate(cfg.IncludeLoopback)
 	if len(cfg.Interfaces) > 0 {
 		allowed := slices.Clone(cfg.Interfaces)
@@ -191,7 +202,11 @@ func newClient(cfg Config, p Params) (*Client, error) {
 		}
 	}
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(ir))
-	pc, err := api.NewPeerConnection(webrtc.Configuration{ICEServers: cfg.ICEServers})
+	policy := webrtc.ICETransportPolicyAll
+	if cfg.Relay {
+		policy = webrtc.ICETransportPolicyRelay
+	}
+	pc, err := api.NewPeerConnection(webrtc.Configuration{ICEServers: cfg.ICEServers, ICETransportPolicy: policy})
 	if err != nil {
 		return nil, fmt.Errorf("new peer connection: %w", err)
 	}
