@@ -127,9 +127,25 @@ type Params struct {
 	// Recorder serves the page's record button (for tokens granting roomRecord or roomAdmin; never on
 	// a server without Keys); nil: no recording from the page.
 	Recorder Recorder
+	// ICEServers, when set, gives each client its STUN/TURN servers instead of Conference.ICEServers:
+	// identity names the client (its participant ID; for a WHIP/WHEP OPTIONS request, "whip"), and
+	// authenticated says it showed a valid room access token. A server with a TURN relay hands out
+	// short-lived credentials here (ICEServerFunc).
+	ICEServers ICEServerFunc
 	// Chat is the rooms' chat and file sharing, over the page's "chat" data channel (and the /watch
 	// page's, read-only); nil: no chat.
 	Chat ChatHub
+}
+
+// ICEServerFunc returns the STUN/TURN servers for one client (Params.ICEServers).
+type ICEServerFunc func(identity string, authenticated bool) []mcu.ICEServer
+
+// iceServers returns the servers for one client: from f, or else conf's.
+func (f ICEServerFunc) servers(conf Conference, identity string, authenticated bool) []mcu.ICEServer {
+	if f != nil {
+		return f(identity, authenticated)
+	}
+	return conf.ICEServers()
 }
 
 // Recorder starts and stops a room's recording (signaling/egress.Manager).
@@ -171,6 +187,7 @@ type WebSocketHandler struct {
 	keys     auth.Keys
 	recorder Recorder
 	chat     ChatHub
+	ice      ICEServerFunc
 
 	mu     sync.Mutex
 	closed bool
@@ -195,7 +212,7 @@ func NewWebSocketHandler(conf Conference, cfg WebSocketConfig, p Params) (*WebSo
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &WebSocketHandler{conf: conf, cfg: cfg, log: log, ctx: ctx, cancel: cancel, limiter: p.Limiter, keys: p.Keys,
-		recorder: p.Recorder, chat: p.Chat}, nil
+		recorder: p.Recorder, chat: p.Chat, ice: p.ICEServers}, nil
 }
 
 // Close closes every socket (status 1001, going away; their participants leave) and waits until they are
@@ -547,7 +564,7 @@ func (c *conn) join(m joinMsg) error {
 		setupErr = s.SetCaps(mcu.Caps{MaxBitrate: m.MaxKbps * 1000})
 	}
 	c.out.finishJoin(joinedOut{Type: typeJoined, ID: string(s.ID()), Room: m.Room, Name: name,
-		ICEServers: toWireICEServers(c.h.conf.ICEServers()), CanRecord: c.canRecord()})
+		ICEServers: toWireICEServers(c.h.ice.servers(c.h.conf, string(s.ID()), c.claims != nil)), CanRecord: c.canRecord()})
 	if q, ok := s.(qualitySource); ok { // after "joined": no "quality" comes before it
 		c.quality.Store(&q)
 	}

@@ -112,6 +112,7 @@ type WHIPHandler struct {
 	limiter *ConnLimiter
 	keys    auth.Keys
 	chat    ChatHub // Params.Chat: WHEP viewers read the room's chat
+	ice     ICEServerFunc
 
 	mu        sync.Mutex
 	closed    bool
@@ -131,7 +132,7 @@ func NewWHIPHandler(conf Conference, cfg WHIPConfig, p Params) (*WHIPHandler, er
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &WHIPHandler{conf: conf, cfg: cfg, log: log, limiter: p.Limiter, keys: p.Keys, chat: p.Chat,
+	return &WHIPHandler{conf: conf, cfg: cfg, log: log, limiter: p.Limiter, keys: p.Keys, chat: p.Chat, ice: p.ICEServers,
 		resources: make(map[string]*whipResource)}, nil
 }
 
@@ -240,8 +241,8 @@ func (h *WHIPHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", allow)
 		if id == "" {
 			w.Header().Set("Accept-Post", sdpType)
-			if _, err := h.authorize(r, kind, room, false); err == nil {
-				h.setICEServerLinks(w.Header())
+			if claims, err := h.authorize(r, kind, room, false); err == nil {
+				h.setICEServerLinks(w.Header(), "whip", claims != nil)
 			}
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -374,9 +375,10 @@ func (h *WHIPHandler) authorize(r *http.Request, kind whipKind, room string, res
 	return nil, nil
 }
 
-// setICEServerLinks adds a Link header per STUN/TURN URL (RFC 9725 section 4.6).
-func (h *WHIPHandler) setICEServerLinks(hd http.Header) {
-	for _, s := range h.conf.ICEServers() {
+// setICEServerLinks adds a Link header per STUN/TURN URL (RFC 9725 section 4.6), for the client identity
+// (authenticated: it showed a valid room access token).
+func (h *WHIPHandler) setICEServerLinks(hd http.Header, identity string, authenticated bool) {
+	for _, s := range h.ice.servers(h.conf, identity, authenticated) {
 		for _, u := range s.URLs {
 			if strings.ContainsAny(u, "<>\r\n") {
 				continue
@@ -597,7 +599,7 @@ func (h *WHIPHandler) post(w http.ResponseWriter, r *http.Request, kind whipKind
 	hd.Set("ETag", res.etag)
 	hd.Set("Accept-Patch", trickleType)
 	hd.Set("Cache-Control", "no-store")
-	h.setICEServerLinks(hd)
+	h.setICEServerLinks(hd, string(s.ID()), claims != nil)
 	w.WriteHeader(http.StatusCreated)
 	_, _ = io.WriteString(w, answer)
 }

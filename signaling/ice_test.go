@@ -1,0 +1,70 @@
+package signaling_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/openmcu/mcu/mcu"
+	"github.com/openmcu/mcu/signaling"
+	"github.com/openmcu/mcu/signaling/signalingtest"
+)
+
+// iceRecorder is a Params.ICEServers that hands out a TURN credential naming the client, and remembers
+// whom it served.
+type iceRecorder struct {
+	mu    sync.Mutex
+	asked []string
+}
+
+func (r *iceRecorder) servers(identity string, authenticated bool) []mcu.ICEServer {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.asked = append(r.asked, identity)
+	return []mcu.ICEServer{{URLs: []string{"turn:relay.example.org:3478"}, Username: "9999999999:" + identity,
+		Credential: "secret-for-" + identity}}
+}
+
+// TestICEServersPerClient: with Params.ICEServers, each WebSocket client's "joined" and each WHIP/WHEP
+// answer's Link headers carry servers made for that client (its participant ID), not the
+// conference's static list.
+func TestICEServersPerClient(t *testing.T) {
+	conf := &signalingtest.Conference{Servers: []mcu.ICEServer{{URLs: []string{"turn:static.example.org"},
+		Username: "static", Credential: "static"}}}
+	ice := &iceRecorder{}
+	p := signaling.Params{ICEServers: ice.servers}
+
+	ws, err := signaling.NewWebSocketHandler(conf, signaling.DefaultWebSocketConfig(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &server{h: ws, srv: httptest.NewServer(ws)}
+	t.Cleanup(func() { ws.Close(); s.srv.Close() })
+	joined := s.dial(t).join("r1", "Ann")
+	id, _ := joined["id"].(string)
+	servers, _ := joined["iceServers"].([]any)
+	if len(servers) != 1 {
+		t.Fatalf("joined.iceServers = %v, want the one made for Ann", joined["iceServers"])
+	}
+	if got := servers[0].(map[string]any)["username"]; got != "9999999999:"+id {
+		t.Errorf("Ann's TURN username %v, want one naming her participant ID %q", got, id)
+	}
+
+	wh, err := signaling.NewWHIPHandler(conf, signaling.DefaultWHIPConfig(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &whipServer{h: wh, srv: httptest.NewServer(wh)}
+	t.Cleanup(func() { wh.Close(); w.srv.Close() })
+	_, r := w.post(t, "/whip/r1?name=Cam", recvOnlyOffer, http.StatusCreated)
+	cam := session(t, conf, 1)
+	links := strings.Join(r.h.Values("Link"), "\n")
+	if !strings.Contains(links, `username="9999999999:`+string(cam.ID())+`"`) || strings.Contains(links, "static") {
+		t.Errorf("WHIP answer's Link headers %q: want the credential made for Cam (%s) and not the static one", links, cam.ID())
+	}
+	if r := w.do(t, http.MethodOptions, "/whep/r1", ""); !strings.Contains(strings.Join(r.h.Values("Link"), " "), `username="9999999999:whip"`) {
+		t.Errorf("OPTIONS Link headers %q: want a credential for an unnamed WHIP client", r.h.Values("Link"))
+	}
+}
