@@ -30,6 +30,8 @@ import {
   Fatal, PARTICIPANTS, nearestColour, pageMeasureTones, toneVerdict, pageSampleColours, pageVideoState, tilePatches, writeFixtures,
 } from './helpers.js';
 import { parseIceServerLinks, parseWatchParams, trickleFragment } from '../static/watch.js';
+import { pickIceServers } from '../static/params.js';
+import { routeOf } from '../static/stats.js';
 
 const TOKEN = 'e2e-whip-token';
 const TEST_TIMEOUT_MS = 120000;
@@ -106,8 +108,22 @@ test('watch.js helpers', () => {
     'a=ice-ufrag:u\r\na=ice-pwd:p\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:0\r\na=candidate:1 1 udp 1 127.0.0.1 9 typ host\r\na=end-of-candidates\r\n',
   );
   const p = parseWatchParams(new URL('http://h/watch/a%2Fb%20c?token=t&name=Rec&debug=1'));
-  assert.deepEqual(p, { room: 'a/b c', name: 'Rec', token: 't', debug: true });
+  assert.deepEqual(p, { room: 'a/b c', name: 'Rec', token: 't', debug: true, relay: false, turn: null });
   assert.equal(parseWatchParams(new URL('http://h/room/x')).room, '');
+  assert.deepEqual(parseWatchParams(new URL('http://h/watch/r?relay=1&turn=tls')).turn, 'tls');
+  // ?turn= keeps one relay path; the stats panel names the route.
+  const servers = [
+    { urls: ['stun:s.example.org'] },
+    { urls: ['turn:t.example.org:3478?transport=udp', 'turn:t.example.org:3478?transport=tcp', 'turns:t.example.org:5349?transport=tcp'], username: 'u', credential: 'c' },
+  ];
+  assert.deepEqual(pickIceServers(servers, null), servers);
+  assert.deepEqual(pickIceServers(servers, 'tcp'), [{ urls: ['turn:t.example.org:3478?transport=tcp'], username: 'u', credential: 'c' }]);
+  assert.deepEqual(pickIceServers(servers, 'tls'), [{ urls: ['turns:t.example.org:5349?transport=tcp'], username: 'u', credential: 'c' }]);
+  assert.deepEqual(pickIceServers([{ urls: 'turn:t.example.org' }], 'udp'), [{ urls: ['turn:t.example.org'] }]);
+  assert.equal(routeOf({ candidateType: 'relay', protocol: 'udp', relayProtocol: 'tls' }), 'relay over TLS');
+  assert.equal(routeOf({ candidateType: 'host', protocol: 'tcp' }), 'direct TCP');
+  assert.equal(routeOf({ candidateType: 'srflx', protocol: 'udp' }), 'direct UDP');
+  assert.equal(routeOf(null), null);
 });
 
 test('a WHIP publisher joins the room and /watch shows and plays everyone', { timeout: TEST_TIMEOUT_MS }, async (t) => {

@@ -6,7 +6,7 @@ import { Peer } from './peer.js';
 import { getLocalMedia, isLive, stopLocalMedia } from './media.js';
 import { StatsPoller } from './stats.js';
 import { RemotePlayer } from './player.js';
-import { queryFlag, roomFromPath } from './params.js';
+import { pickIceServers, queryFlag, roomFromPath } from './params.js';
 import { Chat } from './chat.js';
 
 /** Reconnection attempts after the WebSocket closes, with delays 1, 2, 4, 8, 16, 16 s. */
@@ -24,6 +24,8 @@ const STABLE_MS = 10000;
  * @property {'grid'|'speaker'} layout ?layout=speaker, else grid
  * @property {boolean} debug ?debug=1 logs the signalling to the console
  * @property {string} token ?access_token= (or ?token=): the room access token, sent in "join"
+ * @property {boolean} relay ?relay=1 sends everything through the TURN relay (iceTransportPolicy "relay")
+ * @property {string|null} turn ?turn=udp|tcp|tls keeps only the TURN URLs of that transport
  */
 
 /**
@@ -44,6 +46,8 @@ export function parseParams(loc) {
     lowBandwidth: queryFlag(q, 'lowbw'),
     debug: queryFlag(q, 'debug'),
     token: q.get('access_token') || q.get('token') || '',
+    relay: queryFlag(q, 'relay'),
+    turn: ['udp', 'tcp', 'tls'].includes(q.get('turn') || '') ? q.get('turn') : null,
   };
 }
 
@@ -285,7 +289,8 @@ function onJoined(msg) {
   );
   teardownPeer();
   const peer = new Peer({
-    iceServers: Array.isArray(msg.iceServers) ? msg.iceServers : [],
+    iceServers: pickIceServers(Array.isArray(msg.iceServers) ? msg.iceServers : [], params.turn),
+    relay: params.relay,
     stream: media.stream,
     audio: media.audio,
     video: media.video,

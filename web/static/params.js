@@ -22,3 +22,27 @@ export function roomFromPath(loc, prefix) {
 export function queryFlag(q, k) {
   return ['1', 'true', 'yes'].includes((q.get(k) || '').toLowerCase());
 }
+
+/**
+ * The ICE servers a page uses: all of them, or with ?turn=udp|tcp|tls only the TURN URLs of that transport
+ * (turn:...?transport=udp or without a transport, turn:...?transport=tcp, turns:), to test one relay path.
+ * @param {RTCIceServer[]} servers from the server
+ * @param {string|null} turn the ?turn= value
+ * @returns {RTCIceServer[]}
+ */
+export function pickIceServers(servers, turn) {
+  if (!turn) return servers;
+  const keep = (/** @type {string} */ u) => {
+    const url = u.toLowerCase();
+    const transport = /[?&]transport=(udp|tcp)/.exec(url)?.[1] || 'udp';
+    if (turn === 'tls') return url.startsWith('turns:');
+    return url.startsWith('turn:') && transport === turn;
+  };
+  /** @type {RTCIceServer[]} */
+  const out = [];
+  for (const s of servers) {
+    const urls = (Array.isArray(s.urls) ? s.urls : [s.urls]).filter(keep);
+    if (urls.length) out.push({ ...s, urls });
+  }
+  return out;
+}

@@ -45,6 +45,7 @@ export function preferH264(transceiver) {
 /**
  * @typedef {object} PeerOptions
  * @property {RTCIceServer[]} iceServers from the server's "joined" message
+ * @property {boolean} [relay] use only the TURN relay (iceTransportPolicy "relay")
  * @property {MediaStream} stream the local stream (the msid of the sent tracks)
  * @property {MediaStreamTrack|null} audio local microphone, or null for receive-only audio
  * @property {MediaStreamTrack|null} video local camera, or null for receive-only video
@@ -65,7 +66,8 @@ export class Peer {
     this.iceRestarts = 0;
     /** @type {(RTCIceCandidateInit|null)[]} remote candidates that arrived before a remote description */
     this.pendingCandidates = [];
-    const pc = new RTCPeerConnection({ iceServers: opts.iceServers || [], bundlePolicy: 'max-bundle' });
+    const pc = new RTCPeerConnection({ iceServers: opts.iceServers || [], bundlePolicy: 'max-bundle',
+      iceTransportPolicy: opts.relay ? 'relay' : 'all' });
     this.pc = pc;
 
     // m-line 0 audio, m-line 1 video; recvonly where there is nothing to send.

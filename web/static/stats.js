@@ -17,6 +17,8 @@
  * @property {number|null} lossInPct packets lost on the way to us in the last interval, %
  * @property {number|null} lossOutPct packets we sent that the server reported lost (RTCP), %
  * @property {number|null} rttMs round-trip time of the selected ICE candidate pair, ms
+ * @property {string|null} route how the connection runs, from the selected pair's local candidate:
+ *   "direct UDP", "direct TCP", "relay over UDP", "relay over TCP" or "relay over TLS" (null before one)
  * @property {{audioIn: string|null, audioOut: string|null, videoIn: string|null, videoOut: string|null}} codecs
  *   codec names, e.g. "opus", "H264", "VP8"
  * @property {number} bytesReceived totals since the call started
@@ -186,12 +188,28 @@ export function summarize(report, prev, connectionState = '') {
     lossInPct: dRecv + dLost > 0 ? round1((dLost * 100) / (dRecv + dLost)) : prev ? 0 : null,
     lossOutPct: lossOutWeight > 0 ? round1(lossOutSum / lossOutWeight) : null,
     rttMs: opt(rtt),
+    route: routeOf(selectedPair ? report.get(selectedPair.localCandidateId) : null),
     codecs,
     ...totals,
     audioLevelIn: audioLevel,
     connectionState,
   };
   return { stats, snapshot };
+}
+
+/**
+ * Says how a connection runs from its selected pair's local candidate stats: direct (host, srflx, prflx
+ * candidates) or through a TURN relay, and over which transport to the server or relay.
+ * @param {any} local the local-candidate stats, or null
+ * @returns {string|null}
+ */
+export function routeOf(local) {
+  if (!local) return null;
+  if (local.candidateType === 'relay') {
+    const via = String(local.relayProtocol || local.protocol || 'udp').toUpperCase();
+    return `relay over ${via}`;
+  }
+  return `direct ${String(local.protocol || 'udp').toUpperCase()}`;
 }
 
 /** Polls a peer connection's statistics every interval and hands each summary to a callback. */

@@ -213,6 +213,7 @@ export function renderStats(s) {
     lossInPct: fmt(s.lossInPct, '%'),
     lossOutPct: fmt(s.lossOutPct, '%'),
     rttMs: s.rttMs === null ? dash : `${Math.round(s.rttMs)} ms`,
+    route: s.route || dash,
     codecs: `in ${c.videoIn || dash}/${c.audioIn || dash}, out ${c.videoOut || dash}/${c.audioOut || dash}`,
   };
   for (const [key, text] of Object.entries(cells)) {

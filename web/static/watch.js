@@ -14,7 +14,7 @@
 
 import { preferH264 } from './peer.js';
 import { RemotePlayer } from './player.js';
-import { queryFlag, roomFromPath } from './params.js';
+import { pickIceServers, queryFlag, roomFromPath } from './params.js';
 import { $ } from './ui.js';
 import { Chat } from './chat.js';
 
@@ -32,6 +32,8 @@ const DISCONNECTED_MS = 5000;
  * @property {string} name ?name= the viewer's name on the server (default: the server's "WHEP viewer")
  * @property {string} token ?access_token= (or ?token=): the room access token or bearer token, when the server requires one
  * @property {boolean} debug ?debug=1 logs the exchange to the console
+ * @property {boolean} relay ?relay=1 receives through the TURN relay only (iceTransportPolicy "relay")
+ * @property {string|null} turn ?turn=udp|tcp|tls keeps only the TURN URLs of that transport
  */
 
 /**
@@ -46,6 +48,8 @@ export function parseWatchParams(loc) {
     name: (q.get('name') || '').trim(),
     token: q.get('access_token') || q.get('token') || '',
     debug: queryFlag(q, 'debug'),
+    relay: queryFlag(q, 'relay'),
+    turn: ['udp', 'tcp', 'tls'].includes(q.get('turn') || '') ? q.get('turn') : null,
   };
 }
 
@@ -161,7 +165,8 @@ class Watcher {
     try {
       const iceServers = await this.iceServers();
       if (attempt !== this.attempt) return;
-      const pc = new RTCPeerConnection({ iceServers, bundlePolicy: 'max-bundle' });
+      const pc = new RTCPeerConnection({ iceServers: pickIceServers(iceServers, this.params.turn), bundlePolicy: 'max-bundle',
+        iceTransportPolicy: this.params.relay ? 'relay' : 'all' });
       this.pc = pc;
       pc.addTransceiver('audio', { direction: 'recvonly' });
       preferH264(pc.addTransceiver('video', { direction: 'recvonly' }));
