@@ -1,6 +1,7 @@
 package signaling_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -19,11 +20,11 @@ type iceRecorder struct {
 	asked []string
 }
 
-func (r *iceRecorder) servers(identity string, authenticated bool) []mcu.ICEServer {
+func (r *iceRecorder) servers(identity, host string, authenticated bool) []mcu.ICEServer {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.asked = append(r.asked, identity)
-	return []mcu.ICEServer{{URLs: []string{"turn:relay.example.org:3478"}, Username: "9999999999:" + identity,
+	return []mcu.ICEServer{{URLs: []string{"turn:" + host + ":3478"}, Username: "9999999999:" + identity,
 		Credential: "secret-for-" + identity}}
 }
 
@@ -51,6 +52,9 @@ func TestICEServersPerClient(t *testing.T) {
 	if got := servers[0].(map[string]any)["username"]; got != "9999999999:"+id {
 		t.Errorf("Ann's TURN username %v, want one naming her participant ID %q", got, id)
 	}
+	if got := servers[0].(map[string]any)["urls"]; !strings.Contains(fmt.Sprint(got), "turn:127.0.0.1:3478") {
+		t.Errorf("Ann's TURN URLs %v, want the host she reached the server at (127.0.0.1)", got)
+	}
 
 	wh, err := signaling.NewWHIPHandler(conf, signaling.DefaultWHIPConfig(), p)
 	if err != nil {
@@ -61,7 +65,8 @@ func TestICEServersPerClient(t *testing.T) {
 	_, r := w.post(t, "/whip/r1?name=Cam", recvOnlyOffer, http.StatusCreated)
 	cam := session(t, conf, 1)
 	links := strings.Join(r.h.Values("Link"), "\n")
-	if !strings.Contains(links, `username="9999999999:`+string(cam.ID())+`"`) || strings.Contains(links, "static") {
+	if !strings.Contains(links, `<turn:127.0.0.1:3478>`) || !strings.Contains(links, `username="9999999999:`+string(cam.ID())+`"`) ||
+		strings.Contains(links, "static") {
 		t.Errorf("WHIP answer's Link headers %q: want the credential made for Cam (%s) and not the static one", links, cam.ID())
 	}
 	if r := w.do(t, http.MethodOptions, "/whep/r1", ""); !strings.Contains(strings.Join(r.h.Values("Link"), " "), `username="9999999999:whip"`) {

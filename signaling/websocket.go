@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"path"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -128,7 +130,8 @@ type Params struct {
 	// a server without Keys); nil: no recording from the page.
 	Recorder Recorder
 	// ICEServers, when set, gives each client its STUN/TURN servers instead of Conference.ICEServers:
-	// identity names the client (its participant ID; for a WHIP/WHEP OPTIONS request, "whip"), and
+	// identity names the client (its participant ID; for a WHIP/WHEP OPTIONS request, "whip"), host is
+	// the host name or IP it reached this server at (the request's Host, without the port), and
 	// authenticated says it showed a valid room access token. A server with a TURN relay hands out
 	// short-lived credentials here (ICEServerFunc).
 	ICEServers ICEServerFunc
@@ -138,12 +141,16 @@ type Params struct {
 }
 
 // ICEServerFunc returns the STUN/TURN servers for one client (Params.ICEServers).
-type ICEServerFunc func(identity string, authenticated bool) []mcu.ICEServer
+type ICEServerFunc func(identity, host string, authenticated bool) []mcu.ICEServer
 
-// iceServers returns the servers for one client: from f, or else conf's.
-func (f ICEServerFunc) servers(conf Conference, identity string, authenticated bool) []mcu.ICEServer {
+// servers returns the servers for the client of request r: from f, or else conf's.
+func (f ICEServerFunc) servers(conf Conference, r *http.Request, identity string, authenticated bool) []mcu.ICEServer {
 	if f != nil {
-		return f(identity, authenticated)
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		return f(identity, strings.Trim(host, "[]"), authenticated)
 	}
 	return conf.ICEServers()
 }
@@ -564,7 +571,7 @@ func (c *conn) join(m joinMsg) error {
 		setupErr = s.SetCaps(mcu.Caps{MaxBitrate: m.MaxKbps * 1000})
 	}
 	c.out.finishJoin(joinedOut{Type: typeJoined, ID: string(s.ID()), Room: m.Room, Name: name,
-		ICEServers: toWireICEServers(c.h.ice.servers(c.h.conf, string(s.ID()), c.claims != nil)), CanRecord: c.canRecord()})
+		ICEServers: toWireICEServers(c.h.ice.servers(c.h.conf, c.req, string(s.ID()), c.claims != nil)), CanRecord: c.canRecord()})
 	if q, ok := s.(qualitySource); ok { // after "joined": no "quality" comes before it
 		c.quality.Store(&q)
 	}

@@ -242,7 +242,7 @@ func (h *WHIPHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if id == "" {
 			w.Header().Set("Accept-Post", sdpType)
 			if claims, err := h.authorize(r, kind, room, false); err == nil {
-				h.setICEServerLinks(w.Header(), "whip", claims != nil)
+				h.setICEServerLinks(w.Header(), r, "whip", claims != nil)
 			}
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -376,9 +376,9 @@ func (h *WHIPHandler) authorize(r *http.Request, kind whipKind, room string, res
 }
 
 // setICEServerLinks adds a Link header per STUN/TURN URL (RFC 9725 section 4.6), for the client identity
-// (authenticated: it showed a valid room access token).
-func (h *WHIPHandler) setICEServerLinks(hd http.Header, identity string, authenticated bool) {
-	for _, s := range h.ice.servers(h.conf, identity, authenticated) {
+// of request r (authenticated: it showed a valid room access token).
+func (h *WHIPHandler) setICEServerLinks(hd http.Header, r *http.Request, identity string, authenticated bool) {
+	for _, s := range h.ice.servers(h.conf, r, identity, authenticated) {
 		for _, u := range s.URLs {
 			if strings.ContainsAny(u, "<>\r\n") {
 				continue
@@ -599,7 +599,7 @@ func (h *WHIPHandler) post(w http.ResponseWriter, r *http.Request, kind whipKind
 	hd.Set("ETag", res.etag)
 	hd.Set("Accept-Patch", trickleType)
 	hd.Set("Cache-Control", "no-store")
-	h.setICEServerLinks(hd, string(s.ID()), claims != nil)
+	h.setICEServerLinks(hd, r, string(s.ID()), claims != nil)
 	w.WriteHeader(http.StatusCreated)
 	_, _ = io.WriteString(w, answer)
 }
