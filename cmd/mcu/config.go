@@ -26,8 +26,16 @@ import (
 // same name (flag -video-bitrate, variable MCU_VIDEO_BITRATE); a JSON file given with -config may set any
 // of them too, with the field names below.
 type Config struct {
-	// HTTP is the address the page, health check, metrics and signalling listen on.
+	// HTTP is the address the page, health check, metrics and signalling listen on; with TLS on, it only
+	// redirects to HTTPS (but /healthz).
 	HTTP string `json:"http"`
+	// HTTPS is the address HTTPS listens on when TLS is on: TLSCert and TLSKey (PEM files) or TLSSelfSigned
+	// (a certificate made and kept in TLSDir). See tls.go.
+	HTTPS         string `json:"https"`
+	TLSCert       string `json:"tls_cert,omitempty"`
+	TLSKey        string `json:"tls_key,omitempty"`
+	TLSSelfSigned bool   `json:"tls_self_signed,omitempty"`
+	TLSDir        string `json:"tls_dir"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `json:"log_level"`
 	// DebugAddr, when set, serves Go's profiler (/debug/pprof/) on this address; keep it private.
@@ -80,14 +88,17 @@ type Config struct {
 func DefaultConfig() Config {
 	m := mcu.DefaultConfig()
 	m.IncludeLoopback = true
-	return Config{HTTP: ":8080", LogLevel: "info", MaxConnsPerIP: 20, RecordDir: "recordings", Chat: chat.DefaultConfig(),
-		SIP: sip.DefaultConfig(), MCU: m}
+	return Config{HTTP: ":8080", HTTPS: ":8443", TLSDir: "tls", LogLevel: "info", MaxConnsPerIP: 20,
+		RecordDir: "recordings", Chat: chat.DefaultConfig(), SIP: sip.DefaultConfig(), MCU: m}
 }
 
 // Validate reports the first unusable setting.
 func (c Config) Validate() error {
 	if c.HTTP == "" {
 		return fmt.Errorf("http address is empty")
+	}
+	if err := c.validateTLS(); err != nil {
+		return err
 	}
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
@@ -148,8 +159,8 @@ func (c Config) sipConfig() sip.Config {
 	return s
 }
 
-// publicURL is PublicURL, or its default: http://, the SIP public host (else the SIP host, else the
-// address this machine reaches the world from, else localhost) and the HTTP port.
+// publicURL is PublicURL, or its default: http:// (https:// with TLS on), the SIP public host (else the
+// SIP host, else the address this machine reaches the world from, else localhost) and the HTTP (HTTPS) port.
 func (c Config) publicURL() string {
 	if c.PublicURL != "" {
 		return strings.TrimSuffix(c.PublicURL, "/")
@@ -161,20 +172,16 @@ func (c Config) publicURL() string {
 		}
 	}
 	if host == "" {
-		host = "localhost"
-		// A UDP "connection" sends nothing: it only asks the routing table for the source address.
-		if conn, err := net.Dial("udp4", "192.0.2.1:9"); err == nil {
-			if a, ok := conn.LocalAddr().(*net.UDPAddr); ok {
-				host = a.IP.String()
-			}
-			conn.Close()
-		}
+		host = outboundIP()
 	}
-	_, port, err := net.SplitHostPort(c.HTTP)
-	if err != nil || port == "" || port == "0" {
-		port = "8080"
+	scheme, addr, port := "http", c.HTTP, "8080"
+	if c.tlsOn() {
+		scheme, addr, port = "https", c.HTTPS, "8443"
 	}
-	return "http://" + net.JoinHostPort(host, port)
+	if _, p, err := net.SplitHostPort(addr); err == nil && p != "" && p != "0" {
+		port = p
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
 }
 
 // keys reads APIKeys and APIKeysFile.
@@ -279,7 +286,7 @@ func listSetting(name, usage string, p *[]string) setting {
 func (c *Config) settings() []setting {
 	m := &c.MCU
 	out := []setting{
-		strSetting("http", "HTTP listen address (page, /ws, /whip/, /whep/, /healthz, /metrics)", &c.HTTP),
+		strSetting("http", "HTTP listen address (page, /ws, /whip/, /whep/, /healthz, /metrics); with TLS on, redirects to -https", &c.HTTP),
 		strSetting("log-level", "log level: debug, info, warn, error", &c.LogLevel),
 		strSetting("debug-addr", "serve /debug/pprof/ on this address (e.g. 127.0.0.1:6060); empty = off", &c.DebugAddr),
 		strSetting("metrics-addr", "serve /metrics on this address (e.g. 127.0.0.1:9090) instead of -http; off = no metrics", &c.MetricsAddr),
@@ -298,9 +305,10 @@ func (c *Config) settings() []setting {
 			},
 			func() string { return fmt.Sprintf("%dx%d", m.MaxInputWidth, m.MaxInputHeight) }},
 	}
+	out = append(out, c.tlsSettings()...)
 	out = append(out,
 		strSetting("record-dir", "directory of recordings (created with the first one)", &c.RecordDir),
-		strSetting("public-url", "address people reach this server's pages at (https://meet.example.com), for links sent to SIP callers; default http://HOST:HTTP_PORT", &c.PublicURL),
+		strSetting("public-url", "address people reach this server's pages at (https://meet.example.com), for links sent to SIP callers; default http://HOST:HTTP_PORT (https://HOST:HTTPS_PORT with TLS on)", &c.PublicURL),
 		listSetting("record-rooms", "record rooms automatically as they start: all, or room names, comma separated", &c.RecordRooms),
 		setting{"max-file-size", "largest file a participant may share in the chat, in bytes", func(v string) error {
 			n, err := strconv.ParseInt(v, 10, 64)
@@ -509,6 +517,12 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 	flagVals := make(map[string]*string, len(settings))
 	for _, s := range settings {
 		flagVals[s.name] = fs.String(s.name, "", fmt.Sprintf("%s (env %s, default %q)", s.usage, envName(s.name), s.get()))
+	}
+	for _, s := range cfg.boolSettings() { // -NAME alone means true
+		v := boolFlag{p: new(string)}
+		fs.Var(v, s.name, fmt.Sprintf("%s (env %s, default %s)", s.usage, envName(s.name), s.get()))
+		flagVals[s.name] = v.p
+		settings = append(settings, s)
 	}
 	if err := fs.Parse(args); err != nil {
 		return cfg, err

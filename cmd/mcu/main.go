@@ -48,8 +48,14 @@ func main() {
 	}
 }
 
-// run starts the MCU and serves HTTP on the configured address until ctx is cancelled.
+// run starts the MCU and serves HTTP on the configured address (and HTTPS, with TLS on) until ctx is
+// cancelled.
 func run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	// tlsConf is nil with TLS off; its GetCertificate returns the certificate (see loadTLS).
+	tlsConf, fingerprint, err := loadTLS(cfg, log)
+	if err != nil {
+		return err
+	}
 	events := &eventFanout{}
 	m, err := mcu.New(cfg.MCU, mcu.Params{Logger: log, Events: events})
 	if err != nil {
@@ -89,6 +95,9 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		mmux := http.NewServeMux()
 		mmux.Handle("GET /metrics", eps.metrics)
 		go func() { _ = serve(ctx, mln, mmux, log) }()
+	}
+	if tlsConf != nil {
+		return serveTLS(ctx, cfg, ln, tlsConf, fingerprint, eps.guard(mux), log)
 	}
 	log.Info("listening", "addr", ln.Addr().String())
 	fmt.Printf("Open http://%s/ in a browser\n", displayAddr(ln.Addr()))
@@ -241,10 +250,7 @@ func newMux(m *mcu.MCU, cfg Config, log *slog.Logger, events *eventFanout) (*htt
 	ops.mountAPI(m, cfg, keys, eps.sip, log)
 	mux.Handle("/api/v1/", ops.api)
 	mux.Handle("/files/", hub.Handler())
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintln(w, "ok")
-	})
+	mux.HandleFunc("GET /healthz", healthz)
 	var hooks webhookSource
 	if ops.hooks != nil {
 		hooks = ops.hooks.Stats
@@ -255,6 +261,12 @@ func newMux(m *mcu.MCU, cfg Config, log *slog.Logger, events *eventFanout) (*htt
 	}
 	mux.Handle("/", web.Handler())
 	return mux, eps, nil
+}
+
+// healthz answers ok: the server is up.
+func healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintln(w, "ok")
 }
 
 // adminOnly serves h to requests bearing the admin token, or a room access token signed with one of keys
