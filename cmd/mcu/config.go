@@ -20,6 +20,7 @@ import (
 	"github.com/openmcu/mcu/signaling/auth"
 	"github.com/openmcu/mcu/signaling/chat"
 	"github.com/openmcu/mcu/signaling/sip"
+	"github.com/openmcu/mcu/signaling/turn"
 )
 
 // Config is the server's configuration. Every setting has a flag and an MCU_* environment variable of the
@@ -72,6 +73,12 @@ type Config struct {
 	PublicURL string `json:"public_url,omitempty"`
 	// RecordRooms records rooms automatically as they start: "all", or room names.
 	RecordRooms []string `json:"record_rooms,omitempty"`
+	// TURN is the embedded TURN server (Port 0: none); TURNSecret the TURN REST shared secret (empty: a
+	// random one per start); TURNURLs external TURN servers that share it, handed out instead of the
+	// embedded one's. See relay.go.
+	TURN       turn.Config `json:"turn"`
+	TURNSecret string      `json:"turn_secret,omitempty"`
+	TURNURLs   []string    `json:"turn_urls,omitempty"`
 	// Chat is the rooms' chat and file sharing: text length, history, rate, file size and per-room quota.
 	Chat chat.Config `json:"chat"`
 	// WebhookURLs receive the server's events (rooms, participants, recordings, streams) as signed JSON
@@ -88,8 +95,9 @@ type Config struct {
 func DefaultConfig() Config {
 	m := mcu.DefaultConfig()
 	m.IncludeLoopback = true
+	m.TCPPort = 7881 // ICE over TCP
 	return Config{HTTP: ":8080", HTTPS: ":8443", TLSDir: "tls", LogLevel: "info", MaxConnsPerIP: 20,
-		RecordDir: "recordings", Chat: chat.DefaultConfig(), SIP: sip.DefaultConfig(), MCU: m}
+		RecordDir: "recordings", Chat: chat.DefaultConfig(), SIP: sip.DefaultConfig(), MCU: m, TURN: turn.DefaultConfig()}
 }
 
 // Validate reports the first unusable setting.
@@ -98,6 +106,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("http address is empty")
 	}
 	if err := c.validateTLS(); err != nil {
+		return err
+	}
+	if err := c.validateTURN(); err != nil {
 		return err
 	}
 	var l slog.Level
@@ -306,6 +317,7 @@ func (c *Config) settings() []setting {
 			func() string { return fmt.Sprintf("%dx%d", m.MaxInputWidth, m.MaxInputHeight) }},
 	}
 	out = append(out, c.tlsSettings()...)
+	out = append(out, c.turnSettings()...)
 	out = append(out,
 		strSetting("record-dir", "directory of recordings (created with the first one)", &c.RecordDir),
 		strSetting("public-url", "address people reach this server's pages at (https://meet.example.com), for links sent to SIP callers; default http://HOST:HTTP_PORT (https://HOST:HTTPS_PORT with TLS on)", &c.PublicURL),

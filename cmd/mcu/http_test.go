@@ -110,13 +110,14 @@ func isTimeout(err error) bool {
 func TestMetricsAddr(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.SIP.Port = 0
+	cfg.TURN.Port, cfg.MCU.TCPPort = 0, 0
 	cfg.MetricsAddr = "127.0.0.1:0"
 	m, err := mcu.New(cfg.MCU, mcu.Params{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	mux, eps, err := newMux(m, cfg, slog.New(slog.DiscardHandler), &eventFanout{})
+	mux, eps, err := newMux(m, cfg, nil, slog.New(slog.DiscardHandler), &eventFanout{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,6 +139,7 @@ func TestMetricsAddr(t *testing.T) {
 func TestOperatorsAPI(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.SIP.Port = 0
+	cfg.TURN.Port, cfg.MCU.TCPPort = 0, 0
 	cfg.AdminToken = "an-operators-token"
 	cfg.RecordDir = t.TempDir()
 	m, err := mcu.New(cfg.MCU, mcu.Params{})
@@ -145,7 +147,7 @@ func TestOperatorsAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	mux, eps, err := newMux(m, cfg, slog.New(slog.DiscardHandler), &eventFanout{})
+	mux, eps, err := newMux(m, cfg, nil, slog.New(slog.DiscardHandler), &eventFanout{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -66,7 +67,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		m.Close()
 		return fmt.Errorf("listen on %s: %w", cfg.HTTP, err)
 	}
-	mux, eps, err := newMux(m, cfg, log, events)
+	mux, eps, err := newMux(m, cfg, tlsConf, log, events)
 	if err != nil {
 		m.Close()
 		return err
@@ -109,6 +110,7 @@ type endpoints struct {
 	ws      *signaling.WebSocketHandler
 	whip    *signaling.WHIPHandler // WHIP and WHEP
 	sip     *sip.Server            // nil when SIP is off
+	relay   *relay                 // the embedded TURN server and the clients' ICE servers
 	limiter *signaling.ConnLimiter
 	ops     *operations // the API, recordings and streams, webhooks
 	metrics http.Handler
@@ -180,13 +182,13 @@ func (e *endpoints) Close() error {
 	if e.sip != nil {
 		err = errors.Join(err, e.sip.Close())
 	}
-	return err
+	return errors.Join(err, e.relay.Close())
 }
 
 // newMux routes the server's HTTP endpoints: the page (with /watch/ROOM), the signalling WebSocket,
 // WHIP and WHEP, the operators' API, health and metrics; events is the MCU's (the recordings and
 // webhooks join it). The caller closes the returned endpoints, then the MCU, then eps.ops.
-func newMux(m *mcu.MCU, cfg Config, log *slog.Logger, events *eventFanout) (*http.ServeMux, *endpoints, error) {
+func newMux(m *mcu.MCU, cfg Config, tlsConf *tls.Config, log *slog.Logger, events *eventFanout) (*http.ServeMux, *endpoints, error) {
 	conf := signaling.MCUConference(m)
 	wcfg := signaling.DefaultWebSocketConfig()
 	wcfg.OriginPatterns = cfg.AllowedOrigins
@@ -213,20 +215,28 @@ func newMux(m *mcu.MCU, cfg Config, log *slog.Logger, events *eventFanout) (*htt
 		return nil, nil, err
 	}
 	ops.chat = hub
+	rl, err := newRelay(cfg, tlsConf, log)
+	if err != nil {
+		ops.close()
+		return nil, nil, err
+	}
 	limiter := signaling.NewConnLimiter(cfg.MaxConnsPerIP, proxies)
-	params := signaling.Params{Logger: log, Limiter: limiter, Keys: keys, Recorder: ops.egress, Chat: hub}
+	params := signaling.Params{Logger: log, Limiter: limiter, Keys: keys, Recorder: ops.egress, Chat: hub,
+		ICEServers: rl.iceServers}
 	ws, err := signaling.NewWebSocketHandler(conf, wcfg, params)
 	if err != nil {
+		rl.Close()
 		ops.close()
 		return nil, nil, err
 	}
 	whip, err := signaling.NewWHIPHandler(conf, cfg.whipConfig(), params)
 	if err != nil {
 		ws.Close()
+		rl.Close()
 		ops.close()
 		return nil, nil, err
 	}
-	eps := &endpoints{ws: ws, whip: whip, limiter: limiter, log: log, ops: ops}
+	eps := &endpoints{ws: ws, whip: whip, relay: rl, limiter: limiter, log: log, ops: ops}
 	mux := http.NewServeMux()
 	mux.Handle("/ws", ws)
 	mux.Handle("/whip/", whip)
@@ -255,7 +265,7 @@ func newMux(m *mcu.MCU, cfg Config, log *slog.Logger, events *eventFanout) (*htt
 	if ops.hooks != nil {
 		hooks = ops.hooks.Stats
 	}
-	eps.metrics = metricsHandler(m, eps.sessions, eps.edge, hooks, hub.Stats)
+	eps.metrics = metricsHandler(m, eps.sessions, eps.edge, hooks, hub.Stats, rl.stats)
 	if cfg.MetricsAddr == "" {
 		mux.Handle("GET /metrics", eps.metrics)
 	}

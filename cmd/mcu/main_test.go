@@ -105,13 +105,14 @@ func TestServeAndShutdown(t *testing.T) {
 	done := make(chan error, 1)
 	cfg := DefaultConfig()
 	cfg.SIP.Port = 0 // TestSIPEndpoints has SIP
+	cfg.TURN.Port, cfg.MCU.TCPPort = 0, 0
 	m, err := mcu.New(cfg.MCU, mcu.Params{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
 	log := slog.New(slog.DiscardHandler)
-	mux, ws, err := newMux(m, cfg, log, &eventFanout{})
+	mux, ws, err := newMux(m, cfg, nil, log, &eventFanout{})
 	if err != nil {
 		t.Fatal(err)
 	}

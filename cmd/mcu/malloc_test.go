@@ -37,7 +37,7 @@ func TestServerSetsMallocTunables(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	cmd := exec.Command(bin, "-http", "127.0.0.1:0", "-sip-port", "0", "-log-level", "error")
+	cmd := exec.Command(bin, "-http", "127.0.0.1:0", "-sip-port", "0", "-turn-port", "0", "-ice-tcp-port", "0", "-log-level", "error")
 	cmd.Env = append(os.Environ(), "GLIBC_TUNABLES=", "MCU_GLIBC_DEFAULTS=")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

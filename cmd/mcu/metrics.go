@@ -10,6 +10,7 @@ import (
 
 	"github.com/openmcu/mcu/mcu"
 	"github.com/openmcu/mcu/signaling/chat"
+	"github.com/openmcu/mcu/signaling/turn"
 	"github.com/openmcu/mcu/signaling/webhook"
 )
 
@@ -34,13 +35,18 @@ type webhookSource func() webhook.Stats
 // chatSource reads the chat's counts; nil: no chat.
 type chatSource func() chat.Stats
 
+// turnSource reads the embedded TURN server's counts; false: no embedded TURN.
+type turnSource func() (turn.Stats, bool)
+
 // metricsHandler serves the server's metrics in the Prometheus text format, read from src at each scrape,
 // plus the Go runtime and process metrics, from a registry of its own (no global state). Labels carry
 // room names and participant IDs, never display names.
-func metricsHandler(src statsSource, sessions sessionSource, edge edgeSource, hooks webhookSource, chats chatSource) http.Handler {
+func metricsHandler(src statsSource, sessions sessionSource, edge edgeSource, hooks webhookSource, chats chatSource,
+	turns turnSource) http.Handler {
 	reg := prometheus.NewRegistry()
 	c := newStatsCollector(src)
 	c.chatOf = chats
+	c.turnOf = turns
 	c.sessionsOf = sessions
 	c.edgeOf = edge
 	c.webhooksOf = hooks
@@ -66,6 +72,9 @@ type statsCollector struct {
 	chatMessages, chatFiles, chatFileBytes    *prometheus.Desc
 	chatRejected, chatDropped                 *prometheus.Desc
 	chatOf                                    chatSource
+	turnAllocs, turnAllocsTotal, turnConns    *prometheus.Desc
+	turnBytes, turnRefused                    *prometheus.Desc
+	turnOf                                    turnSource
 
 	// Per room and per participant.
 	roomParticipants, roomEncoders, roomTierEncoders *prometheus.Desc
@@ -114,6 +123,11 @@ func newStatsCollector(src statsSource) *statsCollector {
 		outputs:              d("outputs", "Recordings and live streams running."),
 		outputDropped:        d("output_frames_dropped_total", "Frames a recording's or stream's writer did not take in time (a slow disk or network)."),
 		webhooks:             d("webhooks_total", "Webhook deliveries: sent, retried (failed attempts tried again), failed (given up), dropped (queue full).", "result"),
+		turnAllocs:           d("turn_allocations", "Relay allocations open on the embedded TURN server."),
+		turnAllocsTotal:      d("turn_allocations_total", "Relay allocations created on the embedded TURN server."),
+		turnConns:            d("turn_connections", "TCP and TLS client connections open on the embedded TURN server."),
+		turnBytes:            d("turn_relayed_bytes_total", "Payload bytes the embedded TURN server relayed, to_peer (client to the MCU) and from_peer.", "direction"),
+		turnRefused:          d("turn_refused_total", "What the embedded TURN server refused or dropped, by reason.", "reason"),
 		chatMessages:         d("chat_messages_total", "Chat messages taken and relayed (from pages, viewers' pages and SIP MESSAGE)."),
 		chatFiles:            d("chat_files", "Shared files kept now."),
 		chatFileBytes:        d("chat_file_bytes", "Bytes of the shared files kept now."),
@@ -130,7 +144,8 @@ func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 		c.decoded, c.notDecoded, c.decodersActive, c.receiversByTier, c.tierChanges, c.nacksFiltered, c.rtpPackets, c.sessions,
 		c.roomParticipants, c.roomEncoders, c.roomTierEncoders, c.partTier, c.partEstimate, c.partSent, c.partLoss,
 		c.partKeyframeRequests, c.partKeyframesForced, c.panics, c.refusals, c.outputs, c.outputDropped, c.webhooks,
-		c.chatMessages, c.chatFiles, c.chatFileBytes, c.chatRejected, c.chatDropped} {
+		c.chatMessages, c.chatFiles, c.chatFileBytes, c.chatRejected, c.chatDropped,
+		c.turnAllocs, c.turnAllocsTotal, c.turnConns, c.turnBytes, c.turnRefused} {
 		ch <- d
 	}
 }
@@ -151,6 +166,21 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		w := c.webhooksOf()
 		for result, n := range map[string]uint64{"sent": w.Sent, "retried": w.Retried, "failed": w.Failed, "dropped": w.Dropped} {
 			counter(c.webhooks, n, result)
+		}
+	}
+	if c.turnOf != nil {
+		if ts, ok := c.turnOf(); ok {
+			gauge(c.turnAllocs, float64(ts.AllocationsActive))
+			counter(c.turnAllocsTotal, ts.AllocationsTotal)
+			gauge(c.turnConns, float64(ts.ConnsActive))
+			counter(c.turnBytes, ts.BytesToPeers, "to_peer")
+			counter(c.turnBytes, ts.BytesFromPeers, "from_peer")
+			for reason, n := range map[string]uint64{"permission": ts.PermissionsRefused, "dropped_to_peer": ts.DroppedToPeer,
+				"dropped_from_peer": ts.DroppedFromPeer, "auth_malformed": ts.AuthMalformed, "auth_expired": ts.AuthExpired,
+				"auth_bad_password": ts.AuthBadPassword, "quota": ts.QuotaRefused, "conns": ts.ConnsRefused,
+				"tcp_relay": ts.TCPRelayRefused, "allocate_failed": ts.AllocateFailed} {
+				counter(c.turnRefused, n, reason)
+			}
 		}
 	}
 	if c.chatOf != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/openmcu/mcu/mcu"
 	"github.com/openmcu/mcu/mcu/mcutest"
 	"github.com/openmcu/mcu/signaling/chat"
+	"github.com/openmcu/mcu/signaling/turn"
 	"github.com/openmcu/mcu/signaling/webhook"
 )
 
@@ -66,6 +67,9 @@ func TestSharedEncodersFromMetrics(t *testing.T) {
 	srv := httptest.NewServer(metricsHandler(m, func() map[string]int { return map[string]int{"whep": 2} }, nil, func() webhook.Stats { return webhook.Stats{Sent: 3, Dropped: 1} },
 		func() chat.Stats {
 			return chat.Stats{Messages: 5, Files: 1, FileBytes: 300, Rejected: map[chat.Code]uint64{chat.CodeRateLimited: 2}}
+		},
+		func() (turn.Stats, bool) {
+			return turn.Stats{AllocationsActive: 2, AllocationsTotal: 7, BytesToPeers: 1000, BytesFromPeers: 4000, PermissionsRefused: 3}, true
 		}))
 	defer srv.Close()
 
@@ -140,7 +144,9 @@ func TestSharedEncodersFromMetrics(t *testing.T) {
 	for key, want := range map[string]float64{`mcu_webhooks_total{result="sent"}`: 3, `mcu_webhooks_total{result="dropped"}`: 1,
 		`mcu_webhooks_total{result="failed"}`: 0, `mcu_outputs`: 0, `mcu_output_frames_dropped_total`: 0,
 		`mcu_chat_messages_total`: 5, `mcu_chat_files`: 1, `mcu_chat_file_bytes`: 300, `mcu_chat_rejected_total{code="rate-limited"}`: 2,
-		`mcu_chat_dropped_total`: 0} {
+		`mcu_chat_dropped_total`: 0, `mcu_turn_allocations`: 2, `mcu_turn_allocations_total`: 7,
+		`mcu_turn_relayed_bytes_total{direction="to_peer"}`: 1000, `mcu_turn_relayed_bytes_total{direction="from_peer"}`: 4000,
+		`mcu_turn_refused_total{reason="permission"}`: 3} {
 		if v, ok := got[key]; !ok || v != want {
 			t.Errorf("%s = %v (present %t), want %v", key, v, ok, want)
 		}

@@ -47,13 +47,14 @@ func testSIPEndpoints(t *testing.T, token string) {
 	cfg := DefaultConfig()
 	cfg.SIP.Port = freeUDPPort(t)
 	cfg.SIP.Host = "127.0.0.1"
+	cfg.TURN.Port, cfg.MCU.TCPPort = 0, 0
 	cfg.AdminToken = token
 	m, err := mcu.New(cfg.MCU, mcu.Params{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
-	mux, eps, err := newMux(m, cfg, slog.New(slog.DiscardHandler), &eventFanout{})
+	mux, eps, err := newMux(m, cfg, nil, slog.New(slog.DiscardHandler), &eventFanout{})
 	if err != nil {
 		t.Fatal(err)
 	}

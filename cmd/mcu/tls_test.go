@@ -310,7 +310,7 @@ func TestHTTPSServer(t *testing.T) {
 		{[]string{"-tls-self-signed", "-tls-cert", "cert.pem", "-tls-key", "key.pem"}, 2, "exclude each other"},
 		{[]string{"-tls-cert", filepath.Join(tlsDir, "nosuch.pem"), "-tls-key", filepath.Join(tlsDir, selfSignedKeyFile)}, 1, "load -tls-cert"},
 	} {
-		cmd := exec.Command(bin, append([]string{"-http", "127.0.0.1:0", "-https", "127.0.0.1:0", "-sip-port", "0"}, tt.args...)...)
+		cmd := exec.Command(bin, append([]string{"-http", "127.0.0.1:0", "-https", "127.0.0.1:0", "-sip-port", "0", "-turn-port", "0", "-ice-tcp-port", "0"}, tt.args...)...)
 		out, err := cmd.CombinedOutput()
 		var exit *exec.ExitError
 		if !errors.As(err, &exit) || exit.ExitCode() != tt.wantCode || !strings.Contains(string(out), tt.wantErr) {
@@ -327,6 +327,7 @@ func TestHTTPSWithCertificate(t *testing.T) {
 	roots, certPath, keyPath, leafDER := writeTestCertificate(t, dir)
 	cfg := DefaultConfig()
 	cfg.SIP.Port = 0
+	cfg.TURN.Port, cfg.MCU.TCPPort = 0, 0
 	cfg.RecordDir = filepath.Join(dir, "recordings")
 	cfg.HTTP, cfg.HTTPS = freeTCPAddr(t), freeTCPAddr(t)
 	cfg.TLSCert, cfg.TLSKey = certPath, keyPath
@@ -446,7 +447,7 @@ var (
 // has printed its addresses and fingerprint and answers /healthz. The test's cleanup stops it.
 func startTLSServer(t *testing.T, bin string, args ...string) *tlsServer {
 	t.Helper()
-	cmd := exec.Command(bin, append([]string{"-http", "127.0.0.1:0", "-https", "127.0.0.1:0", "-sip-port", "0",
+	cmd := exec.Command(bin, append([]string{"-http", "127.0.0.1:0", "-https", "127.0.0.1:0", "-sip-port", "0", "-turn-port", "0", "-ice-tcp-port", "0",
 		"-record-dir", filepath.Join(t.TempDir(), "recordings")}, args...)...)
 	logPath := filepath.Join(t.TempDir(), "server.log")
 	logFile, err := os.Create(logPath)

@@ -132,7 +132,7 @@ func parseFlags(args []string) (options, error) {
 // serverFlags are the server's flags: one modest tier (640x360@30, no lower tiers), no SIP, media on
 // loopback, room for every bot, then the user's -server-args.
 func serverFlags(o options) []string {
-	a := []string{"-canvas", "640x360", "-fps", "30", "-video-bitrate", "500000", "-tiers", "", "-sip-port", "0",
+	a := []string{"-canvas", "640x360", "-fps", "30", "-video-bitrate", "500000", "-tiers", "", "-sip-port", "0", "-turn-port", "0", "-ice-tcp-port", "0",
 		"-include-loopback", "true", "-interfaces", "lo", "-log-level", "warn",
 		"-max-participants", strconv.Itoa(max(o.set.Bots, 25))}
 	return append(a, strings.Fields(o.serverArgs)...)

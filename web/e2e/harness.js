@@ -76,8 +76,9 @@ export class Harness {
    */
   async startServer(deadline, args = [], env = {}) {
     const addr = `127.0.0.1:${await freePort()}`;
-    // SIP off unless a test asks for it (the default 5060 may be taken on the machine).
-    const allEnv = { MCU_INCLUDE_LOOPBACK: '1', MCU_LOG_LEVEL: 'debug', MCU_SIP_PORT: '0', ...env };
+    // SIP, the embedded TURN server and ICE-TCP off unless a test asks for them (their default ports may be
+    // taken on the machine, or by another test's server).
+    const allEnv = { MCU_INCLUDE_LOOPBACK: '1', MCU_LOG_LEVEL: 'debug', MCU_SIP_PORT: '0', MCU_TURN_PORT: '0', MCU_ICE_TCP_PORT: '0', ...env };
     const child = spawn(MCU_BIN, ['-http', addr, ...args], { env: { ...process.env, ...allEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
     this.server = child;
     child.stdout.setEncoding('utf8').on('data', (s) => this.serverLog.push(s));

@@ -26,7 +26,7 @@ const DefaultTimeout = 10 * time.Second
 type Options struct {
 	// Bin is the server binary.
 	Bin string
-	// Args are its flags, after the "-http 127.0.0.1:0" (and "-debug-addr ADDR") that Start passes
+	// Args are its flags, after the "-http 127.0.0.1:0 -turn-port 0 -ice-tcp-port 0" (and "-debug-addr ADDR") that Start passes
 	// first, so that Args can override them.
 	Args []string
 	// Env holds KEY=VALUE pairs added to this process's environment for the server.
@@ -66,7 +66,9 @@ func Start(ctx context.Context, opts Options) (*Proc, error) {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	flags := []string{"-http", "127.0.0.1:0"}
+	// No embedded TURN and no ICE-TCP port unless Args ask (their defaults, 3478 and 7881, would collide
+	// between servers running at once).
+	flags := []string{"-http", "127.0.0.1:0", "-turn-port", "0", "-ice-tcp-port", "0"}
 	debugAddr := ""
 	if opts.DebugAddr {
 		var err error

@@ -114,9 +114,9 @@ func TestLifecycle(t *testing.T) {
 				t.Error("Done not closed after Stop")
 			}
 			log, _ := os.ReadFile(opts.LogPath)
-			want := "-http 127.0.0.1:0 -canvas 640x360"
+			want := "-http 127.0.0.1:0 -turn-port 0 -ice-tcp-port 0 -canvas 640x360"
 			if opts.DebugAddr {
-				want = "-http 127.0.0.1:0 -debug-addr " + srv.DebugAddr() + " -canvas 640x360"
+				want = "-http 127.0.0.1:0 -turn-port 0 -ice-tcp-port 0 -debug-addr " + srv.DebugAddr() + " -canvas 640x360"
 			}
 			if !strings.Contains(string(log), want) {
 				t.Errorf("server log %q: want the arguments it was started with, %q", log, want)
