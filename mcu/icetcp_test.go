@@ -33,4 +33,7 @@ func TestICETCP(t *testing.T) {
 	defer tcp.client.Close()
 	all := []*party{a, tcp}
 	codectest.Require(t, 20*time.Second, func() error { return checkAll(all, nil, cfg.Width, cfg.Height, steadyMarginDB) })
+	if got := m.Stats().ParticipantsByRoute; got["tcp"] != 1 || got["udp"] != 1 {
+		t.Errorf("ParticipantsByRoute = %v, want one over TCP and one over UDP", got)
+	}
 }

@@ -52,6 +52,9 @@ type Stats struct {
 	// ReceiversByTier counts the participants receiving each tier now, by tier name ("audio-only" for
 	// those below the lowest tier).
 	ReceiversByTier map[string]int
+	// ParticipantsByRoute counts the connected WebRTC participants by how their media reaches the server:
+	// "udp" and "tcp" (directly, over UDP or ICE-TCP) and "relay" (through a TURN server).
+	ParticipantsByRoute map[string]int
 	// TierChanges counts the tier changes made by bandwidth estimation (automatic, not caps).
 	TierChanges uint64
 	// NACKsFiltered counts the packets receivers asked to be resent that were not: sent too long ago,
@@ -170,7 +173,7 @@ func (c *counters) addTo(s *Stats) {
 func (m *MCU) Stats() Stats {
 	m.mu.Lock()
 	tiers := m.tiers.tiers
-	s := Stats{Rooms: len(m.rooms), ReceiversByTier: make(map[string]int),
+	s := Stats{Rooms: len(m.rooms), ReceiversByTier: make(map[string]int), ParticipantsByRoute: make(map[string]int),
 		VideoEncodersByTier: make(map[string]int, len(tiers))}
 	for _, t := range tiers {
 		s.VideoEncodersByTier[t.Name] = 0 // every tier, even with no room

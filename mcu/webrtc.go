@@ -531,8 +531,39 @@ func (w *webrtcTransport) audioCodec() AudioCodec { return 0 }
 // mediaUp reports whether the connection has been up: before, encoding for it is wasted.
 func (w *webrtcTransport) mediaUp() bool { return w.connected.Load() }
 
-// addStats adds nothing: WebRTC traffic is in pion's interceptors, not in Stats.
-func (w *webrtcTransport) addStats(*Stats) {}
+// addStats counts the participant's route (Stats.ParticipantsByRoute) once its connection has a selected
+// candidate pair; its traffic is in pion's interceptors, not in Stats.
+func (w *webrtcTransport) addStats(s *Stats) {
+	if route := w.route(); route != "" {
+		s.ParticipantsByRoute[route]++
+	}
+}
+
+// route is how the client's media reaches the server: "relay" when the client's side of the selected
+// candidate pair is a TURN relay, else "udp" or "tcp"; "" before a pair is selected.
+func (w *webrtcTransport) route() string {
+	for _, tr := range w.pc.GetTransceivers() {
+		if tr.Receiver() == nil {
+			continue
+		}
+		dtls := tr.Receiver().Transport()
+		if dtls == nil {
+			continue
+		}
+		pair, err := dtls.ICETransport().GetSelectedCandidatePair()
+		if err != nil || pair == nil || pair.Remote == nil {
+			continue
+		}
+		switch {
+		case pair.Remote.Typ == webrtc.ICECandidateTypeRelay:
+			return "relay"
+		case pair.Remote.Protocol == webrtc.ICEProtocolTCP:
+			return "tcp"
+		}
+		return "udp"
+	}
+	return ""
+}
 
 // close stops the disconnect timer and closes the connection, which ends the track and RTCP readers and
 // the bandwidth estimation (the participant waits for them).

@@ -73,6 +73,7 @@ type statsCollector struct {
 	chatRejected, chatDropped                 *prometheus.Desc
 	chatOf                                    chatSource
 	turnAllocs, turnAllocsTotal, turnConns    *prometheus.Desc
+	byRoute                                   *prometheus.Desc
 	turnBytes, turnRefused                    *prometheus.Desc
 	turnOf                                    turnSource
 
@@ -123,6 +124,7 @@ func newStatsCollector(src statsSource) *statsCollector {
 		outputs:              d("outputs", "Recordings and live streams running."),
 		outputDropped:        d("output_frames_dropped_total", "Frames a recording's or stream's writer did not take in time (a slow disk or network)."),
 		webhooks:             d("webhooks_total", "Webhook deliveries: sent, retried (failed attempts tried again), failed (given up), dropped (queue full).", "result"),
+		byRoute:              d("participants_by_route", "Connected WebRTC participants by how their media reaches the server: udp, tcp (ICE-TCP) or relay (TURN).", "route"),
 		turnAllocs:           d("turn_allocations", "Relay allocations open on the embedded TURN server."),
 		turnAllocsTotal:      d("turn_allocations_total", "Relay allocations created on the embedded TURN server."),
 		turnConns:            d("turn_connections", "TCP and TLS client connections open on the embedded TURN server."),
@@ -145,7 +147,7 @@ func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 		c.roomParticipants, c.roomEncoders, c.roomTierEncoders, c.partTier, c.partEstimate, c.partSent, c.partLoss,
 		c.partKeyframeRequests, c.partKeyframesForced, c.panics, c.refusals, c.outputs, c.outputDropped, c.webhooks,
 		c.chatMessages, c.chatFiles, c.chatFileBytes, c.chatRejected, c.chatDropped,
-		c.turnAllocs, c.turnAllocsTotal, c.turnConns, c.turnBytes, c.turnRefused} {
+		c.turnAllocs, c.turnAllocsTotal, c.turnConns, c.turnBytes, c.turnRefused, c.byRoute} {
 		ch <- d
 	}
 }
@@ -167,6 +169,9 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		for result, n := range map[string]uint64{"sent": w.Sent, "retried": w.Retried, "failed": w.Failed, "dropped": w.Dropped} {
 			counter(c.webhooks, n, result)
 		}
+	}
+	for _, route := range []string{"udp", "tcp", "relay"} {
+		gauge(c.byRoute, float64(s.ParticipantsByRoute[route]), route)
 	}
 	if c.turnOf != nil {
 		if ts, ok := c.turnOf(); ok {

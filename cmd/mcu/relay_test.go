@@ -88,6 +88,9 @@ func TestRelayedParticipant(t *testing.T) {
 		}
 		return nil
 	})
+	if got := m.Stats().ParticipantsByRoute; got["relay"] != 1 || got["udp"] != 1 {
+		t.Errorf("ParticipantsByRoute = %v, want one relayed and one direct over UDP", got)
+	}
 	st, _ := rl.stats()
 	if st.AllocationsTotal == 0 || st.BytesToPeers == 0 || st.BytesFromPeers == 0 {
 		t.Errorf("TURN stats %+v: want an allocation and bytes both ways", st)
