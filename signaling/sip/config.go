@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -187,4 +188,8 @@ type Params struct {
 	Logger *slog.Logger
 	// Chat, when set, is the rooms' chat (*chat.Hub): callers send and receive it as SIP MESSAGE.
 	Chat ChatHub
+	// Route, when set, says where a new call's room is served (several servers sharing rooms): "" here,
+	// or the host:port of the SIP server of the node that serves it, where the caller is redirected (302
+	// with that Contact). An error (the cluster cannot place the room now) refuses the call with 503.
+	Route func(ctx context.Context, room string) (target string, err error)
 }

@@ -43,11 +43,12 @@ type transactFunc func(ctx context.Context, req *sip.Request) (*sip.Response, er
 // Server is the SIP server. Create it with New, start it with Start (or Run), stop it with Close. Its
 // methods are safe for concurrent use.
 type Server struct {
-	cfg  Config
-	conf Conference
-	chat ChatHub // Params.Chat; nil: no chat
-	log  *slog.Logger
-	auth *digestAuth // nil: no authentication
+	cfg   Config
+	conf  Conference
+	chat  ChatHub                                                // Params.Chat; nil: no chat
+	route func(ctx context.Context, room string) (string, error) // Params.Route; nil: every room is here
+	log   *slog.Logger
+	auth  *digestAuth // nil: no authentication
 
 	ua  *sipgo.UserAgent
 	srv *sipgo.Server
@@ -87,6 +88,7 @@ type Server struct {
 	panics, malformed, oversized, rateLimited, tooManyCalls, tooManyFromIP atomic.Uint64
 	noRoom, unauthorized, ackTimeouts, rtpTimeouts, tcpIdle, tcpRefused    atomic.Uint64
 	chatSent, chatReceived, chatRefused, chatDropped                       atomic.Uint64
+	redirects                                                              atomic.Uint64
 
 	closeOnce sync.Once
 	closeErr  error
@@ -139,7 +141,7 @@ func New(cfg Config, p Params) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sip: trusted: %w", err) // checked by Validate
 	}
-	s := &Server{cfg: cfg, conf: p.Conference, chat: p.Chat, log: log,
+	s := &Server{cfg: cfg, conf: p.Conference, chat: p.Chat, route: p.Route, log: log,
 		sessions: make(map[string]*session), dialogs: make(map[string]*session),
 		perIP: make(map[netip.Addr]int), tcpConns: make(map[netip.Addr]int),
 		trusted: trusted, invites: newRateLimiter(cfg.InviteRate, cfg.InviteBurst)}
@@ -726,6 +728,8 @@ type Stats struct {
 	// posted, received and refused (too long, rate-limited, not text...), and lines dropped because a
 	// caller's queue was full.
 	ChatSent, ChatReceived, ChatRefused, ChatDropped uint64
+	// Redirects counts new calls sent to the node that serves their room (302, Params.Route).
+	Redirects uint64
 }
 
 // reportInterval is how often report logs what was refused.
@@ -779,7 +783,7 @@ func (s *Server) Stats() Stats {
 		NoRoom: s.noRoom.Load(), Unauthorized: s.unauthorized.Load(), AckTimeouts: s.ackTimeouts.Load(),
 		RTPTimeouts: s.rtpTimeouts.Load(), TCPIdleClosed: s.tcpIdle.Load(), TCPRefused: s.tcpRefused.Load(),
 		ChatSent: s.chatSent.Load(), ChatReceived: s.chatReceived.Load(), ChatRefused: s.chatRefused.Load(),
-		ChatDropped: s.chatDropped.Load()}
+		ChatDropped: s.chatDropped.Load(), Redirects: s.redirects.Load()}
 	if s.invites != nil {
 		st.RateLimitSources = s.invites.size()
 	}

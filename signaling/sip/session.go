@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -572,6 +573,36 @@ func warning(code int, text string) sip.Header {
 	return sip.NewHeader("Warning", fmt.Sprintf(`%d openmcu "%s"`, code, text))
 }
 
+// redirected answers a new call whose room another node serves (Params.Route): 302 with that node's
+// Contact (RFC 3261 8.1.3.4: the caller's user agent calls it), or 503 when the room cannot be placed
+// now. It reports whether it answered.
+func (s *Server) redirected(req *sip.Request, tx sip.ServerTransaction, room string) bool {
+	if s.route == nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, 2*time.Second)
+	defer cancel()
+	target, err := s.route(ctx, room)
+	switch {
+	case err != nil:
+		s.log.Info("sip call refused: room not placed", "room", room, "err", err)
+		s.reply(tx, req, sip.StatusServiceUnavailable, "Service Unavailable", sip.NewHeader("Retry-After", "5"),
+			warning(399, "the room cannot be placed now"))
+		return true
+	case target == "":
+		return false
+	}
+	s.redirects.Add(1)
+	u := sip.Uri{Scheme: "sip", User: room, Host: target}
+	if h, p, err := net.SplitHostPort(target); err == nil {
+		u.Host = strings.Trim(h, "[]")
+		u.Port, _ = strconv.Atoi(p)
+	}
+	s.log.Debug("sip call redirected", "room", room, "to", target)
+	s.reply(tx, req, sip.StatusMovedTemporarily, "Moved Temporarily", &sip.ContactHeader{Address: u})
+	return true
+}
+
 // onInvite handles a new call (or passes a re-INVITE on): the rate limit, authentication, the room, the
 // SDP offer, the call limits, the join, and the 200 with the answer. Over UDP, whose source address can be
 // forged, the participant joins with its media inactive and gets its negotiated directions only once the
@@ -589,6 +620,9 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	room, ok := roomOf(req.Recipient)
 	if !ok {
 		s.reply(tx, req, sip.StatusNotFound, "Not Found", warning(399, "call sip:ROOM@host"))
+		return
+	}
+	if s.redirected(req, tx, room) {
 		return
 	}
 	off, neg, ok := s.readOffer(req, tx)
