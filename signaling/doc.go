@@ -51,7 +51,9 @@
 // display name, a binary frame), not-joined, already-joined, room-full, server-full (too many rooms or
 // participants on the server), bad-sdp (the MCU rejected an offer, answer or candidate), rate-limited (a
 // message over the client's rate was ignored), unauthorized (a missing or bad room access token),
-// token-expired, forbidden (a token for another room or without the grant), internal. A client mistake
+// token-expired, forbidden (a token for another room or without the grant), moved (several servers
+// share rooms and another serves this one: the error's "url" is its WebSocket, where the client joins
+// instead), unavailable (the cluster cannot place the room now), internal. A client mistake
 // gets an error message and the socket stays open; a token refusal keeps it open too, but the page stops.
 // When the MCU removes the participant (its media connection failed, or the MCU closed) the client gets
 // an "internal" error and the server closes the socket (1000, or 1001 on shutdown).

@@ -1,6 +1,8 @@
 package signaling_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -71,5 +73,64 @@ func TestICEServersPerClient(t *testing.T) {
 	}
 	if r := w.do(t, http.MethodOptions, "/whep/r1", ""); !strings.Contains(strings.Join(r.h.Values("Link"), " "), `username="9999999999:whip"`) {
 		t.Errorf("OPTIONS Link headers %q: want a credential for an unnamed WHIP client", r.h.Values("Link"))
+	}
+}
+
+// TestRoute: with Params.Route, a join for a room another server serves is answered "moved" with that
+// server's WebSocket URL and joins nothing here; a WHIP or WHEP POST gets 307 to the same path and query
+// there; a room the cluster cannot place now is "unavailable" (WebSocket) or 503 (WHIP).
+func TestRoute(t *testing.T) {
+	conf := &signalingtest.Conference{}
+	route := func(_ context.Context, room string) (string, error) {
+		switch room {
+		case "elsewhere":
+			return "https://node2.example.org:8443", nil
+		case "unplaced":
+			return "", errors.New("redis is away")
+		}
+		return "", nil
+	}
+	p := signaling.Params{Route: route}
+	ws, err := signaling.NewWebSocketHandler(conf, signaling.DefaultWebSocketConfig(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &server{h: ws, srv: httptest.NewServer(ws)}
+	t.Cleanup(func() { ws.Close(); s.srv.Close() })
+	c := s.dial(t)
+	c.send(map[string]any{"type": "join", "room": "elsewhere", "name": "Ann"})
+	if m := c.recv(); m["type"] != "error" || m["code"] != "moved" || m["url"] != "wss://node2.example.org:8443/ws" {
+		t.Errorf("join of a room on another server: %v, want moved to wss://node2.example.org:8443/ws", m)
+	}
+	c.send(map[string]any{"type": "join", "room": "unplaced", "name": "Ann"})
+	if m := c.recv(); m["type"] != "error" || m["code"] != "unavailable" {
+		t.Errorf("join of a room that cannot be placed: %v, want unavailable", m)
+	}
+	if n := len(conf.Sessions()); n != 0 {
+		t.Errorf("%d sessions joined here", n)
+	}
+	if m := c.join("here", "Ann"); m["type"] != "joined" {
+		t.Errorf("join of a room served here: %v", m)
+	}
+
+	wh, err := signaling.NewWHIPHandler(conf, signaling.DefaultWHIPConfig(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &whipServer{h: wh, srv: httptest.NewServer(wh)}
+	t.Cleanup(func() { wh.Close(); w.srv.Close() })
+	cl := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, _ := http.NewRequest(http.MethodPost, w.srv.URL+"/whep/elsewhere?name=Rec", strings.NewReader(recvOnlyOffer))
+	req.Header.Set("Content-Type", "application/sdp")
+	res, err := cl.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusTemporaryRedirect || res.Header.Get("Location") != "https://node2.example.org:8443/whep/elsewhere?name=Rec" {
+		t.Errorf("WHEP POST for a room on another server: %d Location %q, want 307 to node2", res.StatusCode, res.Header.Get("Location"))
+	}
+	if r := w.do(t, http.MethodPost, "/whip/unplaced", recvOnlyOffer, "Content-Type", "application/sdp"); r.code != http.StatusServiceUnavailable || r.h.Get("Retry-After") == "" {
+		t.Errorf("WHIP POST for a room that cannot be placed: %v, want 503 with Retry-After", r)
 	}
 }

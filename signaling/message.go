@@ -41,6 +41,11 @@ const (
 	CodeTokenExpired ErrorCode = "token-expired"
 	// CodeForbidden: the token is valid but not for this room, or lacks the grant the request needs.
 	CodeForbidden ErrorCode = "forbidden"
+	// CodeMoved: another server of the cluster serves the room; the error's "url" is that server's
+	// WebSocket, where the client joins instead.
+	CodeMoved ErrorCode = "moved"
+	// CodeUnavailable: the cluster cannot place the room now (its shared state is unreachable); try later.
+	CodeUnavailable ErrorCode = "unavailable"
 )
 
 // Error is a failure the client is told about: it becomes {"type":"error","code":...,"message":...}.
@@ -48,6 +53,7 @@ const (
 type Error struct {
 	Code    ErrorCode
 	Message string
+	URL     string // CodeMoved: where to go
 }
 
 // Error returns "code: message".
@@ -460,6 +466,7 @@ type (
 		Type    string    `json:"type"`
 		Code    ErrorCode `json:"code"`
 		Message string    `json:"message"`
+		URL     string    `json:"url,omitempty"`
 	}
 )
 
@@ -511,7 +518,7 @@ func candidateOutOf(c mcu.ICECandidate) candidateOut {
 }
 
 func errorOutOf(e *Error) errorOut {
-	return errorOut{Type: typeError, Code: e.Code, Message: e.Message}
+	return errorOut{Type: typeError, Code: e.Code, Message: e.Message, URL: e.URL}
 }
 
 // roster folds the roster events a participant receives while joining into the list of the others, in

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"path"
 	"runtime/debug"
 	"strings"
@@ -135,10 +136,18 @@ type Params struct {
 	// authenticated says it showed a valid room access token. A server with a TURN relay hands out
 	// short-lived credentials here (ICEServerFunc).
 	ICEServers ICEServerFunc
+	// Route, when set, says where a room is served (several servers sharing rooms): "" here, or the
+	// base URL of the server that serves it ("https://node2.example.org:8443"). A WebSocket join is then
+	// answered "moved" with that server's /ws, a WHIP or WHEP POST 307 to the same path there; an error
+	// (the cluster cannot place the room now) refuses with "unavailable" or 503.
+	Route RouteFunc
 	// Chat is the rooms' chat and file sharing, over the page's "chat" data channel (and the /watch
 	// page's, read-only); nil: no chat.
 	Chat ChatHub
 }
+
+// RouteFunc says which server serves a room (Params.Route): "" this one, or another's base URL.
+type RouteFunc func(ctx context.Context, room string) (baseURL string, err error)
 
 // ICEServerFunc returns the STUN/TURN servers for one client (Params.ICEServers).
 type ICEServerFunc func(identity, host string, authenticated bool) []mcu.ICEServer
@@ -195,6 +204,7 @@ type WebSocketHandler struct {
 	recorder Recorder
 	chat     ChatHub
 	ice      ICEServerFunc
+	route    RouteFunc
 
 	mu     sync.Mutex
 	closed bool
@@ -219,7 +229,7 @@ func NewWebSocketHandler(conf Conference, cfg WebSocketConfig, p Params) (*WebSo
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &WebSocketHandler{conf: conf, cfg: cfg, log: log, ctx: ctx, cancel: cancel, limiter: p.Limiter, keys: p.Keys,
-		recorder: p.Recorder, chat: p.Chat, ice: p.ICEServers}, nil
+		recorder: p.Recorder, chat: p.Chat, ice: p.ICEServers, route: p.Route}, nil
 }
 
 // Close closes every socket (status 1001, going away; their participants leave) and waits until they are
@@ -527,12 +537,43 @@ func (c *conn) canRecord() bool {
 }
 
 // join joins the room and queues "joined", listing the members the MCU announced during the join.
+// routed checks that this server serves room (Params.Route): a "moved" error names the one that does.
+func (c *conn) routed(room string) error {
+	if c.h.route == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(c.h.ctx, 3*time.Second)
+	defer cancel()
+	base, err := c.h.route(ctx, room)
+	switch {
+	case err != nil:
+		c.log.Info("join refused: room not placed", "room", room, "err", err)
+		return errorf(CodeUnavailable, "the room cannot be placed now; try again in a few seconds")
+	case base == "":
+		return nil
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		c.log.Warn("route: bad server URL", "url", base, "err", err)
+		return errorf(CodeInternal, "the room's server has no usable address")
+	}
+	u.Scheme = map[string]string{"https": "wss", "http": "ws"}[u.Scheme]
+	u.Path, u.RawQuery = strings.TrimSuffix(u.Path, "/")+"/ws", ""
+	c.log.Debug("join moved", "room", room, "to", u.String())
+	e := errorf(CodeMoved, "the room is served by another server")
+	e.URL = u.String()
+	return e
+}
+
 func (c *conn) join(m joinMsg) error {
 	if c.session != nil || c.left {
 		return errorf(CodeAlreadyJoined, "this connection has already joined a room")
 	}
 	opts, name, err := c.admit(m)
 	if err != nil {
+		return err
+	}
+	if err := c.routed(m.Room); err != nil {
 		return err
 	}
 	c.out.startJoin()

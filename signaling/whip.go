@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"errors"
@@ -113,6 +114,7 @@ type WHIPHandler struct {
 	keys    auth.Keys
 	chat    ChatHub // Params.Chat: WHEP viewers read the room's chat
 	ice     ICEServerFunc
+	route   RouteFunc
 
 	mu        sync.Mutex
 	closed    bool
@@ -132,7 +134,7 @@ func NewWHIPHandler(conf Conference, cfg WHIPConfig, p Params) (*WHIPHandler, er
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &WHIPHandler{conf: conf, cfg: cfg, log: log, limiter: p.Limiter, keys: p.Keys, chat: p.Chat, ice: p.ICEServers,
+	return &WHIPHandler{conf: conf, cfg: cfg, log: log, limiter: p.Limiter, keys: p.Keys, chat: p.Chat, ice: p.ICEServers, route: p.Route,
 		resources: make(map[string]*whipResource)}, nil
 }
 
@@ -485,10 +487,43 @@ func checkOffer(offer string) (ufrag string, err error) {
 }
 
 // post creates a resource: joins (or watches) the room and answers the offer.
+// redirected sends a POST for a room another server serves there (Params.Route): 307 to the same path
+// and query on that server, which RFC 9725 section 4.5 has clients follow; 503 when the room cannot be
+// placed now. It reports whether it answered.
+func (h *WHIPHandler) redirected(w http.ResponseWriter, r *http.Request, room string) bool {
+	if h.route == nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	base, err := h.route(ctx, room)
+	switch {
+	case err != nil:
+		h.log.Info("whip refused: room not placed", "room", room, "err", err)
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "the room cannot be placed now; try again in a few seconds", http.StatusServiceUnavailable)
+		return true
+	case base == "":
+		return false
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		h.log.Warn("route: bad server URL", "url", base, "err", err)
+		http.Error(w, "the room's server has no usable address", http.StatusInternalServerError)
+		return true
+	}
+	u.Path, u.RawQuery = strings.TrimSuffix(u.Path, "/")+r.URL.Path, r.URL.RawQuery
+	http.Redirect(w, r, u.String(), http.StatusTemporaryRedirect)
+	return true
+}
+
 func (h *WHIPHandler) post(w http.ResponseWriter, r *http.Request, kind whipKind, room string, claims *auth.Claims) {
 	if !hasMediaType(r, sdpType) {
 		w.Header().Set("Accept-Post", sdpType)
 		http.Error(w, "the offer must be application/sdp", http.StatusUnsupportedMediaType)
+		return
+	}
+	if h.redirected(w, r, room) {
 		return
 	}
 	offer, ok := h.readBody(w, r)
