@@ -111,3 +111,21 @@ func (r *room) detail() RoomDetail {
 	}
 	return d
 }
+
+// CloseRoom ends room: every participant and output leaves with reason (ErrRemoved when nil: their
+// listeners' OnClosed get it), recordings are finished, and the room closes. A server that shares rooms
+// with others calls it when another server has taken the room over. It fails with an error wrapping
+// ErrNotFound for a room that is not open. It waits like Leave. Safe for concurrent use.
+func (m *MCU) CloseRoom(name string, reason error) error {
+	r := m.room(name)
+	if r == nil {
+		return fmt.Errorf("room %q: %w", name, ErrNotFound)
+	}
+	if reason == nil {
+		reason = ErrRemoved
+	}
+	for _, p := range r.members() {
+		p.leave(reason)
+	}
+	return nil
+}

@@ -97,3 +97,46 @@ func TestOperatorView(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestCloseRoom: closing a room (another server took it over) removes every participant with the
+// reason given, finishes the room, and leaves other rooms alone.
+func TestCloseRoom(t *testing.T) {
+	ev := &events{}
+	m, err := mcu.New(loopbackConfig(), mcu.Params{Events: ev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	la, lb, lc := newListener(), newListener(), newListener()
+	for _, j := range []struct {
+		room, name string
+		l          *listener
+	}{{"r", "Ann", la}, {"r", "Bob", lb}, {"other", "Cy", lc}} {
+		if _, err := m.Join(j.room, j.name, j.l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lost := errors.New("taken over by another server")
+	if err := m.CloseRoom("r", lost); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []*listener{la, lb} {
+		select {
+		case err := <-l.closed:
+			if !errors.Is(err, lost) {
+				t.Errorf("a participant was closed with %v, want the reason given", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("a participant of the closed room was not closed")
+		}
+	}
+	if m.HasRoom("r") || !m.HasRoom("other") {
+		t.Errorf("rooms open after CloseRoom: r %t, other %t; want only other", m.HasRoom("r"), m.HasRoom("other"))
+	}
+	if !slices.Contains(ev.list(), "finished r") {
+		t.Errorf("events %v: want r finished", ev.list())
+	}
+	if err := m.CloseRoom("r", nil); !errors.Is(err, mcu.ErrNotFound) {
+		t.Errorf("CloseRoom of a closed room: %v, want ErrNotFound", err)
+	}
+}
