@@ -107,11 +107,14 @@ export class Harness {
   }
 
   /**
-   * Launches a Chromium whose fake camera and microphone read files, with one 1280x800 page.
+   * Launches a Chromium whose fake camera and microphone read files, with one 1280x800 page; extraArgs
+   * go on its command line too (e.g. --ignore-certificate-errors).
+   * @param {string} name @param {{y4m: string, wav: string}} files @param {number} deadline @param {string[]} [extraArgs]
    * @returns {Promise<Peer>}
    */
-  async launch(name, files, deadline) {
-    const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: chromiumArgs(files), timeout: this.budget(deadline, 30000) });
+  async launch(name, files, deadline, extraArgs = []) {
+    const args = [...chromiumArgs(files), ...extraArgs];
+    const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args, timeout: this.budget(deadline, 30000) });
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     const peer = { name, browser, page, console: /** @type {string[]} */ ([]) };
     this.peers.push(peer);

@@ -2,6 +2,7 @@
 // Chromium command line, bounded polling, and the measuring functions that run inside a page (colour of
 // grid tiles, tone levels). Everything here is deterministic and has no dependency but playwright-core.
 
+import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -265,6 +266,23 @@ export function freePort() {
       s.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * A port that was free a moment ago on 127.0.0.1 for both TCP and UDP (a TURN or SIP server listens on
+ * both at one port).
+ */
+export async function freeTcpUdpPort() {
+  for (let i = 0; ; i++) {
+    const port = await freePort();
+    const free = await new Promise((resolve) => {
+      const s = createSocket('udp4');
+      s.on('error', () => resolve(false));
+      s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+    if (free) return port;
+    if (i >= 20) throw new Error('no port free for both TCP and UDP after 20 tries');
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------

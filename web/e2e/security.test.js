@@ -7,7 +7,7 @@
 // 2. /room/ROOM?access_token=EXPIRED stops in state "error" saying the link has expired (no retries), and so
 //    does /watch/ROOM?access_token=EXPIRED; a token for another room is refused as not letting one in.
 // 3. /room/ROOM?access_token=VALID joins under the token's name, connects its media and plays the composite;
-//    the console shows no CSP violation on the way.
+//    the console shows no CSP violation on the way (nor on the /watch page).
 // Tokens are signed here with node:crypto (HS256), independently of the server's code.
 
 import { test, after } from 'node:test';
@@ -89,6 +89,10 @@ test('tokens gate the pages, an expired link says so, and the CSP holds', { time
   }, { timeoutMs: h.budget(deadline, 20000), describe });
   const names = await page.evaluate(() => [...document.querySelectorAll('#roster li .name')].map((e) => e.textContent));
   assert.ok(names.some((n) => n?.startsWith('Ann Token')), `roster ${JSON.stringify(names)}: want the token's name`);
+  // The viewer page too (its styles once were inline, which the CSP blocks).
+  await page.goto(`http://${addr}/watch/${room}?access_token=${valid}`, { timeout: h.budget(deadline, 15000) });
+  await h.wait('the watch page to start or refuse', () => page.evaluate(() => document.body.dataset.state !== 'connecting'),
+    { timeoutMs: h.budget(deadline, 20000), describe });
   const violations = peer.console.filter((l) => /Content Security Policy|Refused to/i.test(l));
   assert.deepEqual(violations, [], 'CSP violations in the console');
   h.passed = true;

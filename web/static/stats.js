@@ -200,12 +200,17 @@ export function summarize(report, prev, connectionState = '') {
 /**
  * Says how a connection runs from its selected pair's local candidate stats: direct (host, srflx, prflx
  * candidates) or through a TURN relay, and over which transport to the server or relay.
+ * A relayed connection can also run on a peer-reflexive local candidate: when the relay's datagrams reach
+ * the server from another address than the relay address the TURN server advertised (a relay socket bound
+ * to every interface sending to a loopback or second address of the server), the server's check
+ * responses name that address and the browser learns it as a prflx candidate of the TURN port. Chromium
+ * reports such a candidate with the relay's relayProtocol (and TURN url); a direct one has none.
  * @param {any} local the local-candidate stats, or null
  * @returns {string|null}
  */
 export function routeOf(local) {
   if (!local) return null;
-  if (local.candidateType === 'relay') {
+  if (local.candidateType === 'relay' || (local.candidateType === 'prflx' && local.relayProtocol)) {
     const via = String(local.relayProtocol || local.protocol || 'udp').toUpperCase();
     return `relay over ${via}`;
   }
