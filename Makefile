@@ -21,8 +21,9 @@ SUDO       := $(if $(filter 0,$(shell id -u)),,sudo)
 BUILD_DEBS := pkg-config libopus-dev libx264-dev libavcodec-dev libavutil-dev libyuv-dev libvpx-dev
 # What the tests need on top: Debian's Chromium for the browser end-to-end test (never a downloaded
 # browser), ffmpeg for the benchmark's anchor test and the plain-RTP stream of the SIP browser test, and
-# a real SIP user agent (baresip-core: the baresip binary and its modules) for the SIP test.
-TEST_DEBS  := chromium ffmpeg baresip-core
+# a real SIP user agent (baresip-core: the baresip binary and its modules) for the SIP test, and a real
+# redis-server for the cluster tests (they start their own, on a unix socket, persistence off).
+TEST_DEBS  := chromium ffmpeg baresip-core redis-server
 
 .PHONY: all deps deps-test build run test vet lint fmt fuzz e2e bench clean soak
 
@@ -96,7 +97,7 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 test: lint deps-test
-	@set -o pipefail; go test -json -race -count=1 -timeout 20m ./... | go run ./cmd/testsum
+	@set -o pipefail; MCU_REQUIRE_REDIS=1 go test -json -race -count=1 -timeout 20m ./... | go run ./cmd/testsum
 	@set -o pipefail; GOEXPERIMENT=cgocheck2 go test -json -count=1 -timeout 10m ./codec/... | go run ./cmd/testsum
 	$(MAKE) fuzz
 	$(MAKE) e2e
