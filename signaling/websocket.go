@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"path"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -141,6 +142,9 @@ type Params struct {
 	// answered "moved" with that server's /ws, a WHIP or WHEP POST 307 to the same path there; an error
 	// (the cluster cannot place the room now) refuses with "unavailable" or 503.
 	Route RouteFunc
+	// AllowOrigin, when set, accepts browser origins besides WebSocketConfig.OriginPatterns and WHIP's:
+	// the pages of the other servers of a cluster, whose clients it moves here.
+	AllowOrigin func(origin string) bool
 	// Chat is the rooms' chat and file sharing, over the page's "chat" data channel (and the /watch
 	// page's, read-only); nil: no chat.
 	Chat ChatHub
@@ -199,12 +203,13 @@ type WebSocketHandler struct {
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
 
-	limiter  *ConnLimiter
-	keys     auth.Keys
-	recorder Recorder
-	chat     ChatHub
-	ice      ICEServerFunc
-	route    RouteFunc
+	limiter     *ConnLimiter
+	keys        auth.Keys
+	recorder    Recorder
+	chat        ChatHub
+	ice         ICEServerFunc
+	route       RouteFunc
+	allowOrigin func(origin string) bool
 
 	mu     sync.Mutex
 	closed bool
@@ -229,7 +234,7 @@ func NewWebSocketHandler(conf Conference, cfg WebSocketConfig, p Params) (*WebSo
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &WebSocketHandler{conf: conf, cfg: cfg, log: log, ctx: ctx, cancel: cancel, limiter: p.Limiter, keys: p.Keys,
-		recorder: p.Recorder, chat: p.Chat, ice: p.ICEServers, route: p.Route}, nil
+		recorder: p.Recorder, chat: p.Chat, ice: p.ICEServers, route: p.Route, allowOrigin: p.AllowOrigin}, nil
 }
 
 // Close closes every socket (status 1001, going away; their participants leave) and waits until they are
@@ -279,7 +284,13 @@ func (h *WebSocketHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: h.cfg.OriginPatterns})
+	patterns := h.cfg.OriginPatterns
+	if origin := r.Header.Get("Origin"); origin != "" && h.allowOrigin != nil && h.allowOrigin(origin) {
+		if u, err := url.Parse(origin); err == nil && u.Host != "" { // a page of another node of the cluster
+			patterns = append(slices.Clone(patterns), u.Host)
+		}
+	}
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: patterns})
 	if err != nil {
 		// Accept has written the HTTP error (403 for a foreign origin, 426 without an upgrade).
 		log.Debug("websocket upgrade refused", "err", err)

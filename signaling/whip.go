@@ -107,14 +107,15 @@ type WHIPStats struct {
 // Create the handler with NewWHIPHandler. It starts no goroutine; its methods are safe for concurrent
 // use, and the MCU's callbacks only update its resource table.
 type WHIPHandler struct {
-	conf    Conference
-	cfg     WHIPConfig
-	log     *slog.Logger
-	limiter *ConnLimiter
-	keys    auth.Keys
-	chat    ChatHub // Params.Chat: WHEP viewers read the room's chat
-	ice     ICEServerFunc
-	route   RouteFunc
+	conf        Conference
+	cfg         WHIPConfig
+	log         *slog.Logger
+	limiter     *ConnLimiter
+	keys        auth.Keys
+	chat        ChatHub // Params.Chat: WHEP viewers read the room's chat
+	ice         ICEServerFunc
+	route       RouteFunc
+	allowOrigin func(origin string) bool // Params.AllowOrigin
 
 	mu        sync.Mutex
 	closed    bool
@@ -134,7 +135,7 @@ func NewWHIPHandler(conf Conference, cfg WHIPConfig, p Params) (*WHIPHandler, er
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &WHIPHandler{conf: conf, cfg: cfg, log: log, limiter: p.Limiter, keys: p.Keys, chat: p.Chat, ice: p.ICEServers, route: p.Route,
+	return &WHIPHandler{conf: conf, cfg: cfg, log: log, limiter: p.Limiter, keys: p.Keys, chat: p.Chat, ice: p.ICEServers, route: p.Route, allowOrigin: p.AllowOrigin,
 		resources: make(map[string]*whipResource)}, nil
 }
 
@@ -305,7 +306,7 @@ func (h *WHIPHandler) cors(w http.ResponseWriter, r *http.Request) bool {
 	if origin == "" {
 		return true
 	}
-	if !originAllowed(origin, r.Host, h.cfg.OriginPatterns) {
+	if !originAllowed(origin, r.Host, h.cfg.OriginPatterns) && (h.allowOrigin == nil || !h.allowOrigin(origin)) {
 		return false
 	}
 	hd.Set("Access-Control-Allow-Origin", origin)

@@ -73,6 +73,14 @@ type Config struct {
 	PublicURL string `json:"public_url,omitempty"`
 	// RecordRooms records rooms automatically as they start: "all", or room names.
 	RecordRooms []string `json:"record_rooms,omitempty"`
+	// Redis turns on clustering: nodes sharing this Redis place rooms on each other (cluster.go). NodeID
+	// names this node (default host name and port), NodeCapacity the participants it takes before new
+	// rooms go elsewhere (default MCU.MaxTotalParticipants), DrainTimeout how long SIGTERM waits for its
+	// rooms to empty.
+	Redis        string        `json:"redis,omitempty"`
+	NodeID       string        `json:"node_id,omitempty"`
+	NodeCapacity int           `json:"node_capacity,omitempty"`
+	DrainTimeout time.Duration `json:"drain_timeout"`
 	// TURN is the embedded TURN server (Port 0: none); TURNSecret the TURN REST shared secret (empty: a
 	// random one per start); TURNURLs external TURN servers that share it, handed out instead of the
 	// embedded one's. See relay.go.
@@ -97,7 +105,8 @@ func DefaultConfig() Config {
 	m.IncludeLoopback = true
 	m.TCPPort = 7881 // ICE over TCP
 	return Config{HTTP: ":8080", HTTPS: ":8443", TLSDir: "tls", LogLevel: "info", MaxConnsPerIP: 20,
-		RecordDir: "recordings", Chat: chat.DefaultConfig(), SIP: sip.DefaultConfig(), MCU: m, TURN: turn.DefaultConfig()}
+		RecordDir: "recordings", Chat: chat.DefaultConfig(), SIP: sip.DefaultConfig(), MCU: m, TURN: turn.DefaultConfig(),
+		DrainTimeout: 10 * time.Minute}
 }
 
 // Validate reports the first unusable setting.
@@ -318,6 +327,7 @@ func (c *Config) settings() []setting {
 	}
 	out = append(out, c.tlsSettings()...)
 	out = append(out, c.turnSettings()...)
+	out = append(out, c.clusterSettings()...)
 	out = append(out,
 		strSetting("record-dir", "directory of recordings (created with the first one)", &c.RecordDir),
 		strSetting("public-url", "address people reach this server's pages at (https://meet.example.com), for links sent to SIP callers; default http://HOST:HTTP_PORT (https://HOST:HTTPS_PORT with TLS on)", &c.PublicURL),

@@ -97,12 +97,28 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		mmux.Handle("GET /metrics", eps.metrics)
 		go func() { _ = serve(ctx, mln, mmux, log) }()
 	}
+	serveCtx := ctx
+	if eps.cluster != nil {
+		// SIGTERM drains a node of a cluster: no new rooms, and it serves until its rooms empty (or
+		// -drain-timeout), then shuts down.
+		var cancel context.CancelFunc
+		serveCtx, cancel = context.WithCancel(context.Background())
+		defer cancel()
+		go func() {
+			<-ctx.Done()
+			eps.cluster.drain(cfg.DrainTimeout)
+			cancel()
+		}()
+		keep, stop := context.WithCancel(serveCtx)
+		defer stop()
+		go eps.cluster.keepOrigins(keep)
+	}
 	if tlsConf != nil {
-		return serveTLS(ctx, cfg, ln, tlsConf, fingerprint, eps.guard(mux), log)
+		return serveTLS(serveCtx, cfg, ln, tlsConf, fingerprint, eps.guard(mux), log)
 	}
 	log.Info("listening", "addr", ln.Addr().String())
 	fmt.Printf("Open http://%s/ in a browser\n", displayAddr(ln.Addr()))
-	return serve(ctx, ln, eps.guard(mux), log)
+	return serve(serveCtx, ln, eps.guard(mux), log)
 }
 
 // endpoints are the signalling handlers that hold participants; Close ends them all.
@@ -111,6 +127,7 @@ type endpoints struct {
 	whip    *signaling.WHIPHandler // WHIP and WHEP
 	sip     *sip.Server            // nil when SIP is off
 	relay   *relay                 // the embedded TURN server and the clients' ICE servers
+	cluster *clusterNode           // nil: this server alone
 	limiter *signaling.ConnLimiter
 	ops     *operations // the API, recordings and streams, webhooks
 	metrics http.Handler
@@ -182,7 +199,7 @@ func (e *endpoints) Close() error {
 	if e.sip != nil {
 		err = errors.Join(err, e.sip.Close())
 	}
-	return errors.Join(err, e.relay.Close())
+	return errors.Join(err, e.relay.Close(), e.cluster.Close())
 }
 
 // newMux routes the server's HTTP endpoints: the page (with /watch/ROOM), the signalling WebSocket,
@@ -215,17 +232,28 @@ func newMux(m *mcu.MCU, cfg Config, tlsConf *tls.Config, log *slog.Logger, event
 		return nil, nil, err
 	}
 	ops.chat = hub
+	node, err := newClusterNode(context.Background(), cfg, m, log)
+	if err != nil {
+		ops.close()
+		return nil, nil, err
+	}
 	rl, err := newRelay(cfg, tlsConf, log)
 	if err != nil {
+		node.Close()
 		ops.close()
 		return nil, nil, err
 	}
 	limiter := signaling.NewConnLimiter(cfg.MaxConnsPerIP, proxies)
 	params := signaling.Params{Logger: log, Limiter: limiter, Keys: keys, Recorder: ops.egress, Chat: hub,
 		ICEServers: rl.iceServers}
+	if node != nil {
+		params.Route, params.AllowOrigin = node.route, node.allowOrigin
+		events.to = append(events.to, node)
+	}
 	ws, err := signaling.NewWebSocketHandler(conf, wcfg, params)
 	if err != nil {
 		rl.Close()
+		node.Close()
 		ops.close()
 		return nil, nil, err
 	}
@@ -233,16 +261,21 @@ func newMux(m *mcu.MCU, cfg Config, tlsConf *tls.Config, log *slog.Logger, event
 	if err != nil {
 		ws.Close()
 		rl.Close()
+		node.Close()
 		ops.close()
 		return nil, nil, err
 	}
-	eps := &endpoints{ws: ws, whip: whip, relay: rl, limiter: limiter, log: log, ops: ops}
+	eps := &endpoints{ws: ws, whip: whip, relay: rl, cluster: node, limiter: limiter, log: log, ops: ops}
 	mux := http.NewServeMux()
 	mux.Handle("/ws", ws)
 	mux.Handle("/whip/", whip)
 	mux.Handle("/whep/", whip)
 	if cfg.SIP.Port != 0 {
-		s, err := sip.New(cfg.sipConfig(), sip.Params{Conference: sip.MCUConference(m), Logger: log, Chat: hub})
+		sp := sip.Params{Conference: sip.MCUConference(m), Logger: log, Chat: hub}
+		if node != nil {
+			sp.Route = node.sipRoute
+		}
+		s, err := sip.New(cfg.sipConfig(), sp)
 		if err == nil {
 			err = s.Start()
 		}
@@ -257,7 +290,7 @@ func newMux(m *mcu.MCU, cfg Config, tlsConf *tls.Config, log *slog.Logger, event
 		mux.Handle("/sip/calls", admin)
 		mux.Handle("/sip/calls/", admin)
 	}
-	ops.mountAPI(m, cfg, keys, eps.sip, log)
+	ops.mountAPI(m, cfg, keys, eps.sip, eps.cluster, log)
 	mux.Handle("/api/v1/", ops.api)
 	mux.Handle("/files/", hub.Handler())
 	mux.HandleFunc("GET /healthz", healthz)

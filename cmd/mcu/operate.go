@@ -82,11 +82,15 @@ func newOperations(m *mcu.MCU, cfg Config, events *eventFanout, log *slog.Logger
 	return ops, nil
 }
 
-// mountAPI builds the API over the MCU, the recordings and SIP's dial-out (s may be nil).
-func (o *operations) mountAPI(m *mcu.MCU, cfg Config, keys auth.Keys, s *sip.Server, log *slog.Logger) {
+// mountAPI builds the API over the MCU, the recordings, SIP's dial-out (s may be nil) and the cluster
+// (node may be nil).
+func (o *operations) mountAPI(m *mcu.MCU, cfg Config, keys auth.Keys, s *sip.Server, node *clusterNode, log *slog.Logger) {
 	p := api.Params{Logger: log, Outputs: o.egress}
 	if s != nil {
 		p.Dialer = sipDialer{s}
+	}
+	if node != nil {
+		p.Cluster = node
 	}
 	o.api = api.New(m, api.Config{Keys: keys, AdminToken: cfg.AdminToken}, p)
 }

@@ -44,6 +44,7 @@ type Params struct {
 	Logger  *slog.Logger
 	Outputs Outputs // recordings and live streams
 	Dialer  Dialer  // SIP dial-out
+	Cluster Cluster // the servers sharing rooms (GET /api/v1/nodes)
 }
 
 // Handler serves the API. Mount it at /api/v1/. Safe for concurrent use.

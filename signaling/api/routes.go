@@ -32,6 +32,25 @@ type Dialer interface {
 	Hangup(id string) error
 }
 
+// Cluster lists the servers sharing rooms (cmd/mcu over signaling/cluster).
+type Cluster interface {
+	Nodes(ctx context.Context) ([]Node, error)
+}
+
+// Node is one server of a cluster as the API shows it. Plain data.
+type Node struct {
+	ID           string    `json:"id"`
+	URL          string    `json:"url"`
+	State        string    `json:"state"` // "serving" or "draining"
+	Version      string    `json:"version"`
+	Participants int       `json:"participants"`
+	Rooms        int       `json:"rooms"`
+	Capacity     int       `json:"capacity"`
+	CPU          float64   `json:"cpu"` // load average per core
+	Updated      time.Time `json:"updated"`
+	Self         bool      `json:"self"` // the node that answered
+}
+
 // Errors an Outputs or Dialer reports; the API maps them to 404, 400 and 503.
 var (
 	ErrNotFound    = errors.New("not found")
@@ -115,7 +134,26 @@ func (h *Handler) routes() []route {
 		{"POST /api/v1/rooms/{room}/sip-calls", auth.NeedAdmin, h.dial},
 		{"GET /api/v1/rooms/{room}/sip-calls", auth.NeedAdmin, h.listCalls},
 		{"DELETE /api/v1/rooms/{room}/sip-calls/{id}", auth.NeedAdmin, h.hangup},
+		{"GET /api/v1/nodes", auth.NeedAdmin, h.listNodes},
 	}
+}
+
+// listNodes lists the cluster's servers (501 on a server alone, 503 when the cluster cannot be read).
+func (h *Handler) listNodes(w http.ResponseWriter, r *http.Request) {
+	if h.p.Cluster == nil {
+		writeError(w, http.StatusNotImplemented, "not-available", "this server runs alone (no -redis)")
+		return
+	}
+	nodes, err := h.p.Cluster.Nodes(r.Context())
+	if err != nil {
+		h.log.Warn("list nodes", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "the cluster cannot be read now")
+		return
+	}
+	if nodes == nil {
+		nodes = []Node{}
+	}
+	writeJSON(w, http.StatusOK, nodes)
 }
 
 func (h *Handler) roomView(d mcu.RoomDetail) room {

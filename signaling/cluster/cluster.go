@@ -56,6 +56,7 @@ func (l Load) Full() bool { return l.Participants >= l.Capacity }
 type Node struct {
 	ID      string `json:"id"`
 	URL     string `json:"url"`
+	SIP     string `json:"sip,omitempty"` // Config.SIP
 	Version string `json:"version"`
 	State   State  `json:"state"`
 	Load    Load   `json:"load"`
@@ -113,6 +114,8 @@ type Stats struct {
 	RenewFailures uint64 `json:"renew_failures"`
 	// RedisErrors counts failed Redis calls of any kind.
 	RedisErrors uint64 `json:"redis_errors"`
+	// DeadTaken counts rooms taken over from a node whose record had expired (Claim).
+	DeadTaken uint64 `json:"dead_taken"`
 	// Healthy is Health().
 	Healthy bool `json:"healthy"`
 }
@@ -152,6 +155,7 @@ type Cluster struct {
 	renewHealthy atomic.Bool // the last renewal round reached Redis (only for logging its changes)
 
 	claimsWon, claimsLost, reasserted, lost, renewFailures, redisErrors atomic.Uint64
+	deadTaken                                                           atomic.Uint64
 }
 
 // New checks cfg and p and sets up the Redis client; it connects nothing and starts no goroutine.
@@ -291,6 +295,7 @@ func (c *Cluster) Stats() Stats {
 		Lost:          c.lost.Load(),
 		RenewFailures: c.renewFailures.Load(),
 		RedisErrors:   c.redisErrors.Load(),
+		DeadTaken:     c.deadTaken.Load(),
 		Healthy:       c.healthy.Load(),
 	}
 }
@@ -387,6 +392,7 @@ func (c *Cluster) publish(ctx context.Context, draining bool) error {
 	n := Node{
 		ID:      c.cfg.NodeID,
 		URL:     c.cfg.PublicURL,
+		SIP:     c.cfg.SIP,
 		Version: c.p.Version,
 		State:   c.state(draining),
 		Load:    c.p.Load(),

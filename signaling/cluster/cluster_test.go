@@ -108,7 +108,7 @@ func TestChoose(t *testing.T) {
 // answer names it, with its token; Mine exactly on the owner's answers.
 func TestClaimRace(t *testing.T) {
 	r := startRedis(t)
-	nodes := []*testNode{startNode(t, r.url(), "n1", roomy), startNode(t, r.url(), "n2", roomy), startNode(t, r.url(), "n3", roomy)}
+	nodes := []*testNode{startNode(t, r.URL(), "n1", roomy), startNode(t, r.URL(), "n2", roomy), startNode(t, r.URL(), "n3", roomy)}
 	const rounds, claims = 5, 10
 	for round := range rounds {
 		room := fmt.Sprintf("race-%d", round)
@@ -167,7 +167,7 @@ func TestClaimRace(t *testing.T) {
 // TestLeaseRenewed: the owner's lease outlives LeaseTTL many times over while it renews, with its token.
 func TestLeaseRenewed(t *testing.T) {
 	r := startRedis(t)
-	n1, n2 := startNode(t, r.url(), "n1", roomy), startNode(t, r.url(), "n2", roomy)
+	n1, n2 := startNode(t, r.URL(), "n1", roomy), startNode(t, r.URL(), "n2", roomy)
 	l, err := n1.Claim(t.Context(), "room")
 	if err != nil || !l.Mine || l.Token == 0 {
 		t.Fatalf("Claim = %+v, %v", l, err)
@@ -210,7 +210,7 @@ func TestTakeover(t *testing.T) {
 	r := startRedis(t)
 	p := newProxy(t, r)
 	a := startNode(t, p.url(), "a", roomy)
-	b := startNode(t, r.url(), "b", roomy)
+	b := startNode(t, r.URL(), "b", roomy)
 	la, err := a.Claim(t.Context(), "room")
 	if err != nil || !la.Mine {
 		t.Fatalf("a.Claim = %+v, %v", la, err)
@@ -282,9 +282,9 @@ func TestRegistry(t *testing.T) {
 		"n2": {CPU: 0.7, Participants: 8, Rooms: 1, Encoders: 1, Capacity: 10},
 		"n3": {CPU: 0.1, Participants: 1, Rooms: 1, Encoders: 1, Capacity: 10},
 	}
-	n1 := startNode(t, r.url(), "n1", loads["n1"])
+	n1 := startNode(t, r.URL(), "n1", loads["n1"])
 	n2 := startNode(t, p.url(), "n2", loads["n2"])
-	n3 := startNode(t, r.url(), "n3", loads["n3"])
+	n3 := startNode(t, r.URL(), "n3", loads["n3"])
 
 	nodes, err := n1.Nodes(t.Context())
 	if err != nil {
@@ -353,9 +353,9 @@ func TestRegistry(t *testing.T) {
 // others, unclaimed, and that node claims it when asked; a room with an owner goes to the owner.
 func TestPlace(t *testing.T) {
 	r := startRedis(t)
-	n1 := startNode(t, r.url(), "n1", Load{CPU: 0.2, Participants: 0, Capacity: 10})
-	n2 := startNode(t, r.url(), "n2", Load{CPU: 0.1, Participants: 5, Capacity: 10})
-	n3 := startNode(t, r.url(), "n3", Load{CPU: 0.9, Participants: 2, Capacity: 10})
+	n1 := startNode(t, r.URL(), "n1", Load{CPU: 0.2, Participants: 0, Capacity: 10})
+	n2 := startNode(t, r.URL(), "n2", Load{CPU: 0.1, Participants: 5, Capacity: 10})
+	n3 := startNode(t, r.URL(), "n3", Load{CPU: 0.9, Participants: 2, Capacity: 10})
 
 	local, err := n1.Place(t.Context(), "local")
 	if err != nil || !local.Mine || local.Node != "n1" || !local.Claimed() {
@@ -406,8 +406,8 @@ func TestPlace(t *testing.T) {
 func TestRedisOutage(t *testing.T) {
 	r := startRedis(t)
 	p := newProxy(t, r)
-	n1 := startNode(t, r.url(), "n1", roomy)
-	n2 := startNode(t, r.url(), "n2", roomy)
+	n1 := startNode(t, r.URL(), "n1", roomy)
+	n2 := startNode(t, r.URL(), "n2", roomy)
 	n3 := startNode(t, p.url(), "n3", roomy)
 	claim := func(n *testNode, room string) Lease {
 		t.Helper()
@@ -419,7 +419,7 @@ func TestRedisOutage(t *testing.T) {
 	}
 	la, lb, lc := claim(n1, "a"), claim(n2, "b"), claim(n3, "c")
 
-	r.kill()
+	r.Kill()
 	waitFor(t, 5*time.Second, "n1 to notice redis is gone", func() bool { return !n1.Health() })
 	// Four failed renewal rounds: the leases would have expired in Redis by now.
 	waitFor(t, 10*time.Second, "failed renewals", func() bool { return n1.Stats().RenewFailures >= 4 })
@@ -444,7 +444,7 @@ func TestRedisOutage(t *testing.T) {
 	}
 
 	p.setCut(true) // n3 will not see the new Redis for a while
-	r.start()      // empty
+	r.Start()      // empty
 	waitFor(t, 10*time.Second, "n1's and n2's leases re-asserted", func() bool {
 		oa, ok1, err1 := n2.Owner(t.Context(), "a")
 		ob, ok2, err2 := n1.Owner(t.Context(), "b")
@@ -485,7 +485,7 @@ func TestRedisOutage(t *testing.T) {
 // TestClose: Close releases the leases and removes the record; it is idempotent, and later calls fail.
 func TestClose(t *testing.T) {
 	r := startRedis(t)
-	n1, n2 := startNode(t, r.url(), "n1", roomy), startNode(t, r.url(), "n2", roomy)
+	n1, n2 := startNode(t, r.URL(), "n1", roomy), startNode(t, r.URL(), "n2", roomy)
 	for _, room := range []string{"x", "y"} {
 		if l, err := n1.Claim(t.Context(), room); err != nil || !l.Mine {
 			t.Fatalf("Claim(%s) = %+v, %v", room, l, err)
@@ -517,5 +517,38 @@ func TestClose(t *testing.T) {
 	}
 	if len(n1.lostRooms()) != 0 {
 		t.Errorf("OnLost called by Close: %v", n1.lostRooms())
+	}
+}
+
+// TestDeadOwnerTakenOver: a node cut off from Redis (a dead node) loses its record after NodeTTL, and
+// another node claiming one of its rooms takes it over then, without waiting for the much longer lease
+// to expire; the dead node, once back, finds the room lost.
+func TestDeadOwnerTakenOver(t *testing.T) {
+	r := startRedis(t)
+	p := newProxy(t, r)
+	long := func(url, id string) Config {
+		c := testConfig(url, id, "test:")
+		c.LeaseTTL = 15 * time.Second // only the dead-node path takes the room in the first seconds
+		return c
+	}
+	a := startNodeConfig(t, long(p.url(), "a"), roomy)
+	b := startNodeConfig(t, long(r.URL(), "b"), roomy)
+	if l, err := a.Claim(t.Context(), "r"); err != nil || !l.Mine {
+		t.Fatalf("a claims r: %+v %v", l, err)
+	}
+	p.setCut(true)
+	var got Lease
+	waitFor(t, 10*time.Second, "b to take r over from the dead a", func() bool {
+		l, err := b.Claim(t.Context(), "r")
+		got = l
+		return err == nil && l.Mine
+	})
+	if st := b.Stats(); st.DeadTaken != 1 {
+		t.Errorf("b's DeadTaken = %d, want 1", st.DeadTaken)
+	}
+	p.setCut(false)
+	waitFor(t, 20*time.Second, "a to find r lost", func() bool { return slices.Contains(a.lostRooms(), "r") })
+	if l, ok, err := b.Owner(t.Context(), "r"); err != nil || !ok || l.Token != got.Token || l.Node != "b" {
+		t.Errorf("owner of r after a came back: %+v %v %v, want b's lease %d", l, ok, err, got.Token)
 	}
 }

@@ -24,6 +24,9 @@ type Config struct {
 	// PublicURL is how clients reach this node (http or https, e.g. https://node1.example.org:8443); the
 	// node that places a room elsewhere sends its client there.
 	PublicURL string `json:"public_url"`
+	// SIP is the host:port of this node's SIP server, where calls for its rooms are redirected; empty:
+	// none.
+	SIP string `json:"sip,omitempty"`
 	// HeartbeatInterval is how often the node republishes its record and load.
 	HeartbeatInterval time.Duration `json:"heartbeat_interval"`
 	// NodeTTL is how long a record lives without a heartbeat: a dead node leaves the listing within

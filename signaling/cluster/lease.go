@@ -104,8 +104,34 @@ func (c *Cluster) Claim(ctx context.Context, room string) (Lease, error) {
 		}
 		return Lease{}, err
 	}
+	if !l.Mine && l.Node != c.cfg.NodeID && c.dead(ctx, l) {
+		// Its owner's node record expired (NodeTTL, shorter than LeaseTTL): the node is gone. Its lease is
+		// deleted if it is still that one (compare-and-delete), and the room claimed again, so that a dead
+		// node's rooms move within NodeTTL rather than LeaseTTL.
+		cctx, cancel := context.WithTimeout(ctx, c.cfg.RedisTimeout)
+		err := releaseScript.Run(cctx, c.rdb, []string{c.leaseKey(room)}, leaseValue(l)).Err()
+		cancel()
+		if err != nil {
+			return l, nil
+		}
+		c.deadTaken.Add(1)
+		c.log.Info("room of a dead node taken over", "room", room, "dead", l.Node)
+		return c.acquire(ctx, room, held{})
+	}
 	return l, nil
 }
+
+// dead reports whether the node holding l has no record any more (its heartbeats stopped NodeTTL ago).
+// A Redis error counts as alive.
+func (c *Cluster) dead(ctx context.Context, l Lease) bool {
+	cctx, cancel := context.WithTimeout(ctx, c.cfg.RedisTimeout)
+	defer cancel()
+	n, err := c.rdb.Exists(cctx, c.nodeKey(l.Node)).Result()
+	return err == nil && n == 0
+}
+
+// leaseValue is the stored form of a lease: "TOKEN NODE URL" (parseLease reads it).
+func leaseValue(l Lease) string { return strconv.FormatUint(l.Token, 10) + " " + l.Node + " " + l.URL }
 
 // Release gives up this node's lease of room, if it holds it: the lease is deleted only if it is still
 // this node's (compare-and-delete), so a lease another node took meanwhile stays. Call it when the room

@@ -6,14 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/openmcu/mcu/signaling/cluster/clustertest"
 )
 
 // Durations of the test nodes: short, so that expiries take a second or two, yet with timeouts as long
@@ -25,77 +25,11 @@ const (
 	testTimeout   = 450 * time.Millisecond
 )
 
-// redisServer is a real redis-server, a child process listening on a unix socket only.
-type redisServer struct {
-	t    *testing.T
-	bin  string
-	dir  string
-	sock string
-	cmd  *exec.Cmd
-}
+// redisServer is a real redis-server (clustertest.Redis).
+type redisServer = clustertest.Redis
 
-// startRedis starts a redis-server for t and stops it at t's end. It skips t if redis-server is not
-// installed, or fails it if MCU_REQUIRE_REDIS=1 (make test: the Makefile installs redis-server).
-func startRedis(t *testing.T) *redisServer {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		const hint = "redis-server is not installed (apt-get install redis-server; make deps-test installs it)"
-		if os.Getenv("MCU_REQUIRE_REDIS") == "1" {
-			t.Fatal(hint + ", and MCU_REQUIRE_REDIS=1")
-		}
-		t.Skip(hint + "; set MCU_REQUIRE_REDIS=1 to fail instead of skipping")
-	}
-	// A short directory: a unix socket path has at most 107 bytes, and t.TempDir's are long.
-	dir, err := os.MkdirTemp("", "mcu-redis-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &redisServer{t: t, bin: bin, dir: dir, sock: filepath.Join(dir, "redis.sock")}
-	t.Cleanup(func() {
-		r.kill()
-		_ = os.RemoveAll(dir)
-	})
-	r.start()
-	return r
-}
-
-// url is the RedisURL of the server.
-func (r *redisServer) url() string { return "unix://" + r.sock + "?db=0" }
-
-// start starts the server (empty: no persistence) and waits until it accepts connections.
-func (r *redisServer) start() {
-	r.t.Helper()
-	log, err := os.OpenFile(filepath.Join(r.dir, "redis.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	defer log.Close()
-	r.cmd = exec.Command(r.bin, "--port", "0", "--unixsocket", r.sock, "--unixsocketperm", "700",
-		"--save", "", "--appendonly", "no", "--dir", r.dir)
-	r.cmd.Stdout, r.cmd.Stderr = log, log // *os.File: no copying goroutines
-	if err := r.cmd.Start(); err != nil {
-		r.t.Fatalf("start redis-server: %v", err)
-	}
-	waitFor(r.t, 5*time.Second, "redis-server to accept connections on "+r.sock, func() bool {
-		c, err := net.Dial("unix", r.sock)
-		if err != nil {
-			return false
-		}
-		_ = c.Close()
-		return true
-	})
-}
-
-// kill ends the server at once (SIGKILL: no goodbye to clients). Idempotent.
-func (r *redisServer) kill() {
-	if r.cmd == nil {
-		return
-	}
-	_ = r.cmd.Process.Kill()
-	_ = r.cmd.Wait()
-	r.cmd = nil
-}
+// startRedis starts a redis-server for t (clustertest.StartRedis).
+func startRedis(t *testing.T) *redisServer { return clustertest.StartRedis(t) }
 
 // proxy forwards unix-socket connections to the Redis server. Cut, it drops every byte both ways on the
 // connections it has and the ones it accepts: a network partition between one node and Redis, whose
@@ -115,12 +49,12 @@ var proxyCount atomic.Int64
 // newProxy starts a proxy to r and stops it at t's end.
 func newProxy(t *testing.T, r *redisServer) *proxy {
 	t.Helper()
-	sock := filepath.Join(r.dir, fmt.Sprintf("proxy%d.sock", proxyCount.Add(1)))
+	sock := filepath.Join(r.Dir, fmt.Sprintf("proxy%d.sock", proxyCount.Add(1)))
 	ln, err := net.Listen("unix", sock)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proxy{ln: ln, target: r.sock}
+	p := &proxy{ln: ln, target: r.Sock}
 	p.wg.Add(1)
 	go p.accept()
 	t.Cleanup(p.close)
@@ -228,9 +162,16 @@ func testConfig(redisURL, id, prefix string) Config {
 // startNode starts a node and closes it at t's end.
 func startNode(t *testing.T, redisURL, id string, load Load) *testNode {
 	t.Helper()
+	return startNodeConfig(t, testConfig(redisURL, id, "test:"), load)
+}
+
+// startNodeConfig is startNode with a configuration of its own.
+func startNodeConfig(t *testing.T, cfg Config, load Load) *testNode {
+	t.Helper()
+	id := cfg.NodeID
 	n := &testNode{}
 	n.setLoad(load)
-	c, err := New(testConfig(redisURL, id, "test:"), Params{
+	c, err := New(cfg, Params{
 		Log:     slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Version: "v-test",
 		Load:    func() Load { return *n.load.Load() },

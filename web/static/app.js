@@ -104,6 +104,10 @@ const call = {
   videoMuted: false,
   retries: 0,
   retryTimer: 0,
+  /** @type {string|null} the WebSocket of the server that serves the room, when another sent us there ("moved") */
+  movedTo: null,
+  /** how many "moved" this join followed (a few at most: the cluster may be settling a new room) */
+  moves: 0,
   joinedAt: 0,
   /** the room is being recorded / streamed out (from "joined" and "room") */
   recording: false,
@@ -201,7 +205,7 @@ function rememberName(name) {
 function connect() {
   window.clearTimeout(call.retryTimer);
   setStatus('Connecting…');
-  const sig = new Signaling(signalingURL(), {
+  const sig = new Signaling(call.movedTo || signalingURL(), {
     onOpen: () => {
       /** @type {Record<string, any>} */
       const msg = { type: 'join', room: params.room, name: call.name, layout: call.layout };
@@ -266,6 +270,16 @@ async function onMessage(sig, msg) {
       renderQuality(msg);
       break;
     case 'error':
+      if (msg.code === 'moved' && call.state === 'joining') {
+        moveTo(sig, String(msg.url || ''));
+        break;
+      }
+      if (msg.code === 'unavailable' && call.state === 'joining') {
+        // The cluster cannot place the room right now: like a lost connection, try again shortly.
+        sig.close();
+        onSocketClosed(sig, new CloseEvent('close', { code: 4000, reason: 'unavailable' }));
+        break;
+      }
       onServerError(msg);
       break;
     default: // unknown types are ignored: newer servers may send more
@@ -359,6 +373,30 @@ function onServerError(msg) {
 }
 
 /**
+ * Joins through the server that serves the room, which the one we asked named (several servers sharing
+ * rooms). A reconnection starts again from our own server, which knows where the room is then.
+ * @param {Signaling} sig @param {string} url its WebSocket
+ */
+function moveTo(sig, url) {
+  let u;
+  try {
+    u = new URL(url);
+  } catch {
+    u = null;
+  }
+  if (!u || (u.protocol !== 'wss:' && u.protocol !== 'ws:') || call.moves >= 3) {
+    fail('Cannot join', 'The servers could not agree where this room is; try again in a moment.');
+    return;
+  }
+  log('moved to', u.href);
+  call.moves++;
+  call.movedTo = u.href;
+  call.sig = null;
+  sig.close();
+  connect();
+}
+
+/**
  * @param {Signaling} sig
  * @param {CloseEvent} ev
  */
@@ -366,6 +404,8 @@ function onSocketClosed(sig, ev) {
   if (sig !== call.sig) return;
   log('socket closed', ev.code, ev.reason);
   call.sig = null;
+  call.movedTo = null;
+  call.moves = 0;
   dropCall();
   if (call.state !== 'joining' && call.state !== 'joined') return;
   if (call.joinedAt && Date.now() - call.joinedAt > STABLE_MS) call.retries = 0;

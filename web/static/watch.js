@@ -202,13 +202,13 @@ class Watcher {
       const body = await res.text();
       if (attempt !== this.attempt) {
         const loc = res.headers.get('Location');
-        if (res.status === 201 && loc) this.deleteResource(new URL(loc, this.endpoint).href);
+        if (res.status === 201 && loc) this.deleteResource(new URL(loc, res.url || this.endpoint).href);
         return;
       }
       if (res.status !== 201) throw this.refusal(res.status, body, res.headers.get('Retry-After'));
       const loc = res.headers.get('Location');
       if (!loc) throw new Error('the server gave no resource Location');
-      this.resource = new URL(loc, this.endpoint).href;
+      this.resource = new URL(loc, res.url || this.endpoint).href;
       this.etag = res.headers.get('ETag') || '';
       this.log('resource', this.resource);
       await pc.setRemoteDescription({ type: 'answer', sdp: body });

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/openmcu/mcu/codec/codectest"
+	"github.com/openmcu/mcu/mcu"
+	"github.com/openmcu/mcu/signaling/api"
+	"github.com/openmcu/mcu/signaling/cluster/clustertest"
+)
+
+// testNode is one server of a test cluster: the binary's wiring (newMux) on a loopback port.
+type testNode struct {
+	url  string
+	m    *mcu.MCU
+	eps  *endpoints
+	stop func()
+}
+
+// startTestNode starts a node of the cluster at redisURL.
+func startTestNode(t *testing.T, redisURL, id string) *testNode {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.HTTP = ln.Addr().String()
+	cfg.SIP.Port, cfg.TURN.Port, cfg.MCU.TCPPort = 0, 0, 0
+	cfg.Redis, cfg.NodeID, cfg.PublicURL, cfg.AdminToken = redisURL, id, "http://"+ln.Addr().String(), "admin-secret"
+	cfg.MCU.IncludeLoopback, cfg.MCU.Interfaces = true, []string{"lo"}
+	events := &eventFanout{}
+	m, err := mcu.New(cfg.MCU, mcu.Params{Events: events})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux, eps, err := newMux(m, cfg, nil, slog.New(slog.DiscardHandler), events)
+	if err != nil {
+		m.Close()
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: mux}
+	go func() { _ = srv.Serve(ln) }()
+	n := &testNode{url: cfg.PublicURL, m: m, eps: eps}
+	n.stop = sync1(func() {
+		_ = srv.Close()
+		eps.Close()
+		m.Close()
+	})
+	t.Cleanup(n.stop)
+	return n
+}
+
+// sync1 runs f once, however often the returned func is called.
+func sync1(f func()) func() {
+	done := false
+	return func() {
+		if !done {
+			done = true
+			f()
+		}
+	}
+}
+
+// wsJoin joins room through node's /ws and returns the first answer ("joined" or an error) and the
+// socket, open.
+func wsJoin(t *testing.T, wsURL, origin, room, name string) (map[string]any, *websocket.Conn) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	h := http.Header{}
+	if origin != "" {
+		h.Set("Origin", origin)
+	}
+	c, _, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{HTTPHeader: h})
+	if err != nil {
+		t.Fatalf("dial %s: %v", wsURL, err)
+	}
+	t.Cleanup(func() { c.CloseNow() })
+	b, _ := json.Marshal(map[string]any{"type": "join", "room": room, "name": name})
+	if err := c.Write(ctx, websocket.MessageText, b); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		_, msg, err := c.Read(ctx)
+		if err != nil {
+			t.Fatalf("read from %s: %v", wsURL, err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(msg, &m); err != nil {
+			t.Fatal(err)
+		}
+		if m["type"] == "joined" || m["type"] == "error" {
+			return m, c
+		}
+	}
+}
+
+// TestCluster runs two nodes on one Redis: a room opened on A is served by A whichever node a client
+// asks (WebSocket "moved" to A's socket, which accepts B's page origin; WHIP/WHEP 307 to A); the API on
+// either node lists both nodes; once A's room has emptied, its lease is released and B can serve it.
+func TestCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test with redis-server")
+	}
+	r := clustertest.StartRedis(t)
+	a := startTestNode(t, r.URL(), "a")
+	b := startTestNode(t, r.URL(), "b")
+	ws := func(n *testNode) string { return "ws" + strings.TrimPrefix(n.url, "http") + "/ws" }
+
+	joined, annConn := wsJoin(t, ws(a), "", "standup", "Ann")
+	if joined["type"] != "joined" {
+		t.Fatalf("join on A: %v", joined)
+	}
+	moved, _ := wsJoin(t, ws(b), "", "standup", "Bob")
+	if moved["code"] != "moved" || moved["url"] != ws(a) {
+		t.Fatalf("join of A's room on B: %v, want moved to %s", moved, ws(a))
+	}
+	// The page loaded from B follows the move: A accepts B's origin.
+	joined, bobConn := wsJoin(t, ws(a), b.url, "standup", "Bob")
+	if joined["type"] != "joined" {
+		t.Errorf("join on A with B's page origin: %v", joined)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if c, res, err := websocket.Dial(ctx, ws(a), &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {"http://evil.example.org"}}}); err == nil {
+		c.CloseNow()
+		t.Error("A accepted a page from an origin outside the cluster")
+	} else if res == nil || res.StatusCode != http.StatusForbidden {
+		t.Errorf("a page from outside the cluster: %v, want 403", err)
+	}
+
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := noRedirect.Post(b.url+"/whep/standup?name=Rec", "application/sdp", strings.NewReader("v=0\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusTemporaryRedirect || res.Header.Get("Location") != a.url+"/whep/standup?name=Rec" {
+		t.Errorf("WHEP POST on B for A's room: %d %q, want 307 to A", res.StatusCode, res.Header.Get("Location"))
+	}
+
+	for _, n := range []*testNode{a, b} {
+		req, _ := http.NewRequest(http.MethodGet, n.url+"/api/v1/nodes", nil)
+		req.Header.Set("Authorization", "Bearer admin-secret")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var nodes []api.Node
+		err = json.NewDecoder(res.Body).Decode(&nodes)
+		res.Body.Close()
+		ids := []string{}
+		for _, nd := range nodes {
+			ids = append(ids, nd.ID)
+		}
+		if err != nil || !slices.Equal(ids, []string{"a", "b"}) {
+			t.Errorf("GET /api/v1/nodes on %s: %v %v, want nodes a and b", n.url, ids, err)
+		}
+	}
+
+	// Everyone leaves A's room: the lease goes, and B may serve the room next time.
+	annConn.Close(websocket.StatusNormalClosure, "bye")
+	bobConn.Close(websocket.StatusNormalClosure, "bye")
+	codectest.Require(t, 15*time.Second, func() error {
+		if a.m.HasRoom("standup") {
+			return fmt.Errorf("A still has the room")
+		}
+		joined, c := wsJoin(t, ws(b), "", "standup", "Bob")
+		c.CloseNow()
+		if joined["type"] != "joined" {
+			return fmt.Errorf("join on B after A's room emptied: %v", joined)
+		}
+		return nil
+	})
+}
