@@ -284,6 +284,20 @@ func (n *clusterNode) drain(timeout time.Duration) {
 	}
 }
 
+// stats are this node's cluster numbers for the metrics (false without a cluster).
+func (n *clusterNode) stats() (clusterStats, bool) {
+	if n == nil {
+		return clusterStats{}, false
+	}
+	st := n.cl.Stats()
+	out := clusterStats{Node: n.cl.ID(), Healthy: st.Healthy, Leases: st.Leases, ClaimsWon: st.ClaimsWon,
+		ClaimsLost: st.ClaimsLost, Lost: st.Lost, DeadTaken: st.DeadTaken, RenewFailures: st.RenewFailures}
+	for _, l := range n.cl.Leases() {
+		out.Rooms = append(out.Rooms, l.Room)
+	}
+	return out, true
+}
+
 // Close leaves the cluster: leases released, the node's record removed.
 func (n *clusterNode) Close() error {
 	if n == nil {

@@ -298,7 +298,8 @@ func newMux(m *mcu.MCU, cfg Config, tlsConf *tls.Config, log *slog.Logger, event
 	if ops.hooks != nil {
 		hooks = ops.hooks.Stats
 	}
-	eps.metrics = metricsHandler(m, eps.sessions, eps.edge, hooks, hub.Stats, rl.stats)
+	eps.metrics = metricsHandler(m, metricsSources{sessions: eps.sessions, edge: eps.edge, hooks: hooks, chat: hub.Stats,
+		turn: rl.stats, cluster: node.stats})
 	if cfg.MetricsAddr == "" {
 		mux.Handle("GET /metrics", eps.metrics)
 	}

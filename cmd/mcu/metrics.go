@@ -38,18 +38,40 @@ type chatSource func() chat.Stats
 // turnSource reads the embedded TURN server's counts; false: no embedded TURN.
 type turnSource func() (turn.Stats, bool)
 
-// metricsHandler serves the server's metrics in the Prometheus text format, read from src at each scrape,
-// plus the Go runtime and process metrics, from a registry of its own (no global state). Labels carry
-// room names and participant IDs, never display names.
-func metricsHandler(src statsSource, sessions sessionSource, edge edgeSource, hooks webhookSource, chats chatSource,
-	turns turnSource) http.Handler {
+// clusterSource reads this node's cluster counts and the rooms it owns; false: no cluster.
+type clusterSource func() (clusterStats, bool)
+
+// clusterStats are a node's numbers in its cluster.
+type clusterStats struct {
+	Node                                                  string
+	Healthy                                               bool
+	Leases                                                int
+	Rooms                                                 []string // the rooms this node owns
+	ClaimsWon, ClaimsLost, Lost, DeadTaken, RenewFailures uint64
+}
+
+// metricsSources are what the metrics read besides the MCU; each may be nil.
+type metricsSources struct {
+	sessions sessionSource
+	edge     edgeSource
+	hooks    webhookSource
+	chat     chatSource
+	turn     turnSource
+	cluster  clusterSource
+}
+
+// metricsHandler serves the server's metrics in the Prometheus text format, read from src and the
+// sources at each scrape, plus the Go runtime and process metrics, from a registry of its own (no global
+// state). Labels carry room names and participant IDs, never display names.
+func metricsHandler(src statsSource, s metricsSources) http.Handler {
 	reg := prometheus.NewRegistry()
 	c := newStatsCollector(src)
-	c.chatOf = chats
-	c.turnOf = turns
-	c.sessionsOf = sessions
-	c.edgeOf = edge
-	c.webhooksOf = hooks
+	c.chatOf = s.chat
+	c.turnOf = s.turn
+	c.sessionsOf = s.sessions
+	c.edgeOf = s.edge
+	c.webhooksOf = s.hooks
+	c.clusterOf = s.cluster
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), c)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
@@ -74,6 +96,9 @@ type statsCollector struct {
 	chatOf                                    chatSource
 	turnAllocs, turnAllocsTotal, turnConns    *prometheus.Desc
 	byRoute                                   *prometheus.Desc
+	clusterHealthy, clusterLeases, roomOwner  *prometheus.Desc
+	clusterClaims, clusterLost                *prometheus.Desc
+	clusterOf                                 clusterSource
 	turnBytes, turnRefused                    *prometheus.Desc
 	turnOf                                    turnSource
 
@@ -125,6 +150,11 @@ func newStatsCollector(src statsSource) *statsCollector {
 		outputDropped:        d("output_frames_dropped_total", "Frames a recording's or stream's writer did not take in time (a slow disk or network)."),
 		webhooks:             d("webhooks_total", "Webhook deliveries: sent, retried (failed attempts tried again), failed (given up), dropped (queue full).", "result"),
 		byRoute:              d("participants_by_route", "Connected WebRTC participants by how their media reaches the server: udp, tcp (ICE-TCP) or relay (TURN).", "route"),
+		clusterHealthy:       d("cluster_redis_up", "1 when this node's last heartbeat reached Redis (with -redis)."),
+		clusterLeases:        d("cluster_leases", "Room leases this node holds."),
+		roomOwner:            d("room_owner", "1 for each room this node owns in its cluster.", "room", "node"),
+		clusterClaims:        d("cluster_claims_total", "Room claims: won, lost (another node held the room), dead_taken (from a node whose record expired).", "result"),
+		clusterLost:          d("cluster_leases_lost_total", "Leases another node took over (the room ended here)."),
 		turnAllocs:           d("turn_allocations", "Relay allocations open on the embedded TURN server."),
 		turnAllocsTotal:      d("turn_allocations_total", "Relay allocations created on the embedded TURN server."),
 		turnConns:            d("turn_connections", "TCP and TLS client connections open on the embedded TURN server."),
@@ -147,7 +177,8 @@ func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 		c.roomParticipants, c.roomEncoders, c.roomTierEncoders, c.partTier, c.partEstimate, c.partSent, c.partLoss,
 		c.partKeyframeRequests, c.partKeyframesForced, c.panics, c.refusals, c.outputs, c.outputDropped, c.webhooks,
 		c.chatMessages, c.chatFiles, c.chatFileBytes, c.chatRejected, c.chatDropped,
-		c.turnAllocs, c.turnAllocsTotal, c.turnConns, c.turnBytes, c.turnRefused, c.byRoute} {
+		c.turnAllocs, c.turnAllocsTotal, c.turnConns, c.turnBytes, c.turnRefused, c.byRoute,
+		c.clusterHealthy, c.clusterLeases, c.roomOwner, c.clusterClaims, c.clusterLost} {
 		ch <- d
 	}
 }
@@ -168,6 +199,23 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		w := c.webhooksOf()
 		for result, n := range map[string]uint64{"sent": w.Sent, "retried": w.Retried, "failed": w.Failed, "dropped": w.Dropped} {
 			counter(c.webhooks, n, result)
+		}
+	}
+	if c.clusterOf != nil {
+		if cs, ok := c.clusterOf(); ok {
+			up := 0.0
+			if cs.Healthy {
+				up = 1
+			}
+			gauge(c.clusterHealthy, up)
+			gauge(c.clusterLeases, float64(cs.Leases))
+			for _, room := range cs.Rooms {
+				gauge(c.roomOwner, 1, room, cs.Node)
+			}
+			counter(c.clusterClaims, cs.ClaimsWon, "won")
+			counter(c.clusterClaims, cs.ClaimsLost, "lost")
+			counter(c.clusterClaims, cs.DeadTaken, "dead_taken")
+			counter(c.clusterLost, cs.Lost)
 		}
 	}
 	for _, route := range []string{"udp", "tcp", "relay"} {

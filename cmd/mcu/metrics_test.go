@@ -64,13 +64,19 @@ func TestSharedEncodersFromMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	srv := httptest.NewServer(metricsHandler(m, func() map[string]int { return map[string]int{"whep": 2} }, nil, func() webhook.Stats { return webhook.Stats{Sent: 3, Dropped: 1} },
-		func() chat.Stats {
+	srv := httptest.NewServer(metricsHandler(m, metricsSources{
+		sessions: func() map[string]int { return map[string]int{"whep": 2} },
+		hooks:    func() webhook.Stats { return webhook.Stats{Sent: 3, Dropped: 1} },
+		chat: func() chat.Stats {
 			return chat.Stats{Messages: 5, Files: 1, FileBytes: 300, Rejected: map[chat.Code]uint64{chat.CodeRateLimited: 2}}
 		},
-		func() (turn.Stats, bool) {
+		turn: func() (turn.Stats, bool) {
 			return turn.Stats{AllocationsActive: 2, AllocationsTotal: 7, BytesToPeers: 1000, BytesFromPeers: 4000, PermissionsRefused: 3}, true
-		}))
+		},
+		cluster: func() (clusterStats, bool) {
+			return clusterStats{Node: "node1", Healthy: true, Leases: 1, Rooms: []string{"room"}, ClaimsWon: 4, DeadTaken: 1}, true
+		},
+	}))
 	defer srv.Close()
 
 	join := func(name string, c mcutest.Config) (*mcu.Participant, *mcutest.Client) {
@@ -146,7 +152,9 @@ func TestSharedEncodersFromMetrics(t *testing.T) {
 		`mcu_chat_messages_total`: 5, `mcu_chat_files`: 1, `mcu_chat_file_bytes`: 300, `mcu_chat_rejected_total{code="rate-limited"}`: 2,
 		`mcu_chat_dropped_total`: 0, `mcu_turn_allocations`: 2, `mcu_turn_allocations_total`: 7,
 		`mcu_turn_relayed_bytes_total{direction="to_peer"}`: 1000, `mcu_turn_relayed_bytes_total{direction="from_peer"}`: 4000,
-		`mcu_turn_refused_total{reason="permission"}`: 3} {
+		`mcu_turn_refused_total{reason="permission"}`: 3, `mcu_cluster_redis_up`: 1, `mcu_cluster_leases`: 1,
+		`mcu_room_owner{node="node1",room="room"}`: 1, `mcu_cluster_claims_total{result="won"}`: 4,
+		`mcu_cluster_claims_total{result="dead_taken"}`: 1} {
 		if v, ok := got[key]; !ok || v != want {
 			t.Errorf("%s = %v (present %t), want %v", key, v, ok, want)
 		}
