@@ -166,6 +166,16 @@ func (n *clusterNode) route(ctx context.Context, room string) (string, error) {
 	return lease.URL, nil
 }
 
+// owner is the public URL of the node that owns room when it is another one ("" for this one or
+// nobody): the API sends requests about the room there.
+func (n *clusterNode) owner(ctx context.Context, room string) (string, error) {
+	l, ok, err := n.cl.Owner(ctx, room)
+	if err != nil || !ok || l.Mine || l.URL == n.self {
+		return "", err
+	}
+	return l.URL, nil
+}
+
 // sipRoute is route for SIP: "" here, or the host:port of the SIP server of the node that serves room.
 func (n *clusterNode) sipRoute(ctx context.Context, room string) (string, error) {
 	to, err := n.route(ctx, room)
@@ -221,12 +231,31 @@ func (n *clusterNode) refreshOrigins() {
 	n.mu.Unlock()
 }
 
-// keepOrigins refreshes the known node hosts every few seconds until ctx ends.
-func (n *clusterNode) keepOrigins(ctx context.Context) {
+// maintain refreshes the known node hosts every few seconds until ctx ends, and releases the leases of
+// rooms that never opened here (a join refused after its room was placed) or closed without their
+// release reaching Redis: a lease found without its room twice in a row.
+func (n *clusterNode) maintain(ctx context.Context) {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
+	empty := map[string]bool{}
 	for {
 		n.refreshOrigins()
+		seen := map[string]bool{}
+		for _, l := range n.cl.Leases() {
+			if n.m.HasRoom(l.Room) {
+				continue
+			}
+			if empty[l.Room] {
+				rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				if err := n.cl.Release(rctx, l.Room); err != nil {
+					n.log.Debug("release unused lease", "room", l.Room, "err", err)
+				}
+				cancel()
+				continue
+			}
+			seen[l.Room] = true
+		}
+		empty = seen
 		select {
 		case <-ctx.Done():
 			return

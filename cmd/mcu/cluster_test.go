@@ -151,6 +151,14 @@ func TestCluster(t *testing.T) {
 		t.Errorf("WHEP POST on B for A's room: %d %q, want 307 to A", res.StatusCode, res.Header.Get("Location"))
 	}
 
+	req, _ := http.NewRequest(http.MethodGet, b.url+"/api/v1/rooms/standup", nil)
+	req.Header.Set("Authorization", "Bearer admin-secret")
+	if res, err := noRedirect.Do(req); err != nil {
+		t.Fatal(err)
+	} else if res.Body.Close(); res.StatusCode != http.StatusTemporaryRedirect || res.Header.Get("Location") != a.url+"/api/v1/rooms/standup" {
+		t.Errorf("GET /api/v1/rooms/standup on B: %d %q, want 307 to A", res.StatusCode, res.Header.Get("Location"))
+	}
+
 	for _, n := range []*testNode{a, b} {
 		req, _ := http.NewRequest(http.MethodGet, n.url+"/api/v1/nodes", nil)
 		req.Header.Set("Authorization", "Bearer admin-secret")

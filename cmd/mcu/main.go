@@ -111,7 +111,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}()
 		keep, stop := context.WithCancel(serveCtx)
 		defer stop()
-		go eps.cluster.keepOrigins(keep)
+		go eps.cluster.maintain(keep)
 	}
 	if tlsConf != nil {
 		return serveTLS(serveCtx, cfg, ln, tlsConf, fingerprint, eps.guard(mux), log)

@@ -90,7 +90,7 @@ func (o *operations) mountAPI(m *mcu.MCU, cfg Config, keys auth.Keys, s *sip.Ser
 		p.Dialer = sipDialer{s}
 	}
 	if node != nil {
-		p.Cluster = node
+		p.Cluster, p.Owner = node, node.owner
 	}
 	o.api = api.New(m, api.Config{Keys: keys, AdminToken: cfg.AdminToken}, p)
 }

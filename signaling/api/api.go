@@ -6,6 +6,7 @@
 package api
 
 import (
+	"context"
 	"crypto/subtle"
 	_ "embed"
 	"encoding/json"
@@ -45,6 +46,9 @@ type Params struct {
 	Outputs Outputs // recordings and live streams
 	Dialer  Dialer  // SIP dial-out
 	Cluster Cluster // the servers sharing rooms (GET /api/v1/nodes)
+	// Owner, when set, names the server that owns a room when it is another one (its base URL; "" for
+	// this one or nobody): requests about that room are answered 307 to the same path there.
+	Owner func(ctx context.Context, room string) (baseURL string, err error)
 }
 
 // Handler serves the API. Mount it at /api/v1/. Safe for concurrent use.
@@ -110,8 +114,24 @@ func (h *Handler) guard(rt route) http.HandlerFunc {
 			writeError(w, status, code, msg)
 			return
 		}
+		if room := r.PathValue("room"); room != "" && h.p.Owner != nil && !h.hasRoom(room) {
+			if base, err := h.p.Owner(r.Context(), room); err == nil && base != "" {
+				u := strings.TrimSuffix(base, "/") + r.URL.RequestURI()
+				http.Redirect(w, r, u, http.StatusTemporaryRedirect)
+				return
+			}
+		}
 		rt.serve(w, r)
 	}
+}
+
+// hasRoom reports whether room is open on this server.
+func (h *Handler) hasRoom(room string) bool {
+	if h.rooms == nil {
+		return false
+	}
+	_, ok := h.rooms.Room(room)
+	return ok
 }
 
 // errAPIOff: neither keys nor an admin token are configured.
