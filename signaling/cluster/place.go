@@ -36,6 +36,8 @@ func (c *Cluster) Place(ctx context.Context, room string) (Lease, error) {
 		return Lease{}, err
 	case ok && l.Node == c.cfg.NodeID && !l.Mine:
 		return c.Claim(ctx, room) // this node's from before a restart: Claim takes it back
+	case ok && c.dead(ctx, l):
+		return c.Claim(ctx, room) // its owner is gone: Claim takes it over, even on a full node
 	case ok:
 		return l, nil
 	}
