@@ -130,6 +130,12 @@ func TestRoute(t *testing.T) {
 	if res.StatusCode != http.StatusTemporaryRedirect || res.Header.Get("Location") != "https://node2.example.org:8443/whep/elsewhere?name=Rec" {
 		t.Errorf("WHEP POST for a room on another server: %d Location %q, want 307 to node2", res.StatusCode, res.Header.Get("Location"))
 	}
+	req, _ = http.NewRequest(http.MethodOptions, w.srv.URL+"/whep/elsewhere", nil)
+	if res, err := cl.Do(req); err != nil {
+		t.Fatal(err)
+	} else if res.Body.Close(); res.StatusCode != http.StatusTemporaryRedirect {
+		t.Errorf("WHEP OPTIONS for a room on another server: %d, want 307 (its ICE servers are there)", res.StatusCode)
+	}
 	if r := w.do(t, http.MethodPost, "/whip/unplaced", recvOnlyOffer, "Content-Type", "application/sdp"); r.code != http.StatusServiceUnavailable || r.h.Get("Retry-After") == "" {
 		t.Errorf("WHIP POST for a room that cannot be placed: %v, want 503 with Retry-After", r)
 	}

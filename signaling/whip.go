@@ -241,6 +241,11 @@ func (h *WHIPHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	allow := strings.Join(methods, ", ")
 	if r.Method == http.MethodOptions {
+		// A room another server serves: its STUN/TURN servers are that server's (a CORS preflight,
+		// without credentials, is answered here).
+		if id == "" && r.Header.Get("Access-Control-Request-Method") == "" && h.redirected(w, r, room) {
+			return
+		}
 		w.Header().Set("Allow", allow)
 		if id == "" {
 			w.Header().Set("Accept-Post", sdpType)
