@@ -25,7 +25,7 @@ BUILD_DEBS := pkg-config libopus-dev libx264-dev libavcodec-dev libavutil-dev li
 # redis-server for the cluster tests (they start their own, on a unix socket, persistence off).
 TEST_DEBS  := chromium ffmpeg baresip-core redis-server
 
-.PHONY: all deps deps-test build run test vet lint fmt fuzz e2e bench clean soak
+.PHONY: all deps deps-test build run cluster test vet lint fmt fuzz e2e bench clean soak
 
 all: build
 
@@ -62,6 +62,47 @@ build: deps
 
 run: build
 	./$(BIN)/mcu
+
+# `make cluster`: three nodes of bin/mcu sharing one redis-server on this machine, to try clustering by hand
+# (web/e2e/cluster.test.js is the test). Redis listens on a unix socket in a temp dir (no TCP port, nothing
+# saved); the nodes are node1..3 on CLUSTER_PORTS, at http://CLUSTER_HOST:PORT (their -public-url: the
+# address pages load from, where a node sends the browsers of a room another node serves), without SIP,
+# TURN and ICE-TCP, on lower tiers so that three fit on two cores. Join through any of them; Ctrl-C stops
+# everything. Browsers allow camera and microphone over plain HTTP only on localhost/127.0.0.1: from other
+# machines (CLUSTER_HOST=192.168.1.20) they can watch and listen. CLUSTER_FLAGS replaces the media and drain
+# flags (append to it, e.g. -node-capacity 2, to spread rooms over the nodes); logs go to the terminal, prefixed.
+CLUSTER_HOST  ?= 127.0.0.1
+CLUSTER_PORTS ?= 8081 8082 8083
+CLUSTER_FLAGS ?= -canvas 640x360 -fps 15 -video-bitrate 600000 -tiers ld:320x180@15:150k -drain-timeout 5s
+CLUSTER_LISTEN := $(if $(filter 127.% localhost,$(CLUSTER_HOST)),127.0.0.1)
+
+cluster: build
+	@$(MAKE) --no-print-directory apt-install DEBS="redis-server"
+	@dir=$$(mktemp -d "$${TMPDIR:-/tmp}/mcu-cluster.XXXXXX") || exit 1; redis=""; nodes=""; \
+	stop() { trap - INT TERM EXIT; echo "stopping the nodes (each drains its rooms first, up to its -drain-timeout), then redis-server"; \
+		if [ -n "$$nodes" ]; then kill -TERM $$nodes 2>/dev/null; wait $$nodes 2>/dev/null; fi; \
+		if [ -n "$$redis" ]; then kill -TERM $$redis 2>/dev/null; wait $$redis 2>/dev/null; fi; rm -rf "$$dir"; }; \
+	trap 'stop; exit 130' INT TERM; trap stop EXIT; \
+	setsid redis-server --port 0 --unixsocket "$$dir/redis.sock" --unixsocketperm 700 --save '' --appendonly no \
+		--dir "$$dir" >"$$dir/redis.log" 2>&1 & redis=$$!; \
+	for i in $$(seq 50); do redis-cli -s "$$dir/redis.sock" ping >/dev/null 2>&1 && break; sleep 0.1; done; \
+	redis-cli -s "$$dir/redis.sock" ping >/dev/null 2>&1 || { echo "redis-server did not start:"; cat "$$dir/redis.log"; exit 1; }; \
+	export MCU_REDIS="unix://$$dir/redis.sock" MCU_ADMIN_TOKEN=$$(head -c 18 /dev/urandom | base64 | tr '+/' '-_'); \
+	i=0; for port in $(CLUSTER_PORTS); do i=$$((i + 1)); \
+		$(BIN)/mcu -http $(CLUSTER_LISTEN):$$port -node-id node$$i -public-url http://$(CLUSTER_HOST):$$port \
+			-sip-port 0 -turn-port 0 -ice-tcp-port 0 $(CLUSTER_FLAGS) > >(trap '' INT; exec sed -u "s/^/node$$i | /") 2>&1 & nodes="$$nodes $$!"; \
+	done; \
+	healthy() { (exec 3<>/dev/tcp/127.0.0.1/$$1 && printf 'GET /healthz HTTP/1.0\r\n\r\n' >&3 && tail -n1 <&3 | grep -qx ok) 2>/dev/null; }; \
+	alive() { read -r _ _ st _ < /proc/$$1/stat 2>/dev/null && [ "$$st" != Z ]; }; \
+	set -- $$nodes; for port in $(CLUSTER_PORTS); do pid=$$1; shift; \
+		for i in $$(seq 100); do healthy $$port && break; alive $$pid || break; sleep 0.1; done; \
+		alive $$pid && healthy $$port || { echo "the node on port $$port did not start (port taken?): see its log above"; exit 1; }; \
+	done; \
+	echo; echo "A cluster of $$(echo $(CLUSTER_PORTS) | wc -w) nodes over Redis ($$MCU_REDIS); join through any of them:"; \
+	for port in $(CLUSTER_PORTS); do echo "    http://$(CLUSTER_HOST):$$port/"; done; \
+	echo "The nodes and their load: curl -H 'Authorization: Bearer $$MCU_ADMIN_TOKEN' http://$(CLUSTER_HOST):$(firstword $(CLUSTER_PORTS))/api/v1/nodes"; \
+	echo "Ctrl-C stops everything."; echo; \
+	wait -n $$nodes; echo "a node exited"
 
 vet: deps
 	go vet ./...

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
+	"slices"
 	"strings"
 	"time"
 )
@@ -39,19 +40,65 @@ var contentTypes = map[string]string{
 // Every response carries Cache-Control: no-cache, so a new server build is picked up on reload. Other paths
 // get 404; nothing outside the embedded static folder can be reached. The signalling endpoints (/ws, /whip/,
 // /whep/) are not part of this handler: mount them on one mux, e.g. mux.Handle("/", web.Handler()).
-func Handler() http.Handler {
+func Handler() http.Handler { return HandlerWith(Options{}) }
+
+// Options adjust the pages' handler.
+type Options struct {
+	// ConnectSources, when set, returns origins ("https://node2.example.org:8443", "wss://...") the pages
+	// may connect to besides their own server: the other servers of a cluster, where a page's WebSocket
+	// and WHEP requests are sent on. Anything but scheme://host[:port] is left out of the policy.
+	ConnectSources func() []string
+}
+
+// HandlerWith is Handler with options.
+func HandlerWith(o Options) http.Handler {
 	root, err := fs.Sub(static, "static")
 	if err != nil {
 		panic("web: embedded static folder missing: " + err.Error())
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { serveFile(w, r, root, "index.html") })
-	mux.HandleFunc("GET /room/{name}", func(w http.ResponseWriter, r *http.Request) { serveFile(w, r, root, "room.html") })
-	mux.HandleFunc("GET /watch/{name}", func(w http.ResponseWriter, r *http.Request) { serveFile(w, r, root, "watch.html") })
+	file := func(name string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) { serveFile(w, r, root, name, o.policy()) }
+	}
+	mux.HandleFunc("GET /{$}", file("index.html"))
+	mux.HandleFunc("GET /room/{name}", file("room.html"))
+	mux.HandleFunc("GET /watch/{name}", file("watch.html"))
 	mux.HandleFunc("GET /static/{file...}", func(w http.ResponseWriter, r *http.Request) {
-		serveFile(w, r, root, r.PathValue("file"))
+		serveFile(w, r, root, r.PathValue("file"), o.policy())
 	})
 	return mux
+}
+
+// policy is ContentSecurityPolicy with the ConnectSources added to connect-src.
+func (o Options) policy() string {
+	if o.ConnectSources == nil {
+		return ContentSecurityPolicy
+	}
+	var extra strings.Builder
+	for _, s := range o.ConnectSources() {
+		if safeSource(s) {
+			extra.WriteString(" " + s)
+		}
+	}
+	if extra.Len() == 0 {
+		return ContentSecurityPolicy
+	}
+	return strings.Replace(ContentSecurityPolicy, "connect-src 'self'", "connect-src 'self'"+extra.String(), 1)
+}
+
+// safeSource reports whether s is a plain scheme://host[:port] origin (no path, quotes, spaces or
+// semicolons that would change the policy).
+func safeSource(s string) bool {
+	scheme, host, ok := strings.Cut(s, "://")
+	if !ok || host == "" || !slices.Contains([]string{"http", "https", "ws", "wss"}, scheme) {
+		return false
+	}
+	for _, c := range host {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune(".-:[]", c)) {
+			return false
+		}
+	}
+	return true
 }
 
 // ContentSecurityPolicy is the policy every page is served with: scripts, styles and connections from
@@ -63,8 +110,8 @@ const ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 
 
 // setSecurityHeaders adds the headers that protect the pages: the CSP, no framing, no MIME sniffing, and
 // no Referer (room links may carry an access token in their query).
-func setSecurityHeaders(h http.Header) {
-	h.Set("Content-Security-Policy", ContentSecurityPolicy)
+func setSecurityHeaders(h http.Header, policy string) {
+	h.Set("Content-Security-Policy", policy)
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
@@ -72,7 +119,7 @@ func setSecurityHeaders(h http.Header) {
 }
 
 // serveFile writes one regular file of root, or 404 for anything else (directories, "..", missing files).
-func serveFile(w http.ResponseWriter, r *http.Request, root fs.FS, name string) {
+func serveFile(w http.ResponseWriter, r *http.Request, root fs.FS, name, policy string) {
 	if !fs.ValidPath(name) || name == "." || strings.Contains(name, "\\") {
 		http.NotFound(w, r)
 		return
@@ -94,7 +141,7 @@ func serveFile(w http.ResponseWriter, r *http.Request, root fs.FS, name string) 
 	h := w.Header()
 	h.Set("Content-Type", ct)
 	h.Set("Cache-Control", "no-cache")
-	setSecurityHeaders(h)
+	setSecurityHeaders(h, policy)
 	// Embedded files have no modification time; ServeContent still handles HEAD and Range.
 	http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(data))
 }

@@ -165,3 +165,28 @@ func TestNoEscape(t *testing.T) {
 		}
 	}
 }
+
+// TestConnectSources: a cluster's other servers join connect-src (WebSocket and HTTP origins), and
+// anything that is not a plain origin (a path, a quote, a semicolon that would add a directive) is left
+// out.
+func TestConnectSources(t *testing.T) {
+	h := HandlerWith(Options{ConnectSources: func() []string {
+		return []string{"ws://10.0.0.2:8080", "https://node2.example.org:8443", "wss://x.org; script-src *", "http://a.org/path", "'unsafe-inline'"}
+	}})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/room/r", nil))
+	csp := rec.Header().Get("Content-Security-Policy")
+	if !strings.Contains(csp, "connect-src 'self' ws://10.0.0.2:8080 https://node2.example.org:8443;") {
+		t.Errorf("CSP %q: want the two origins in connect-src", csp)
+	}
+	for _, bad := range []string{"x.org", "a.org", "unsafe-inline", "script-src *"} {
+		if strings.Contains(csp, bad) {
+			t.Errorf("CSP %q carries %q", csp, bad)
+		}
+	}
+	rec = httptest.NewRecorder()
+	Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	if got := rec.Header().Get("Content-Security-Policy"); got != ContentSecurityPolicy {
+		t.Errorf("CSP without options %q, want the constant", got)
+	}
+}

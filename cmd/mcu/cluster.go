@@ -69,8 +69,10 @@ type clusterNode struct {
 	log  *slog.Logger
 	self string // this node's public URL
 
-	mu      sync.Mutex
-	origins map[string]bool // hosts of the nodes' public URLs, refreshed with the heartbeat
+	mu        sync.Mutex
+	origins   map[string]bool // hosts of the nodes' public URLs (refreshOrigins)
+	sources   []string        // their origins, HTTP and WebSocket, for the pages' connect-src
+	refreshed time.Time       // when refreshOrigins last read the registry
 }
 
 // newClusterNode joins the cluster of cfg.Redis, or returns nil without one.
@@ -90,7 +92,7 @@ func newClusterNode(ctx context.Context, cfg Config, m *mcu.MCU, log *slog.Logge
 			cc.SIP = net.JoinHostPort(host, strconv.Itoa(cfg.SIP.Port))
 		}
 	}
-	n := &clusterNode{m: m, cfg: cfg, log: log.With("component", "cluster", "node", cc.NodeID), self: cc.PublicURL}
+	n := &clusterNode{m: m, cfg: cfg, log: log.With("component", "cluster"), self: cc.PublicURL}
 	capacity := cfg.NodeCapacity
 	if capacity <= 0 {
 		capacity = cfg.MCU.MaxTotalParticipants
@@ -194,26 +196,47 @@ func (n *clusterNode) sipRoute(ctx context.Context, room string) (string, error)
 	return "", fmt.Errorf("the node serving %q (%s) has no SIP server", room, to)
 }
 
-// allowOrigin accepts the pages of the cluster's other nodes (a page moved to this node's WebSocket).
+// allowOrigin accepts the pages of the cluster's other nodes (a page moved to this node's WebSocket). An
+// origin not known yet makes it read the registry again (at most once a second): a node that just
+// started is not refused until the next refresh.
 func (n *clusterNode) allowOrigin(origin string) bool {
 	u, err := url.Parse(origin)
 	if err != nil || u.Host == "" {
 		return false
 	}
+	host := strings.ToLower(u.Host)
 	n.mu.Lock()
-	known, fresh := n.origins[strings.ToLower(u.Host)], n.origins != nil
+	known, stale := n.origins[host], time.Since(n.refreshed) > time.Second
 	n.mu.Unlock()
-	if known || fresh {
+	if known || !stale {
 		return known
 	}
 	n.refreshOrigins()
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.origins[strings.ToLower(u.Host)]
+	return n.origins[host]
+}
+
+// connectSources are the other nodes' origins, HTTP and WebSocket, which the pages may connect to
+// (web.Options.ConnectSources): a page's socket moved to the owner of its room, a viewer's WHEP. They are
+// read again when older than a second, so that a page served just after a node started can reach it.
+func (n *clusterNode) connectSources() []string {
+	n.mu.Lock()
+	stale := time.Since(n.refreshed) > time.Second
+	n.mu.Unlock()
+	if stale {
+		n.refreshOrigins()
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.sources
 }
 
 // refreshOrigins reads the nodes' hosts from the registry.
 func (n *clusterNode) refreshOrigins() {
+	n.mu.Lock()
+	n.refreshed = time.Now()
+	n.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	nodes, err := n.cl.Nodes(ctx)
@@ -221,13 +244,20 @@ func (n *clusterNode) refreshOrigins() {
 		return
 	}
 	hosts := make(map[string]bool, len(nodes))
+	var sources []string
 	for _, nd := range nodes {
-		if u, err := url.Parse(nd.URL); err == nil {
-			hosts[strings.ToLower(u.Host)] = true
+		u, err := url.Parse(nd.URL)
+		if err != nil || u.Host == "" {
+			continue
+		}
+		hosts[strings.ToLower(u.Host)] = true
+		if nd.URL != n.self {
+			ws := map[string]string{"https": "wss", "http": "ws"}[u.Scheme]
+			sources = append(sources, u.Scheme+"://"+u.Host, ws+"://"+u.Host)
 		}
 	}
 	n.mu.Lock()
-	n.origins = hosts
+	n.origins, n.sources = hosts, sources
 	n.mu.Unlock()
 }
 

@@ -303,7 +303,11 @@ func newMux(m *mcu.MCU, cfg Config, tlsConf *tls.Config, log *slog.Logger, event
 	if cfg.MetricsAddr == "" {
 		mux.Handle("GET /metrics", eps.metrics)
 	}
-	mux.Handle("/", web.Handler())
+	var wo web.Options
+	if node != nil {
+		wo.ConnectSources = node.connectSources
+	}
+	mux.Handle("/", web.HandlerWith(wo))
 	return mux, eps, nil
 }
 

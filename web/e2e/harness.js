@@ -2,7 +2,7 @@
 // child processes (ffmpeg), bounded waits that give up when the server dies, and the failure artifacts
 // (server log, page consoles, screenshots) kept in a temp dir. One Harness per test file.
 
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -24,6 +24,17 @@ export const MCU_BIN = process.env.MCU_BIN ? resolve(process.env.MCU_BIN) : reso
  * @property {string[]} console the page's console messages and errors
  */
 
+/**
+ * @typedef {object} Node one server of several (Harness.startNode)
+ * @property {string} name
+ * @property {string} addr 127.0.0.1:PORT
+ * @property {string} url http://127.0.0.1:PORT
+ * @property {import('node:child_process').ChildProcess} child
+ * @property {string[]} log its stdout and stderr
+ * @property {string|null} exit how it exited ("signal SIGKILL", "code 0"), null while it runs
+ * @property {Promise<string>} [exited] resolves with exit when it has exited
+ */
+
 export class Harness {
   /** @param {string} name names the temp dirs (mcu-e2e-NAME-…) */
   constructor(name) {
@@ -35,9 +46,11 @@ export class Harness {
     /** @type {string[]} */ this.serverLog = [];
     /** @type {{name: string, child: import('node:child_process').ChildProcess, log: string[]}[]} */ this.children = [];
     /** @type {Peer[]} */ this.peers = [];
+    /** @type {Node[]} */ this.nodes = [];
     process.on('exit', () => {
       if (this.server && this.serverExit === null) this.server.kill('SIGKILL');
       for (const c of this.children) c.child.kill('SIGKILL');
+      for (const n of this.nodes) if (n.exit === null) n.child.kill('SIGKILL');
     });
   }
 
@@ -95,6 +108,78 @@ export class Harness {
     return addr;
   }
 
+  /**
+   * Starts one server of several (a node of a cluster) on 127.0.0.1:port with args and env (on top of
+   * startServer's: loopback candidates, debug logs, SIP, TURN and ICE-TCP off), and resolves with it once
+   * /healthz answers. Unlike startServer, any number may run: each keeps its own log (NAME.log with the
+   * failure artifacts) and exit status, and tearDown stops them all. The caller picks the port (freePort),
+   * so that it can name it in args (e.g. -public-url) first.
+   * @param {string} name @param {number} port @param {number} deadline @param {string[]} [args] @param {Record<string, string>} [env]
+   * @returns {Promise<Node>}
+   */
+  async startNode(name, port, deadline, args = [], env = {}) {
+    const addr = `127.0.0.1:${port}`;
+    const allEnv = { MCU_INCLUDE_LOOPBACK: '1', MCU_LOG_LEVEL: 'debug', MCU_SIP_PORT: '0', MCU_TURN_PORT: '0', MCU_ICE_TCP_PORT: '0', ...env };
+    const child = spawn(MCU_BIN, ['-http', addr, ...args], { env: { ...process.env, ...allEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+    /** @type {Node} */
+    const node = { name, addr, url: `http://${addr}`, child, log: [`$ ${MCU_BIN} -http ${addr} ${args.join(' ')}\n`], exit: null };
+    this.nodes.push(node);
+    child.stdout.setEncoding('utf8').on('data', (s) => node.log.push(s));
+    child.stderr.setEncoding('utf8').on('data', (s) => node.log.push(s));
+    child.on('error', (err) => node.log.push(`spawn error: ${err.message}\n`));
+    node.exited = new Promise((r) => child.once('exit', (code, sig) => {
+      node.exit = sig ? `signal ${sig}` : `code ${code}`;
+      r(node.exit);
+    }));
+    await waitFor(`${name} to answer /healthz at ${addr}`, async () => {
+      if (node.exit !== null) throw new Fatal(`${name} exited (${node.exit})`);
+      const r = await fetch(`http://${addr}/healthz`, { signal: AbortSignal.timeout(1000) });
+      return r.ok;
+    }, { timeoutMs: this.budget(deadline, 15000), intervalMs: 100, describe: () => this.nodeTail(node) });
+    return node;
+  }
+
+  /** The last lines of a node's output, and how it exited. @param {Node} node */
+  nodeTail(node, lines = 30) {
+    const all = node.log.join('').trimEnd().split('\n');
+    const exit = node.exit !== null ? `\n(${node.name} exited: ${node.exit})` : '';
+    return `${node.name} log (last ${Math.min(lines, all.length)} lines):\n${all.slice(-lines).join('\n')}${exit}`;
+  }
+
+  /**
+   * Starts Debian's redis-server ($REDIS_SERVER to override) on a unix socket in the temp dir, without
+   * persistence, stopped by tearDown; resolves with its socket's path once it answers PING.
+   * @param {number} deadline
+   */
+  async startRedis(deadline) {
+    if (!this.dir) throw new Error('startRedis before setUp');
+    const bin = process.env.REDIS_SERVER || '/usr/bin/redis-server';
+    if (!existsSync(bin)) throw new Error(`no redis-server at ${bin} (apt-get install redis-server, or set REDIS_SERVER)`);
+    const sock = join(this.dir, 'redis.sock');
+    const child = this.spawnChild('redis', bin, ['--port', '0', '--unixsocket', sock, '--unixsocketperm', '700',
+      '--save', '', '--appendonly', 'no', '--dir', this.dir]);
+    const log = this.children[this.children.length - 1].log;
+    await waitFor('redis-server to answer PING', async () => {
+      if (child.exitCode !== null || child.signalCode !== null) throw new Fatal(`redis-server exited: ${log.join('').slice(-500)}`);
+      return (await this.redis(sock, 'PING').catch(() => '')) === 'PONG';
+    }, { timeoutMs: this.budget(deadline, 10000), intervalMs: 100, describe: () => log.join('').slice(-1000) });
+    return sock;
+  }
+
+  /**
+   * One Redis command through redis-cli on the unix socket sock: its reply as text (--raw), trimmed.
+   * @param {string} sock @param {...string} args
+   * @returns {Promise<string>}
+   */
+  redis(sock, ...args) {
+    return new Promise((resolveP, reject) => {
+      execFile(process.env.REDIS_CLI || 'redis-cli', ['-s', sock, '--raw', ...args], { timeout: 5000 }, (err, stdout, stderr) => {
+        if (err) reject(new Error(`redis-cli ${args.join(' ')}: ${err.message} ${stderr}`));
+        else resolveP(stdout.trim());
+      });
+    });
+  }
+
   /** Starts another process whose output is kept with the failure artifacts. */
   spawnChild(name, cmd, args) {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -125,10 +210,11 @@ export class Harness {
 
   /** Stops everything; after a failure first keeps the artifacts and prints where. For node:test's after. */
   async tearDown() {
-    if (!this.passed && (this.server || this.peers.length)) {
+    if (!this.passed && (this.server || this.nodes.length || this.peers.length)) {
       try {
         const dir = await mkdtemp(join(tmpdir(), `mcu-e2e-${this.name}-failure-`));
-        await writeFile(join(dir, 'server.log'), this.serverLog.join(''));
+        if (this.server || !this.nodes.length) await writeFile(join(dir, 'server.log'), this.serverLog.join(''));
+        for (const n of this.nodes) await writeFile(join(dir, `${n.name}.log`), n.log.join(''));
         for (const c of this.children) await writeFile(join(dir, `${c.name}.log`), c.log.join(''));
         for (const peer of this.peers) {
           await writeFile(join(dir, `${peer.name}.console.log`), `${peer.console.join('\n')}\n`);
@@ -140,6 +226,8 @@ export class Harness {
       }
     }
     await Promise.allSettled(this.peers.map((p) => p.browser.close()));
+    // Nodes before the other children: a cluster's redis-server outlives its nodes, which release their leases.
+    await Promise.allSettled(this.nodes.map((n) => stop(n.child)));
     await Promise.allSettled(this.children.map((c) => stop(c.child)));
     if (this.server && this.serverExit === null) await stop(this.server);
     if (this.dir) await rm(this.dir, { recursive: true, force: true });

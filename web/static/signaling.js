@@ -41,6 +41,13 @@ export class Signaling {
       this.closed = true;
       this.handlers.onClose?.(ev);
     });
+    // A socket the browser refuses to open (a Content Security Policy, a blocked port) fires only
+    // "error", never "close": it is closed all the same, and the caller must hear of it to retry.
+    this.ws.addEventListener('error', () => {
+      if (this.closed || this.ws.readyState !== WebSocket.CLOSED) return;
+      this.closed = true;
+      this.handlers.onClose?.(new CloseEvent('close', { code: 1006, reason: 'the socket could not open' }));
+    });
   }
 
   /** @param {MessageEvent} ev */
