@@ -53,6 +53,12 @@ type Config struct {
 	// MaxOutputs is the largest number of recordings and live streams of one room at once (each costs
 	// a video and an AAC encoder); Record and Stream beyond it get ErrTooManyOutputs. 0: none allowed.
 	MaxOutputs int `json:"max_outputs"`
+	// MaxRemotes is the largest number of remote participants (MCU.JoinRemote: participants of another
+	// server that holds the same room, reached over a link) in one room at once; JoinRemote beyond it
+	// gets ErrTooManyRemotes. The other server admitted them, so they count neither towards
+	// MaxParticipants nor MaxTotalParticipants, but each costs a decoder per stream here. 0: no
+	// cascading.
+	MaxRemotes int `json:"max_remotes"`
 	// NegotiationTimeout is how long a WebRTC participant may take from joining to connected media (an
 	// offer answered and ICE and DTLS up); one that has not connected by then is removed with
 	// ErrNegotiationTimeout. Until it connects it costs no encode: it is no receiver of the mixers.
@@ -102,7 +108,8 @@ type Config struct {
 
 // DefaultConfig returns 1280x720 at 30 fps and 1.5 Mbit/s (lower tiers 640x360@30 at 500 kbit/s and
 // 320x180@15 at 150 kbit/s), Opus at 32 kbit/s, 9 visible tiles, 25
-// participants per room, 100 rooms and 500 participants per server, 4 recordings and streams per room, 20 s to connect, offers of at most 4
+// participants per room, 100 rooms and 500 participants per server, 4 recordings and streams and 50 remote
+// participants per room, 20 s to connect, offers of at most 4
 // media sections, input pictures up to 1920x1088 at up to 8 Mbit/s, any UDP port, no loopback
 // candidates, and a 5 s disconnect timeout.
 func DefaultConfig() Config {
@@ -121,6 +128,7 @@ func DefaultConfig() Config {
 		MaxRooms:             100,
 		MaxTotalParticipants: 500,
 		MaxOutputs:           4,
+		MaxRemotes:           50,
 		NegotiationTimeout:   20 * time.Second,
 		MaxMediaSections:     4,
 		MaxInputWidth:        1920,
@@ -176,6 +184,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxOutputs < 0 || c.MaxOutputs > 16 {
 		errs = append(errs, fmt.Errorf("max outputs %d: want 0..16", c.MaxOutputs))
+	}
+	if c.MaxRemotes < 0 || c.MaxRemotes > 1000 {
+		errs = append(errs, fmt.Errorf("max remotes %d: want 0..1000", c.MaxRemotes))
 	}
 	if c.NegotiationTimeout < time.Second || c.NegotiationTimeout > 5*time.Minute {
 		errs = append(errs, fmt.Errorf("negotiation timeout %v: want 1s..5m", c.NegotiationTimeout))

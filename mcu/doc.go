@@ -14,6 +14,8 @@
 //	transport.go   the interface between a participant and what carries its media
 //	webrtc.go      the WebRTC transport (pion PeerConnection): negotiation, tracks, RTCP, its ingest
 //	plainrtp.go    the plain-RTP transport (SIP calls): sockets, strict RTP, senders, its ingest
+//	remote.go      the remote transport (cascading): another server's participant, RTP pushed by a link
+//	forward.go     forwarders (cascading): a room's local participants and their original RTP, for a link
 //	ingest.go      decoding: audio frames with concealment, video frames of the visible
 //	egress.go      encoding: per mix and audio class, per view, tier and video encoding; fan-out
 //	bwe.go         bandwidth estimation (GCC on TWCC) into tiers; link quality
@@ -28,6 +30,26 @@
 // participant (a recorder, a live stream, a link to another server) is a new transport; the room, the
 // mixers and the encoders do not change.
 //
+// # Cascading
+//
+// One room may span several servers, each serving its own participants, linked (like Pexip's): over a
+// link each server sends its local participants' original camera video and voice (RTP as it arrived,
+// not re-encoded), and each decodes what it receives once and composes and mixes for its own receivers,
+// so there are no nested grids and no second encode. On the sending side MCU.Forward registers a
+// Forwarder on the room: it is told of every local participant (not viewers, outputs or remotes), its
+// mute changes, the start of each stream and a copy of every packet, taken by the track readers before
+// decoding (whether or not the picture is visible here), and of its leaving; MCU.RequestKeyframe asks a
+// local camera for a keyframe the other side's decoder needs. On the receiving side MCU.JoinRemote adds
+// a Remote for each participant of the other server: a member of kind "remote" in everyone's roster, a
+// source of the compositor and the mixer but never a receiver or listener, whose transport is a pair of
+// bounded queues (drop the oldest, never block the link) read by the same ingest as a WebRTC track; its
+// keyframe requests go back through RemoteOptions.OnKeyframeNeeded. Remotes are never forwarded, so
+// nothing loops back, and mix-minus holds across servers: a voice returns to nobody who spoke it.
+// Remotes count towards Config.MaxRemotes only (the other server admitted them), are not reported to
+// the EventListener, and do not keep a room open. The link itself (WebRTC between servers, the roster
+// on a data channel) is package signaling's. Not forwarded yet: screens; every camera is forwarded,
+// whether or not the other server shows it.
+//
 // # Goroutines
 //
 // Every goroutine this package starts, and what stops it:
@@ -38,6 +60,7 @@
 //	plain-RTP readers      1 per plain-RTP stream (audio, video)                end when the stream's sockets close
 //	plain-RTP RTCP         2 per plain-RTP stream (RTCP reader, reporter)       end when the stream closes
 //	RTP timeout watch      1 per plain-RTP participant (watch)                  ends when the participant leaves
+//	remote readers         2 per Remote (video, audio: readVideo, readAudio)    end when the remote leaves
 //	disconnect timer       1 per disconnection (time.AfterFunc)                 stopped on reconnect or leave
 //	negotiation timer      1 per participant whose media is not up (AfterFunc)  stopped when it is, or on leave
 //	audio mixer loop       1 per room (mixer.AudioMixer.Run, encodes the mixes) ends when the room closes
@@ -53,7 +76,9 @@
 // # Locks
 //
 // Lock order: MCU.mu, then room.mu, then Participant.mu. No lock is held across a cgo call (encode, decode),
-// I/O (WriteSample, WriteRTCP, PeerConnection calls) or a listener callback.
+// I/O (WriteSample, WriteRTCP, PeerConnection calls) or a listener callback, with one exception: a
+// forwarder's own mutexes (forward.go) are held across its callbacks, to serialise them and to let stop
+// wait for them; they are never taken with another lock held.
 //
 // # Limits
 //
@@ -61,5 +86,5 @@
 // with video in neither is refused (ErrNoCodec). Incoming H.264 and VP8 are decoded. Server-initiated
 // renegotiation is not used; HandleAnswer only applies an answer. Admission limits: Config.MaxRooms,
 // MaxTotalParticipants, MaxParticipants, MaxMediaSections, NegotiationTimeout, MaxInputWidth and
-// MaxInputHeight, MaxInputBitrate (Stats.Refusals).
+// MaxInputHeight, MaxInputBitrate, MaxOutputs, MaxRemotes (Stats.Refusals).
 package mcu

@@ -19,19 +19,25 @@ type EventListener interface {
 // ParticipantDetail is what an operator sees of a participant. It is plain data.
 type ParticipantDetail struct {
 	ParticipantInfo
-	// Kind is how it joined: JoinOptions.Kind ("webrtc", "whip", "whep", "sip", ...).
+	// Kind is how it joined: JoinOptions.Kind ("webrtc", "whip", "whep", "sip", ...), or "remote" for a
+	// participant of another server (MCU.JoinRemote; the EventListener is not told about those).
 	Kind string `json:"kind"`
 	// Hidden: a viewer left out of the others' roster (a recorder).
 	Hidden bool `json:"hidden"`
-	// Tier is the video tier it receives ("audio-only" below the lowest).
+	// Tier is the video tier it receives ("audio-only" below the lowest; "" for a remote, which receives
+	// nothing here).
 	Tier     string    `json:"tier"`
 	JoinedAt time.Time `json:"joined_at"`
 }
 
 // Detail returns what an operator sees of the participant now. Safe for concurrent use.
 func (p *Participant) Detail() ParticipantDetail {
-	return ParticipantDetail{ParticipantInfo: p.Info(), Kind: p.kind, Hidden: p.hidden,
+	d := ParticipantDetail{ParticipantInfo: p.Info(), Kind: p.kind, Hidden: p.hidden,
 		Tier: p.tierName(int(p.tier.Load())), JoinedAt: p.joinedAt}
+	if p.remote {
+		d.Tier = ""
+	}
+	return d
 }
 
 // nopEvents is the EventListener of an MCU without one.

@@ -41,7 +41,8 @@ type audioPacketFilter func(pkt *rtp.Packet) bool
 
 // readAudio decodes one audio track (Opus, G.711 or G.722) into 20 ms frames for the mixer, concealing
 // lost packets: with the next packet's FEC for the last frame of a gap (Opus), with PLC for the others.
-func (p *Participant) readAudio(read rtpReader, dec codec.AudioDecoder, filter audioPacketFilter) {
+// Every packet to decode goes to tap first (forward.go; nil: none).
+func (p *Participant) readAudio(read rtpReader, dec codec.AudioDecoder, filter audioPacketFilter, tap *streamTap) {
 	p.m.stats.AudioDecoders.Add(1)
 	defer p.m.stats.AudioDecoders.Add(-1)
 	buf := make([]byte, 1500)
@@ -67,6 +68,7 @@ func (p *Participant) readAudio(read rtpReader, dec codec.AudioDecoder, filter a
 		if err != nil || len(pkt.Payload) == 0 || (filter != nil && !filter(&pkt)) {
 			continue
 		}
+		tap.packet(&pkt)
 		arrived = at
 		if started {
 			d := pkt.SequenceNumber - last
@@ -110,6 +112,9 @@ func (p *Participant) VideoFramesDecoded() uint64 { return p.framesDecoded.Load(
 // When the participant becomes visible again the decoder is told its references are gone (Lost), and a
 // PLI goes out at once, regardless of the rate limit, so that a fresh picture replaces the compositor's
 // placeholder within a round trip.
+//
+// A camera's packets go to the room's forwarders as they are read (forward.go), visible or not, and a
+// keyframe a link asks for (MCU.RequestKeyframe) is asked of the sender like the MCU's own.
 func (p *Participant) readVideo(read rtpReader, sendPLI func() error, c codec.VideoCodec, depacketizer rtp.Depacketizer,
 	to videoTarget) {
 	dec, err := av.NewVideoDecoder(c, av.WithMaxSize(p.m.cfg.MaxInputWidth, p.m.cfg.MaxInputHeight))
@@ -128,6 +133,7 @@ func (p *Participant) readVideo(read rtpReader, sendPLI func() error, c codec.Vi
 		}
 	}()
 	asm := assembler.New(depacketizer, frameMaxDelay)
+	tap := p.videoTap(c, to)
 	var lastPLI time.Time
 	pli := func() {
 		if now := time.Now(); now.Sub(lastPLI) >= pliInterval {
@@ -197,6 +203,10 @@ func (p *Participant) readVideo(read rtpReader, sendPLI func() error, c codec.Vi
 		if err != nil {
 			continue
 		}
+		if tap != nil && p.kfWanted.Swap(false) {
+			pli()
+		}
+		tap.packet(pkt)
 		arrival = at
 		asm.Push(pkt, arrival, emit)
 	}

@@ -26,7 +26,8 @@ func checkJoin(roomName, displayName string, l ParticipantListener) error {
 }
 
 // join makes the new participant p a member of the room roomName, creating and starting the room on the
-// first join (an output joins only an open room), and tells the others. On failure p is closed.
+// first join (an output or a remote joins only an open room), and tells the others and the forwarders.
+// On failure p is closed.
 func (m *MCU) join(roomName string, p *Participant) error {
 	m.mu.Lock()
 	r, created, err := m.admitLocked(roomName, p)
@@ -53,15 +54,16 @@ func (m *MCU) join(roomName string, p *Participant) error {
 		p.leave(err)
 		return fmt.Errorf("join room %q: %w", roomName, err)
 	}
-	if !p.output {
+	if p.local() {
 		p.armNegotiationTimer()
 	}
 	r.log.Info("participant joined", "participant", p.id, "name", p.name, "viewer", p.viewer, "transport", fmt.Sprintf("%T", p.t))
 	r.announceJoin(p, others)
+	r.forwardJoined(p)
 	if created {
 		m.events.OnRoomStarted(roomName)
 	}
-	if !p.output {
+	if p.local() {
 		m.events.OnParticipantJoined(roomName, p.Detail())
 	}
 	return nil
@@ -74,13 +76,16 @@ func (m *MCU) admitLocked(roomName string, p *Participant) (r *room, created boo
 		return nil, false, ErrClosed
 	}
 	r = m.rooms[roomName]
-	if p.output {
+	if !p.local() {
 		switch {
 		case r == nil:
 			return nil, false, fmt.Errorf("room not open: %w", ErrNotFound)
-		case r.outputCount() >= m.cfg.MaxOutputs:
+		case p.output && r.outputCount() >= m.cfg.MaxOutputs:
 			m.stats.refusals.Outputs.Add(1)
 			return nil, false, fmt.Errorf("%d outputs: %w", m.cfg.MaxOutputs, ErrTooManyOutputs)
+		case p.remote && r.remoteCount() >= m.cfg.MaxRemotes:
+			m.stats.refusals.Remotes.Add(1)
+			return nil, false, fmt.Errorf("%d remote participants: %w", m.cfg.MaxRemotes, ErrTooManyRemotes)
 		}
 		return r, false, nil
 	}
@@ -102,7 +107,7 @@ func (m *MCU) admitLocked(roomName string, p *Participant) (r *room, created boo
 	return r, true, nil
 }
 
-// participantsLocked counts the participants of every room. m.mu is held.
+// participantsLocked counts the local participants of every room. m.mu is held.
 func (m *MCU) participantsLocked() int {
 	n := 0
 	for _, r := range m.rooms {
@@ -118,29 +123,42 @@ func (m *MCU) removeRoomLocked(r *room) {
 	}
 }
 
-// size returns the number of participants, outputs not counted.
+// size returns the number of local participants (viewers included; outputs and remotes not counted).
 func (r *room) size() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.byID) - r.outputsLocked()
+	return r.localsLocked()
 }
 
 // outputCount returns the number of outputs (recordings, streams).
 func (r *room) outputCount() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.outputsLocked()
+	return r.countLocked(func(p *Participant) bool { return p.output })
 }
 
-func (r *room) outputsLocked() int {
+// remoteCount returns the number of remote participants (JoinRemote).
+func (r *room) remoteCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.countLocked(func(p *Participant) bool { return p.remote })
+}
+
+func (r *room) localsLocked() int { return r.countLocked((*Participant).local) }
+
+func (r *room) countLocked(f func(*Participant) bool) int {
 	n := 0
 	for _, p := range r.byID {
-		if p.output {
+		if f(p) {
 			n++
 		}
 	}
 	return n
 }
+
+// local reports whether the participant is a person connected to this server: not an output, not a
+// remote. Only they count towards the participant limits, and only they keep a room open.
+func (p *Participant) local() bool { return !p.output && !p.remote }
 
 // addLocked makes p a member and returns the other members. m.mu is held.
 func (r *room) addLocked(p *Participant) ([]*Participant, error) {
@@ -149,7 +167,7 @@ func (r *room) addLocked(p *Participant) ([]*Participant, error) {
 	if r.closed {
 		return nil, ErrClosed
 	}
-	if !p.output && len(r.byID)-r.outputsLocked() >= r.m.cfg.MaxParticipants {
+	if p.local() && r.localsLocked() >= r.m.cfg.MaxParticipants {
 		return nil, ErrRoomFull
 	}
 	others := slices.Clone(r.order)
@@ -181,7 +199,7 @@ func (r *room) members() []*Participant {
 // attach makes p a source and listener of the mixer and a source of the compositor. It becomes a
 // receiver of the compositor (applyTier) once its media is connected, so that a participant that never
 // connects costs no encode. A viewer is only a listener and a receiver: it hears the full mix and sees
-// everyone.
+// everyone. A remote is only a source: the server it is connected to mixes and composes for it.
 func (r *room) attach(p *Participant) error {
 	if !p.viewer {
 		src, err := r.audio.AddSource(p.id)
@@ -190,8 +208,10 @@ func (r *room) attach(p *Participant) error {
 		}
 		p.audioIn = src
 	}
-	if err := r.audio.AddListener(p.id); err != nil {
-		return fmt.Errorf("add audio listener: %w", err)
+	if !p.remote {
+		if err := r.audio.AddListener(p.id); err != nil {
+			return fmt.Errorf("add audio listener: %w", err)
+		}
 	}
 	if !p.viewer {
 		r.video.AddSource(p.id, p.name)
@@ -206,8 +226,8 @@ func (r *room) receiverOptions(l mixer.Layout, i int) mixer.ReceiverOptions {
 }
 
 // remove takes p out of the room and the mixers. It returns the remaining members and whether the room is
-// now empty of participants, in which case it is closed for joins and forgotten by the MCU: the caller
-// must end the outputs (the only remaining members) and close it.
+// now empty of local participants, in which case it is closed for joins and forgotten by the MCU: the
+// caller must end the outputs and remotes (the only remaining members) and close it.
 func (r *room) remove(p *Participant) (others []*Participant, empty bool) {
 	r.m.mu.Lock()
 	r.mu.Lock()
@@ -217,7 +237,7 @@ func (r *room) remove(p *Participant) (others []*Participant, empty bool) {
 		r.publishLocked()
 	}
 	others = slices.Clone(r.order)
-	empty = len(r.byID) == r.outputsLocked() && !r.closed // outputs end with the room
+	empty = r.localsLocked() == 0 && !r.closed // outputs and remotes end with the room
 	presented := r.presenter == p
 	if presented {
 		r.presenter = nil

@@ -101,10 +101,13 @@ type Participant struct {
 	name     string
 	log      *slog.Logger
 	listener ParticipantListener
-	viewer   bool      // JoinOptions.Viewer; set before the participant is shared
-	hidden   bool      // JoinOptions.Hidden (viewers only): not in the others' roster
-	kind     string    // JoinOptions.Kind; "sip" for JoinRTP; "recording" or "stream" for an Output
-	output   bool      // an Output: not a person (no limits, events or roster of its own; see output.go)
+	viewer   bool   // JoinOptions.Viewer; set before the participant is shared
+	hidden   bool   // JoinOptions.Hidden (viewers only): not in the others' roster
+	kind     string // JoinOptions.Kind; "sip" for JoinRTP; "recording" or "stream" for an Output; "remote"
+	output   bool   // an Output: not a person (no limits, events or roster of its own; see output.go)
+	// remote: a participant of another server (JoinRemote, remote.go): a source of the mixers, never a
+	// listener or receiver; not forwarded; outside this server's participant limits and events.
+	remote   bool
 	joinedAt time.Time // set by room.addLocked
 
 	t       transport          // how its media reaches its peer; set before the participant is shared
@@ -136,6 +139,8 @@ type Participant struct {
 	keyframeRequests, keyframesForced atomic.Uint64
 	kfPending                         atomic.Bool
 	framesDecoded                     atomic.Uint64 // incoming video frames given to the decoder
+	// kfWanted: a link asked for a keyframe of the camera (MCU.RequestKeyframe); its reader sends a PLI.
+	kfWanted atomic.Bool
 
 	tierMu sync.Mutex   // serialises applyTier
 	tier   atomic.Int32 // index in Config.Tiers of the video received; -1: audio only
@@ -216,6 +221,7 @@ func (p *Participant) SetMuted(audio, video bool) {
 	}
 	p.log.Info("mute changed", "audio", audio, "video", video)
 	p.r.broadcast(RosterEvent{Type: RosterMuted, Participant: p.Info()})
+	p.r.forwardChanged(p)
 }
 
 // SetLayout changes how the participant's picture is arranged. Safe for concurrent use.
@@ -338,6 +344,7 @@ func (p *Participant) leave(reason error) {
 	}
 	others, empty := p.r.remove(p)
 	p.closeTransport()
+	p.r.forwardGone(p) // its readers have ended: nothing more is forwarded
 	if reason != nil && !errors.Is(reason, ErrClosed) {
 		p.log.Warn("participant removed", "err", reason)
 	} else {
@@ -350,13 +357,14 @@ func (p *Participant) leave(reason error) {
 		}
 	}
 	p.listener.OnClosed(reason)
-	if p.output {
+	switch {
+	case p.output:
 		p.r.roomStateChanged()
-	} else {
+	case !p.remote: // the server it is connected to reports a remote
 		p.m.events.OnParticipantLeft(p.r.name, p.Detail(), reason)
 	}
 	if empty {
-		for _, o := range others { // only outputs are left: they end with the room
+		for _, o := range others { // only outputs and remotes are left: they end with the room
 			o.leave(nil)
 		}
 		p.r.close()

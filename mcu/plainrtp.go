@@ -410,7 +410,7 @@ func (t *rtpTransport) readAudio(s *rtpio.Stream) {
 			}
 			return pkt.PayloadType == a.PayloadType && a.Receive
 		}
-		p.readAudio(read, dec, filter)
+		p.readAudio(read, dec, filter, p.audioTap(c))
 		dec.Close()
 		if !changed {
 			return
@@ -420,13 +420,15 @@ func (t *rtpTransport) readAudio(s *rtpio.Stream) {
 
 // frameSplitter turns G.711 and G.722 packets of any length (ptime 10, 20, 30 ms...) into packets of
 // exactly 20 ms (160 bytes for both: 8000 samples a second of G.711, 64 kbit/s of G.722), numbered in
-// sequence, so that the decoders and the loss concealment see 20 ms frames. A gap in the incoming
-// sequence numbers becomes the gap of as many 20 ms frames as it held. It belongs to one goroutine.
+// sequence and timestamped on the 8 kHz RTP clock, so that the decoders and the loss concealment (and a
+// forwarder: forward.go) see 20 ms frames. A gap in the incoming sequence numbers becomes the gap of as
+// many 20 ms frames as it held. It belongs to one goroutine.
 type frameSplitter struct {
 	pending []byte
 	started bool
 	last    uint16 // incoming sequence number of the last packet
 	seq     uint16 // outgoing sequence number of the next frame
+	ts      uint32 // RTP timestamp of the next frame: of its first byte pending
 	pt      uint8
 	ssrc    uint32
 	at      time.Time // arrival of the packet the next frame came with
@@ -448,6 +450,9 @@ func (f *frameSplitter) push(pkt *rtp.Packet, at time.Time) {
 		}
 	}
 	f.started, f.last, f.pt, f.ssrc, f.at = true, pkt.SequenceNumber, pkt.PayloadType, pkt.SSRC, at
+	if len(f.pending) == 0 {
+		f.ts = pkt.Timestamp
+	}
 	f.pending = append(f.pending, pkt.Payload...)
 }
 
@@ -456,9 +461,10 @@ func (f *frameSplitter) next(pkt *rtp.Packet, buf []byte) bool {
 	if len(f.pending) < frameBytes {
 		return false
 	}
-	*pkt = rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: f.pt, SequenceNumber: f.seq, SSRC: f.ssrc},
-		Payload: append(buf[:0], f.pending[:frameBytes]...)}
+	*pkt = rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: f.pt, SequenceNumber: f.seq, Timestamp: f.ts,
+		SSRC: f.ssrc}, Payload: append(buf[:0], f.pending[:frameBytes]...)}
 	f.seq++
+	f.ts += frameBytes // one byte per tick of the 8 kHz clock, G.722's included
 	f.pending = f.pending[:copy(f.pending, f.pending[frameBytes:])]
 	return true
 }

@@ -38,6 +38,8 @@ type room struct {
 
 	// snapshot is a copy-on-write snapshot of byID for the media path, replaced under mu.
 	snapshot atomic.Pointer[map[ParticipantID]*Participant]
+	// forwards are the room's forwarders (MCU.Forward, forward.go): a copy-on-write list replaced under mu.
+	forwards atomic.Pointer[[]*forwarding]
 
 	// Audio egress, owned by the mixer goroutine (OnAudioTick): one Opus encoder per mix key.
 	// Encoders are per (mix, class); audioDone is scratch for one mix's classes.

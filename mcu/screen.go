@@ -30,10 +30,11 @@ func (p *Participant) screenID() mixer.ParticipantID { return p.id + "/screen" }
 // Config.MaxInputWidth x MaxInputHeight and shown large, letterboxed, in every view but the participant's
 // own, with the others in a strip (mixer.Presentation), until StopScreen or it leaves. One participant
 // presents at a time: a share takes over from the one before. Everyone is told (RosterRoom, with
-// RoomState.Presenter). It fails for a viewer. Safe for concurrent use.
+// RoomState.Presenter). It fails for a viewer, and for a remote participant (screens are not forwarded
+// between servers yet). Safe for concurrent use.
 func (p *Participant) ShareScreen(streamID string) error {
-	if p.viewer {
-		return fmt.Errorf("share screen: a viewer has nothing to share: %w", ErrBadName)
+	if p.viewer || p.remote {
+		return fmt.Errorf("share screen: a viewer or remote has no screen here: %w", ErrBadName)
 	}
 	if streamID == "" {
 		return fmt.Errorf("share screen: no stream id: %w", ErrBadName)

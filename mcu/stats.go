@@ -16,8 +16,13 @@ type Histogram = latency.Histogram
 // Stats are counters since the MCU started, plus current sizes. A plain value: a snapshot.
 type Stats struct {
 	Rooms        int // rooms open now
-	Participants int // participants in all rooms now (outputs not counted)
+	Participants int // local participants in all rooms now (outputs and remotes not counted)
 	Outputs      int // recordings and live streams running now
+	// Remotes counts the remote participants (MCU.JoinRemote) in all rooms now.
+	Remotes int
+	// RemotePacketsDropped counts the RTP packets pushed into remote participants that their queue had
+	// no room for (the oldest is dropped: the pushing link never waits).
+	RemotePacketsDropped uint64
 	// OutputFramesDropped counts the frames an output's writer did not take in time (a slow disk or
 	// network): dropped, never waited for.
 	OutputFramesDropped uint64
@@ -84,21 +89,22 @@ type Stats struct {
 	// Refusals counts what the admission limits refused, by limit: "rooms" (Config.MaxRooms),
 	// "server" (MaxTotalParticipants), "room" (MaxParticipants), "tracks" (MaxMediaSections),
 	// "negotiation" (NegotiationTimeout), "input_bitrate" (packets over MaxInputBitrate), "outputs"
-	// (recordings and streams over MaxOutputs).
+	// (recordings and streams over MaxOutputs), "remotes" (remote participants over MaxRemotes).
 	Refusals map[string]uint64
 }
 
 // RoomStats are one room's numbers now. Plain data.
 type RoomStats struct {
 	Name          string
-	Participants  int
+	Participants  int // local participants (viewers included)
+	Remotes       int // remote participants (MCU.JoinRemote)
 	AudioEncoders int // encodes per 20 ms tick: one per distinct (mix, audio class)
 	VideoEncoders int
 	// VideoEncodersByTier counts the room's video encoders per tier name: one per (view, tier, codec) in use.
 	VideoEncodersByTier map[string]int
 }
 
-// ParticipantStats are one participant's numbers now. Plain data.
+// ParticipantStats are one local participant's numbers now (remotes receive nothing here). Plain data.
 type ParticipantStats struct {
 	Room, Name string
 	ID         ParticipantID
@@ -116,8 +122,9 @@ type counters struct {
 	VideoFramesDecoded, VideoFramesNotDecoded atomic.Uint64
 	VideoDecodersActive                       atomic.Int64
 
-	TierChanges         atomic.Uint64 // bwe.go
-	OutputFramesDropped atomic.Uint64 // output.go
+	TierChanges          atomic.Uint64 // bwe.go
+	OutputFramesDropped  atomic.Uint64 // output.go
+	RemotePacketsDropped atomic.Uint64 // remote.go
 
 	DataIn, DataOut, DataDropped atomic.Uint64 // data.go
 	NACKsFiltered                atomic.Uint64 // internal/nackfilter
@@ -140,6 +147,7 @@ type refusalCounters struct {
 	Negotiation  atomic.Uint64 `limit:"negotiation"`
 	InputBitrate atomic.Uint64 `limit:"input_bitrate"`
 	Outputs      atomic.Uint64 `limit:"outputs"`
+	Remotes      atomic.Uint64 `limit:"remotes"`
 }
 
 // addTo adds every atomic field of c (exported name, atomic.Uint64 or atomic.Int64) to the Stats field of
@@ -199,14 +207,18 @@ func (m *MCU) Stats() Stats {
 		}
 		s.AudioEncoders += rs.AudioEncoders
 		s.VideoEncoders += rs.VideoEncoders
-		s.RoomDetails = append(s.RoomDetails, rs)
 		for _, p := range ps {
 			p.t.addStats(&s)
+			if p.remote {
+				rs.Remotes++
+				continue // it receives nothing here: no tier, no downstream quality
+			}
 			q := p.Quality()
 			s.ReceiversByTier[q.Tier]++
 			s.ParticipantDetails = append(s.ParticipantDetails, ParticipantStats{Room: r.name, Name: p.name, ID: p.id,
 				Viewer: p.viewer, Quality: q})
 		}
+		s.RoomDetails = append(s.RoomDetails, rs)
 	}
 	m.stats.addTo(&s)
 	s.Panics = m.panics.snapshot()

@@ -34,7 +34,7 @@ func TestStatsCounters(t *testing.T) {
 	s := Stats{RTPPacketsSent: 1} // a live participant's
 	c.addTo(&s)
 	if s.VideoFramesIn != 3 || s.AudioDecoders != 2 || s.RTPPacketsSent != 6 || s.Refusals["tracks"] != 7 ||
-		len(s.Refusals) != 7 {
+		len(s.Refusals) != 8 {
 		t.Errorf("snapshot %+v", s)
 	}
 	if n < 15 {

@@ -8,8 +8,9 @@ import (
 )
 
 // transport is how a participant's media reaches its peer, and the room's only view of what kind of
-// participant it is: a WebRTC PeerConnection (webrtc.go), plain RTP (plainrtp.go), or an Output
-// (output.go: a recording or live stream); next, a link to another server. A new kind of participant is a new transport; nothing in the
+// participant it is: a WebRTC PeerConnection (webrtc.go), plain RTP (plainrtp.go), an Output
+// (output.go: a recording or live stream), or a Remote (remote.go: a participant of another server,
+// reached over a link). A new kind of participant is a new transport; nothing in the
 // room, the mixers or the encoders changes. Each transport also runs its own ingest (its readers feed
 // the participant's decoders, ingest.go) and counts its goroutines in the participant's wait group.
 type transport interface {

@@ -665,7 +665,7 @@ func (w *webrtcTransport) onTrack(t *webrtc.TrackRemote, recv *webrtc.RTPReceive
 			return
 		}
 		defer dec.Close()
-		p.readAudio(readRTP, dec, nil)
+		p.readAudio(readRTP, dec, nil, p.audioTap(Opus))
 	case strings.ToLower(webrtc.MimeTypeH264):
 		p.readVideo(readRTP, pli, codec.H264, &codecs.H264Packet{}, to)
 	case strings.ToLower(webrtc.MimeTypeVP8):
