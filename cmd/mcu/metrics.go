@@ -231,7 +231,7 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 			for reason, n := range map[string]uint64{"permission": ts.PermissionsRefused, "dropped_to_peer": ts.DroppedToPeer,
 				"dropped_from_peer": ts.DroppedFromPeer, "auth_malformed": ts.AuthMalformed, "auth_expired": ts.AuthExpired,
 				"auth_bad_password": ts.AuthBadPassword, "quota": ts.QuotaRefused, "conns": ts.ConnsRefused,
-				"tcp_relay": ts.TCPRelayRefused, "allocate_failed": ts.AllocateFailed} {
+				"tcp_relay": ts.TCPRelayRefused, "allocate_failed": ts.AllocateFailed, "tls_handshake": ts.TLSHandshakeFailed} {
 				counter(c.turnRefused, n, reason)
 			}
 		}

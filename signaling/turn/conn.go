@@ -99,8 +99,9 @@ type trackedConn struct {
 	net.Conn          // the TCP connection, or a *tls.Conn over it
 	raw      net.Conn // the TCP connection
 	srv      *Server
-	ip       netip.Addr
-	released sync.Once
+	ip        netip.Addr
+	released  sync.Once
+	handshake sync.Once // a failed TLS handshake is counted once
 }
 
 // admitConn registers an accepted connection, or closes it (counted) beyond the limits or after Close.
@@ -137,6 +138,15 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 {
 		_ = c.Conn.SetReadDeadline(time.Now().Add(idleTimeout))
+	}
+	if err != nil {
+		if t, ok := c.Conn.(*tls.Conn); ok && !t.ConnectionState().HandshakeComplete {
+			// A client that refuses the certificate (a self-signed one) or speaks no TLS: say so, once.
+			c.handshake.Do(func() {
+				c.srv.st.tlsHandshakeFailed.Add(1)
+				c.srv.log.Info("turn tls handshake failed", "client", c.raw.RemoteAddr().String(), "err", err)
+			})
+		}
 	}
 	return n, err
 }

@@ -147,6 +147,7 @@ type counters struct {
 	authBadPassword    atomic.Uint64
 	quotaRefused       atomic.Uint64
 	connsRefused       atomic.Uint64
+	tlsHandshakeFailed atomic.Uint64
 	tcpRelayRefused    atomic.Uint64
 	allocateFailed     atomic.Uint64
 	requestErrors      atomic.Uint64
@@ -737,6 +738,9 @@ type Stats struct {
 	// Config.MaxAllocationsPerIP; ConnsRefused TCP and TLS connections closed as they were accepted for
 	// the same limits.
 	QuotaRefused, ConnsRefused uint64
+	// TLSHandshakeFailed counts TLS connections whose handshake failed (a client that refuses the
+	// certificate, or speaks something else).
+	TLSHandshakeFailed uint64
 	// TCPRelayRefused counts Allocate requests for a TCP relay (RFC 6062), which the server does not
 	// offer; AllocateFailed those whose relay socket could not be opened (no free port in the relay
 	// range, or an address family with no relay address). Both are answered 508.
@@ -767,6 +771,7 @@ func (s *Server) Stats() Stats {
 		AuthBadPassword:    s.st.authBadPassword.Load(),
 		QuotaRefused:       s.st.quotaRefused.Load(),
 		ConnsRefused:       s.st.connsRefused.Load(),
+		TLSHandshakeFailed: s.st.tlsHandshakeFailed.Load(),
 		TCPRelayRefused:    s.st.tcpRelayRefused.Load(),
 		AllocateFailed:     s.st.allocateFailed.Load(),
 		RequestErrors:      s.st.requestErrors.Load(),

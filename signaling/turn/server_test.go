@@ -729,3 +729,23 @@ func TestRelayAddressFromInterfaces(t *testing.T) {
 	}
 	roundTrip(t, relay, e.peer, "from a relay bound to every interface")
 }
+
+// TestTLSHandshakeRefusedCounted: a client that refuses the server's certificate (a browser and a
+// self-signed one) is counted and logged, instead of vanishing without a trace.
+func TestTLSHandshakeRefusedCounted(t *testing.T) {
+	_, serverTLS := selfSigned(t)
+	e := start(t, func(_ *turn.Config, p *turn.Params) { p.TLS = serverTLS })
+	d := &net.Dialer{Timeout: waitLimit}
+	// No roots: the client refuses the certificate and aborts the handshake.
+	if c, err := tls.DialWithDialer(d, "tcp", reachable(e.srv.TLSAddr()).String(), &tls.Config{ServerName: "127.0.0.1"}); err == nil {
+		c.Close()
+		t.Fatal("a client without the root accepted the self-signed certificate")
+	}
+	deadline := time.Now().Add(waitLimit)
+	for e.srv.Stats().TLSHandshakeFailed == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("stats %+v: want the failed handshake counted", e.srv.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
