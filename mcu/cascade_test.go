@@ -130,9 +130,7 @@ func TestCascade(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test over loopback")
 	}
-	cfg := loopbackConfig()
-	cfg.Width, cfg.Height = 640, 360
-	cfg.LowerTiers = nil
+	cfg := smallConfig()
 	ma, mb := newMCU(t, cfg), newMCU(t, cfg)
 	a1 := join(t, ma, "r", "A1", 0, 430)
 	a2 := join(t, ma, "r", "A2", 1, 650)
@@ -280,9 +278,7 @@ func TestRemoteParticipant(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test over loopback")
 	}
-	cfg := loopbackConfig()
-	cfg.Width, cfg.Height = 640, 360
-	cfg.LowerTiers = nil
+	cfg := smallConfig()
 	cfg.MaxParticipants = 2
 	cfg.MaxRemotes = 1
 	m := newMCU(t, cfg)
@@ -464,9 +460,7 @@ func TestCascadePhone(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test over loopback")
 	}
-	cfg := loopbackConfig()
-	cfg.Width, cfg.Height = 640, 360
-	cfg.LowerTiers = nil
+	cfg := smallConfig()
 	cfg.RTPAddress = "127.0.0.1"
 	ma, mb := newMCU(t, cfg), newMCU(t, cfg)
 	ep := newRTPEndpoint(t)

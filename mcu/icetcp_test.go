@@ -17,9 +17,7 @@ func TestICETCP(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test over loopback")
 	}
-	cfg := loopbackConfig()
-	cfg.Width, cfg.Height = 640, 360
-	cfg.LowerTiers = nil
+	cfg := smallConfig()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

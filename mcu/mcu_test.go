@@ -335,6 +335,15 @@ func loopbackConfig() mcu.Config {
 	return cfg
 }
 
+// smallConfig is loopbackConfig with a 640x360 canvas and no lower tiers: the tests that check who sees
+// whom by colour.
+func smallConfig() mcu.Config {
+	cfg := loopbackConfig()
+	cfg.Width, cfg.Height = 640, 360
+	cfg.LowerTiers = nil
+	return cfg
+}
+
 // newMCU starts an MCU for a test and closes it when the test ends (after the test's own defers).
 func newMCU(t *testing.T, cfg mcu.Config) *mcu.MCU {
 	t.Helper()

@@ -45,9 +45,7 @@ func TestScreenShare(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test over loopback")
 	}
-	cfg := loopbackConfig()
-	cfg.Width, cfg.Height = 640, 360
-	cfg.LowerTiers = nil
+	cfg := smallConfig()
 	m := newMCU(t, cfg)
 	yellow := palette[3].YUV()
 	a := joinConfig(t, m, "room", "A", 0, 430, mcutest.Config{Screen: &yellow})
@@ -136,9 +134,7 @@ func TestSendOnlyPublisher(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test over loopback")
 	}
-	cfg := loopbackConfig()
-	cfg.Width, cfg.Height = 640, 360
-	cfg.LowerTiers = nil
+	cfg := smallConfig()
 	m := newMCU(t, cfg)
 	a := join(t, m, "room", "A", 0, 430)
 	pub := joinConfig(t, m, "room", "OBS", 3, 650, mcutest.Config{SendOnly: true})
@@ -172,9 +168,7 @@ func TestPhoneSeesPresentation(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test over loopback")
 	}
-	cfg := loopbackConfig()
-	cfg.Width, cfg.Height = 640, 360
-	cfg.LowerTiers = nil
+	cfg := smallConfig()
 	cfg.RTPAddress = "127.0.0.1"
 	m := newMCU(t, cfg)
 	yellow := palette[3].YUV()
