@@ -96,9 +96,9 @@ func (l *connListener) Close() error {
 // closes it when that goroutine ends). It bounds reads (firstReadTimeout, then idleTimeout) and writes
 // (writeTimeout), and tells the Server when pion closed it.
 type trackedConn struct {
-	net.Conn          // the TCP connection, or a *tls.Conn over it
-	raw      net.Conn // the TCP connection
-	srv      *Server
+	net.Conn           // the TCP connection, or a *tls.Conn over it
+	raw       net.Conn // the TCP connection
+	srv       *Server
 	ip        netip.Addr
 	released  sync.Once
 	handshake sync.Once // a failed TLS handshake is counted once
