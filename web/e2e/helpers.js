@@ -642,3 +642,78 @@ export function toneVerdict(r, { heard, absent = [], overFloorDb, belowDb = 0 })
     (absent.length ? `; unwanted ${Math.round((loudestAbsent - weakest) * 10) / 10}dB vs the weakest wanted` : '');
   return { ok: problems.length === 0, text: problems.length ? `${text} (${problems.join('; ')})` : text };
 }
+
+/**
+ * A minimal SIP user agent client over UDP for the e2e tests: one INVITE/ACK/BYE dialog, calling as
+ * display name `caller` from this process (the media comes from elsewhere, e.g. ffmpeg).
+ */
+export class SipCall {
+  /** @param {import('node:dgram').Socket} sock @param {number} serverPort @param {string} room @param {string} caller */
+  constructor(sock, serverPort, room, caller) {
+    this.caller = caller;
+    this.sock = sock;
+    this.serverPort = serverPort;
+    this.uri = `sip:${room}@127.0.0.1:${serverPort}`;
+    this.localPort = sock.address().port;
+    this.callId = `${Date.now().toString(36)}-${process.pid}@127.0.0.1`;
+    this.fromTag = `t${Math.floor(Math.random() * 1e9)}`;
+    this.toTag = '';
+    /** @type {string[]} */ this.received = [];
+    /** @type {(() => void)[]} */ this.waiters = [];
+    sock.on('message', (b) => {
+      this.received.push(b.toString('utf8'));
+      for (const w of this.waiters.splice(0)) w();
+    });
+  }
+
+  request(method, cseq, body = '') {
+    const branch = `z9hG4bK${Math.floor(Math.random() * 1e12).toString(36)}`;
+    const lines = [
+      `${method} ${this.uri} SIP/2.0`,
+      `Via: SIP/2.0/UDP 127.0.0.1:${this.localPort};branch=${branch};rport`,
+      'Max-Forwards: 70',
+      `From: "${this.caller}" <sip:phone@127.0.0.1:${this.localPort}>;tag=${this.fromTag}`,
+      `To: <${this.uri}>${this.toTag ? `;tag=${this.toTag}` : ''}`,
+      `Call-ID: ${this.callId}`,
+      `CSeq: ${cseq} ${method}`,
+      `Contact: <sip:phone@127.0.0.1:${this.localPort}>`,
+      'User-Agent: mcu-e2e',
+    ];
+    if (body) lines.push('Content-Type: application/sdp');
+    lines.push(`Content-Length: ${Buffer.byteLength(body)}`, '', body);
+    this.sock.send(lines.join('\r\n'), this.serverPort, '127.0.0.1');
+  }
+
+  /** Resolves with the first final response (>= 200) to (cseq, method). */
+  finalResponse(cseq, method, timeoutMs) {
+    const find = () => this.received.find((m) => {
+      const status = /^SIP\/2\.0 (\d{3})/.exec(m);
+      const cs = /\r\nCSeq:\s*(\d+)\s+(\w+)/i.exec(m);
+      return status && cs && Number(cs[1]) === cseq && cs[2] === method && Number(status[1]) >= 200;
+    });
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no final response to ${method} within ${timeoutMs} ms; got: ${this.received.map((m) => m.split('\r\n')[0]).join(' | ')}`)), timeoutMs);
+      const check = () => {
+        const m = find();
+        if (!m) {
+          this.waiters.push(check);
+          return;
+        }
+        clearTimeout(timer);
+        resolve({ status: Number(m.slice(8, 11)), msg: m });
+      };
+      check();
+    });
+  }
+}
+
+/** The SDP offer of an H.264 + PCMU desk phone; its RTP ports are only announced (ffmpeg sends from others). */
+export function sipOfferSDP(audioPort, videoPort) {
+  return [
+    'v=0', 'o=phone 1 1 IN IP4 127.0.0.1', 's=call', 'c=IN IP4 127.0.0.1', 't=0 0',
+    `m=audio ${audioPort} RTP/AVP 0 101`, 'a=rtpmap:0 PCMU/8000', 'a=rtpmap:101 telephone-event/8000',
+    'a=fmtp:101 0-15', 'a=ptime:20', 'a=sendrecv',
+    `m=video ${videoPort} RTP/AVP 96`, 'a=rtpmap:96 H264/90000',
+    'a=fmtp:96 profile-level-id=42e01f;packetization-mode=1', 'a=sendrecv', '',
+  ].join('\r\n');
+}

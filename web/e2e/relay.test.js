@@ -57,7 +57,7 @@ import { join } from 'node:path';
 import { Harness, MCU_BIN } from './harness.js';
 import {
   Fatal, PARTICIPANTS, freePort, freeTcpUdpPort, nearestColour, pageMeasureTones, pageSampleColours, pageVideoState, tilePatches,
-  toneVerdict, writeFixtures,
+  toneVerdict, writeFixtures, SipCall, sipOfferSDP,
 } from './helpers.js';
 import { routeOf } from '../static/stats.js';
 
@@ -176,77 +176,6 @@ function metric(text, name, labels = {}) {
   return sum;
 }
 
-/** A minimal SIP user agent client over UDP (as in sip.test.js): one INVITE/ACK/BYE dialog. */
-class SipCall {
-  /** @param {import('node:dgram').Socket} sock @param {number} serverPort @param {string} room */
-  constructor(sock, serverPort, room) {
-    this.sock = sock;
-    this.serverPort = serverPort;
-    this.uri = `sip:${room}@127.0.0.1:${serverPort}`;
-    this.localPort = sock.address().port;
-    this.callId = `${Date.now().toString(36)}-${process.pid}@127.0.0.1`;
-    this.fromTag = `t${Math.floor(Math.random() * 1e9)}`;
-    this.toTag = '';
-    /** @type {string[]} */ this.received = [];
-    /** @type {(() => void)[]} */ this.waiters = [];
-    sock.on('message', (b) => {
-      this.received.push(b.toString('utf8'));
-      for (const w of this.waiters.splice(0)) w();
-    });
-  }
-
-  request(method, cseq, body = '') {
-    const branch = `z9hG4bK${Math.floor(Math.random() * 1e12).toString(36)}`;
-    const lines = [
-      `${method} ${this.uri} SIP/2.0`,
-      `Via: SIP/2.0/UDP 127.0.0.1:${this.localPort};branch=${branch};rport`,
-      'Max-Forwards: 70',
-      `From: "${CALLER.name}" <sip:phone@127.0.0.1:${this.localPort}>;tag=${this.fromTag}`,
-      `To: <${this.uri}>${this.toTag ? `;tag=${this.toTag}` : ''}`,
-      `Call-ID: ${this.callId}`,
-      `CSeq: ${cseq} ${method}`,
-      `Contact: <sip:phone@127.0.0.1:${this.localPort}>`,
-      'User-Agent: mcu-e2e',
-    ];
-    if (body) lines.push('Content-Type: application/sdp');
-    lines.push(`Content-Length: ${Buffer.byteLength(body)}`, '', body);
-    this.sock.send(lines.join('\r\n'), this.serverPort, '127.0.0.1');
-  }
-
-  /** Resolves with the first final response (>= 200) to (cseq, method). */
-  finalResponse(cseq, method, timeoutMs) {
-    const find = () => this.received.find((m) => {
-      const status = /^SIP\/2\.0 (\d{3})/.exec(m);
-      const cs = /\r\nCSeq:\s*(\d+)\s+(\w+)/i.exec(m);
-      return status && cs && Number(cs[1]) === cseq && cs[2] === method && Number(status[1]) >= 200;
-    });
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no final response to ${method} within ${timeoutMs} ms; got: ${this.received.map((m) => m.split('\r\n')[0]).join(' | ')}`)), timeoutMs);
-      const check = () => {
-        const m = find();
-        if (!m) {
-          this.waiters.push(check);
-          return;
-        }
-        clearTimeout(timer);
-        resolve({ status: Number(m.slice(8, 11)), msg: m });
-      };
-      check();
-    });
-  }
-}
-
-/** The SDP of an H.264 + PCMU desk phone; its RTP ports are only announced (ffmpeg sends from others). */
-function offerSDP(audioPort, videoPort) {
-  return [
-    'v=0', 'o=phone 1 1 IN IP4 127.0.0.1', 's=call', 'c=IN IP4 127.0.0.1', 't=0 0',
-    `m=audio ${audioPort} RTP/AVP 0 101`, 'a=rtpmap:0 PCMU/8000', 'a=rtpmap:101 telephone-event/8000',
-    'a=fmtp:101 0-15', 'a=ptime:20', 'a=sendrecv',
-    `m=video ${videoPort} RTP/AVP 96`, 'a=rtpmap:96 H264/90000',
-    'a=fmtp:96 profile-level-id=42e01f;packetization-mode=1', 'a=sendrecv', '',
-  ].join('\r\n');
-}
-
 /**
  * Polls until the video at selector shows the participants want (indexes into EVERYONE) in its n grid
  * tiles, in any order, each within MAX_CHANNEL_SHIFT, and resolves with what it saw (at the latest by deadline).
@@ -335,8 +264,8 @@ test('relay-only browsers over TURN UDP, TCP and TLS meet a SIP caller and a vie
   const sock = createSocket('udp4');
   sipSocket = sock;
   await new Promise((r) => sock.bind(0, '127.0.0.1', r));
-  const call = new SipCall(sock, sipPort, room);
-  call.request('INVITE', 1, offerSDP(await freePort(), await freePort()));
+  const call = new SipCall(sock, sipPort, room, CALLER.name);
+  call.request('INVITE', 1, sipOfferSDP(await freePort(), await freePort()));
   const ok = await call.finalResponse(1, 'INVITE', h.budget(deadline, 10000));
   assert.equal(ok.status, 200, `INVITE answered ${ok.msg.split('\r\n')[0]}\n${serverTail(15)}`);
   call.toTag = /\r\nTo:[^\r\n]*;tag=([^;\s\r\n]+)/i.exec(ok.msg)?.[1] || '';

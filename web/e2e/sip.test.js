@@ -23,7 +23,7 @@ import { existsSync } from 'node:fs';
 import { Harness } from './harness.js';
 import {
   Fatal, PARTICIPANTS, freePort, nearestColour, pageMeasureTones, toneVerdict, pageSampleColours, pageVideoState, tilePatches,
-  writeFixtures,
+  writeFixtures, SipCall, sipOfferSDP,
 } from './helpers.js';
 
 const FFMPEG = process.env.FFMPEG || '/usr/bin/ffmpeg';
@@ -60,94 +60,6 @@ async function describeAll() {
   return `${out.join('\n')}\nffmpeg: ${ffmpeg ? ffmpeg.log.join('').slice(-600) : 'not started'}\n${h.serverTail(20)}`;
 }
 
-/**
- * A minimal SIP user agent client over UDP: enough for one INVITE/ACK/BYE dialog.
- */
-class SipCall {
-  /** @param {import('node:dgram').Socket} sock @param {number} serverPort @param {string} room */
-  constructor(sock, serverPort, room) {
-    this.sock = sock;
-    this.serverPort = serverPort;
-    this.room = room;
-    this.localPort = sock.address().port;
-    this.callId = `${Date.now().toString(36)}-${process.pid}@127.0.0.1`;
-    this.fromTag = `t${Math.floor(Math.random() * 1e9)}`;
-    this.toTag = '';
-    this.cseq = 1;
-    /** @type {((msg: string) => void)[]} */
-    this.waiters = [];
-    /** @type {string[]} */
-    this.received = [];
-    sock.on('message', (b) => {
-      const msg = b.toString('utf8');
-      this.received.push(msg);
-      for (const w of this.waiters.splice(0)) w(msg);
-    });
-  }
-
-  uri() {
-    return `sip:${this.room}@127.0.0.1:${this.serverPort}`;
-  }
-
-  /** @param {string} method @param {number} cseq @param {string} body @param {string} [ctype] */
-  request(method, cseq, body = '', ctype = 'application/sdp') {
-    const branch = `z9hG4bK${Math.floor(Math.random() * 1e12).toString(36)}`;
-    const to = `<${this.uri()}>${this.toTag ? `;tag=${this.toTag}` : ''}`;
-    const lines = [
-      `${method} ${this.uri()} SIP/2.0`,
-      `Via: SIP/2.0/UDP 127.0.0.1:${this.localPort};branch=${branch};rport`,
-      'Max-Forwards: 70',
-      `From: "${CALLER}" <sip:phone@127.0.0.1:${this.localPort}>;tag=${this.fromTag}`,
-      `To: ${to}`,
-      `Call-ID: ${this.callId}`,
-      `CSeq: ${cseq} ${method}`,
-      `Contact: <sip:phone@127.0.0.1:${this.localPort}>`,
-      'User-Agent: mcu-e2e',
-    ];
-    if (body) lines.push(`Content-Type: ${ctype}`);
-    lines.push(`Content-Length: ${Buffer.byteLength(body)}`, '', body);
-    this.sock.send(lines.join('\r\n'), this.serverPort, '127.0.0.1');
-  }
-
-  /** Resolves with the first response for (cseq, method) whose status is final (>= 200). */
-  finalResponse(cseq, method, timeoutMs) {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no final response to ${method} within ${timeoutMs} ms; got: ${this.received.map((m) => m.split('\r\n')[0]).join(' | ')}`)), timeoutMs);
-      const check = (msg) => {
-        const status = /^SIP\/2\.0 (\d{3})/.exec(msg);
-        const cs = /\r\nCSeq:\s*(\d+)\s+(\w+)/i.exec(msg);
-        if (status && cs && Number(cs[1]) === cseq && cs[2] === method && Number(status[1]) >= 200) {
-          clearTimeout(timer);
-          resolve({ status: Number(status[1]), msg });
-          return;
-        }
-        this.waiters.push(check);
-      };
-      for (const m of this.received) {
-        const status = /^SIP\/2\.0 (\d{3})/.exec(m);
-        const cs = /\r\nCSeq:\s*(\d+)\s+(\w+)/i.exec(m);
-        if (status && cs && Number(cs[1]) === cseq && cs[2] === method && Number(status[1]) >= 200) {
-          clearTimeout(timer);
-          resolve({ status: Number(status[1]), msg: m });
-          return;
-        }
-      }
-      this.waiters.push(check);
-    });
-  }
-}
-
-/** The SDP an H.264 + PCMU desk phone offers; RTP ports are only announced (ffmpeg sends from others). */
-function offerSDP(audioPort, videoPort) {
-  return [
-    'v=0', 'o=phone 1 1 IN IP4 127.0.0.1', 's=call', 'c=IN IP4 127.0.0.1', 't=0 0',
-    `m=audio ${audioPort} RTP/AVP 0 101`, 'a=rtpmap:0 PCMU/8000', 'a=rtpmap:101 telephone-event/8000',
-    'a=fmtp:101 0-15', 'a=ptime:20', 'a=sendrecv',
-    `m=video ${videoPort} RTP/AVP 96`, 'a=rtpmap:96 H264/90000',
-    'a=fmtp:96 profile-level-id=42e01f;packetization-mode=1', 'a=sendrecv', '',
-  ].join('\r\n');
-}
-
 /** The audio and video ports and the address of an SDP answer. */
 function parseAnswer(sdp) {
   const ip = /c=IN IP4 ([0-9.]+)/.exec(sdp)?.[1];
@@ -176,9 +88,9 @@ test('a SIP caller with H.264 video is a tile in the browser grid and is heard',
   const sock = createSocket('udp4');
   sipSocket = sock;
   await new Promise((r) => sock.bind(0, '127.0.0.1', r));
-  const call = new SipCall(sock, sipPort, room);
+  const call = new SipCall(sock, sipPort, room, CALLER);
   const [audioIn, videoIn] = [await freePort(), await freePort()];
-  call.request('INVITE', 1, offerSDP(audioIn, videoIn));
+  call.request('INVITE', 1, sipOfferSDP(audioIn, videoIn));
   const ok = await call.finalResponse(1, 'INVITE', h.budget(deadline, 10000));
   assert.equal(ok.status, 200, `INVITE answered ${ok.msg.split('\r\n')[0]}\n${h.serverTail(15)}`);
   call.toTag = /\r\nTo:[^\r\n]*;tag=([^;\s\r\n]+)/i.exec(ok.msg)?.[1] || '';
