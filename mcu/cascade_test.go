@@ -93,9 +93,9 @@ func (l *link) OnRTP(id mcu.ParticipantID, kind mcu.MediaKind, pkt *rtp.Packet) 
 		return
 	}
 	if kind == mcu.MediaVideo {
-		_ = r.WriteVideoRTP(pkt)
+		_ = r.WriteVideoRTP(pkt.Clone()) // the remote keeps it: OnRTP's packet is only lent
 	} else {
-		_ = r.WriteAudioRTP(pkt)
+		_ = r.WriteAudioRTP(pkt.Clone())
 	}
 }
 

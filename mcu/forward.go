@@ -77,9 +77,10 @@ type Forwarder interface {
 	// Remote.StartAudio on the other side). A stream already running when Forward was called is
 	// announced with its next packet.
 	OnStream(s ForwardedStream)
-	// OnRTP hands over a copy of one packet of a stream, as it arrived (after the MCU's input policing,
-	// and for plain RTP its 20 ms framing): the forwarder owns it and may keep or modify it. Packets of a
-	// kind the participant has muted (Participant.SetMuted) are not forwarded.
+	// OnRTP shows one packet of a stream, as it arrived (after the MCU's input policing, and for plain
+	// RTP its 20 ms framing). The packet is the track reader's own and valid only during the call: a
+	// forwarder that keeps it keeps pkt.Clone() (a network link serialises it at once and needs no copy).
+	// Packets of a kind the participant has muted (Participant.SetMuted) are not forwarded.
 	OnRTP(id ParticipantID, kind MediaKind, pkt *rtp.Packet)
 	// OnParticipantGone says the participant left, once all its streams have ended.
 	OnParticipantGone(id ParticipantID)
@@ -349,7 +350,7 @@ func (t *streamTap) packet(pkt *rtp.Packet) {
 			}
 		}
 		if !muted {
-			fw.rtp(t.s.Participant, t.s.Kind, pkt.Clone())
+			fw.rtp(t.s.Participant, t.s.Kind, pkt)
 		}
 	}
 }
