@@ -129,8 +129,10 @@ func TestRecord(t *testing.T) {
 	}
 	st := out.Stats()
 	t.Logf("recorded %v: %+v", recorded, st)
-	if fi, err := os.Stat(path); err != nil || fi.Size() != st.Bytes {
-		t.Errorf("file: %v, %d bytes; stats say %d", err, fi.Size(), st.Bytes)
+	if fi, err := os.Stat(path); err != nil {
+		t.Fatal(err)
+	} else if fi.Size() != st.Bytes {
+		t.Errorf("file: %d bytes; stats say %d", fi.Size(), st.Bytes)
 	}
 	for _, p := range []*party{f, r} {
 		if got := roomStates(p); !slices.Equal(got, []mcu.RoomState{{Recording: true}, {}}) {
@@ -147,10 +149,12 @@ func TestRecord(t *testing.T) {
 	if !oka || a.CodecName != "aac" || a.SampleRate != "48000" || a.Channels != 1 {
 		t.Errorf("audio stream %+v, want aac 48000 Hz mono", a)
 	}
-	// The file spans the recording: from the first picture (which the writer may take a few ms after it
-	// was composed) to the stop, plus the AAC priming and the last frame's duration.
-	if d := probe.Duration(); d < recorded*99/100 || d > recorded*101/100+100*time.Millisecond {
-		t.Errorf("file lasts %v, recorded for %v: want within 1 %% (+100 ms of priming and last frame)", d, recorded)
+	// The file spans the media written (Stats.Duration), plus the AAC priming and the last frame's
+	// duration; the wall clock between start and stop (the writer may start and stop late on a loaded
+	// machine) only bounds it loosely.
+	if d := probe.Duration(); d < st.Duration || d > st.Duration+100*time.Millisecond || d < recorded-time.Second {
+		t.Errorf("file lasts %v: want the %v of media written (+100 ms of priming and last frame), and about the %v recorded",
+			d, st.Duration, recorded)
 	}
 	if errs := mediatest.Errors(t, path); errs != "" {
 		t.Errorf("ffmpeg decoding the file: %s", errs)
@@ -176,6 +180,14 @@ func checkFlashAndRed(t *testing.T, path string, w, h int, log *mcutest.FlashLog
 	if len(pairs) < 3 {
 		t.Fatalf("%d flash/beep pairs (flashes %v, beeps %v), want at least 3", len(pairs), flashes, beeps)
 	}
+	checkSync(t, path, pairs, log, start)
+}
+
+// checkSync checks the flash/beep pairs found in the file at path (media times; the file's media began
+// at start on the wall clock): the skew the server added to each pair is at most maxSkew (median), and
+// the flashes and the beeps are whole seconds apart on the wall clock (within 1 %).
+func checkSync(t *testing.T, path string, pairs [][2]time.Duration, log *mcutest.FlashLog, start time.Time) {
+	t.Helper()
 	// The skew the server added: the file's audio-minus-video of each flash, less the skew with which
 	// the client sent it (a loaded machine sends the picture and the sound late, by different amounts).
 	var offsets, abs []time.Duration
@@ -468,7 +480,7 @@ func TestStream(t *testing.T) {
 
 // TestRecordContinuity records while the room changes: a participant joins and later leaves, another
 // turns its camera off and on and drops to a lower tier. The file has no freeze (no gap between pictures
-// over 300 ms), its audio runs on without a hole, and F's flashes and beeps stay paired and on the wall
+// over 1 s: no wait for an IDR), its audio runs on without a hole, and F's flashes and beeps stay paired and on the wall
 // clock throughout.
 func TestRecordContinuity(t *testing.T) {
 	if testing.Short() {
@@ -479,7 +491,8 @@ func TestRecordContinuity(t *testing.T) {
 	cfg.Width, cfg.Height = 640, 360
 	cfg.LowerTiers = []mcu.Tier{{Name: "ld", Width: 320, Height: 180, FrameRate: 15, VideoBitrate: 150_000}}
 	m := newMCU(t, cfg)
-	f := joinConfig(t, m, "room", "F", 0, 0, mcutest.Config{Flash: true})
+	var flashLog mcutest.FlashLog
+	f := joinConfig(t, m, "room", "F", 0, 0, mcutest.Config{Flash: true, FlashLog: &flashLog})
 	r := join(t, m, "room", "R", 0, 0)
 	defer f.client.Close()
 	defer r.client.Close()
@@ -536,7 +549,9 @@ func TestRecordContinuity(t *testing.T) {
 	vg, vat := maxGap(video)
 	ag, aat := maxGap(audio)
 	t.Logf("%d pictures, longest gap %v at %v; %d audio frames, longest gap %v at %v", len(video), vg, vat, len(audio), ag, aat)
-	if vg > 300*time.Millisecond {
+	// A join, a leave or a tier change that waited for the next IDR (every 2 s) would freeze the picture
+	// that long; a compositor starved by a loaded machine stalls for a few hundred ms at most.
+	if vg > time.Second {
 		t.Errorf("the picture froze for %v at %v", vg, vat)
 	}
 	if frame := aac.SamplesToDuration(aac.FrameSamples); ag > frame+time.Millisecond {
@@ -550,13 +565,5 @@ func TestRecordContinuity(t *testing.T) {
 	if len(pairs) < 7 {
 		t.Fatalf("%d flash/beep pairs in 9 s, want at least 7: flashes %v, beeps %v", len(pairs), flashes, beeps)
 	}
-	for _, p := range pairs {
-		if d := p[1] - p[0]; max(d, -d) > 100*time.Millisecond {
-			t.Errorf("flash at %v, beep at %v: %v apart, want at most 100 ms", p[0], p[1], d)
-		}
-	}
-	span := pairs[len(pairs)-1][0] - pairs[1][0] // the first may be cut by the start of the file
-	if secs := span.Round(time.Second); max(span-secs, secs-span) > secs/100 {
-		t.Errorf("flashes span %v for %v on the wall clock: want within 1 %%", span, secs)
-	}
+	checkSync(t, path, pairs, &flashLog, out.Stats().ActiveAt)
 }
