@@ -110,7 +110,9 @@ func (m *MCU) ICEServers() []ICEServer {
 // Config returns the configuration the MCU was created with.
 func (m *MCU) Config() Config { return m.cfg }
 
-func validName(s string) bool {
+// ValidName reports whether s can name a room or a participant: 1 to 128 bytes of UTF-8 (ErrBadName
+// otherwise).
+func ValidName(s string) bool {
 	return s != "" && len(s) <= maxNameLen && utf8.ValidString(s)
 }
 

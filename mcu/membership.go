@@ -13,10 +13,10 @@ import (
 
 // checkJoin checks Join's arguments.
 func checkJoin(roomName, displayName string, l ParticipantListener) error {
-	if !validName(roomName) {
+	if !ValidName(roomName) {
 		return fmt.Errorf("join room %q: %w", roomName, ErrBadName)
 	}
-	if !validName(displayName) {
+	if !ValidName(displayName) {
 		return fmt.Errorf("join room %q as %q: %w", roomName, displayName, ErrBadName)
 	}
 	if l == nil {

@@ -92,7 +92,7 @@ type Remote struct {
 // ErrNotFound for a room that is not open, ErrNoCodec for codecs it cannot decode, or ErrClosed. Safe
 // for concurrent use.
 func (m *MCU) JoinRemote(roomName, displayName string, o RemoteOptions) (*Remote, error) {
-	if !validName(roomName) || !validName(displayName) {
+	if !ValidName(roomName) || !ValidName(displayName) {
 		return nil, fmt.Errorf("join room %q as remote %q: %w", roomName, displayName, ErrBadName)
 	}
 	vc, ac := o.VideoCodec, o.AudioCodec

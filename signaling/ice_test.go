@@ -83,14 +83,19 @@ func TestRoute(t *testing.T) {
 	conf := &signalingtest.Conference{}
 	route := func(_ context.Context, room string) (string, error) {
 		switch room {
-		case "elsewhere":
+		case "elsewhere", "a/b":
 			return "https://node2.example.org:8443", nil
 		case "unplaced":
 			return "", errors.New("redis is away")
 		}
 		return "", nil
 	}
-	p := signaling.Params{Route: route}
+	var placed []string
+	owner := func(ctx context.Context, room string) (string, error) { return route(ctx, room) }
+	p := signaling.Params{Route: func(ctx context.Context, room string) (string, error) {
+		placed = append(placed, room)
+		return route(ctx, room)
+	}, Owner: owner}
 	ws, err := signaling.NewWebSocketHandler(conf, signaling.DefaultWebSocketConfig(), p)
 	if err != nil {
 		t.Fatal(err)
@@ -130,11 +135,22 @@ func TestRoute(t *testing.T) {
 	if res.StatusCode != http.StatusTemporaryRedirect || res.Header.Get("Location") != "https://node2.example.org:8443/whep/elsewhere?name=Rec" {
 		t.Errorf("WHEP POST for a room on another server: %d Location %q, want 307 to node2", res.StatusCode, res.Header.Get("Location"))
 	}
+	n := len(placed)
 	req, _ = http.NewRequest(http.MethodOptions, w.srv.URL+"/whep/elsewhere", nil)
 	if res, err := cl.Do(req); err != nil {
 		t.Fatal(err)
 	} else if res.Body.Close(); res.StatusCode != http.StatusTemporaryRedirect {
 		t.Errorf("WHEP OPTIONS for a room on another server: %d, want 307 (its ICE servers are there)", res.StatusCode)
+	}
+	if len(placed) != n {
+		t.Errorf("an OPTIONS placed a room (%v): without credentials it may only look the owner up", placed[n:])
+	}
+	req, _ = http.NewRequest(http.MethodPost, w.srv.URL+"/whep/a%2Fb?name=Rec", strings.NewReader(recvOnlyOffer))
+	req.Header.Set("Content-Type", "application/sdp")
+	if res, err := cl.Do(req); err != nil {
+		t.Fatal(err)
+	} else if res.Body.Close(); res.Header.Get("Location") != "https://node2.example.org:8443/whep/a%2Fb?name=Rec" {
+		t.Errorf("WHEP POST for room a/b: Location %q, want its one escaped segment kept", res.Header.Get("Location"))
 	}
 	if r := w.do(t, http.MethodPost, "/whip/unplaced", recvOnlyOffer, "Content-Type", "application/sdp"); r.code != http.StatusServiceUnavailable || r.h.Get("Retry-After") == "" {
 		t.Errorf("WHIP POST for a room that cannot be placed: %v, want 503 with Retry-After", r)

@@ -142,6 +142,9 @@ type Params struct {
 	// answered "moved" with that server's /ws, a WHIP or WHEP POST 307 to the same path there; an error
 	// (the cluster cannot place the room now) refuses with "unavailable" or 503.
 	Route RouteFunc
+	// Owner, when set, is Route's read-only lookup: the server that serves a room now, never placing it.
+	// A WHIP/WHEP OPTIONS (no credentials needed) is redirected by it, so that it cannot place rooms.
+	Owner RouteFunc
 	// AllowOrigin, when set, accepts browser origins besides WebSocketConfig.OriginPatterns and WHIP's:
 	// the pages of the other servers of a cluster, whose clients it moves here.
 	AllowOrigin func(origin string) bool

@@ -115,6 +115,7 @@ type WHIPHandler struct {
 	chat        ChatHub // Params.Chat: WHEP viewers read the room's chat
 	ice         ICEServerFunc
 	route       RouteFunc
+	owner       RouteFunc                // Params.Owner
 	allowOrigin func(origin string) bool // Params.AllowOrigin
 
 	mu        sync.Mutex
@@ -135,7 +136,7 @@ func NewWHIPHandler(conf Conference, cfg WHIPConfig, p Params) (*WHIPHandler, er
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &WHIPHandler{conf: conf, cfg: cfg, log: log, limiter: p.Limiter, keys: p.Keys, chat: p.Chat, ice: p.ICEServers, route: p.Route, allowOrigin: p.AllowOrigin,
+	return &WHIPHandler{conf: conf, cfg: cfg, log: log, limiter: p.Limiter, keys: p.Keys, chat: p.Chat, ice: p.ICEServers, route: p.Route, owner: p.Owner, allowOrigin: p.AllowOrigin,
 		resources: make(map[string]*whipResource)}, nil
 }
 
@@ -243,7 +244,7 @@ func (h *WHIPHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodOptions {
 		// A room another server serves: its STUN/TURN servers are that server's (a CORS preflight,
 		// without credentials, is answered here).
-		if id == "" && r.Header.Get("Access-Control-Request-Method") == "" && h.redirected(w, r, room) {
+		if id == "" && r.Header.Get("Access-Control-Request-Method") == "" && h.redirected(w, r, room, h.owner) {
 			return
 		}
 		w.Header().Set("Allow", allow)
@@ -493,16 +494,17 @@ func checkOffer(offer string) (ufrag string, err error) {
 }
 
 // post creates a resource: joins (or watches) the room and answers the offer.
-// redirected sends a POST for a room another server serves there (Params.Route): 307 to the same path
-// and query on that server, which RFC 9725 section 4.5 has clients follow; 503 when the room cannot be
+// redirected sends a request for a room another server serves there, as route says (Params.Route for a
+// POST, which may place the room; Params.Owner for an OPTIONS, which may not): 307 to the same path and
+// query on that server, which RFC 9725 section 4.5 has clients follow; 503 when the room cannot be
 // placed now. It reports whether it answered.
-func (h *WHIPHandler) redirected(w http.ResponseWriter, r *http.Request, room string) bool {
-	if h.route == nil {
+func (h *WHIPHandler) redirected(w http.ResponseWriter, r *http.Request, room string, route RouteFunc) bool {
+	if route == nil {
 		return false
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
-	base, err := h.route(ctx, room)
+	base, err := route(ctx, room)
 	switch {
 	case err != nil:
 		h.log.Info("whip refused: room not placed", "room", room, "err", err)
@@ -518,7 +520,8 @@ func (h *WHIPHandler) redirected(w http.ResponseWriter, r *http.Request, room st
 		http.Error(w, "the room's server has no usable address", http.StatusInternalServerError)
 		return true
 	}
-	u.Path, u.RawQuery = strings.TrimSuffix(u.Path, "/")+r.URL.Path, r.URL.RawQuery
+	// The escaped path: a room name with "/" (%2F) must stay one segment there.
+	u.Path, u.RawPath, u.RawQuery = strings.TrimSuffix(u.Path, "/")+r.URL.Path, strings.TrimSuffix(u.EscapedPath(), "/")+r.URL.EscapedPath(), r.URL.RawQuery
 	http.Redirect(w, r, u.String(), http.StatusTemporaryRedirect)
 	return true
 }
@@ -529,7 +532,7 @@ func (h *WHIPHandler) post(w http.ResponseWriter, r *http.Request, kind whipKind
 		http.Error(w, "the offer must be application/sdp", http.StatusUnsupportedMediaType)
 		return
 	}
-	if h.redirected(w, r, room) {
+	if h.redirected(w, r, room, h.route) {
 		return
 	}
 	offer, ok := h.readBody(w, r)

@@ -141,11 +141,8 @@ func (n *clusterNode) lost(room string) {
 // route says which node serves room: "" this one (its lease is claimed), or another's public URL. A room
 // open here stays here; a new one is placed (cluster.Place); when every node is full, this one takes it.
 func (n *clusterNode) route(ctx context.Context, room string) (string, error) {
-	if n == nil {
-		return "", nil
-	}
-	if n.m.HasRoom(room) {
-		return "", nil
+	if n == nil || !mcu.ValidName(room) || n.m.HasRoom(room) {
+		return "", nil // a bad name is refused here, by the join, and never reaches Redis
 	}
 	lease, err := n.cl.Place(ctx, room)
 	if errors.Is(err, cluster.ErrFull) {
@@ -171,6 +168,9 @@ func (n *clusterNode) route(ctx context.Context, room string) (string, error) {
 // owner is the public URL of the node that owns room when it is another one ("" for this one or
 // nobody): the API sends requests about the room there.
 func (n *clusterNode) owner(ctx context.Context, room string) (string, error) {
+	if !mcu.ValidName(room) {
+		return "", nil
+	}
 	l, ok, err := n.cl.Owner(ctx, room)
 	if err != nil || !ok || l.Mine || l.URL == n.self {
 		return "", err

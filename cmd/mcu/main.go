@@ -247,7 +247,7 @@ func newMux(m *mcu.MCU, cfg Config, tlsConf *tls.Config, log *slog.Logger, event
 	params := signaling.Params{Logger: log, Limiter: limiter, Keys: keys, Recorder: ops.egress, Chat: hub,
 		ICEServers: rl.iceServers}
 	if node != nil {
-		params.Route, params.AllowOrigin = node.route, node.allowOrigin
+		params.Route, params.Owner, params.AllowOrigin = node.route, node.owner, node.allowOrigin
 		events.to = append(events.to, node)
 	}
 	ws, err := signaling.NewWebSocketHandler(conf, wcfg, params)

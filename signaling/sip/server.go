@@ -368,13 +368,19 @@ func (s *Server) enter() bool {
 }
 
 // spawn runs f on a new goroutine counted in s.wg, unless the server is closing (Close then does the
-// work itself).
+// work itself). A panic in f is recovered, logged with its stack and counted.
 func (s *Server) spawn(f func()) bool {
 	if !s.enter() {
 		return false
 	}
 	go func() {
 		defer s.wg.Done()
+		defer func() {
+			if v := recover(); v != nil { // the goroutine's own work ends, never the process
+				s.panics.Add(1)
+				s.log.Error("sip goroutine panicked", "panic", v, "stack", string(debug.Stack()))
+			}
+		}()
 		f()
 	}()
 	return true
