@@ -74,7 +74,6 @@ func (w *webrtcTransport) onDataChannel(dc *webrtc.DataChannel) {
 	d.byLabel[dc.Label()] = dc
 	d.mu.Unlock()
 	label := dc.Label()
-	dc.SetBufferedAmountLowThreshold(maxDataBuffered / 2)
 	dc.OnClose(func() {
 		d.mu.Lock()
 		if d.byLabel[label] == dc {

@@ -315,7 +315,7 @@ func (p *Participant) videoTap(c codec.VideoCodec, to videoTarget) *streamTap {
 	return &streamTap{p: p, s: ForwardedStream{Participant: p.id, Kind: MediaVideo, VideoCodec: c}, muted: &p.videoMuted}
 }
 
-// packet hands a copy of pkt to every forwarder of the room, announcing the stream first to those new
+// packet lends pkt to every forwarder of the room (for the OnRTP call), announcing the stream first to those new
 // to it. A muted stream's packets are not forwarded; when it resumes it is announced again as a new
 // stream, since its sequence numbers jumped. A newly told forwarder of video gets a keyframe soon: its
 // decoder on the other side starts.

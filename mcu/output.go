@@ -290,8 +290,11 @@ func (t *outputTransport) writeAudio(payload []byte) bool { return t.enqueue(fal
 
 func (t *outputTransport) writeVideo(frame []byte, _ time.Duration) bool {
 	if !t.enqueue(true, frame) {
-		t.lostVideo.Store(true)
-		t.p.requestKeyframe(true)
+		// One keyframe request per loss, within the keyframe rate limit: the encoder may be shared with
+		// viewers, and a writer that stays behind must not turn every picture into an IDR.
+		if !t.lostVideo.Swap(true) {
+			t.p.requestKeyframe(false)
+		}
 		return false
 	}
 	return true
@@ -300,6 +303,11 @@ func (t *outputTransport) writeVideo(frame []byte, _ time.Duration) bool {
 // enqueue copies data into the queue, or drops and counts it when the writer is behind.
 func (t *outputTransport) enqueue(video bool, data []byte) bool {
 	if !t.up.Load() {
+		return false
+	}
+	if len(t.queue) == cap(t.queue) { // behind: no copy to throw away (the select below decides)
+		t.dropped.Add(1)
+		t.p.m.stats.OutputFramesDropped.Add(1)
 		return false
 	}
 	buf := outputBufs.Get().(*[]byte)
