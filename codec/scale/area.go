@@ -37,20 +37,7 @@ type areaTaps struct {
 
 // Fit scales src into the whole of dst according to mode, like the package's Fit.
 func (a *AreaScaler) Fit(dst, src *codec.VideoFrame, mode Mode, border codec.YUV) error {
-	switch mode {
-	case Crop:
-		s := src.Sub(CropRect(src.Width, src.Height, dst.Width, dst.Height))
-		return a.Scale(dst, &s)
-	case Letterbox:
-		r := LetterboxRect(src.Width, src.Height, dst.Width, dst.Height)
-		if r != dst.Bounds() {
-			dst.Fill(border)
-		}
-		d := dst.Sub(r)
-		return a.Scale(&d, src)
-	default:
-		return a.Scale(dst, src)
-	}
+	return fit(dst, src, mode, border, func(d, s codec.VideoFrame) error { return a.Scale(&d, &s) })
 }
 
 // Scale resizes the whole of src into the whole of dst, ignoring aspect ratio, like the package's Scale.

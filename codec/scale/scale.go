@@ -37,19 +37,24 @@ const (
 // Fit scales src into the whole of dst according to mode. Either frame may be a view (codec.VideoFrame.Sub)
 // into a larger picture. It is safe to call from several goroutines on distinct destinations.
 func Fit(dst, src *codec.VideoFrame, mode Mode, filter Filter, border codec.YUV) error {
+	return fit(dst, src, mode, border, func(d, s codec.VideoFrame) error { return Scale(&d, &s, filter) })
+}
+
+// fit places src in dst according to mode and resizes it with sc (Fit's and AreaScaler.Fit's one way of
+// cropping and letterboxing). The frames go to sc by value (views of the same planes), which keeps them
+// off the heap.
+func fit(dst, src *codec.VideoFrame, mode Mode, border codec.YUV, sc func(dst, src codec.VideoFrame) error) error {
 	switch mode {
 	case Crop:
-		s := src.Sub(CropRect(src.Width, src.Height, dst.Width, dst.Height))
-		return Scale(dst, &s, filter)
+		return sc(*dst, src.Sub(CropRect(src.Width, src.Height, dst.Width, dst.Height)))
 	case Letterbox:
 		r := LetterboxRect(src.Width, src.Height, dst.Width, dst.Height)
 		if r != dst.Bounds() {
 			dst.Fill(border)
 		}
-		d := dst.Sub(r)
-		return Scale(&d, src, filter)
+		return sc(dst.Sub(r), *src)
 	default:
-		return Scale(dst, src, filter)
+		return sc(*dst, *src)
 	}
 }
 
