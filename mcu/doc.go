@@ -75,7 +75,7 @@
 //
 // # Locks
 //
-// Lock order: MCU.mu, then room.mu, then Participant.mu. No lock is held across a cgo call (encode, decode),
+// Lock order: room.screenMu (the presentation), then MCU.mu, then room.mu, then Participant.mu. No lock is held across a cgo call (encode, decode),
 // I/O (WriteSample, WriteRTCP, PeerConnection calls) or a listener callback, with one exception: a
 // forwarder's own mutexes (forward.go) are held across its callbacks, to serialise them and to let stop
 // wait for them; they are never taken with another lock held.

@@ -229,6 +229,7 @@ func (r *room) receiverOptions(l mixer.Layout, i int) mixer.ReceiverOptions {
 // now empty of local participants, in which case it is closed for joins and forgotten by the MCU: the
 // caller must end the outputs and remotes (the only remaining members) and close it.
 func (r *room) remove(p *Participant) (others []*Participant, empty bool) {
+	r.screenMu.Lock()
 	r.m.mu.Lock()
 	r.mu.Lock()
 	if r.byID[p.id] == p {
@@ -254,6 +255,9 @@ func (r *room) remove(p *Participant) (others []*Participant, empty bool) {
 	r.video.RemoveSource(p.id)
 	if presented {
 		r.video.RemoveSource(p.screenID())
+	}
+	r.screenMu.Unlock()
+	if presented {
 		r.roomStateChanged()
 	}
 	return others, empty

@@ -34,7 +34,10 @@ type room struct {
 	started   bool
 	told      RoomState    // the state the participants were last told (roomStateChanged)
 	presenter *Participant // who shares its screen (screen.go); nil: nobody
-	stateMu   sync.Mutex   // serialises roomStateChanged
+	// screenMu serialises the presentation's changes (ShareScreen, StopScreen, a presenter's removal) with
+	// their compositor calls. Taken before m.mu and mu.
+	screenMu sync.Mutex
+	stateMu  sync.Mutex // serialises roomStateChanged
 
 	// snapshot is a copy-on-write snapshot of byID for the media path, replaced under mu.
 	snapshot atomic.Pointer[map[ParticipantID]*Participant]

@@ -39,18 +39,25 @@ func (p *Participant) ShareScreen(streamID string) error {
 	if streamID == "" {
 		return fmt.Errorf("share screen: no stream id: %w", ErrBadName)
 	}
-	p.mu.Lock()
-	if p.closing || p.r == nil {
-		p.mu.Unlock()
+	r := p.r
+	if r == nil {
 		return fmt.Errorf("share screen: %w", ErrClosed)
 	}
-	p.screen.stream, p.screen.presenting = streamID, true
-	p.mu.Unlock()
-	r := p.r
+	// One share or stop at a time per room, compositor included: two shares at once could otherwise
+	// leave the first one's screen presented under the second's name.
+	r.screenMu.Lock()
 	r.mu.Lock()
+	if r.byID[p.id] != p { // left (or is leaving): never a presenter after its removal
+		r.mu.Unlock()
+		r.screenMu.Unlock()
+		return fmt.Errorf("share screen: %w", ErrClosed)
+	}
 	old := r.presenter
 	r.presenter = p
 	r.mu.Unlock()
+	p.mu.Lock()
+	p.screen.stream, p.screen.presenting = streamID, true
+	p.mu.Unlock()
 	if old != nil && old != p {
 		old.endScreen()
 		old.log.Info("presentation taken over", "by", p.id)
@@ -58,6 +65,7 @@ func (p *Participant) ShareScreen(streamID string) error {
 	if old != p {
 		r.video.AddScreen(p.screenID(), p.id, p.name)
 	}
+	r.screenMu.Unlock()
 	// The screen's reader asks the client for a keyframe when it starts decoding (readVideo).
 	p.log.Info("presenting", "stream", streamID)
 	r.roomStateChanged()
@@ -71,16 +79,20 @@ func (p *Participant) StopScreen() {
 	if r == nil {
 		return
 	}
+	r.screenMu.Lock()
 	r.mu.Lock()
 	was := r.presenter == p
 	if was {
 		r.presenter = nil
 	}
 	r.mu.Unlock()
+	if was {
+		p.endScreen()
+	}
+	r.screenMu.Unlock()
 	if !was {
 		return
 	}
-	p.endScreen()
 	p.log.Info("presentation stopped")
 	r.roomStateChanged()
 }
