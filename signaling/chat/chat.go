@@ -184,17 +184,21 @@ type Config struct {
 	// size (default 200 MiB); MaxFiles their number (default 50).
 	RoomQuota int64 `json:"room_quota"`
 	MaxFiles  int   `json:"max_files"`
+	// TotalQuota bounds the bytes of every room's files together, as RoomQuota one room's (default
+	// 1 GiB): the disk a server's strangers can fill. Concurrent uploads in different rooms may pass it
+	// by at most one MaxFile each.
+	TotalQuota int64 `json:"total_quota"`
 	// Dir is where the Hub makes its own directory for the files (os.MkdirTemp; Close removes it, and
 	// nothing else); empty: the system's temporary directory.
 	Dir string `json:"dir"`
 }
 
 // DefaultConfig returns the defaults: 2048-byte messages, 100 messages of history, 5 messages a second
-// per member in bursts of 10, files of up to 25 MiB, 200 MiB and 50 files per room, in the system's
-// temporary directory.
+// per member in bursts of 10, files of up to 25 MiB, 200 MiB and 50 files per room, 1 GiB in all, in the
+// system's temporary directory.
 func DefaultConfig() Config {
 	return Config{MaxText: 2048, History: 100, Rate: 5, Burst: 10, MaxFile: 25 << 20, RoomQuota: 200 << 20,
-		MaxFiles: 50}
+		MaxFiles: 50, TotalQuota: 1 << 30}
 }
 
 // withDefaults fills c's zero fields from DefaultConfig.
@@ -217,6 +221,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RoomQuota == 0 {
 		c.RoomQuota = d.RoomQuota
+	}
+	if c.TotalQuota == 0 {
+		c.TotalQuota = d.TotalQuota
 	}
 	if c.MaxFiles == 0 {
 		c.MaxFiles = d.MaxFiles
@@ -247,6 +254,9 @@ func (c Config) Validate() error {
 	}
 	if c.RoomQuota < 1 || c.RoomQuota > 1<<50 {
 		errs = append(errs, fmt.Errorf("room quota %d: want 1 byte..1 PiB", c.RoomQuota))
+	}
+	if c.TotalQuota < 1 || c.TotalQuota > 1<<50 {
+		errs = append(errs, fmt.Errorf("total quota %d: want 1 byte..1 PiB", c.TotalQuota))
 	}
 	if c.MaxFiles < 1 || c.MaxFiles > 100000 {
 		errs = append(errs, fmt.Errorf("max files %d: want 1..100000", c.MaxFiles))
@@ -287,6 +297,7 @@ type Hub struct {
 	closed bool
 
 	messages, dropped atomic.Uint64
+	used              atomic.Int64 // the bytes of every room's files and uploads (room.total)
 	files, fileBytes  atomic.Int64
 	rejected          [numCodes]atomic.Uint64
 }
@@ -308,6 +319,8 @@ type room struct {
 	used      int64
 	count     int
 	finishing int
+	// total is the Hub's sum of every room's used (Config.TotalQuota), changed with used.
+	total *atomic.Int64
 }
 
 // member is one Member in a room.
@@ -407,7 +420,7 @@ func (h *Hub) Join(roomName string, m Member, canSend bool) {
 	}
 	r := h.rooms[roomName]
 	if r == nil {
-		r = &room{members: make(map[string]*member), files: make(map[string]*file)}
+		r = &room{members: make(map[string]*member), files: make(map[string]*file), total: &h.used}
 		h.rooms[roomName] = r
 	}
 	r.mu.Lock()
@@ -481,6 +494,7 @@ func (h *Hub) endLocked(r *room) []*file {
 		h.fileBytes.Add(-f.size)
 	}
 	r.files, r.history, r.members = nil, nil, nil
+	r.total.Add(-r.used)
 	r.used, r.count = 0, 0
 	return gone
 }

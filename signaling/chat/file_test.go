@@ -583,3 +583,19 @@ func TestDiskFailure(t *testing.T) {
 		t.Errorf("stats %+v", s)
 	}
 }
+
+// TestTotalQuota: the server's files together are bounded too (Config.TotalQuota), across rooms, and a
+// room that ends gives its share back.
+func TestTotalQuota(t *testing.T) {
+	h, _ := newHub(t, chat.Config{MaxFile: 80, RoomQuota: 100, TotalQuota: 150})
+	ann, bob := chattest.NewMember("p1", "Ann"), chattest.NewMember("p2", "Bob")
+	h.Join("a", ann, true)
+	h.Join("b", bob, true)
+	upload(t, h, "a", ann, "one", "", make([]byte, 80))
+	upload(t, h, "b", bob, "two", "", make([]byte, 60))
+	begin(t, h, "b", bob, "three", 20, "") // room b: 80 of 100, but 160 of 150 in all
+	wantError(t, bob, chat.CodeQuota)
+	send(t, h, "b", bob, map[string]any{"type": "file-end"})
+	h.Leave("a", ann) // room a ends: its 80 bytes are given back
+	upload(t, h, "b", bob, "three", "", make([]byte, 20))
+}

@@ -71,13 +71,19 @@ func (u *upload) abort() {
 	}
 }
 
+// addUsed changes the room's bytes, and the Hub's with them. The caller holds r.mu.
+func (r *room) addUsed(n int64) {
+	r.used += n
+	r.total.Add(n)
+}
+
 // dropUploadLocked takes mb's upload away, gives its quota back, and returns it for the caller to
 // abort once r.mu is released. The caller holds r.mu.
 func (r *room) dropUploadLocked(mb *member) *upload {
 	u := mb.up
 	mb.up = nil
 	mb.discard = true
-	r.used -= u.size
+	r.addUsed(-u.size)
 	r.count--
 	return u
 }
@@ -114,6 +120,8 @@ func (h *Hub) begin(roomName string, m Member, in inbound, err *Error) *Error {
 	case r.used+in.Size > h.cfg.RoomQuota:
 		err = refused(CodeQuota, "the room's files would take %d bytes, at most %d", r.used+in.Size,
 			h.cfg.RoomQuota)
+	case h.used.Load()+in.Size > h.cfg.TotalQuota:
+		err = refused(CodeQuota, "the server's shared files would take more than %d bytes", h.cfg.TotalQuota)
 	case !mb.limit.AllowN(h.now(), 1):
 		err = refused(CodeRateLimited, "more than %v messages a second", h.cfg.Rate)
 	}
@@ -125,7 +133,7 @@ func (h *Hub) begin(roomName string, m Member, in inbound, err *Error) *Error {
 	mb.up = &upload{id: fid, key: randomHex(16), name: name, mime: cleanMime(in.Mime), size: in.Size,
 		path: h.filePath(fid)}
 	mb.discard = false
-	r.used += in.Size
+	r.addUsed(in.Size)
 	r.count++
 	r.mu.Unlock()
 	return nil
@@ -209,7 +217,7 @@ func (h *Hub) end(roomName string, m Member) *Error {
 	r.finishing--
 	if ferr != nil || r.ended {
 		if !r.ended {
-			r.used -= u.size
+			r.addUsed(-u.size)
 			r.count--
 		}
 		r.mu.Unlock()
