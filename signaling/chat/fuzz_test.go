@@ -3,6 +3,9 @@ package chat_test
 import (
 	"bytes"
 	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -127,4 +130,66 @@ func checkDelivered(t *testing.T, raw []byte) {
 	default:
 		t.Fatalf("delivered %s", raw)
 	}
+}
+
+// FuzzServeFile sends fuzzed paths, queries and Range headers to the real file handler (Hub.Handler) of
+// a hub holding one shared file: nothing panics, nothing answers 5xx, and the file's bytes come back only
+// with its key.
+//
+// fuzz budget: 3000x
+func FuzzServeFile(f *testing.F) {
+	h, _ := newHub(f, chat.Config{})
+	ann := chattest.NewMember("p1", "Ann")
+	h.Join("r", ann, true)
+	defer h.Leave("r", ann)
+	msg := upload(f, h, "r", ann, "notes.txt", "text/plain", []byte("secret notes"))
+	srv := serve(f, h)
+	link, err := url.Parse(msg.URL)
+	if err != nil {
+		f.Fatal(err)
+	}
+	key := link.Query().Get("key")
+	for _, seed := range []struct{ target, rng string }{
+		{msg.URL, ""},
+		{msg.URL, "bytes=2-5"},
+		{msg.URL, "bytes=99-,0-1"},
+		{"/files/r/" + "x/notes.txt?key=00", ""},
+		{"/files/%2e%2e/%2e%2e/etc/passwd?key=1", ""},
+		{"/files/r/../../x", "bytes=-1"},
+		{"/files/", ""},
+	} {
+		f.Add(seed.target, seed.rng)
+	}
+	f.Fuzz(func(t *testing.T, target, rng string) {
+		if !strings.HasPrefix(target, "/") || !printable(target) || strings.ContainsAny(target, " #") || !printable(rng) {
+			return // not a request net/http would send
+		}
+		if _, err := url.ParseRequestURI(target); err != nil {
+			return
+		}
+		header := []string{}
+		if rng != "" {
+			header = append(header, "Range", rng)
+		}
+		res, body := get(t, srv, http.MethodGet, target, header...)
+		if res.StatusCode >= 500 {
+			t.Fatalf("GET %q (Range %q): %d", target, rng, res.StatusCode)
+		}
+		if bytes.Contains(body, []byte("secret")) {
+			u, err := url.Parse(target)
+			if err != nil || u.Query().Get("key") != key {
+				t.Fatalf("GET %q served the file's bytes without its key", target)
+			}
+		}
+	})
+}
+
+// printable reports whether s is visible ASCII and spaces only (what a request line or header may hold).
+func printable(s string) bool {
+	for _, c := range []byte(s) {
+		if c < 0x20 || c > 0x7e {
+			return false
+		}
+	}
+	return true
 }
