@@ -61,8 +61,9 @@ type ForwardedStream struct {
 // For each participant the calls come in this order: OnParticipant, then for each of its streams
 // OnStream and that stream's OnRTP packets, and finally OnParticipantGone, after which nothing more
 // comes about it. OnParticipant, OnStream and OnParticipantGone are made one at a time for a forwarder.
-// OnRTP is called concurrently, from each stream's own track reader goroutine, and must not block: the
-// forwarder queues (a bounded queue that drops), as the readers also feed the room. No method may call
+// No method may block: OnRTP and OnStream are called from the streams' own track reader goroutines
+// (concurrently, for OnRTP), which also feed the room, and OnParticipant from whoever changed a mute;
+// the forwarder queues (bounded queues that drop) and does its I/O elsewhere. No method may call
 // the stop function Forward returned (it waits for calls in progress), and none is called once stop has
 // returned.
 type Forwarder interface {

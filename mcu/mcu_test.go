@@ -779,15 +779,20 @@ func TestTiers(t *testing.T) {
 		t.Fatal(err)
 	}
 	// L's tier runs at 15 fps; A, audio only, gets no pictures but keeps hearing.
-	lBefore, aBefore := l.client.PicturesReceived(), a.client.PicturesReceived()
-	time.Sleep(2 * time.Second)
-	// Pictures flow, and no more than a 15 fps tier sends (a 30 fps one would send 60): a load can
-	// slow the server down, never speed it up.
-	if n := l.client.PicturesReceived() - lBefore; n < 5 || n > 36 {
-		t.Errorf("L received %d pictures in 2 s, want some and at most about 30 (15 fps)", n)
+	// (Its rate is the tier's, as the server chose it; how many pictures arrive in a given time is the
+	// benchmark's business on a shared machine.)
+	if tier, ok := l.p.Tier(); !ok || tier.FrameRate != 15 {
+		t.Errorf("L is on %+v, want the 15 fps tier", tier)
 	}
+	lBefore, aBefore := l.client.PicturesReceived(), a.client.PicturesReceived()
+	codectest.Require(t, 20*time.Second, func() error {
+		if n := l.client.PicturesReceived() - lBefore; n < 5 {
+			return fmt.Errorf("L received %d more pictures, want pictures flowing", n)
+		}
+		return nil
+	})
 	if n := a.client.PicturesReceived() - aBefore; n > 0 {
-		t.Errorf("A, audio only, received %d pictures in 2 s", n)
+		t.Errorf("A, audio only, received %d pictures while L received some", n)
 	}
 	if lv := codectest.LevelDB(a.client.Audio(time.Second), codec.SampleRate, s.tone); lv < -30 {
 		t.Errorf("A, audio only, hears S at %.1f dB", lv)
