@@ -234,7 +234,7 @@ test('record from the page and the API, stream to RTMP, signed webhooks', { time
   const receiver = h.spawnChild('rtmp-receiver', 'ffmpeg', ['-hide_banner', '-nostats', '-timeout', '30', '-listen', '1',
     '-i', `rtmp://127.0.0.1:${rtmpPort}/live/secret-key`, '-c', 'copy', '-y', flv]);
   const received = new Promise((r) => receiver.once('exit', r));
-  await sleep(1000); // ffmpeg binds its port
+  await h.wait('ffmpeg to listen for RTMP', () => tcpListening(rtmpPort), { timeoutMs: h.budget(deadline, 15000) });
   const started = await call('POST', `/rooms/${room}/streams`, { url: `rtmp://127.0.0.1:${rtmpPort}/live/secret-key` });
   assert.equal(started.status, 201, started.text);
   assert.doesNotMatch(started.text, /secret-key/, 'the stream key shows');
@@ -246,7 +246,8 @@ test('record from the page and the API, stream to RTMP, signed webhooks', { time
   const stopped = await call('DELETE', `/rooms/${room}/streams/${started.json.id}`);
   assert.equal(stopped.status, 200, stopped.text);
   assert.equal(stopped.json.state, 'stopped', stopped.text);
-  await Promise.race([received, sleep(20000)]);
+  const receiverDone = await Promise.race([received.then(() => true), sleep(20000).then(() => false)]);
+  assert.ok(receiverDone, `the RTMP receiver did not finish its file: ${h.children.find((c) => c.name === 'rtmp-receiver')?.log.join('').slice(-600)}`);
   const ps = await probe(flv);
   assert.equal(ps.video?.codec_name, 'h264');
   assert.equal(ps.audio?.codec_name, 'aac');
@@ -270,7 +271,7 @@ test('record from the page and the API, stream to RTMP, signed webhooks', { time
   h.passed = true;
 });
 
-test('a recording survives kill -9 of the server, losing at most its last 2 s', { timeout: 90000 }, async (t) => {
+test('a recording survives kill -9 of the server, losing at most its last fragment (2 s, and the moment before the kill)', { timeout: 90000 }, async (t) => {
   const deadline = Date.now() + 90000;
   const dir = await crash.setUp();
   const recDir = join(dir, 'recordings');
@@ -323,3 +324,13 @@ test('a recording survives kill -9 of the server, losing at most its last 2 s', 
   }
   crash.passed = true;
 });
+
+/** Whether something listens on TCP port on this machine (/proc/net/tcp and tcp6: state 0A). */
+async function tcpListening(port) {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    const text = await readFile(f, 'utf8').catch(() => '');
+    if (text.split('\n').some((l) => { const c = l.trim().split(/\s+/); return c[1]?.endsWith(`:${hex}`) && c[3] === '0A'; })) return true;
+  }
+  return false;
+}
