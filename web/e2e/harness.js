@@ -62,11 +62,14 @@ export class Harness {
     return this.dir;
   }
 
-  /** The last lines of the server's output, and how it exited. */
+  /**
+   * The last lines of the server's output, and how it exited. Pion's congestion-control debug lines
+   * (pion=gcc_*, several per packet) are left out: they would push everything else out of the tail.
+   */
   serverTail(lines = 30) {
-    const all = this.serverLog.join('').trimEnd().split('\n');
+    const all = this.serverLog.join('').trimEnd().split('\n').filter((l) => !l.includes(' pion=gcc_'));
     const exit = this.serverExit !== null ? `\n(server exited: ${this.serverExit})` : '';
-    return `server log (last ${Math.min(lines, all.length)} lines):\n${all.slice(-lines).join('\n')}${exit}`;
+    return `server log but pion=gcc_* (last ${Math.min(lines, all.length)} lines):\n${all.slice(-lines).join('\n')}${exit}`;
   }
 
   /** The time left before deadline, capped at want and kept 3 s short of it for a clear message. */

@@ -141,14 +141,7 @@ async function describeAll() {
     }
   }
   const ffmpeg = h.children.find((c) => c.name === 'ffmpeg');
-  return `${out.join('\n')}\nffmpeg: ${ffmpeg ? ffmpeg.log.join('').slice(-600) || '(no output)' : 'not started'}\n${serverTail(30)}`;
-}
-
-/** The server log's last lines but pion's congestion controller's (a dozen debug lines a second). */
-function serverTail(lines) {
-  const all = h.serverLog.join('').trimEnd().split('\n').filter((l) => !/ pion=gcc_/.test(l));
-  const exit = h.serverExit !== null ? `\n(server exited: ${h.serverExit})` : '';
-  return `server log without pion=gcc_* (last ${Math.min(lines, all.length)} lines):\n${all.slice(-lines).join('\n')}${exit}`;
+  return `${out.join('\n')}\nffmpeg: ${ffmpeg ? ffmpeg.log.join('').slice(-600) || '(no output)' : 'not started'}\n${h.serverTail(30)}`;
 }
 
 /** GET over HTTPS, trusting only the server's own (self-signed) certificate. */
@@ -267,7 +260,7 @@ test('relay-only browsers over TURN UDP, TCP and TLS meet a SIP caller and a vie
   const call = new SipCall(sock, sipPort, room, CALLER.name);
   call.request('INVITE', 1, sipOfferSDP(await freePort(), await freePort()));
   const ok = await call.finalResponse(1, 'INVITE', h.budget(deadline, 10000));
-  assert.equal(ok.status, 200, `INVITE answered ${ok.msg.split('\r\n')[0]}\n${serverTail(15)}`);
+  assert.equal(ok.status, 200, `INVITE answered ${ok.msg.split('\r\n')[0]}\n${h.serverTail(15)}`);
   call.toTag = /\r\nTo:[^\r\n]*;tag=([^;\s\r\n]+)/i.exec(ok.msg)?.[1] || '';
   const sdp = ok.msg.slice(ok.msg.indexOf('\r\n\r\n') + 4);
   const media = { ip: /c=IN IP4 ([0-9.]+)/.exec(sdp)?.[1], audio: Number(/m=audio (\d+) /.exec(sdp)?.[1]), video: Number(/m=video (\d+) /.exec(sdp)?.[1]) };
@@ -341,7 +334,7 @@ test('relay-only browsers over TURN UDP, TCP and TLS meet a SIP caller and a vie
       refused: res.body.split('\n').filter((l) => l.startsWith('mcu_turn_refused_total') && !/ 0$/.test(l)),
     };
     return m.allocations >= 3 && m.toPeer > 0 && m.fromPeer > 0;
-  }, { timeoutMs: h.budget(deadline, 10000), describe: async () => `metrics ${JSON.stringify(m)}\n${serverTail(10)}` });
+  }, { timeoutMs: h.budget(deadline, 10000), describe: async () => `metrics ${JSON.stringify(m)}\n${h.serverTail(10)}` });
   t.diagnostic(`metrics: ${JSON.stringify(m)}`);
 
   call.request('BYE', 2);

@@ -106,16 +106,9 @@ async function describePage(peer) {
   }
 }
 
-/** The server's last log lines but the bandwidth estimator's (pion=gcc_...), which drown the rest at debug level. */
-function serverTail(lines = 25) {
-  const all = h.serverLog.join('').trimEnd().split('\n').filter((l) => !l.includes('pion=gcc_'));
-  return `server log (last ${Math.min(lines, all.length)} lines but pion=gcc_*):\n${all.slice(-lines).join('\n')}` +
-    (h.serverExit !== null ? `\n(server exited: ${h.serverExit})` : '');
-}
-
 async function describeAll() {
   const pages = await Promise.all(h.peers.map(describePage));
-  return `${pages.join('\n')}\n${serverTail()}`;
+  return `${pages.join('\n')}\n${h.serverTail()}`;
 }
 
 /** Names the colour of a sample: the nearest participant or the screen, or "none" when far from all. */
