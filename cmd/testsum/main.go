@@ -1,6 +1,8 @@
 // Command testsum reads `go test -json` on stdin and prints what a person needs: one line per package
-// (ok, FAIL, no test files), the whole output of every failed test, and at the end the tests that were
-// skipped, with their reason, so that a reader sees what did not run. It exits 1 when a test or a package
+// (ok, FAIL, no test files), the whole output of every failed test and of every failed package, every data
+// race report wherever test2json put it (a race found by a parallel test's goroutine is often attributed to
+// another test, one that passed), and at the end the tests that were skipped, with their reason, so that a
+// reader sees what did not run. It exits 1 when a test or a package
 // failed, or when the input has no package result at all (go test could not start).
 //
 //	go test -json ./... | go run ./cmd/testsum
@@ -33,7 +35,8 @@ func main() {
 func summarize(r io.Reader, w io.Writer) int {
 	type key struct{ pkg, test string }
 	output := map[key][]string{} // the output of each test (and of each package, test "")
-	var skipped []string
+	var skipped, races []string
+	var race []string // the lines of the race report being read, nil outside one
 	failed, packages := 0, 0
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
@@ -49,6 +52,15 @@ func summarize(r io.Reader, w io.Writer) int {
 			fmt.Fprint(w, e.Output) // a package that does not compile
 		case "output":
 			output[k] = append(output[k], e.Output)
+			switch line := strings.TrimSpace(e.Output); {
+			case line == "WARNING: DATA RACE":
+				race = []string{fmt.Sprintf("(in the output of %s %s)\n", e.Package, e.Test), e.Output}
+			case race != nil && strings.HasPrefix(line, "=================="):
+				races = append(races, strings.Join(race, ""))
+				race = nil
+			case race != nil:
+				race = append(race, e.Output)
+			}
 		case "skip":
 			if e.Test != "" {
 				skipped = append(skipped, fmt.Sprintf("%s %s: %s", e.Package, e.Test, skipReason(output[k])))
@@ -64,7 +76,7 @@ func summarize(r io.Reader, w io.Writer) int {
 			failed++
 			if e.Test == "" {
 				packages++
-				fmt.Fprintf(w, "FAIL %s %.1fs\n", e.Package, e.Elapsed)
+				fmt.Fprintf(w, "FAIL %s %.1fs\n%s", e.Package, e.Elapsed, strings.Join(output[k], ""))
 			} else {
 				fmt.Fprintf(w, "--- FAIL %s %s\n%s", e.Package, e.Test, strings.Join(output[k], ""))
 			}
@@ -74,6 +86,12 @@ func summarize(r io.Reader, w io.Writer) int {
 	if err := sc.Err(); err != nil {
 		fmt.Fprintln(w, "testsum:", err)
 		return 1
+	}
+	if race != nil {
+		races = append(races, strings.Join(race, "")) // cut short: the output ended inside it
+	}
+	if len(races) > 0 {
+		fmt.Fprintf(w, "\nDATA RACES (%d):\n%s", len(races), strings.Join(races, "\n"))
 	}
 	if len(skipped) > 0 {
 		slices.Sort(skipped)

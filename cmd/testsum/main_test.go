@@ -15,7 +15,12 @@ func TestSummarize(t *testing.T) {
 		`{"Action":"output","Package":"p","Test":"TestB","Output":"    b_test.go:3: baresip is not installed\n"}`,
 		`{"Action":"output","Package":"p","Test":"TestB","Output":"--- SKIP: TestB (0.00s)\n"}`,
 		`{"Action":"skip","Package":"p","Test":"TestB"}`,
+		`{"Action":"output","Package":"p","Test":"TestC","Output":"==================\n"}`,
+		`{"Action":"output","Package":"p","Test":"TestC","Output":"WARNING: DATA RACE\n"}`,
+		`{"Action":"output","Package":"p","Test":"TestC","Output":"Write at 0x00c000 by goroutine 7:\n"}`,
+		`{"Action":"output","Package":"p","Test":"TestC","Output":"==================\n"}`,
 		`{"Action":"pass","Package":"p","Test":"TestC"}`,
+		`{"Action":"output","Package":"p","Output":"panic: in TestMain\n"}`,
 		`{"Action":"fail","Package":"p","Elapsed":1.5}`,
 		`{"Action":"pass","Package":"q","Elapsed":0.2}`,
 		`# q/broken`,
@@ -26,12 +31,14 @@ func TestSummarize(t *testing.T) {
 	}
 	got := out.String()
 	for _, want := range []string{"--- FAIL p TestA", "a_test.go:9: boom", "FAIL p 1.5s", "ok   q 0.2s",
-		"SKIPPED (1)", "p TestB: b_test.go:3: baresip is not installed", "# q/broken"} {
+		"SKIPPED (1)", "p TestB: b_test.go:3: baresip is not installed", "# q/broken",
+		"DATA RACES (1):\n(in the output of p TestC)\nWARNING: DATA RACE\nWrite at 0x00c000 by goroutine 7:\n",
+		"panic: in TestMain"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("summary lacks %q:\n%s", want, got)
 		}
 	}
-	if strings.Contains(got, "TestC") {
+	if strings.Contains(got, "--- FAIL p TestC") {
 		t.Errorf("a passing test is listed:\n%s", got)
 	}
 	out.Reset()
