@@ -29,6 +29,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -74,6 +75,20 @@ const (
 	maxBuffered = 1 << 20
 	// mediaHeader is the size of a media message's header: kind, participant number, generation.
 	mediaHeader = 5
+	// maxControl is the largest control message taken; a longer one is dropped unread.
+	maxControl = 4096
+	// maxOrigin bounds the Origin of a participant kept for the logs.
+	maxOrigin = 64
+	// pingInterval is how often each side measures the link's round trip ("ping").
+	pingInterval = time.Second
+)
+
+// ICE timeouts of a link: a dead server is noticed within linkFailed (pion's defaults, 5 s and 25 s,
+// would leave its participants in the other server's grid for half a minute).
+const (
+	linkDisconnected = 2 * time.Second
+	linkFailed       = 5 * time.Second
+	linkKeepalive    = 500 * time.Millisecond
 )
 
 // Config is a link's network settings. The zero value gathers candidates on every interface, without
@@ -109,13 +124,22 @@ type Stats struct {
 	Rejected uint64
 	// KeyframeRequests counts the keyframe requests sent to the other side.
 	KeyframeRequests uint64
+	// BytesSent and BytesReceived count the media messages' bytes (RTP and the 5-byte header; not
+	// SCTP, DTLS, UDP and IP overheads): the link's media bitrate.
+	BytesSent, BytesReceived uint64
+	// RTT is the round trip of the link's control channel, last measured (0 before the first): a
+	// packet's trip from one server to the other takes about half of it.
+	RTT time.Duration
+	// Panics counts the panics recovered while handling the other side's messages (each ends the link).
+	Panics uint64
 }
 
 // Message is a control message on the "cascade" data channel, JSON-encoded. Plain data.
 type Message struct {
 	// Type is "participant" (announced, or its mute state changed), "stream" (a stream starts: the
 	// packets of generation Gen are of codec VideoCodec or AudioCodec), "gone", "keyframe" (the
-	// receiver asks for a keyframe of participant ID's camera) or "bye" (the link closes).
+	// receiver asks for a keyframe of participant ID's camera), "ping" and "pong" (a round trip: the
+	// pong carries the ping's T back) or "bye" (the link closes).
 	Type string `json:"type"`
 	// ID is the sender's number for the participant (for "keyframe", the number the other side gave).
 	ID uint16 `json:"id,omitempty"`
@@ -129,6 +153,8 @@ type Message struct {
 	VideoCodec codec.VideoCodec `json:"videoCodec,omitempty"`
 	AudioCodec mcu.AudioCodec   `json:"audioCodec,omitempty"`
 	Gen        uint16           `json:"gen,omitempty"`
+	// T is the sender's clock of a ping, in nanoseconds, returned by the pong.
+	T int64 `json:"t,omitempty"`
 }
 
 // Media kinds on the wire (the first byte of a media message).
@@ -180,6 +206,9 @@ type Link struct {
 	remotes map[uint16]*remotePart
 
 	sent, received, dropped, bad, rejected, keyframes atomic.Uint64
+	bytesSent, bytesReceived, panics                  atomic.Uint64
+	rtt                                               atomic.Int64 // nanoseconds
+	epoch                                             time.Time    // the clock of pings (monotonic)
 }
 
 // localPart is a forwarded local participant.
@@ -278,7 +307,7 @@ func newLink(m *mcu.MCU, room string, cfg Config) (*Link, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	l := &Link{m: m, room: room, cfg: cfg, log: log.With("room", room, "component", "cascade"),
+	l := &Link{m: m, room: room, cfg: cfg, log: log.With("room", room, "component", "cascade"), epoch: time.Now(),
 		opened: make(chan struct{}), peerEnd: make(chan struct{}), closing: make(chan struct{}),
 		runDone: make(chan struct{}),
 		out:     make(chan []byte, controlQueue), media: make(chan []byte, mediaQueue), inbox: make(chan []byte, inboxQueue),
@@ -288,6 +317,7 @@ func newLink(m *mcu.MCU, room string, cfg Config) (*Link, error) {
 	se := webrtc.SettingEngine{}
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetIncludeLoopbackCandidate(cfg.IncludeLoopback)
+	se.SetICETimeouts(linkDisconnected, linkFailed, linkKeepalive)
 	if len(cfg.Interfaces) > 0 {
 		allowed := slices.Clone(cfg.Interfaces)
 		se.SetInterfaceFilter(func(name string) bool { return slices.Contains(allowed, name) })
@@ -320,13 +350,20 @@ func newLink(m *mcu.MCU, room string, cfg Config) (*Link, error) {
 		dc.OnClose(l.peerGone)
 	}
 	l.ctl.OnMessage(func(msg webrtc.DataChannelMessage) {
+		if len(msg.Data) > maxControl {
+			l.bad.Add(1)
+			return
+		}
 		select {
 		case l.inbox <- msg.Data:
 		default:
 			l.bad.Add(1) // a flood of control messages: dropped
 		}
 	})
-	l.med.OnMessage(func(msg webrtc.DataChannelMessage) { l.receiveMedia(msg.Data) })
+	l.med.OnMessage(func(msg webrtc.DataChannelMessage) {
+		defer l.recoverPanic("media")
+		l.receiveMedia(msg.Data)
+	})
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		if s == webrtc.PeerConnectionStateFailed || s == webrtc.PeerConnectionStateClosed {
 			l.peerGone()
@@ -337,6 +374,16 @@ func newLink(m *mcu.MCU, room string, cfg Config) (*Link, error) {
 
 // peerGone notes that the other side is gone.
 func (l *Link) peerGone() { l.endOnce.Do(func() { close(l.peerEnd) }) }
+
+// recoverPanic, deferred, turns a panic while handling the other side's input into the end of this link
+// alone: logged with its stack, counted, and the link closes as if the other side had gone.
+func (l *Link) recoverPanic(where string) {
+	if v := recover(); v != nil {
+		l.panics.Add(1)
+		l.log.Error("cascade link: panic: closing the link", "in", where, "panic", v, "stack", string(debug.Stack()))
+		l.peerGone()
+	}
+}
 
 // Run runs the link until ctx is done, Close is called or the other side goes: it waits for the
 // channels to open, forwards the room's local participants (the room must be open by then) and feeds
@@ -378,10 +425,15 @@ func (l *Link) Run(ctx context.Context) error {
 	l.stopFwd = stop
 	l.smu.Unlock()
 	l.log.Info("cascade link up")
+	ping := time.NewTicker(pingInterval)
+	defer ping.Stop()
+	l.sendControl(Message{Type: "ping", T: int64(time.Since(l.epoch))})
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-ping.C:
+			l.sendControl(Message{Type: "ping", T: int64(time.Since(l.epoch))})
 		case <-l.closing:
 			l.sendBye()
 			return nil
@@ -389,7 +441,11 @@ func (l *Link) Run(ctx context.Context) error {
 			l.log.Info("cascade link: the other side went")
 			return nil
 		case data := <-l.inbox:
-			if l.handle(data) {
+			bye, err := l.handleSafely(data)
+			if err != nil {
+				return err
+			}
+			if bye {
 				return nil
 			}
 		}
@@ -411,7 +467,9 @@ func (l *Link) Close() error {
 // Stats returns the link's counters now.
 func (l *Link) Stats() Stats {
 	return Stats{PacketsSent: l.sent.Load(), PacketsReceived: l.received.Load(), PacketsDropped: l.dropped.Load(),
-		BadMessages: l.bad.Load(), Rejected: l.rejected.Load(), KeyframeRequests: l.keyframes.Load()}
+		BadMessages: l.bad.Load(), Rejected: l.rejected.Load(), KeyframeRequests: l.keyframes.Load(),
+		BytesSent: l.bytesSent.Load(), BytesReceived: l.bytesReceived.Load(), RTT: time.Duration(l.rtt.Load()),
+		Panics: l.panics.Load()}
 }
 
 // shutdown stops the forwarding, makes the remotes leave and closes the PeerConnection. Run's goroutine.
@@ -483,6 +541,7 @@ func (l *Link) write(stop <-chan struct{}) {
 				continue
 			}
 			l.sent.Add(1)
+			l.bytesSent.Add(uint64(len(b)))
 		}
 	}
 }
@@ -499,6 +558,18 @@ func (l *Link) sendControl(msg Message) {
 		l.log.Error("cascade control queue full: closing the link")
 		l.peerGone()
 	}
+}
+
+// handleSafely is handle with a panic turned into an error that ends the link.
+func (l *Link) handleSafely(data []byte) (bye bool, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			l.panics.Add(1)
+			l.log.Error("cascade link: panic: closing the link", "in", "control", "panic", v, "stack", string(debug.Stack()))
+			err = fmt.Errorf("cascade: panic handling a control message: %v", v)
+		}
+	}()
+	return l.handle(data), nil
 }
 
 // handle applies one control message from the other side; true if it said bye. Run's goroutine.
@@ -532,6 +603,15 @@ func (l *Link) handle(data []byte) (bye bool) {
 			return false
 		}
 		_ = l.m.RequestKeyframe(l.room, id) // it may have left meanwhile
+	case "ping":
+		l.sendControl(Message{Type: "pong", T: msg.T})
+	case "pong":
+		rtt := time.Since(l.epoch) - time.Duration(msg.T)
+		if msg.T <= 0 || rtt < 0 || rtt > time.Minute {
+			l.bad.Add(1) // not a pong of ours
+			return false
+		}
+		l.rtt.Store(int64(rtt))
 	case "bye":
 		l.log.Info("cascade link: the other side said bye")
 		return true
@@ -554,6 +634,9 @@ func (l *Link) participant(msg Message) {
 	if n >= l.cfg.MaxParticipants {
 		l.rejected.Add(1)
 		return
+	}
+	if len(msg.Origin) > maxOrigin {
+		msg.Origin = msg.Origin[:maxOrigin]
 	}
 	rp = &remotePart{num: msg.ID}
 	num := msg.ID
@@ -623,6 +706,7 @@ func (l *Link) receiveMedia(data []byte) {
 		return
 	}
 	l.received.Add(1)
+	l.bytesReceived.Add(uint64(len(data)))
 	if k == wireVideo {
 		_ = rp.r.WriteVideoRTP(pkt)
 	} else {

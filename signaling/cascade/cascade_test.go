@@ -193,12 +193,22 @@ func TestLink(t *testing.T) {
 	if sa.KeyframeRequests+sb.KeyframeRequests == 0 {
 		t.Error("no keyframe requests over the link")
 	}
+	if sa.BytesSent < sa.PacketsSent*mediaHeader || sb.BytesReceived < sb.PacketsReceived*mediaHeader {
+		t.Errorf("media bytes %d sent for %d packets, %d received for %d", sa.BytesSent, sa.PacketsSent,
+			sb.BytesReceived, sb.PacketsReceived)
+	}
+	if sa.RTT <= 0 || sb.RTT <= 0 || sa.RTT > 5*time.Second {
+		t.Errorf("round trips %v and %v, want both measured", sa.RTT, sb.RTT)
+	}
+	if sa.Panics+sb.Panics != 0 {
+		t.Errorf("%d panics", sa.Panics+sb.Panics)
+	}
 
 	// Hostile input: bad control messages as the control channel delivers them, bad media messages as the
 	// media channel does. Dropped and counted; the call goes on.
 	badBefore, droppedBefore := lb.Stats().BadMessages, lb.Stats().PacketsDropped
 	for _, m := range []string{"{not json", `{"type":"stream","id":999,"kind":"video","gen":1}`, `{"type":"gone","id":77}`,
-		`{"type":"keyframe","id":500}`, `{"type":"what"}`, `{"type":"stream","id":1,"kind":"video","videoCodec":99,"gen":9}`} {
+		`{"type":"keyframe","id":500}`, `{"type":"what"}`, `{"type":"pong","t":-5}`, `{"type":"stream","id":1,"kind":"video","videoCodec":99,"gen":9}`} {
 		lb.inbox <- []byte(m)
 	}
 	for _, m := range [][]byte{nil, {1}, {2, 0, 1, 0, 1}, {7, 0, 1, 0, 1, 0x80}, {2, 0, 1, 0xff, 0xff, 0x80, 0, 0}, {2, 0, 1, 0, 1, 1, 2, 3}} {
