@@ -552,3 +552,68 @@ func TestDeadOwnerTakenOver(t *testing.T) {
 		t.Errorf("owner of r after a came back: %+v %v %v, want b's lease %d", l, ok, err, got.Token)
 	}
 }
+
+// TestMembers checks the members of a cascaded room: the nodes that announced it, sorted, without one
+// that withdrew, one whose announcement expired, or one that died (its record gone) before its
+// announcement expired.
+func TestMembers(t *testing.T) {
+	r := startRedis(t)
+	n1 := startNode(t, r.URL(), "n1", Load{Capacity: 10})
+	n2 := startNode(t, r.URL(), "n2", Load{Capacity: 10})
+	n3 := startNode(t, r.URL(), "n3", Load{Capacity: 10})
+	ctx := t.Context()
+	ids := func() []string {
+		t.Helper()
+		ms, err := n3.Members(ctx, "room")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, m := range ms {
+			if m.URL != "https://"+m.ID+".example.org:8443" {
+				t.Errorf("member %+v has another node's URL", m)
+			}
+			out = append(out, m.ID)
+		}
+		return out
+	}
+	if got := ids(); len(got) != 0 {
+		t.Fatalf("members of a room nobody announced: %v", got)
+	}
+	for _, n := range []*testNode{n2, n1} {
+		if err := n.Announce(ctx, "room"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := n3.Announce(ctx, "other"); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(); !slices.Equal(got, []string{"n1", "n2"}) {
+		t.Fatalf("members %v, want [n1 n2]", got)
+	}
+	if err := n2.Withdraw(ctx, "room"); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(); !slices.Equal(got, []string{"n1"}) {
+		t.Fatalf("members after n2 withdrew: %v, want [n1]", got)
+	}
+	// n1 does not renew: gone after NodeTTL.
+	waitFor(t, 5*testNodeTTL, "n1's announcement to expire", func() bool { return len(ids()) == 0 })
+
+	// n2 announces and dies: gone at once, its record with it.
+	if err := n2.Announce(ctx, "room"); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(); !slices.Equal(got, []string{"n2"}) {
+		t.Fatalf("members %v, want [n2]", got)
+	}
+	if err := n2.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(); len(got) != 0 {
+		t.Fatalf("members after n2 closed: %v", got)
+	}
+	if _, err := n2.Members(ctx, "room"); err == nil {
+		t.Error("Members after Close: no error")
+	}
+}

@@ -12,6 +12,8 @@
 //	P nodes       a set of node IDs; Nodes drops the IDs whose record expired
 //	P lease:ROOM  the room's lease, "TOKEN NODE URL"; expires LeaseTTL after the last renewal
 //	P fence:ROOM  the room's last fence token (a counter); expires a day after the room's last claim
+//	P members:ROOM the nodes serving the room's participants (cascading, members.go): a sorted set of
+//	              node IDs scored by the expiry of their announcement (Announce), NodeTTL after it
 //
 // # Scripts
 //
