@@ -20,6 +20,7 @@ import (
 
 	"github.com/openmcu/mcu/mcu"
 	"github.com/openmcu/mcu/signaling/api"
+	"github.com/openmcu/mcu/signaling/auth"
 	"github.com/openmcu/mcu/signaling/cluster"
 )
 
@@ -32,7 +33,9 @@ func (c *Config) clusterSettings() []setting {
 	return append(out,
 		strSetting("node-id", "this node's name in the cluster (default HOSTNAME-HTTPPORT)", &c.NodeID),
 		intSetting("node-capacity", "participants this node takes before new rooms go to other nodes (default -max-total-participants)", &c.NodeCapacity),
-		durationSetting("drain-timeout", "with -redis, how long SIGTERM waits for this node's rooms to empty (no new rooms meanwhile)", &c.DrainTimeout))
+		durationSetting("drain-timeout", "with -redis, how long SIGTERM waits for this node's rooms to empty (no new rooms meanwhile)", &c.DrainTimeout),
+		listSetting("cascade-rooms", "with -redis, rooms whose participants joining here stay here, linked to the node that owns the room (all, or names, comma separated); a room whose owner is full is cascaded anyway", &c.CascadeRooms),
+		intSetting("max-cascade-links", "with -redis, the links to other nodes for cascaded rooms this node runs at once (default 32)", &c.MaxCascadeLinks))
 }
 
 // nodeID is NodeID or its default: the host name and the HTTP port.
@@ -67,7 +70,8 @@ type clusterNode struct {
 	m    *mcu.MCU
 	cfg  Config
 	log  *slog.Logger
-	self string // this node's public URL
+	self string    // this node's public URL
+	casc *cascader // its rooms' links to other nodes
 
 	mu        sync.Mutex
 	origins   map[string]bool // hosts of the nodes' public URLs (refreshOrigins)
@@ -76,7 +80,7 @@ type clusterNode struct {
 }
 
 // newClusterNode joins the cluster of cfg.Redis, or returns nil without one.
-func newClusterNode(ctx context.Context, cfg Config, m *mcu.MCU, log *slog.Logger) (*clusterNode, error) {
+func newClusterNode(ctx context.Context, cfg Config, m *mcu.MCU, keys auth.Keys, log *slog.Logger) (*clusterNode, error) {
 	if cfg.Redis == "" {
 		return nil, nil
 	}
@@ -110,7 +114,8 @@ func newClusterNode(ctx context.Context, cfg Config, m *mcu.MCU, log *slog.Logge
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	n.cl = cl
-	n.log.Info("cluster joined", "url", cc.PublicURL, "sip", cc.SIP)
+	n.casc = newCascader(n, cfg, keys)
+	n.log.Info("cluster joined", "url", cc.PublicURL, "sip", cc.SIP, "cascading", n.casc.on())
 	return n, nil
 }
 
@@ -138,8 +143,10 @@ func (n *clusterNode) lost(room string) {
 	}()
 }
 
-// route says which node serves room: "" this one (its lease is claimed), or another's public URL. A room
-// open here stays here; a new one is placed (cluster.Place); when every node is full, this one takes it.
+// route says which node serves room: "" this one (its lease is claimed, or the room is cascaded here),
+// or another's public URL. A room open here stays here; a new one is placed (cluster.Place); when every
+// node is full, this one takes it. A room another node owns stays here, cascaded, when -cascade-rooms
+// pins it here or its owner is full (cascader.serveHere).
 func (n *clusterNode) route(ctx context.Context, room string) (string, error) {
 	if n == nil || !mcu.ValidName(room) || n.m.HasRoom(room) {
 		return "", nil // a bad name is refused here, by the join, and never reaches Redis
@@ -160,6 +167,9 @@ func (n *clusterNode) route(ctx context.Context, room string) (string, error) {
 				return lease.URL, nil
 			}
 		}
+		return "", nil
+	}
+	if n.casc.serveHere(ctx, room, lease) {
 		return "", nil
 	}
 	return lease.URL, nil
@@ -294,9 +304,9 @@ func (n *clusterNode) maintain(ctx context.Context) {
 	}
 }
 
-// OnRoomFinished releases the lease of a room that closed here (the rest of mcu.EventListener does
-// nothing).
+// OnRoomFinished releases the lease of a room that closed here and ends its links to other nodes.
 func (n *clusterNode) OnRoomFinished(room string) {
+	n.casc.roomFinished(room)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
@@ -306,7 +316,9 @@ func (n *clusterNode) OnRoomFinished(room string) {
 	}()
 }
 
-func (n *clusterNode) OnRoomStarted(string)                                   {}
+// OnRoomStarted starts linking the room to the other nodes that serve it (cascading).
+func (n *clusterNode) OnRoomStarted(room string) { n.casc.roomStarted(room) }
+
 func (n *clusterNode) OnParticipantJoined(string, mcu.ParticipantDetail)      {}
 func (n *clusterNode) OnParticipantLeft(string, mcu.ParticipantDetail, error) {}
 
@@ -350,7 +362,8 @@ func (n *clusterNode) stats() (clusterStats, bool) {
 	}
 	st := n.cl.Stats()
 	out := clusterStats{Node: n.cl.ID(), Healthy: st.Healthy, Leases: st.Leases, ClaimsWon: st.ClaimsWon,
-		ClaimsLost: st.ClaimsLost, Lost: st.Lost, DeadTaken: st.DeadTaken, RenewFailures: st.RenewFailures}
+		ClaimsLost: st.ClaimsLost, Lost: st.Lost, DeadTaken: st.DeadTaken, RenewFailures: st.RenewFailures,
+		Cascade: n.casc.stats()}
 	for _, l := range n.cl.Leases() {
 		out.Rooms = append(out.Rooms, l.Room)
 	}
@@ -362,6 +375,7 @@ func (n *clusterNode) Close() error {
 	if n == nil {
 		return nil
 	}
+	n.casc.close()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	return n.cl.Close(ctx)

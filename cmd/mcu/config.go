@@ -81,6 +81,11 @@ type Config struct {
 	NodeID       string        `json:"node_id,omitempty"`
 	NodeCapacity int           `json:"node_capacity,omitempty"`
 	DrainTimeout time.Duration `json:"drain_timeout"`
+	// CascadeRooms are the rooms this node serves itself when another node owns them, linked to the
+	// owner's (cascade.go): "all" or names. A room whose owner is full is cascaded anyway.
+	// MaxCascadeLinks bounds the links to other nodes (default 32).
+	CascadeRooms    []string `json:"cascade_rooms,omitempty"`
+	MaxCascadeLinks int      `json:"max_cascade_links,omitempty"`
 	// TURN is the embedded TURN server (Port 0: none); TURNSecret the TURN REST shared secret (empty: a
 	// random one per start); TURNURLs external TURN servers that share it, handed out instead of the
 	// embedded one's. See relay.go.

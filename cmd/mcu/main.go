@@ -232,7 +232,7 @@ func newMux(m *mcu.MCU, cfg Config, tlsConf *tls.Config, log *slog.Logger, event
 		return nil, nil, err
 	}
 	ops.chat = hub
-	node, err := newClusterNode(context.Background(), cfg, m, log)
+	node, err := newClusterNode(context.Background(), cfg, m, keys, log)
 	if err != nil {
 		ops.close()
 		return nil, nil, err
@@ -291,6 +291,9 @@ func newMux(m *mcu.MCU, cfg Config, tlsConf *tls.Config, log *slog.Logger, event
 		mux.Handle("/sip/calls/", admin)
 	}
 	ops.mountAPI(m, cfg, keys, eps.sip, eps.cluster, log)
+	if node != nil {
+		mux.Handle("POST /cascade/{room}", adminOnly(cfg.AdminToken, keys, node.casc))
+	}
 	mux.Handle("/api/v1/", ops.api)
 	mux.Handle("/files/", hub.Handler())
 	mux.HandleFunc("GET /healthz", healthz)

@@ -48,6 +48,7 @@ type clusterStats struct {
 	Leases                                                int
 	Rooms                                                 []string // the rooms this node owns
 	ClaimsWon, ClaimsLost, Lost, DeadTaken, RenewFailures uint64
+	Cascade                                               cascadeStats // the links of cascaded rooms
 }
 
 // metricsSources are what the metrics read besides the MCU; each may be nil.
@@ -98,6 +99,8 @@ type statsCollector struct {
 	byRoute                                   *prometheus.Desc
 	clusterHealthy, clusterLeases, roomOwner  *prometheus.Desc
 	clusterClaims, clusterLost                *prometheus.Desc
+	cascadeLinks, cascadeRTT, cascadeEvents   *prometheus.Desc
+	cascadePackets, cascadeBytes              *prometheus.Desc
 	clusterOf                                 clusterSource
 	turnBytes, turnRefused                    *prometheus.Desc
 	turnOf                                    turnSource
@@ -155,6 +158,11 @@ func newStatsCollector(src statsSource) *statsCollector {
 		roomOwner:            d("room_owner", "1 for each room this node owns in its cluster.", "room", "node"),
 		clusterClaims:        d("cluster_claims_total", "Room claims: won, lost (another node held the room), dead_taken (from a node whose record expired).", "result"),
 		clusterLost:          d("cluster_leases_lost_total", "Leases another node took over (the room ended here)."),
+		cascadeLinks:         d("cascade_links", "Links to other nodes for cascaded rooms, running now."),
+		cascadeRTT:           d("cascade_link_rtt_seconds", "Round trip of a running cascade link (a packet's trip to the other node takes about half).", "room", "peer"),
+		cascadeEvents:        d("cascade_links_total", "Cascade links dialed and accepted, refused (to other nodes: bad, unknown room, over -max-cascade-links) and failed (a dial that did not open).", "result"),
+		cascadePackets:       d("cascade_packets_total", "RTP packets over cascade links: sent, received, dropped (full queue or buffer, unknown stream).", "direction"),
+		cascadeBytes:         d("cascade_bytes_total", "Media bytes over cascade links (RTP and a 5-byte header, without transport overheads).", "direction"),
 		turnAllocs:           d("turn_allocations", "Relay allocations open on the embedded TURN server."),
 		turnAllocsTotal:      d("turn_allocations_total", "Relay allocations created on the embedded TURN server."),
 		turnConns:            d("turn_connections", "TCP and TLS client connections open on the embedded TURN server."),
@@ -178,7 +186,8 @@ func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 		c.partKeyframeRequests, c.partKeyframesForced, c.panics, c.refusals, c.outputs, c.outputDropped, c.webhooks,
 		c.chatMessages, c.chatFiles, c.chatFileBytes, c.chatRejected, c.chatDropped,
 		c.turnAllocs, c.turnAllocsTotal, c.turnConns, c.turnBytes, c.turnRefused, c.byRoute,
-		c.clusterHealthy, c.clusterLeases, c.roomOwner, c.clusterClaims, c.clusterLost} {
+		c.clusterHealthy, c.clusterLeases, c.roomOwner, c.clusterClaims, c.clusterLost,
+		c.cascadeLinks, c.cascadeRTT, c.cascadeEvents, c.cascadePackets, c.cascadeBytes} {
 		ch <- d
 	}
 }
@@ -216,6 +225,19 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 			counter(c.clusterClaims, cs.ClaimsLost, "lost")
 			counter(c.clusterClaims, cs.DeadTaken, "dead_taken")
 			counter(c.clusterLost, cs.Lost)
+			cc := cs.Cascade
+			gauge(c.cascadeLinks, float64(len(cc.Links)))
+			for _, l := range cc.Links {
+				gauge(c.cascadeRTT, l.RTT.Seconds(), l.Room, l.Peer)
+			}
+			for result, n := range map[string]uint64{"dialed": cc.Dialed, "accepted": cc.Accepted, "refused": cc.Refused, "failed": cc.Failed} {
+				counter(c.cascadeEvents, n, result)
+			}
+			counter(c.cascadePackets, cc.Totals.PacketsSent, "sent")
+			counter(c.cascadePackets, cc.Totals.PacketsReceived, "received")
+			counter(c.cascadePackets, cc.Totals.PacketsDropped, "dropped")
+			counter(c.cascadeBytes, cc.Totals.BytesSent, "sent")
+			counter(c.cascadeBytes, cc.Totals.BytesReceived, "received")
 		}
 	}
 	for _, route := range []string{"udp", "tcp", "relay"} {

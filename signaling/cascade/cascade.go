@@ -98,6 +98,10 @@ type Config struct {
 	Interfaces []string
 	// IncludeLoopback gathers loopback candidates (two servers on one host, tests).
 	IncludeLoopback bool
+	// PortMin and PortMax bound the link's UDP ports (both 0: any), like the server's other peers'.
+	PortMin, PortMax uint16
+	// NAT1To1IPs are the public IPs of a server behind a 1:1 NAT, offered as host candidates.
+	NAT1To1IPs []string
 	// ICEServers are the STUN/TURN servers of the PeerConnection.
 	ICEServers []webrtc.ICEServer
 	// MaxParticipants bounds the participants the other side may announce (default
@@ -318,6 +322,14 @@ func newLink(m *mcu.MCU, room string, cfg Config) (*Link, error) {
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetIncludeLoopbackCandidate(cfg.IncludeLoopback)
 	se.SetICETimeouts(linkDisconnected, linkFailed, linkKeepalive)
+	if cfg.PortMin != 0 || cfg.PortMax != 0 {
+		if err := se.SetEphemeralUDPPortRange(cfg.PortMin, cfg.PortMax); err != nil {
+			return nil, fmt.Errorf("cascade: UDP port range: %w", err)
+		}
+	}
+	if len(cfg.NAT1To1IPs) > 0 {
+		se.SetNAT1To1IPs(cfg.NAT1To1IPs, webrtc.ICECandidateTypeHost)
+	}
 	if len(cfg.Interfaces) > 0 {
 		allowed := slices.Clone(cfg.Interfaces)
 		se.SetInterfaceFilter(func(name string) bool { return slices.Contains(allowed, name) })
