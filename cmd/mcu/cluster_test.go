@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -31,6 +32,12 @@ type testNode struct {
 // startTestNode starts a node of the cluster at redisURL.
 func startTestNode(t *testing.T, redisURL, id string) *testNode {
 	t.Helper()
+	return startTestNodeWith(t, redisURL, id, nil)
+}
+
+// startTestNodeWith is startTestNode with changes to its configuration.
+func startTestNodeWith(t *testing.T, redisURL, id string, change func(*Config)) *testNode {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -40,6 +47,9 @@ func startTestNode(t *testing.T, redisURL, id string) *testNode {
 	cfg.SIP.Port, cfg.TURN.Port, cfg.MCU.TCPPort = 0, 0, 0
 	cfg.Redis, cfg.NodeID, cfg.PublicURL, cfg.AdminToken = redisURL, id, "http://"+ln.Addr().String(), "admin-secret"
 	cfg.MCU.IncludeLoopback, cfg.MCU.Interfaces = true, []string{"lo"}
+	if change != nil {
+		change(&cfg)
+	}
 	events := &eventFanout{}
 	m, err := mcu.New(cfg.MCU, mcu.Params{Events: events})
 	if err != nil {
@@ -189,6 +199,123 @@ func TestCluster(t *testing.T) {
 		c.CloseNow()
 		if joined["type"] != "joined" {
 			return fmt.Errorf("join on B after A's room emptied: %v", joined)
+		}
+		return nil
+	})
+}
+
+// TestCascadeRouting runs two nodes, B pinning room "pinned" (-cascade-rooms) and A of capacity 2: a
+// room A owns sends B's joins to A while A has room, and keeps them on B, linked to A, once A is full or
+// when the room is pinned on B. Each node then has the other's participants as remotes; when B's
+// participants leave, B's rooms close and A's remotes go. The link endpoint refuses strangers and bad
+// requests.
+func TestCascadeRouting(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test with redis-server")
+	}
+	r := clustertest.StartRedis(t)
+	a := startTestNodeWith(t, r.URL(), "a", func(c *Config) { c.NodeCapacity = 2 })
+	b := startTestNodeWith(t, r.URL(), "b", func(c *Config) { c.CascadeRooms = []string{"pinned"} })
+	ws := func(n *testNode) string { return "ws" + strings.TrimPrefix(n.url, "http") + "/ws" }
+	joinOn := func(n *testNode, room, name string) *websocket.Conn {
+		t.Helper()
+		got, c := wsJoin(t, ws(n), "", room, name)
+		if got["type"] != "joined" {
+			t.Fatalf("%s joining %q on %s: %v", name, room, n.url, got)
+		}
+		return c
+	}
+
+	joinOn(a, "standup", "Ann")
+	if moved, _ := wsJoin(t, ws(b), "", "standup", "Bob"); moved["code"] != "moved" {
+		t.Fatalf("join of A's room on B while A has room: %v, want moved to A", moved)
+	}
+	joinOn(a, "pinned", "Amy")
+	cat := joinOn(b, "pinned", "Cat") // pinned on B: stays, although A owns the room and has room
+	// A is full (2 of 2) once its heartbeat says so: B keeps Dan in A's room.
+	var dan *websocket.Conn
+	codectest.Require(t, 15*time.Second, func() error {
+		got, c := wsJoin(t, ws(b), "", "standup", "Dan")
+		if got["type"] != "joined" {
+			c.CloseNow()
+			return fmt.Errorf("join of full A's room on B: %v", got)
+		}
+		dan = c
+		return nil
+	})
+	// Every node has the other's participants as remotes, over one link per room.
+	codectest.Require(t, 20*time.Second, func() error {
+		sa, sb := a.m.Stats(), b.m.Stats()
+		la, lb := a.eps.cluster.casc.stats(), b.eps.cluster.casc.stats()
+		if sa.Remotes != 2 || sb.Remotes != 2 || len(la.Links) != 2 || len(lb.Links) != 2 {
+			return fmt.Errorf("remotes A %d, B %d; links A %d, B %d; want 2 each", sa.Remotes, sb.Remotes, len(la.Links), len(lb.Links))
+		}
+		if la.Dialed != 2 || lb.Accepted != 2 {
+			return fmt.Errorf("A dialed %d, B accepted %d: want 2 (the smaller ID dials)", la.Dialed, lb.Accepted)
+		}
+		return nil
+	})
+	res, err := http.Get(a.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	metrics := string(body)
+	for _, want := range []string{"mcu_cascade_links 2", `mcu_cascade_links_total{result="dialed"} 2`,
+		`mcu_cascade_link_rtt_seconds{peer="b",room="pinned"}`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("A's metrics lack %q", want)
+		}
+	}
+
+	// The link endpoint: strangers, bad requests.
+	post := func(path, token, node, body string) int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, b.url+path, strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		if node != "" {
+			req.Header.Set(nodeHeader, node)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	for _, c := range []struct {
+		name, path, token, node, body string
+		want                          int
+	}{
+		{"no token", "/cascade/pinned", "", "a", "v=0", http.StatusUnauthorized},
+		{"wrong token", "/cascade/pinned", "guess", "a", "v=0", http.StatusUnauthorized},
+		{"no node", "/cascade/pinned", "admin-secret", "", "v=0", http.StatusBadRequest},
+		{"bad node", "/cascade/pinned", "admin-secret", "a b", "v=0", http.StatusBadRequest},
+		{"itself", "/cascade/pinned", "admin-secret", "b", "v=0", http.StatusBadRequest},
+		{"unknown room", "/cascade/nowhere", "admin-secret", "c", "v=0", http.StatusNotFound},
+		{"huge offer", "/cascade/pinned", "admin-secret", "c", strings.Repeat("a", maxSDP+1), http.StatusRequestEntityTooLarge},
+		{"bad offer", "/cascade/pinned", "admin-secret", "c", "v=0\r\nnonsense", http.StatusBadRequest},
+	} {
+		if got := post(c.path, c.token, c.node, c.body); got != c.want {
+			t.Errorf("%s: POST %s answered %d, want %d", c.name, c.path, got, c.want)
+		}
+	}
+	if s := b.eps.cluster.casc.stats(); len(s.Links) != 2 || s.Refused < 6 {
+		t.Errorf("after the bad requests B has %d links and refused %d, want 2 and >= 6", len(s.Links), s.Refused)
+	}
+
+	// B's participants leave: its rooms close, the links end, A's remotes go; A keeps its rooms.
+	cat.Close(websocket.StatusNormalClosure, "bye")
+	dan.Close(websocket.StatusNormalClosure, "bye")
+	codectest.Require(t, 20*time.Second, func() error {
+		if s := a.m.Stats(); s.Remotes != 0 || s.Rooms != 2 || len(a.eps.cluster.casc.stats().Links) != 0 {
+			return fmt.Errorf("A: %d remotes, %d rooms, %d links; want 0, 2, 0", s.Remotes, s.Rooms, len(a.eps.cluster.casc.stats().Links))
+		}
+		if b.m.Stats().Rooms != 0 {
+			return fmt.Errorf("B still has %d rooms", b.m.Stats().Rooms)
 		}
 		return nil
 	})
