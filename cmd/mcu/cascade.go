@@ -72,8 +72,8 @@ type cascader struct {
 // linkKey names a link: a room and the other node.
 type linkKey struct{ room, peer string }
 
-// newCascader builds the cascading of node n.
-func newCascader(n *clusterNode, cfg Config, keys auth.Keys) *cascader {
+// newCascader builds the cascading of node n, called id in the cluster.
+func newCascader(n *clusterNode, cfg Config, keys auth.Keys, id string) *cascader {
 	c := &cascader{n: n, pinned: cfg.CascadeRooms, max: cfg.MaxCascadeLinks, log: n.log.With("component", "cascade"),
 		client: &http.Client{Timeout: exchangeTimeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
@@ -92,7 +92,6 @@ func newCascader(n *clusterNode, cfg Config, keys auth.Keys) *cascader {
 		token := cfg.AdminToken
 		c.bearer = func() (string, error) { return token, nil }
 	case len(names) > 0:
-		id := n.cl.ID()
 		c.bearer = func() (string, error) {
 			return keys.Sign(names[0], auth.Claims{Name: "node " + id, Video: &auth.VideoGrant{RoomAdmin: true}}, time.Now(), nodeTokenTTL)
 		}

@@ -114,7 +114,7 @@ func newClusterNode(ctx context.Context, cfg Config, m *mcu.MCU, keys auth.Keys,
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	n.cl = cl
-	n.casc = newCascader(n, cfg, keys)
+	n.casc = newCascader(n, cfg, keys, cl.ID())
 	n.log.Info("cluster joined", "url", cc.PublicURL, "sip", cc.SIP, "cascading", n.casc.on())
 	return n, nil
 }
