@@ -194,6 +194,10 @@ func (r *Remote) Stats() RemoteStats {
 		Dropped: t.dropped.Load(), KeyframeRequests: t.keyframes.Load()}
 }
 
+// Visible reports whether the remote's camera is shown in some picture here now (among the room's
+// visible tiles, mixer.Compositor.Visible): a link stops forwarding a camera visible nowhere.
+func (r *Remote) Visible() bool { return r.p.r.video.Visible(r.p.id) }
+
 // Leave removes the remote from its room and waits for its readers (which may be calling
 // RemoteOptions.OnKeyframeNeeded: do not call Leave holding a lock that it takes); the local participants
 // get RosterLeft and RemoteOptions.OnClosed is called with nil. It is idempotent and safe for concurrent

@@ -81,6 +81,9 @@ const (
 	maxOrigin = 64
 	// pingInterval is how often each side measures the link's round trip ("ping").
 	pingInterval = time.Second
+	// visibilityInterval is how often a side checks which of the other side's cameras it shows, and
+	// tells the other side to pause or resume those whose state changed.
+	visibilityInterval = 250 * time.Millisecond
 )
 
 // ICE timeouts of a link: a dead server is noticed within linkFailed (pion's defaults, 5 s and 25 s,
@@ -136,16 +139,23 @@ type Stats struct {
 	RTT time.Duration
 	// Panics counts the panics recovered while handling the other side's messages (each ends the link).
 	Panics uint64
+	// PacketsPruned counts the video packets not sent because the other side shows that camera in no
+	// picture ("pause"); Paused is how many of this side's cameras are paused now.
+	PacketsPruned uint64
+	Paused        int
 }
 
 // Message is a control message on the "cascade" data channel, JSON-encoded. Plain data.
 type Message struct {
 	// Type is "participant" (announced, or its mute state changed), "stream" (a stream starts: the
 	// packets of generation Gen are of codec VideoCodec or AudioCodec), "gone", "keyframe" (the
-	// receiver asks for a keyframe of participant ID's camera), "ping" and "pong" (a round trip: the
-	// pong carries the ping's T back) or "bye" (the link closes).
+	// receiver asks for a keyframe of participant ID's camera), "pause" and "resume" (the receiver shows
+	// participant ID's camera in no picture, or does again: its video stops, or comes back with a
+	// keyframe), "ping" and "pong" (a round trip: the pong carries the ping's T back) or "bye" (the link
+	// closes).
 	Type string `json:"type"`
-	// ID is the sender's number for the participant (for "keyframe", the number the other side gave).
+	// ID is the sender's number for the participant (for "keyframe", "pause" and "resume", the number
+	// the other side gave).
 	ID uint16 `json:"id,omitempty"`
 	// Origin is the participant's ID on its own server (for logs).
 	Origin     string `json:"origin,omitempty"`
@@ -210,22 +220,24 @@ type Link struct {
 	remotes map[uint16]*remotePart
 
 	sent, received, dropped, bad, rejected, keyframes atomic.Uint64
-	bytesSent, bytesReceived, panics                  atomic.Uint64
+	bytesSent, bytesReceived, panics, pruned          atomic.Uint64
 	rtt                                               atomic.Int64 // nanoseconds
 	epoch                                             time.Time    // the clock of pings (monotonic)
 }
 
 // localPart is a forwarded local participant.
 type localPart struct {
-	num uint16
-	gen [3]uint16 // by wire kind: the current stream's generation (0: none yet)
+	num    uint16
+	gen    [3]uint16 // by wire kind: the current stream's generation (0: none yet)
+	paused bool      // the other side shows its camera nowhere: its video is not sent
 }
 
 // remotePart is a participant of the other side.
 type remotePart struct {
-	r   *mcu.Remote
-	num uint16
-	gen [3]atomic.Uint32 // by wire kind: the generation started (0: none yet)
+	r      *mcu.Remote
+	num    uint16
+	gen    [3]atomic.Uint32 // by wire kind: the generation started (0: none yet)
+	paused bool             // this side asked the other to pause its camera (Run's goroutine only)
 }
 
 // Dial offers a link for room on m to another server through signal and returns it once the answer is
@@ -439,6 +451,8 @@ func (l *Link) Run(ctx context.Context) error {
 	l.log.Info("cascade link up")
 	ping := time.NewTicker(pingInterval)
 	defer ping.Stop()
+	visibility := time.NewTicker(visibilityInterval)
+	defer visibility.Stop()
 	l.sendControl(Message{Type: "ping", T: int64(time.Since(l.epoch))})
 	for {
 		select {
@@ -446,6 +460,8 @@ func (l *Link) Run(ctx context.Context) error {
 			return ctx.Err()
 		case <-ping.C:
 			l.sendControl(Message{Type: "ping", T: int64(time.Since(l.epoch))})
+		case <-visibility.C:
+			l.checkVisibility()
 		case <-l.closing:
 			l.sendBye()
 			return nil
@@ -481,7 +497,41 @@ func (l *Link) Stats() Stats {
 	return Stats{PacketsSent: l.sent.Load(), PacketsReceived: l.received.Load(), PacketsDropped: l.dropped.Load(),
 		BadMessages: l.bad.Load(), Rejected: l.rejected.Load(), KeyframeRequests: l.keyframes.Load(),
 		BytesSent: l.bytesSent.Load(), BytesReceived: l.bytesReceived.Load(), RTT: time.Duration(l.rtt.Load()),
-		Panics: l.panics.Load()}
+		Panics: l.panics.Load(), PacketsPruned: l.pruned.Load(), Paused: l.paused()}
+}
+
+// paused counts the local cameras the other side paused.
+func (l *Link) paused() int {
+	l.smu.Lock()
+	defer l.smu.Unlock()
+	n := 0
+	for _, lp := range l.local {
+		if lp.paused {
+			n++
+		}
+	}
+	return n
+}
+
+// checkVisibility asks the other side to pause the cameras of its participants that this side shows in
+// no picture, and to resume those it shows again. Run's goroutine.
+func (l *Link) checkVisibility() {
+	l.rmu.RLock()
+	rs := make([]*remotePart, 0, len(l.remotes))
+	for _, rp := range l.remotes {
+		rs = append(rs, rp)
+	}
+	l.rmu.RUnlock()
+	for _, rp := range rs {
+		if hidden := !rp.r.Visible(); hidden != rp.paused {
+			rp.paused = hidden
+			t := "resume"
+			if hidden {
+				t = "pause"
+			}
+			l.sendControl(Message{Type: t, ID: rp.num})
+		}
+	}
 }
 
 // shutdown stops the forwarding, makes the remotes leave and closes the PeerConnection. Run's goroutine.
@@ -615,6 +665,22 @@ func (l *Link) handle(data []byte) (bye bool) {
 			return false
 		}
 		_ = l.m.RequestKeyframe(l.room, id) // it may have left meanwhile
+	case "pause", "resume":
+		pause := msg.Type == "pause"
+		l.smu.Lock()
+		id, ok := l.byNum[msg.ID]
+		changed := ok && l.local[id].paused != pause
+		if changed {
+			l.local[id].paused = pause
+		}
+		l.smu.Unlock()
+		if !ok {
+			l.bad.Add(1)
+			return false
+		}
+		if changed && !pause {
+			_ = l.m.RequestKeyframe(l.room, id) // a decodable picture at once
+		}
 	case "ping":
 		l.sendControl(Message{Type: "pong", T: msg.T})
 	case "pong":
@@ -781,10 +847,15 @@ func (f forwarder) OnRTP(id mcu.ParticipantID, kind mcu.MediaKind, pkt *rtp.Pack
 	l.smu.Lock()
 	lp := l.local[id]
 	var num, gen uint16
+	var paused bool
 	if lp != nil {
-		num, gen = lp.num, lp.gen[k]
+		num, gen, paused = lp.num, lp.gen[k], lp.paused && k == wireVideo
 	}
 	l.smu.Unlock()
+	if paused {
+		l.pruned.Add(1)
+		return
+	}
 	if lp == nil || gen == 0 {
 		l.dropped.Add(1)
 		return

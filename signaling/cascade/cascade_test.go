@@ -122,10 +122,19 @@ func check(me *party, others ...*party) error {
 
 func newMCU(t *testing.T) *mcu.MCU {
 	t.Helper()
+	return newMCUWith(t, nil)
+}
+
+// newMCUWith is newMCU with changes to its configuration.
+func newMCUWith(t *testing.T, change func(*mcu.Config)) *mcu.MCU {
+	t.Helper()
 	cfg := mcu.DefaultConfig()
 	cfg.IncludeLoopback, cfg.Interfaces = true, []string{"lo"}
 	cfg.Width, cfg.Height = 640, 360
 	cfg.LowerTiers = nil
+	if change != nil {
+		change(&cfg)
+	}
 	m, err := mcu.New(cfg, mcu.Params{})
 	if err != nil {
 		t.Fatal(err)
@@ -250,5 +259,87 @@ func TestLink(t *testing.T) {
 		}
 		// Each client now sees only its own server's other client, and hears only it.
 		return errors.Join(append(errs, check(a, a2), check(a2, a), check(b, b2), check(b2, b))...)
+	})
+}
+
+// TestLinkPrunesInvisible: B shows one tile (VisibleTiles 1) to its one client, so one of A's two
+// cameras is visible nowhere on B: B asks A to pause it, and A stops sending its video (counted as
+// pruned) while its voice still goes. When the visible one leaves, the paused camera is shown again: B
+// asks A to resume it, A asks its sender for a keyframe, and B's client sees it.
+func TestLinkPrunesInvisible(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test over loopback")
+	}
+	ma := newMCU(t)
+	mb := newMCUWith(t, func(c *mcu.Config) { c.VisibleTiles = 1 })
+	a1 := join(t, ma, "A1", 0, 430, codec.H264)
+	defer a1.client.Close()
+	a2 := join(t, ma, "A2", 1, 650, codec.H264)
+	defer a2.client.Close()
+	b := join(t, mb, "B", 2, 910, codec.H264)
+	defer b.client.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ccfg := Config{IncludeLoopback: true, Interfaces: []string{"lo"}}
+	var lb *Link
+	la, err := Dial(ctx, ma, "r", ccfg, SignalerFunc(func(ctx context.Context, offer string) (string, error) {
+		l, answer, err := Accept(ctx, mb, "r", ccfg, offer)
+		lb = l
+		return answer, err
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []*Link{la, lb} {
+		go func() { _ = l.Run(ctx) }()
+	}
+	defer func() {
+		_ = la.Close()
+		_ = lb.Close()
+	}()
+
+	// B sees one of A's cameras and hears both; A pauses the other.
+	var shown, hidden *party
+	codectest.Require(t, 30*time.Second, func() error {
+		seen, err := colours(b)
+		if err != nil {
+			return err
+		}
+		if len(seen) != 1 || seen[palette[b.colour].Name] {
+			return fmt.Errorf("B sees %v, want one of A's cameras", seen)
+		}
+		shown, hidden = a1, a2
+		if seen[palette[a2.colour].Name] {
+			shown, hidden = a2, a1
+		}
+		if s := la.Stats(); s.Paused != 1 || s.PacketsPruned == 0 {
+			return fmt.Errorf("A: %d cameras paused, %d packets pruned; want 1 and some", s.Paused, s.PacketsPruned)
+		}
+		pcm := b.client.Audio(500 * time.Millisecond)
+		for _, o := range []*party{a1, a2} {
+			if db := codectest.LevelDB(pcm, codec.SampleRate, o.tone); db < -40 {
+				return fmt.Errorf("B hears %s at %.1f dB: a paused camera's voice must go on", o.name, db)
+			}
+		}
+		return nil
+	})
+	t.Logf("B shows %s; %s is paused: A %+v", shown.name, hidden.name, la.Stats())
+
+	// The shown one leaves: the paused one is resumed and shown, from a keyframe.
+	shown.client.Close()
+	shown.p.Leave()
+	codectest.Require(t, 30*time.Second, func() error {
+		seen, err := colours(b)
+		if err != nil {
+			return err
+		}
+		if len(seen) != 1 || !seen[palette[hidden.colour].Name] {
+			return fmt.Errorf("B sees %v, want %s", seen, hidden.name)
+		}
+		if s := la.Stats(); s.Paused != 0 {
+			return fmt.Errorf("A still has %d cameras paused", s.Paused)
+		}
+		return nil
 	})
 }
