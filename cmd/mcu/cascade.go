@@ -320,6 +320,7 @@ func (c *cascader) drop(k linkKey, l *cascade.Link) {
 		c.done.PacketsSent += s.PacketsSent
 		c.done.PacketsReceived += s.PacketsReceived
 		c.done.PacketsDropped += s.PacketsDropped
+		c.done.PacketsPruned += s.PacketsPruned
 		c.done.BytesSent += s.BytesSent
 		c.done.BytesReceived += s.BytesReceived
 		c.done.BadMessages += s.BadMessages
@@ -429,6 +430,7 @@ func (c *cascader) stats() cascadeStats {
 		out.Totals.PacketsSent += s.PacketsSent
 		out.Totals.PacketsReceived += s.PacketsReceived
 		out.Totals.PacketsDropped += s.PacketsDropped
+		out.Totals.PacketsPruned += s.PacketsPruned
 		out.Totals.BytesSent += s.BytesSent
 		out.Totals.BytesReceived += s.BytesReceived
 		out.Totals.BadMessages += s.BadMessages

@@ -161,7 +161,7 @@ func newStatsCollector(src statsSource) *statsCollector {
 		cascadeLinks:         d("cascade_links", "Links to other nodes for cascaded rooms, running now."),
 		cascadeRTT:           d("cascade_link_rtt_seconds", "Round trip of a running cascade link (a packet's trip to the other node takes about half).", "room", "peer"),
 		cascadeEvents:        d("cascade_links_total", "Cascade links dialed and accepted, refused (to other nodes: bad, unknown room, over -max-cascade-links) and failed (a dial that did not open).", "result"),
-		cascadePackets:       d("cascade_packets_total", "RTP packets over cascade links: sent, received, dropped (full queue or buffer, unknown stream).", "direction"),
+		cascadePackets:       d("cascade_packets_total", "RTP packets over cascade links: sent, received, dropped (full queue or buffer, unknown stream), pruned (video the other node shows nowhere, not sent).", "direction"),
 		cascadeBytes:         d("cascade_bytes_total", "Media bytes over cascade links (RTP and a 5-byte header, without transport overheads).", "direction"),
 		turnAllocs:           d("turn_allocations", "Relay allocations open on the embedded TURN server."),
 		turnAllocsTotal:      d("turn_allocations_total", "Relay allocations created on the embedded TURN server."),
@@ -236,6 +236,7 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 			counter(c.cascadePackets, cc.Totals.PacketsSent, "sent")
 			counter(c.cascadePackets, cc.Totals.PacketsReceived, "received")
 			counter(c.cascadePackets, cc.Totals.PacketsDropped, "dropped")
+			counter(c.cascadePackets, cc.Totals.PacketsPruned, "pruned")
 			counter(c.cascadeBytes, cc.Totals.BytesSent, "sent")
 			counter(c.cascadeBytes, cc.Totals.BytesReceived, "received")
 		}
