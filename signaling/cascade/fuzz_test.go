@@ -17,7 +17,7 @@ func (fuzzListener) OnRoster(mcu.RosterEvent)        {}
 func (fuzzListener) OnClosed(error)                  {}
 
 // FuzzLinkInput drives what the other server sends on a link through the real handlers: a control
-// message (JSON: participant, stream, gone, keyframe) and a media message (the 5-byte header and RTP),
+// message (JSON: participant, stream, gone, keyframe, pause, resume, ping, pong) and a media message (the 5-byte header and RTP),
 // against a room that is open, and checks that nothing panics and that a participant the input
 // announces can only join as a remote within the link's limit.
 //
@@ -41,6 +41,8 @@ func FuzzLinkInput(f *testing.F) {
 		{`{"type":"gone","id":1}`, media(2, 0, 0, nil)},
 		{`{"type":"keyframe","id":65535}`, []byte{1}},
 		{`{"type":"bye"}`, nil},
+		{`{"type":"pause","id":1}` + "\n" + `{"type":"resume","id":1}` + "\n" + `{"type":"pause","id":7}`, nil},
+		{`{"type":"ping","t":5}` + "\n" + `{"type":"pong","t":-1}` + "\n" + `{"type":"pong","t":9223372036854775807}`, nil},
 		{`not json`, []byte("garbage garbage")},
 		{`{"type":"participant","id":2,"name":"` + string(make([]byte, 300)) + `"}`, media(1, 2, 0, make([]byte, 2000))},
 	} {
@@ -71,9 +73,13 @@ func FuzzLinkInput(f *testing.F) {
 			}
 			_ = l.pc.Close()
 		}()
+		// The local participant is forwarded as number 1 (pause and resume name it).
+		l.local[p.ID()] = &localPart{num: 1}
+		l.byNum[1] = p.ID()
 		for line := range splitLines(control) {
 			l.handle([]byte(line))
 		}
+		l.checkVisibility()
 		l.receiveMedia(data)
 		l.rmu.Lock()
 		n := len(l.remotes)
