@@ -26,6 +26,27 @@ export const PARTICIPANTS = [
 
 export const PALETTE = PARTICIPANTS.map((p) => p.rgb);
 
+/**
+ * A fourth participant, for the tests that need four (cascade.test.js); PARTICIPANTS keeps its three,
+ * which other tests map over. Yellow is at least 190 from the three others' colours in RGB and at least
+ * 107 in limited-range BT.601 Y'CbCr (rgbToYuv601: P1 [91, 100, 211], P2 [128, 83, 65], P3 [79, 206, 107],
+ * P4 [190, 47, 145]), so the codecs' shifts (up to ~40 per channel) cannot confuse it.
+ * 3300 Hz: no fourth tone near the three others keeps every product 100 Hz from every tone (440 + 660 - f,
+ * 1000 + f - 440 and the like sweep the band), so P4 sits above them. Every second- and third-order product
+ * with 3300 in it is at least 220 Hz from every tone (the nearest: 3300 +- (660 - 440) = 3080 and 3520,
+ * 220 Hz from 3300 itself; 3300 - 2*1000 = 1300, 300 Hz from 1000) and at least 640 Hz from each tone it
+ * does not contain (1300 from 660), the one that may be absent; every product of the three others is at
+ * least 300 Hz from 3300 (the nearest: 3*1000 = 3000, then 2*1000 + 660 = 2660). The three others'
+ * products stay as above.
+ */
+export const P4 = { name: 'P4', rgb: [230, 220, 40], hz: 3300 }; // yellow
+
+/** PARTICIPANTS and P4. */
+export const PARTICIPANTS4 = [...PARTICIPANTS, P4];
+
+/** The colours of PARTICIPANTS4, for nearestColour. */
+export const PALETTE4 = PARTICIPANTS4.map((p) => p.rgb);
+
 // ---------------------------------------------------------------------------------------------------------
 // Fixtures
 
