@@ -170,7 +170,8 @@ clean:
 # The capacity benchmark (cmd/mcubench): the real server with N synthetic participants per output tier,
 # beside Debian's ffmpeg doing the same media work. The Markdown report goes to stdout (and BENCH_OUT if
 # set); extra flags in BENCH_FLAGS, e.g. `make bench-mcu BENCH_FLAGS='-n 2,4 -window 5s -json bench.json'`.
-BENCH_DEBS  := ffmpeg
+# `make bench-mcu BENCH_FLAGS=-cascade` measures one room over two nodes (Redis, a link) instead.
+BENCH_DEBS  := ffmpeg redis-server
 BENCH_FLAGS ?=
 BENCH_OUT   ?=
 

@@ -10,9 +10,15 @@
 // libx264 at the tier's size and bitrate, and its CPU per second of media is set beside the server's.
 // Room sizes go through the -n list, then on by -step while the last held in real time, up to -max-n.
 //
+// With -cascade it measures instead one room over two nodes of a cluster (cascade.go): redis-server on a
+// unix socket, node1 and node2 (-cascade-rooms all), N/2 participants through each, the link's bitrate,
+// drops and round trip beside each node's CPU, memory, downstream and mixer latency, and (unless
+// -single=false) the same room on one server right after, for the ratio of CPU.
+//
 // The report is Markdown on stdout (and -out FILE), and JSON with -json FILE.
 //
 //	go run ./cmd/mcubench -server bin/mcu -n 2,4,9 -window 10s
+//	go run ./cmd/mcubench -server bin/mcu -cascade -n 20,40 -window 10s
 package main
 
 import (
@@ -49,7 +55,15 @@ type options struct {
 	step, maxN, visibleTiles, ffThreads, ffFrames       int
 	window, warmup, joinTimeout                         time.Duration
 	skipFFmpeg                                          bool
+	cascade, single                                     bool
+	redis                                               string
 }
+
+// Defaults of -cascade for the flags not given: the 360p tier, 2 x 10 and 2 x 20, no growth.
+const (
+	cascadeTiers  = "640x360@30:500k"
+	cascadeCounts = "20,40"
+)
 
 func parseFlags(args []string) (options, error) {
 	var o options
@@ -70,8 +84,29 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.out, "out", "", "also write the Markdown report to this file")
 	fs.StringVar(&o.jsonOut, "json", "", "write the report as JSON to this file")
 	fs.StringVar(&o.logDir, "logdir", "", "directory for the server logs and ffmpeg inputs (default: a new temporary directory, kept)")
+	fs.BoolVar(&o.cascade, "cascade", false, "measure one room over two nodes of a cluster (N/2 participants on each, "+
+		"linked), with redis-server; no ffmpeg anchor. Defaults then: -tiers "+cascadeTiers+" -n "+cascadeCounts+" -step 0")
+	fs.BoolVar(&o.single, "single", true, "with -cascade, also measure the same room on one server, for the ratio of CPU")
+	fs.StringVar(&o.redis, "redis-server", "redis-server", "redis-server binary for -cascade")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	if o.cascade {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["tiers"] {
+			o.tiers = cascadeTiers
+		}
+		if !set["n"] {
+			o.counts = cascadeCounts
+		}
+		if !set["step"] {
+			o.step = 0
+		}
+		o.skipFFmpeg = true
+		if o.step%2 != 0 {
+			return o, fmt.Errorf("-cascade: -step %d must be even (N/2 participants on each node)", o.step)
+		}
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
@@ -98,6 +133,16 @@ func run(args []string) error {
 	if _, err := os.Stat(o.server); err != nil {
 		return fmt.Errorf("server binary: %w (run make build)", err)
 	}
+	if o.cascade {
+		for _, n := range counts {
+			if n%2 != 0 {
+				return fmt.Errorf("-cascade: N = %d must be even (N/2 participants on each node)", n)
+			}
+		}
+		if o.redis, err = exec.LookPath(o.redis); err != nil {
+			return fmt.Errorf("-cascade needs redis-server: %w (install Debian's redis-server: apt-get install redis-server; make bench-mcu does)", err)
+		}
+	}
 	if !o.skipFFmpeg {
 		if o.ffmpeg, err = exec.LookPath(o.ffmpeg); err != nil {
 			return fmt.Errorf("ffmpeg: %w (install Debian's ffmpeg, or pass -skip-ffmpeg)", err)
@@ -120,7 +165,7 @@ func run(args []string) error {
 		return err
 	}
 	r := &runner{
-		server: o.server, visibleTiles: o.visibleTiles, warmup: o.warmup, window: o.window,
+		server: o.server, redis: o.redis, visibleTiles: o.visibleTiles, warmup: o.warmup, window: o.window,
 		joinTimeout: o.joinTimeout, logDir: o.logDir, load: botLoad{bots}, log: log,
 		http: &http.Client{Timeout: 5 * time.Second},
 	}
@@ -132,10 +177,20 @@ func run(args []string) error {
 	rep := &Report{
 		Started: time.Now(), Machine: describeMachine(ffmpeg), Command: commandLine(args), Tiers: tiers,
 		Settings: Settings{Warmup: o.warmup, Window: o.window, VisibleTiles: o.visibleTiles,
-			FFmpegThreads: o.ffThreads, FFmpegFrames: o.ffFrames, SkipFFmpeg: o.skipFFmpeg},
+			FFmpegThreads: o.ffThreads, FFmpegFrames: o.ffFrames, SkipFFmpeg: o.skipFFmpeg, Cascade: o.cascade},
 		Largest: map[string]int{},
 	}
-	log.Info("mcubench", "logdir", o.logDir, "tiers", o.tiers, "n", counts)
+	log.Info("mcubench", "logdir", o.logDir, "tiers", o.tiers, "n", counts, "cascade", o.cascade)
+	if o.cascade {
+		rep.LargestCascade = map[string]int{}
+		for _, tier := range tiers {
+			cascadeTier(ctx, r, rep, tier, counts, o, log)
+		}
+		if err := ctx.Err(); err != nil {
+			log.Warn("interrupted: the report holds the runs done so far")
+		}
+		return writeReport(rep, o)
+	}
 	for _, tier := range tiers {
 		sched := NewSchedule(counts, o.step, o.maxN)
 		held := false
@@ -156,6 +211,34 @@ func run(args []string) error {
 		log.Warn("interrupted: the report holds the runs done so far")
 	}
 	return writeReport(rep, o)
+}
+
+// cascadeTier measures the cascaded rooms of tier, each followed by the same room on one server (unless
+// -single=false), while they hold in real time.
+func cascadeTier(ctx context.Context, r *runner, rep *Report, tier Tier, counts []int, o options, log *slog.Logger) {
+	sched := NewSchedule(counts, o.step, o.maxN)
+	held := false
+	for n, ok := sched.Next(held); ok && ctx.Err() == nil; n, ok = sched.Next(held) {
+		log.Info("run", "tier", tier.String(), "n", n, "mode", "cascade")
+		c := r.measureCascade(ctx, tier, n)
+		log.Info("cascade result", "tier", tier.String(), "n", n, "cores", fmt.Sprintf("%.2f", c.NodesCores()),
+			"fps_min", fmt.Sprintf("%.1f", c.Down.FPSMin), "link_kbps", fmt.Sprintf("%.0f / %.0f", c.Link.Kbps12, c.Link.Kbps21),
+			"rtt_p50", c.Link.RTT.P50, "real_time", c.RealTime, "why", c.NotRealTime)
+		if o.single && ctx.Err() == nil {
+			log.Info("run", "tier", tier.String(), "n", n, "mode", "single node")
+			s := r.measure(ctx, tier, n)
+			log.Info("result", "tier", tier.String(), "n", n, "server_cores", fmt.Sprintf("%.2f", s.ServerCores),
+				"fps_min", fmt.Sprintf("%.1f", s.Down.FPSMin), "real_time", s.RealTime, "why", s.NotRealTime)
+			rep.Runs = append(rep.Runs, s)
+			c.compare(s)
+		}
+		held = c.RealTime
+		rep.Cascade = append(rep.Cascade, c)
+	}
+	rep.LargestCascade[tier.String()] = largestCascade(rep.Cascade, tier)
+	if o.single {
+		rep.Largest[tier.String()] = largestRealTime(rep.Runs, tier)
+	}
 }
 
 // anchor runs ffmpeg on the work of res's room and records its cost next to the server's.

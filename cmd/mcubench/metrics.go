@@ -29,6 +29,14 @@ type Scrape struct {
 	DecodeErrors       float64
 	// AudioLatency and VideoLatency are mcu_mixer_latency_seconds{kind}, cumulative.
 	AudioLatency, VideoLatency mcu.Histogram
+	// AudioDecoders is mcu_decoders{kind="audio"}: every participant's voice, local or remote, is decoded.
+	AudioDecoders float64
+	// Cascading (a node of a cluster; all zero otherwise): the links running now, the media bytes and
+	// packets over them (cumulative), and each link's last measured round trip.
+	CascadeLinks                                                      float64
+	CascadeBytesSent, CascadeBytesReceived                            float64
+	CascadePacketsSent, CascadePacketsReceived, CascadePacketsDropped float64
+	CascadeRTT                                                        []time.Duration
 }
 
 // fetchMetrics scrapes url (the server's /metrics) and parses it.
@@ -70,6 +78,19 @@ func parseMetrics(r io.Reader) (Scrape, error) {
 	enc := need("mcu_encoders")
 	s.VideoEncoders, s.AudioEncoders = value(enc, "video"), value(enc, "audio")
 	s.VideoDecoders = value(fams["mcu_decoders"], "video")
+	s.AudioDecoders = value(fams["mcu_decoders"], "audio")
+	s.CascadeLinks = value(fams["mcu_cascade_links"], "")
+	bytes, packets := fams["mcu_cascade_bytes_total"], fams["mcu_cascade_packets_total"]
+	s.CascadeBytesSent = valueOf(labelled(bytes, "direction", "sent"))
+	s.CascadeBytesReceived = valueOf(labelled(bytes, "direction", "received"))
+	s.CascadePacketsSent = valueOf(labelled(packets, "direction", "sent"))
+	s.CascadePacketsReceived = valueOf(labelled(packets, "direction", "received"))
+	s.CascadePacketsDropped = valueOf(labelled(packets, "direction", "dropped"))
+	if f := fams["mcu_cascade_link_rtt_seconds"]; f != nil {
+		for _, m := range f.GetMetric() {
+			s.CascadeRTT = append(s.CascadeRTT, time.Duration(math.Round(valueOf(m)*1e9)))
+		}
+	}
 	s.VideoFramesOut = value(fams["mcu_video_frames_out_total"], "")
 	s.VideoFramesDropped = value(fams["mcu_video_frames_dropped_total"], "")
 	s.AudioPacketsLost = value(fams["mcu_audio_packets_lost_total"], "")
@@ -95,18 +116,22 @@ func parseMetrics(r io.Reader) (Scrape, error) {
 }
 
 // metric returns the sample of f whose kind label is kind ("" for an unlabelled metric), or nil.
-func metric(f *dto.MetricFamily, kind string) *dto.Metric {
+func metric(f *dto.MetricFamily, kind string) *dto.Metric { return labelled(f, "kind", kind) }
+
+// labelled returns the sample of f whose label name has value v ("" for a sample without that label),
+// or nil.
+func labelled(f *dto.MetricFamily, name, v string) *dto.Metric {
 	if f == nil {
 		return nil
 	}
 	for _, m := range f.GetMetric() {
 		k := ""
 		for _, l := range m.GetLabel() {
-			if l.GetName() == "kind" {
+			if l.GetName() == name {
 				k = l.GetValue()
 			}
 		}
-		if k == kind {
+		if k == v {
 			return m
 		}
 	}
@@ -114,8 +139,10 @@ func metric(f *dto.MetricFamily, kind string) *dto.Metric {
 }
 
 // value returns the gauge, counter or untyped value of f{kind}, zero when absent.
-func value(f *dto.MetricFamily, kind string) float64 {
-	m := metric(f, kind)
+func value(f *dto.MetricFamily, kind string) float64 { return valueOf(metric(f, kind)) }
+
+// valueOf returns the gauge, counter or untyped value of m, zero when m is nil.
+func valueOf(m *dto.Metric) float64 {
 	switch {
 	case m == nil:
 		return 0

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,6 +25,10 @@ type Report struct {
 	Runs     []Run     `json:"runs"`
 	// Largest is the largest real-time N per tier (by Tier.String), 0 when none held.
 	Largest map[string]int `json:"largest_real_time_n"`
+	// Cascade holds the -cascade runs: rooms over two nodes (Runs then holds the same rooms on one
+	// server); LargestCascade their largest real-time N per tier.
+	Cascade        []CascadeRun   `json:"cascade,omitempty"`
+	LargestCascade map[string]int `json:"largest_real_time_cascade_n,omitempty"`
 }
 
 // Settings are the knobs of the run that shape its figures.
@@ -34,6 +39,7 @@ type Settings struct {
 	FFmpegThreads int           `json:"ffmpeg_threads"`
 	FFmpegFrames  int           `json:"ffmpeg_frames"`
 	SkipFFmpeg    bool          `json:"skip_ffmpeg"`
+	Cascade       bool          `json:"cascade,omitempty"`
 }
 
 // Machine says where the benchmark ran.
@@ -110,12 +116,20 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	if s.VisibleTiles > 0 {
 		tiles = fmt.Sprintf("-visible-tiles %d", s.VisibleTiles)
 	}
-	fmt.Fprintf(b, "Each row: the real server (%s) with N synthetic participants on loopback in one room, "+
-		"each sending 640x360@30 H.264 and an Opus tone; measured over %v after all receive video plus %v. "+
-		"Server and load generator share the machine (\"load\" is the benchmark process's own CPU; \"other\" is "+
-		"everything else the machine ran meanwhile, which competed with the server). "+
-		"Real time: every participant receives >= 29/30 of the frame rate and no audio underrun.\n",
-		tiles, s.Window, s.Warmup)
+	if s.Cascade {
+		writeCascadeIntro(b)
+		if len(r.Runs) > 0 {
+			b.WriteString("The same rooms on one server: ")
+		}
+	}
+	if !s.Cascade || len(r.Runs) > 0 {
+		fmt.Fprintf(b, "Each row: the real server (%s) with N synthetic participants on loopback in one room, "+
+			"each sending 640x360@30 H.264 and an Opus tone; measured over %v after all receive video plus %v. "+
+			"Server and load generator share the machine (\"load\" is the benchmark process's own CPU; \"other\" is "+
+			"everything else the machine ran meanwhile, which competed with the server). "+
+			"Real time: every participant receives >= 29/30 of the frame rate and no audio underrun.\n",
+			tiles, s.Window, s.Warmup)
+	}
 	if !s.SkipFFmpeg {
 		th := fmt.Sprintf("-threads %d", s.FFmpegThreads)
 		if s.FFmpegThreads == 0 {
@@ -127,7 +141,22 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			"Audio is not in the ffmpeg work. Ratio = server cores / ffmpeg cores.\n", th, s.FFmpegFrames)
 	}
 	for _, t := range r.Tiers {
-		fmt.Fprintf(b, "\n### %dx%d@%d, %s per video encoder\n\n", t.Width, t.Height, t.FrameRate, humanBitrate(t.Bitrate))
+		title := fmt.Sprintf("%dx%d@%d, %s per video encoder", t.Width, t.Height, t.FrameRate, humanBitrate(t.Bitrate))
+		if s.Cascade {
+			fmt.Fprintf(b, "\n### Cascade: one room over two nodes, %s\n\n", title)
+			writeCascadeTables(b, r.Cascade, t)
+			if n := r.LargestCascade[t.String()]; n > 0 {
+				fmt.Fprintf(b, "\nLargest cascaded N in real time: **%d** (%d + %d).\n", n, n/2, n/2)
+			} else {
+				b.WriteString("\nLargest cascaded N in real time: **none** of those tried.\n")
+			}
+			if !slices.ContainsFunc(r.Runs, func(run Run) bool { return run.Tier == t }) {
+				continue
+			}
+			fmt.Fprintf(b, "\n#### The same rooms on one server, %s\n\n", title)
+		} else {
+			fmt.Fprintf(b, "\n### %s\n\n", title)
+		}
 		b.WriteString("| N | server cores | load cores | other cores | RSS MiB | fps min / avg | missing frames | freezes | " +
 			"audio underruns | audio lost | audio p50 / p99 ms | video p50 / p99 ms | encoders video / audio | " +
 			"ffmpeg cores | ratio | real time |\n")

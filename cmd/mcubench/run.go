@@ -74,6 +74,7 @@ type Load interface {
 // runner measures the server: one Run per tier and room size. Not safe for concurrent use.
 type runner struct {
 	server       string // server binary
+	redis        string // redis-server binary, for -cascade
 	visibleTiles int    // 0 = the server's default
 	warmup       time.Duration
 	window       time.Duration

@@ -15,14 +15,18 @@ import (
 )
 
 // TestMain lets the test binary stand in for the server (serverproctest): with serverproctest.Env set it
-// behaves like bin/mcu as the benchmark sees it, and its /metrics reports 2 participants.
+// behaves like bin/mcu as the benchmark sees it, and its /metrics reports 2 participants (and, as a node
+// of a cascaded room of 4, a link whose counters grow with the clock).
 func TestMain(m *testing.M) {
+	fakeStart := time.Now()
 	serverproctest.Main(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/metrics" {
 			http.NotFound(w, r)
 			return
 		}
 		fmt.Fprint(w, exposition(2, counts(5, 10), counts(7, 20)))
+		// As a node of a cascaded room of 4 (2 here): its link, and the 4 voices it decodes.
+		fmt.Fprint(w, cascadeExposition(1, 4, cascadeBytes(time.Since(fakeStart)), 0.0012))
 	}))
 	os.Exit(m.Run())
 }
