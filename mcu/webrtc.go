@@ -566,17 +566,29 @@ func (w *webrtcTransport) route() string {
 }
 
 // close stops the disconnect timer and closes the connection, which ends the track and RTCP readers and
-// the bandwidth estimation (the participant waits for them).
+// the bandwidth estimation (the participant waits for them). It waits, up to closeWait, for pion's own
+// goroutines to end too (GracefulClose: also when pion began closing itself, the peer having gone,
+// where Close would return at once), so that a participant that left leaves nothing of pion running.
 func (w *webrtcTransport) close() {
 	w.mu.Lock()
 	if w.discTimer != nil {
 		w.discTimer.Stop()
 	}
 	w.mu.Unlock()
-	if err := w.pc.Close(); err != nil {
-		w.p.log.Debug("close peer connection", "err", err)
+	done := make(chan error, 1)
+	go func() { done <- w.pc.GracefulClose() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			w.p.log.Debug("close peer connection", "err", err)
+		}
+	case <-time.After(closeWait):
+		w.p.log.Warn("peer connection still closing: not waiting longer", "after", closeWait)
 	}
 }
+
+// closeWait bounds how long a leaving WebRTC participant waits for pion to finish closing.
+const closeWait = 2 * time.Second
 
 // firstVideo reports whether recv belongs to the first video transceiver of the connection (the first
 // video section of the client's offer: its camera).
