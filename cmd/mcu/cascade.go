@@ -316,15 +316,7 @@ func (c *cascader) drop(k linkKey, l *cascade.Link) {
 		delete(c.links, k)
 	}
 	if l != nil {
-		s := l.Stats()
-		c.done.PacketsSent += s.PacketsSent
-		c.done.PacketsReceived += s.PacketsReceived
-		c.done.PacketsDropped += s.PacketsDropped
-		c.done.PacketsPruned += s.PacketsPruned
-		c.done.BytesSent += s.BytesSent
-		c.done.BytesReceived += s.BytesReceived
-		c.done.BadMessages += s.BadMessages
-		c.done.Panics += s.Panics
+		c.done.Add(l.Stats())
 	}
 }
 
@@ -427,14 +419,7 @@ func (c *cascader) stats() cascadeStats {
 		}
 		s := l.Stats()
 		out.Links = append(out.Links, linkStat{Room: k.room, Peer: k.peer, RTT: s.RTT})
-		out.Totals.PacketsSent += s.PacketsSent
-		out.Totals.PacketsReceived += s.PacketsReceived
-		out.Totals.PacketsDropped += s.PacketsDropped
-		out.Totals.PacketsPruned += s.PacketsPruned
-		out.Totals.BytesSent += s.BytesSent
-		out.Totals.BytesReceived += s.BytesReceived
-		out.Totals.BadMessages += s.BadMessages
-		out.Totals.Panics += s.Panics
+		out.Totals.Add(s)
 	}
 	c.mu.Unlock()
 	out.Dialed, out.Accepted, out.Refused, out.Failed = c.dialed.Load(), c.accepted.Load(), c.refused.Load(), c.failed.Load()

@@ -250,8 +250,10 @@ func TestCascadeRouting(t *testing.T) {
 		if sa.Remotes != 2 || sb.Remotes != 2 || len(la.Links) != 2 || len(lb.Links) != 2 {
 			return fmt.Errorf("remotes A %d, B %d; links A %d, B %d; want 2 each", sa.Remotes, sb.Remotes, len(la.Links), len(lb.Links))
 		}
-		if la.Dialed != 2 || lb.Accepted != 2 {
-			return fmt.Errorf("A dialed %d, B accepted %d: want 2 (the smaller ID dials)", la.Dialed, lb.Accepted)
+		// The smaller ID dials (a link that dropped under load is dialed again: at least 2).
+		if la.Dialed < 2 || lb.Accepted < 2 || lb.Dialed != 0 || la.Accepted != 0 {
+			return fmt.Errorf("A dialed %d and accepted %d, B dialed %d and accepted %d: want A to dial, B to accept",
+				la.Dialed, la.Accepted, lb.Dialed, lb.Accepted)
 		}
 		return nil
 	})
@@ -262,7 +264,7 @@ func TestCascadeRouting(t *testing.T) {
 	body, _ := io.ReadAll(res.Body)
 	res.Body.Close()
 	metrics := string(body)
-	for _, want := range []string{"mcu_cascade_links 2", `mcu_cascade_links_total{result="dialed"} 2`,
+	for _, want := range []string{"mcu_cascade_links 2", `mcu_cascade_links_total{result="accepted"} 0`,
 		`mcu_cascade_link_rtt_seconds{peer="b",room="pinned"}`} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("A's metrics lack %q", want)
@@ -303,9 +305,15 @@ func TestCascadeRouting(t *testing.T) {
 			t.Errorf("%s: POST %s answered %d, want %d", c.name, c.path, got, c.want)
 		}
 	}
-	if s := b.eps.cluster.casc.stats(); len(s.Links) != 2 || s.Refused < 6 {
-		t.Errorf("after the bad requests B has %d links and refused %d, want 2 and >= 6", len(s.Links), s.Refused)
+	if s := b.eps.cluster.casc.stats(); s.Refused < 6 {
+		t.Errorf("B refused %d of the bad requests, want >= 6", s.Refused)
 	}
+	codectest.Require(t, 15*time.Second, func() error { // the bad requests broke no link
+		if n := len(b.eps.cluster.casc.stats().Links); n != 2 {
+			return fmt.Errorf("B has %d links, want 2", n)
+		}
+		return nil
+	})
 
 	// B's participants leave: its rooms close, the links end, A's remotes go; A keeps its rooms.
 	cat.Close(websocket.StatusNormalClosure, "bye")

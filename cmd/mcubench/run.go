@@ -170,32 +170,7 @@ func (r *runner) measure(ctx context.Context, tier Tier, n int) (run Run) {
 
 // join adds n participants, a few at a time. On error it closes those that joined.
 func (r *runner) join(ctx context.Context, srv *serverproc.Proc, n, frameRate int) ([]Participant, error) {
-	parts := make([]Participant, n)
-	errs := make([]error, n)
-	sem := make(chan struct{}, 4)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			jctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-			defer cancel()
-			p, err := r.load.Join(jctx, srv.URL(""), "bench", i, frameRate)
-			if err != nil {
-				errs[i] = fmt.Errorf("participant %d: join: %w", i, err)
-				return
-			}
-			parts[i] = p
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		closeAll(parts)
-		return nil, err
-	}
-	return parts, nil
+	return r.joinRange(ctx, srv.URL(""), 0, n, frameRate)
 }
 
 func closeAll(parts []Participant) {

@@ -145,6 +145,21 @@ type Stats struct {
 	Paused        int
 }
 
+// Add adds o's counters to s, for totals over several links (RTT and Paused, which are not counters,
+// are left as they are).
+func (s *Stats) Add(o Stats) {
+	s.PacketsSent += o.PacketsSent
+	s.PacketsReceived += o.PacketsReceived
+	s.PacketsDropped += o.PacketsDropped
+	s.PacketsPruned += o.PacketsPruned
+	s.BadMessages += o.BadMessages
+	s.Rejected += o.Rejected
+	s.KeyframeRequests += o.KeyframeRequests
+	s.BytesSent += o.BytesSent
+	s.BytesReceived += o.BytesReceived
+	s.Panics += o.Panics
+}
+
 // Message is a control message on the "cascade" data channel, JSON-encoded. Plain data.
 type Message struct {
 	// Type is "participant" (announced, or its mute state changed), "stream" (a stream starts: the

@@ -120,6 +120,33 @@ func check(me *party, others ...*party) error {
 	return nil
 }
 
+// link links room "r" of ma (dialing) and mb (accepting) over loopback and runs both ends until the
+// test ends (closing them then): it returns them and their Run results.
+func link(t *testing.T, ma, mb *mcu.MCU) (la, lb *Link, runErr chan error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ccfg := Config{IncludeLoopback: true, Interfaces: []string{"lo"}}
+	la, err := Dial(ctx, ma, "r", ccfg, SignalerFunc(func(ctx context.Context, offer string) (string, error) {
+		l, answer, err := Accept(ctx, mb, "r", ccfg, offer)
+		lb = l
+		return answer, err
+	}))
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	runErr = make(chan error, 2)
+	for _, l := range []*Link{la, lb} {
+		go func() { runErr <- l.Run(ctx) }()
+	}
+	t.Cleanup(func() {
+		_ = la.Close()
+		_ = lb.Close()
+		cancel()
+	})
+	return la, lb, runErr
+}
+
 func newMCU(t *testing.T) *mcu.MCU {
 	t.Helper()
 	return newMCUWith(t, nil)
@@ -166,26 +193,7 @@ func TestLink(t *testing.T) {
 		return errors.Join(check(a, a2, b, b2), check(a2, a, b, b2), check(b, a, a2, b2), check(b2, a, a2, b))
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	ccfg := Config{IncludeLoopback: true, Interfaces: []string{"lo"}}
-	var lb *Link
-	la, err := Dial(ctx, ma, "r", ccfg, SignalerFunc(func(ctx context.Context, offer string) (string, error) {
-		l, answer, err := Accept(ctx, mb, "r", ccfg, offer)
-		lb = l
-		return answer, err
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	runErr := make(chan error, 2)
-	for _, l := range []*Link{la, lb} {
-		go func() { runErr <- l.Run(ctx) }()
-	}
-	defer func() {
-		_ = la.Close()
-		_ = lb.Close()
-	}()
+	la, lb, runErr := link(t, ma, mb)
 
 	codectest.Require(t, 30*time.Second, checkAll)
 	for _, m := range []*mcu.MCU{ma, mb} {
@@ -279,25 +287,7 @@ func TestLinkPrunesInvisible(t *testing.T) {
 	b := join(t, mb, "B", 2, 910, codec.H264)
 	defer b.client.Close()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	ccfg := Config{IncludeLoopback: true, Interfaces: []string{"lo"}}
-	var lb *Link
-	la, err := Dial(ctx, ma, "r", ccfg, SignalerFunc(func(ctx context.Context, offer string) (string, error) {
-		l, answer, err := Accept(ctx, mb, "r", ccfg, offer)
-		lb = l
-		return answer, err
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range []*Link{la, lb} {
-		go func() { _ = l.Run(ctx) }()
-	}
-	defer func() {
-		_ = la.Close()
-		_ = lb.Close()
-	}()
+	la, _, _ := link(t, ma, mb)
 
 	// B sees one of A's cameras and hears both; A pauses the other.
 	var shown, hidden *party

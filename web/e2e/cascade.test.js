@@ -44,9 +44,10 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Harness, MCU_BIN } from './harness.js';
+import { api as nodeAPI, describePage, leaseOf, openSocket, stateOf, trackSockets } from './nodes.js';
 import {
   Fatal, PALETTE4, PARTICIPANTS4, freePort, nearestColour, pageFindColour, pageMeasureTones, pageSampleColours,
-  pageVideoState, tilePatches, toneVerdict, waitFor, writeFixtures,
+  tilePatches, toneVerdict, waitFor, writeFixtures,
 } from './helpers.js';
 
 const TEST_TIMEOUT_MS = 150000;
@@ -81,13 +82,8 @@ let room = '';
 
 // ---- what the servers say ----
 
-/** GET an /api/v1 path of a node with the admin token: the JSON body, or an error naming the status. */
-async function api(node, path) {
-  const r = await fetch(`${node.url}${path}`, { headers: { Authorization: `Bearer ${ADMIN_TOKEN}` }, signal: AbortSignal.timeout(3000) });
-  const body = await r.text();
-  if (!r.ok) throw new Error(`GET ${node.name} ${path}: HTTP ${r.status} ${body.slice(0, 200)}`);
-  return JSON.parse(body);
-}
+/** GET an /api/v1 path of a node with the admin token (nodes.js api). */
+const api = (node, path) => nodeAPI(node, path, ADMIN_TOKEN);
 
 /** The rooms a node serves, as "ROOM: P1,P2,P3(remote)" strings (participants sorted, kind shown if remote). */
 async function roomsOf(node) {
@@ -137,57 +133,9 @@ function cascadeText(node, c) {
 }
 
 /** Redis's lease of the room: {token, node, url}, or null when it has none. */
-async function lease() {
-  const v = await h.redis(redisSock, 'GET', `${KEY_PREFIX}lease:${room}`);
-  if (!v) return null;
-  const [token, node, url] = v.split(' ');
-  return { token, node, url };
-}
+const lease = () => leaseOf(h, redisSock, KEY_PREFIX, room);
 
 // ---- what the pages say ----
-
-/** Records the WebSockets a page opens (Playwright sees them; the page exposes none). */
-function trackSockets(peer) {
-  peer.sockets = [];
-  peer.page.on('websocket', (ws) => {
-    const s = { url: ws.url(), open: true, at: Date.now(), closedAt: 0 };
-    peer.sockets.push(s);
-    ws.on('close', () => {
-      s.open = false;
-      s.closedAt = Date.now();
-    });
-  });
-}
-
-/** The page's open WebSocket (the last one opened that has not closed), or null. */
-function openSocket(peer) {
-  return [...peer.sockets].reverse().find((s) => s.open) || null;
-}
-
-/** A page's state for failure messages. */
-async function describePage(peer) {
-  const sockets = peer.sockets.map((s) => `${s.url}${s.open ? ' (open)' : ''}`).join(', ');
-  try {
-    const s = await peer.page.evaluate(() => {
-      const text = (id) => document.getElementById(id)?.textContent?.trim() || '';
-      const pc = /** @type {any} */ (window).mcuPeer;
-      return {
-        origin: location.origin,
-        state: document.body.dataset.state,
-        status: text('status'),
-        banner: document.getElementById('banner')?.hidden ? '' : text('banner-text'),
-        left: document.getElementById('left-screen')?.hidden ? '' : `${text('left-title')}: ${text('left-text')}`,
-        roster: [...document.querySelectorAll('#roster li.participant .name')].map((n) => n.textContent?.trim()),
-        pc: pc ? `${pc.connectionState}/${pc.iceConnectionState}` : 'none',
-      };
-    });
-    const v = await peer.page.evaluate(pageVideoState, '#composite');
-    const logs = peer.console.slice(-6).join('\n    ');
-    return `${peer.name}: ${JSON.stringify(s)} sockets [${sockets}] composite ${JSON.stringify(v)}${logs ? `\n    console: ${logs}` : ''}`;
-  } catch (err) {
-    return `${peer.name}: cannot inspect page: ${err.message}; sockets [${sockets}]`;
-  }
-}
 
 /** Every page, the lease and members of R, each live node's cascade figures and rooms, each node's log tail. */
 async function describeAll() {
@@ -220,9 +168,6 @@ function nodeTail(node, lines = 15, cascadeLines = 8) {
 function wait(what, fn, timeoutMs, intervalMs = 200) {
   return waitFor(what, fn, { timeoutMs, intervalMs, describe: describeAll });
 }
-
-/** The page's body[data-state]. */
-const stateOf = (peer) => peer.page.evaluate(() => document.body.dataset.state);
 
 /** Participant indexes as "P1 + P2". */
 const names = (ks) => ks.map(name).join(' + ') || 'nobody';

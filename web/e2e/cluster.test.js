@@ -41,8 +41,9 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Harness, MCU_BIN } from './harness.js';
+import { api as nodeAPI, describePage, leaseOf, openSocket, stateOf, trackSockets } from './nodes.js';
 import {
-  Fatal, PARTICIPANTS, freePort, nearestColour, pageMeasureTones, pageSampleColours, pageVideoState, sleep, tilePatches,
+  Fatal, PARTICIPANTS, freePort, nearestColour, pageMeasureTones, pageSampleColours, sleep, tilePatches,
   toneVerdict, waitFor, writeFixtures,
 } from './helpers.js';
 
@@ -70,13 +71,8 @@ let room = '';
 
 // ---- what the servers say ----
 
-/** GET an /api/v1 path of a node with the admin token: the JSON body, or an error naming the status. */
-async function api(node, path) {
-  const r = await fetch(`${node.url}${path}`, { headers: { Authorization: `Bearer ${ADMIN_TOKEN}` }, signal: AbortSignal.timeout(3000) });
-  const body = await r.text();
-  if (!r.ok) throw new Error(`GET ${node.name} ${path}: HTTP ${r.status} ${body.slice(0, 200)}`);
-  return JSON.parse(body);
-}
+/** GET an /api/v1 path of a node with the admin token (nodes.js api). */
+const api = (node, path) => nodeAPI(node, path, ADMIN_TOKEN);
 
 /** The rooms a node serves, as "ROOM: P1,P2" strings. */
 async function roomsOf(node) {
@@ -100,57 +96,9 @@ async function ownerMetric(node) {
 }
 
 /** Redis's lease of the room: {token, node, url}, or null when it has none. */
-async function lease() {
-  const v = await h.redis(redisSock, 'GET', `${KEY_PREFIX}lease:${room}`);
-  if (!v) return null;
-  const [token, node, url] = v.split(' ');
-  return { token, node, url };
-}
+const lease = () => leaseOf(h, redisSock, KEY_PREFIX, room);
 
 // ---- what the pages say ----
-
-/** Records the WebSockets a page opens (Playwright sees them; the page exposes none). */
-function trackSockets(peer) {
-  peer.sockets = [];
-  peer.page.on('websocket', (ws) => {
-    const s = { url: ws.url(), open: true, at: Date.now(), closedAt: 0 };
-    peer.sockets.push(s);
-    ws.on('close', () => {
-      s.open = false;
-      s.closedAt = Date.now();
-    });
-  });
-}
-
-/** The page's open WebSocket (the last one opened that has not closed), or null. */
-function openSocket(peer) {
-  return [...peer.sockets].reverse().find((s) => s.open) || null;
-}
-
-/** A page's state for failure messages. */
-async function describePage(peer) {
-  const sockets = peer.sockets.map((s) => `${s.url}${s.open ? ' (open)' : ''}`).join(', ');
-  try {
-    const s = await peer.page.evaluate(() => {
-      const text = (id) => document.getElementById(id)?.textContent?.trim() || '';
-      const pc = /** @type {any} */ (window).mcuPeer;
-      return {
-        origin: location.origin,
-        state: document.body.dataset.state,
-        status: text('status'),
-        banner: document.getElementById('banner')?.hidden ? '' : text('banner-text'),
-        left: document.getElementById('left-screen')?.hidden ? '' : `${text('left-title')}: ${text('left-text')}`,
-        roster: [...document.querySelectorAll('#roster li.participant .name')].map((n) => n.textContent?.trim()),
-        pc: pc ? `${pc.connectionState}/${pc.iceConnectionState}` : 'none',
-      };
-    });
-    const v = await peer.page.evaluate(pageVideoState, '#composite');
-    const logs = peer.console.slice(-6).join('\n    ');
-    return `${peer.name}: ${JSON.stringify(s)} sockets [${sockets}] composite ${JSON.stringify(v)}${logs ? `\n    console: ${logs}` : ''}`;
-  } catch (err) {
-    return `${peer.name}: cannot inspect page: ${err.message}; sockets [${sockets}]`;
-  }
-}
 
 /** Every page, the lease, and each node's log tail. */
 async function describeAll() {
@@ -163,9 +111,6 @@ async function describeAll() {
 function wait(what, fn, timeoutMs, intervalMs = 200) {
   return waitFor(what, fn, { timeoutMs, intervalMs, describe: describeAll });
 }
-
-/** The page's body[data-state]. */
-const stateOf = (peer) => peer.page.evaluate(() => document.body.dataset.state);
 
 /**
  * What a page's composite shows against the grid of the participants `want` (indexes, left to right):
