@@ -108,21 +108,29 @@ func (p *Participant) VideoFramesDecoded() uint64 { return p.framesDecoded.Load(
 // compositor, asking the sender for a keyframe when the track starts and whenever the decoder needs one.
 //
 // While the participant is visible to nobody (mixer.Compositor.Visible) or has its camera off, it keeps reading RTP (so that
-// pion's NACK, report and TWCC interceptors keep working) and assembling frames, but decodes nothing.
-// When the participant becomes visible again the decoder is told its references are gone (Lost), and a
-// PLI goes out at once, regardless of the rate limit, so that a fresh picture replaces the compositor's
-// placeholder within a round trip.
+// pion's NACK, report and TWCC interceptors keep working) and assembling frames, but decodes nothing, and
+// its decoder is closed (its memory freed). When the participant becomes visible again a new decoder is
+// opened, and a PLI goes out at once, regardless of the rate limit, so that a fresh picture replaces the
+// compositor's placeholder within a round trip.
 //
 // A camera's packets go to the room's forwarders as they are read (forward.go), visible or not, and a
 // keyframe a link asks for (MCU.RequestKeyframe) is asked of the sender like the MCU's own.
 func (p *Participant) readVideo(read rtpReader, sendPLI func() error, c codec.VideoCodec, depacketizer rtp.Depacketizer,
 	to videoTarget) {
-	dec, err := av.NewVideoDecoder(c, av.WithMaxSize(p.m.cfg.MaxInputWidth, p.m.cfg.MaxInputHeight))
+	open := func() (*av.VideoDecoder, error) {
+		return av.NewVideoDecoder(c, av.WithMaxSize(p.m.cfg.MaxInputWidth, p.m.cfg.MaxInputHeight))
+	}
+	dec, err := open()
 	if err != nil {
 		p.log.Error("new video decoder", "codec", c, "err", err)
 		return
 	}
-	defer dec.Close()
+	defer func() {
+		if dec != nil {
+			dec.Close()
+		}
+	}()
+	var reopenFailed time.Time // when opening the decoder again last failed
 	p.m.stats.VideoDecoders.Add(1)
 	defer p.m.stats.VideoDecoders.Add(-1)
 	idle := false // the participant is visible to nobody: frames are not decoded
@@ -148,13 +156,32 @@ func (p *Participant) readVideo(read rtpReader, sendPLI func() error, c codec.Vi
 	emit := func(data []byte, lost bool) {
 		// Nothing to decode for a participant visible to nobody or whose camera is off; when that ends, the
 		// decoder's references are gone and a keyframe is asked for at once.
+		// The decoder itself is closed meanwhile (its pictures and references are 2-3 MB at 360p, and a
+		// large room has many participants visible to nobody) and opened again when it is needed.
 		if !p.r.video.Visible(to.id) || to.off() {
 			if !idle {
 				idle = true
 				p.m.stats.VideoDecodersActive.Add(-1)
+				if dec != nil {
+					dec.Close()
+					dec = nil
+				}
 			}
 			p.m.stats.VideoFramesNotDecoded.Add(1)
 			return
+		}
+		if dec == nil {
+			if time.Since(reopenFailed) < time.Second {
+				p.m.stats.VideoFramesNotDecoded.Add(1)
+				return
+			}
+			if dec, err = open(); err != nil {
+				reopenFailed = time.Now()
+				p.m.stats.DecodeErrors.Add(1)
+				p.log.Warn("open video decoder again", "codec", c, "err", err)
+				p.m.stats.VideoFramesNotDecoded.Add(1)
+				return
+			}
 		}
 		if idle {
 			idle = false

@@ -49,7 +49,7 @@ type Stats struct {
 	// Large rooms: the video of a participant visible to nobody is read but not decoded (ingest.go).
 	VideoFramesDecoded    uint64 // incoming video frames given to a decoder
 	VideoFramesNotDecoded uint64 // incoming video frames skipped: their sender was visible to nobody or had its camera off
-	VideoDecodersActive   int    // incoming video tracks whose sender is visible now (VideoDecoders minus the idle)
+	VideoDecodersActive   int    // incoming video tracks whose sender is visible now, with a decoder open (VideoDecoders minus the idle, whose decoders are closed)
 
 	// AudioLatency is the latency the mixer adds: from the arrival of an audio packet to the sending of the
 	// first mix that contains it (for the longest-waiting voice of each tick).
