@@ -92,10 +92,10 @@ func (m *MCU) newAPI() (*webrtc.API, error) {
 	// Registered before pion's defaults, so the NACK responder wraps it and sees NACKs without what is
 	// not worth resending (nackfilter.go).
 	ir.Add(nackfilter.Factory{Filtered: &m.stats.NACKsFiltered})
-	// The NACK responder keeps the last nackHistory packets of each outgoing video stream to resend:
-	// pion's default of 1024 held about 1.5 MB per receiver, most of the server's Go heap.
+	// The NACK responder keeps the last nackfilter.History packets of each outgoing video stream to
+	// resend, not pion's 1024 (their copies were most of the server's Go heap).
 	if err := webrtc.RegisterDefaultInterceptorsWithOptions(me, ir, webrtc.WithInterceptorLoggerFactory(lf),
-		webrtc.WithNackResponderOptions(nack.ResponderSize(nackHistory))); err != nil {
+		webrtc.WithNackResponderOptions(nack.ResponderSize(nackfilter.History))); err != nil {
 		return nil, fmt.Errorf("register interceptors: %w", err)
 	}
 
@@ -590,10 +590,6 @@ func (w *webrtcTransport) close() {
 		w.p.log.Warn("peer connection still closing: not waiting longer", "after", closeWait)
 	}
 }
-
-// nackHistory is how many sent packets of a video stream can be resent on a NACK: at 1.5 Mbit/s (about
-// 140 packets a second) 1.8 s of history, several round trips even on a slow path.
-const nackHistory = 256
 
 // closeWait bounds how long a leaving WebRTC participant waits for pion to finish closing.
 const closeWait = 2 * time.Second

@@ -12,7 +12,7 @@ import (
 )
 
 // Retransmission limits. pion's NACK responder resends a packet each time it is asked (once per RTT,
-// which is about nothing on a LAN) for as long as the packet is in its 1024-packet buffer, and a receiver
+// which is about nothing on a LAN) for as long as the packet is in its buffer (History packets), and a receiver
 // keeps asking for a packet the bottleneck dropped until it arrives. On a congested link that is a loop:
 // after a step down to audio only, the video sent before the step was still being resent at more than
 // the link's rate, and the loss it caused kept the bandwidth estimate down. The filter below sits inside
@@ -23,10 +23,13 @@ const (
 	nackMaxAge = time.Second
 	// nackMaxResends: how often one packet is resent at most.
 	nackMaxResends = 2
-	// nackLogSize: how many recent packets per stream the filter remembers (a power of two, like the
-	// responder's buffer).
-	nackLogSize = 1024
 )
+
+// History is how many recent packets per stream the filter remembers, and the size the caller gives
+// the NACK responder's buffer (nack.ResponderSize), so that both know the same packets: a power of two.
+// At 1.5 Mbit/s (about 140 packets a second) it is 1.8 s of history, several round trips even on a slow
+// path; pion's default of 1024 held about 1.5 MB of copies per receiver.
+const History = 256
 
 // Factory makes one filter per PeerConnection. Register it before pion's default interceptors so that
 // it runs inside the NACK responder: the responder then sees the filtered NACKs. Safe for concurrent use.
@@ -50,14 +53,14 @@ type nackFilter struct {
 	streams map[uint32]*sentLog // by media SSRC
 }
 
-// sentLog remembers, per sequence number modulo nackLogSize, when a stream's packet was first sent and
+// sentLog remembers, per sequence number modulo History, when a stream's packet was first sent and
 // how often it was resent since.
 type sentLog struct {
 	init    bool
 	highest uint16 // the newest sequence number sent
-	seq     [nackLogSize]uint16
-	at      [nackLogSize]time.Time
-	resends [nackLogSize]uint8
+	seq     [History]uint16
+	at      [History]time.Time
+	resends [History]uint8
 }
 
 // BindLocalStream records the first sending of every packet of the stream. Retransmissions without RTX
@@ -74,7 +77,7 @@ func (f *nackFilter) BindLocalStream(info *interceptor.StreamInfo, w interceptor
 			f.mu.Lock()
 			if !l.init || int16(h.SequenceNumber-l.highest) > 0 {
 				l.init, l.highest = true, h.SequenceNumber
-				i := h.SequenceNumber % nackLogSize
+				i := h.SequenceNumber % History
 				l.seq[i], l.at[i], l.resends[i] = h.SequenceNumber, now, 0
 			}
 			f.mu.Unlock()
@@ -123,7 +126,7 @@ func (f *nackFilter) filter(nack *rtcp.TransportLayerNack) {
 	l := f.streams[nack.MediaSSRC]
 	for _, pair := range nack.Nacks {
 		pair.Range(func(seq uint16) bool {
-			i := seq % nackLogSize
+			i := seq % History
 			if l == nil || !l.init || l.seq[i] != seq || l.at[i].IsZero() || now.Sub(l.at[i]) > nackMaxAge ||
 				l.resends[i] >= nackMaxResends {
 				struck++
