@@ -292,8 +292,10 @@ func (p *Participant) applyTier(reason string) error {
 		p.log.Info("tier changed", "tier", p.tierName(i), "from", p.tierName(int(old)), "max_bitrate", caps.MaxBitrate,
 			"reason", reason)
 	}
-	if i < 0 || !p.mediaUp() {
-		p.r.video.RemoveReceiver(p.id) // audio only, or not connected yet
+	if i < 0 || !p.mediaUp() || p.t.videoEncoding().none() {
+		// Audio only (by tier, or a phone that takes no video, or holds it), or not connected yet: nothing
+		// is composed for it.
+		p.r.video.RemoveReceiver(p.id)
 		return nil
 	}
 	opts := p.r.receiverOptions(layout, i)

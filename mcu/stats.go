@@ -33,11 +33,13 @@ type Stats struct {
 	VideoFramesIn      uint64 // decoded incoming pictures handed to a compositor
 	VideoFramesDropped uint64 // composed pictures an output encoder did not take in time
 	VideoFramesOut     uint64 // encoded composed pictures
-	AudioPacketsLost   uint64 // incoming audio packets missing in sequence (concealed)
-	DecodeErrors       uint64 // incoming frames that failed to decode
-	PLIsSent           uint64 // keyframe requests sent to publishers
-	KeyframesForced    uint64 // IDRs forced on output encoders (keyframe requests and new receivers)
-	WriteErrors        uint64 // samples that failed to go out (closed or unbound tracks)
+	// VideoFramesComposed counts the pictures the open rooms' compositors drew (a room's count goes with it).
+	VideoFramesComposed uint64
+	AudioPacketsLost    uint64 // incoming audio packets missing in sequence (concealed)
+	DecodeErrors        uint64 // incoming frames that failed to decode
+	PLIsSent            uint64 // keyframe requests sent to publishers
+	KeyframesForced     uint64 // IDRs forced on output encoders (keyframe requests and new receivers)
+	WriteErrors         uint64 // samples that failed to go out (closed or unbound tracks)
 
 	AudioEncoders int // audio encoders running now (one per distinct mix and audio class), all rooms
 	VideoEncoders int // video encoders running now (one per compositor output and codec), all rooms
@@ -207,6 +209,7 @@ func (m *MCU) Stats() Stats {
 		}
 		s.AudioEncoders += rs.AudioEncoders
 		s.VideoEncoders += rs.VideoEncoders
+		s.VideoFramesComposed += r.video.Stats().Composed
 		for _, p := range ps {
 			p.t.addStats(&s)
 			if p.remote {
