@@ -163,6 +163,7 @@ fuzz: deps
 
 bench: deps
 	go test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) ./codec/... ./mixer/...
+	go test -run='^$$' -bench=AudioOnlyCalls -benchtime=10x ./mcu/
 
 clean:
 	rm -rf $(BIN)
