@@ -15,13 +15,20 @@
 // drops and round trip beside each node's CPU, memory, downstream and mixer latency, and (unless
 // -single=false) the same room on one server right after, for the ratio of CPU.
 //
-// The report is Markdown on stdout (and -out FILE), and JSON with -json FILE.
+// During each window it also takes a CPU profile of the server (its -debug-addr profiler, over the first
+// -profile seconds) and splits the sampled CPU by stage: video decoding, composing, video encoding, audio,
+// RTP/SRTP/network, the Go runtime, other (stages.go, pprof.go); the profiles stay in the log directory.
+//
+// The report is Markdown on stdout (and -out FILE), JSON with -json FILE, and an SVG chart with -chart
+// FILE (by default FILE.svg beside -out FILE.md): per tier the server's and ffmpeg's cores against N and
+// the mixer latency percentiles against N (chart.go).
 //
 //	go run ./cmd/mcubench -server bin/mcu -n 2,4,9 -window 10s
 //	go run ./cmd/mcubench -server bin/mcu -cascade -n 20,40 -window 10s
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -52,7 +59,9 @@ func main() {
 
 type options struct {
 	server, tiers, counts, ffmpeg, out, jsonOut, logDir string
+	chart                                               string
 	step, maxN, visibleTiles, ffThreads, ffFrames       int
+	profileMax                                          int
 	window, warmup, joinTimeout                         time.Duration
 	skipFFmpeg                                          bool
 	cascade, single                                     bool
@@ -83,6 +92,10 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.ffFrames, "ffmpeg-frames", 300, "frames ffmpeg encodes per output")
 	fs.StringVar(&o.out, "out", "", "also write the Markdown report to this file")
 	fs.StringVar(&o.jsonOut, "json", "", "write the report as JSON to this file")
+	fs.StringVar(&o.chart, "chart", "", "write a chart (SVG) of cores and mixer latency against N to this file "+
+		"(default with -out FILE.md: FILE.svg beside it)")
+	fs.IntVar(&o.profileMax, "profile", 10, "take a CPU profile of the server over the first this many seconds "+
+		"of each window, for the CPU per stage (0 = none)")
 	fs.StringVar(&o.logDir, "logdir", "", "directory for the server logs and ffmpeg inputs (default: a new temporary directory, kept)")
 	fs.BoolVar(&o.cascade, "cascade", false, "measure one room over two nodes of a cluster (N/2 participants on each, "+
 		"linked), with redis-server; no ffmpeg anchor. Defaults then: -tiers "+cascadeTiers+" -n "+cascadeCounts+" -step 0")
@@ -111,8 +124,13 @@ func parseFlags(args []string) (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	if o.window <= 0 || o.warmup < 0 || o.ffFrames <= 0 || o.ffThreads < 0 {
-		return o, fmt.Errorf("-window, -ffmpeg-frames must be positive; -warmup, -ffmpeg-threads not negative")
+	if o.window <= 0 || o.warmup < 0 || o.ffFrames <= 0 || o.ffThreads < 0 || o.profileMax < 0 {
+		return o, fmt.Errorf("-window, -ffmpeg-frames must be positive; -warmup, -ffmpeg-threads, -profile not negative")
+	}
+	if o.chart == "" && o.out != "" {
+		if o.chart = strings.TrimSuffix(o.out, filepath.Ext(o.out)) + ".svg"; o.chart == o.out {
+			o.chart = o.out + ".svg"
+		}
 	}
 	return o, nil
 }
@@ -167,7 +185,7 @@ func run(args []string) error {
 	r := &runner{
 		server: o.server, redis: o.redis, visibleTiles: o.visibleTiles, warmup: o.warmup, window: o.window,
 		joinTimeout: o.joinTimeout, logDir: o.logDir, load: botLoad{bots}, log: log,
-		http: &http.Client{Timeout: 5 * time.Second},
+		http: &http.Client{Timeout: 5 * time.Second}, profileMax: o.profileMax,
 	}
 	inputs := &anchorInputs{ffmpeg: o.ffmpeg, dir: o.logDir, frames: o.ffFrames}
 	ffmpeg := ""
@@ -281,6 +299,15 @@ func writeReport(rep *Report, o options) error {
 			return err
 		}
 		if err := os.WriteFile(o.jsonOut, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	if o.chart != "" && len(rep.Runs) > 0 {
+		var b bytes.Buffer
+		if err := rep.WriteChart(&b); err != nil {
+			return err
+		}
+		if err := os.WriteFile(o.chart, b.Bytes(), 0o644); err != nil {
 			return err
 		}
 	}

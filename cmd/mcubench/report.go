@@ -171,6 +171,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		} else {
 			b.WriteString("\nLargest N in real time: **none** of those tried.\n")
 		}
+		writeStageTable(b, r.Runs, t)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -199,6 +200,44 @@ func writeRow(b *strings.Builder, r Run) {
 		r.N, r.ServerCores, r.LoadCores, r.OtherCores, float64(r.RSSBytes)/(1<<20), d.FPSMin, d.FPSAvg, d.MissingFrames,
 		d.Freezes, d.AudioUnderruns, d.AudioPacketsLost, pq(r.AudioLatency), pq(r.VideoLatency),
 		r.VideoEncoders, r.AudioEncoders, anchor, ratio, verdict)
+}
+
+// writeStageTable writes where the server's CPU went in tier t's runs, from their CPU profiles; nothing
+// when no run of t has a profile or a profile failure.
+func writeStageTable(b *strings.Builder, runs []Run, t Tier) {
+	if !slices.ContainsFunc(runs, func(r Run) bool { return r.Tier == t && (r.Stages != nil || r.StagesError != "") }) {
+		return
+	}
+	b.WriteString("\nServer CPU by stage, % of the CPU a profile sampled over the window's first seconds (each stack " +
+		"counted to its leaf-most recognized frame; \"sampled\" is the profile's CPU over what /proc measured in the same time):\n\n")
+	b.WriteString("| N | profiled | sampled |")
+	for _, st := range stageOrder {
+		fmt.Fprintf(b, " %s |", st)
+	}
+	b.WriteString("\n|---|---|---|" + strings.Repeat("---|", len(stageOrder)) + "\n")
+	for _, r := range runs {
+		if r.Tier != t || (r.Stages == nil && r.StagesError == "") {
+			continue
+		}
+		c := r.Stages
+		if c == nil || c.CPU == 0 {
+			why := r.StagesError
+			if why == "" {
+				why = "no samples"
+			}
+			fmt.Fprintf(b, "| %d | failed: %s | - |%s\n", r.N, cell(why), strings.Repeat(" - |", len(stageOrder)))
+			continue
+		}
+		sampled := "-"
+		if measured := r.ServerCores * c.Duration.Seconds(); measured > 0 {
+			sampled = fmt.Sprintf("%.0f%%", 100*c.CPU.Seconds()/measured)
+		}
+		fmt.Fprintf(b, "| %d | %.0fs | %s |", r.N, c.Duration.Seconds(), sampled)
+		for _, st := range stageOrder {
+			fmt.Fprintf(b, " %s |", stageCell(c.Share(st)))
+		}
+		b.WriteString("\n")
+	}
 }
 
 // humanBitrate writes a bitrate for people: 1.5 Mbit/s, 500 kbit/s.

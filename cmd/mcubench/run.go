@@ -54,6 +54,10 @@ type Run struct {
 	AnchorError string        `json:"ffmpeg_error,omitempty"`
 	// Ratio is ServerCores / Anchor.Cores.
 	Ratio float64 `json:"ratio,omitempty"`
+	// Stages is where the server's CPU went, from a CPU profile taken during the window (see stages.go);
+	// StagesError says why there is none when the profile failed.
+	Stages      *CPUStages `json:"cpu_stages,omitempty"`
+	StagesError string     `json:"cpu_stages_error,omitempty"`
 }
 
 // Participant is one synthetic participant in the room, as the runner needs it.
@@ -80,9 +84,11 @@ type runner struct {
 	window       time.Duration
 	joinTimeout  time.Duration // for all participants to receive video, on top of one second each
 	logDir       string
-	load         Load
-	log          *slog.Logger
-	http         *http.Client
+	// profileMax bounds the CPU profile taken during each window, in seconds (0 = no profile).
+	profileMax int
+	load       Load
+	log        *slog.Logger
+	http       *http.Client
 }
 
 // args returns the server's flags for tier and n participants.
@@ -105,8 +111,9 @@ func (r *runner) measure(ctx context.Context, tier Tier, n int) (run Run) {
 	run = Run{Tier: tier, N: n}
 	log := r.log.With("tier", tier.String(), "n", n)
 	run.ServerLog = filepath.Join(r.logDir, fmt.Sprintf("server-%s-%d.log", tier.Canvas(), n))
+	profSeconds := profileSeconds(r.window, r.profileMax)
 	srv, err := serverproc.Start(ctx, serverproc.Options{Bin: r.server, Args: r.args(tier, n),
-		LogPath: run.ServerLog, Timeout: 10 * time.Second})
+		LogPath: run.ServerLog, Timeout: 10 * time.Second, DebugAddr: profSeconds > 0})
 	if err != nil {
 		run.Error = err.Error()
 		run.RealTime, run.NotRealTime = judge(&run)
@@ -140,6 +147,23 @@ func (r *runner) measure(ctx context.Context, tier Tier, n int) (run Run) {
 		return run
 	}
 	log.Info("measuring", "window", r.window)
+	if profSeconds > 0 {
+		// The profile runs beside the window, from its start; the run waits for it before the server stops.
+		prof := make(chan profileResult, 1)
+		path := filepath.Join(r.logDir, fmt.Sprintf("cpu-%s-%d.pb.gz", tier.Canvas(), n))
+		go func() {
+			b, err := fetchProfile(ctx, srv.DebugURL("/debug/pprof/profile"), profSeconds, path)
+			prof <- profileResult{path, b, err}
+		}()
+		defer func() { // before the deferred stop above
+			res := <-prof
+			var err error
+			if run.Stages, err = res.stages(run.ServerCores); err != nil {
+				run.StagesError = err.Error()
+				log.Warn("cpu stages", "err", err)
+			}
+		}()
+	}
 	if err := sleep(ctx, srv, r.window); err != nil {
 		run.Error = err.Error()
 		return run
