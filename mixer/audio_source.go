@@ -84,10 +84,12 @@ func (s *AudioSource) WriteAt(pcm []int16, arrived time.Time) error {
 	return nil
 }
 
-// trimLocked drops a quiet frame when the ring held trimMinFrames or more at every tick of the last
-// trimWindow ticks (see trimMinFrames). Once the window is over it stays armed, looking at each tick's
-// oldest frame, until a quiet one comes (dropped) or the ring runs low (a new window starts). Called at
-// each tick before the read.
+// trimLocked drops a frame when the ring held trimMinFrames or more at every tick of the last
+// trimWindow ticks (see trimMinFrames): a quiet one, or any one while the source is not in the mix (it
+// contributed to no mix last tick: nobody hears what is dropped, and the source enters the mix later
+// with less delay). Once the window is over it stays armed, looking at each tick's oldest frame, until
+// one can be dropped or the ring runs low (a new window starts). Called at each tick before the read,
+// on the mixing goroutine (which owns contributing).
 func (s *AudioSource) trimLocked() {
 	if s.buffering {
 		s.ticks = 0
@@ -104,7 +106,7 @@ func (s *AudioSource) trimLocked() {
 		s.ticks = 0
 		return
 	}
-	if quiet(&s.ring[s.head]) {
+	if !s.contributing || quiet(&s.ring[s.head]) {
 		s.head = (s.head + 1) % inputBufferFrames
 		s.count--
 		s.stats.trimmed.Add(1)

@@ -854,3 +854,52 @@ func TestAudioTrimsExcessLatency(t *testing.T) {
 		})
 	}
 }
+
+// TestAudioTrimsUnheardSources: of five loud sources with a burst behind them, the four in the mix
+// (MaxMixedSpeakers) keep their frames (cutting speech is a click), the fifth, heard by nobody, is
+// trimmed to 2 frames like a quiet one.
+func TestAudioTrimsUnheardSources(t *testing.T) {
+	cfg := DefaultAudioConfig()
+	m, _ := newTestAudioMixer(t, cfg)
+	var srcs []*AudioSource
+	for _, id := range []ParticipantID{"a", "b", "c", "d", "e"} {
+		src, err := m.AddSource(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srcs = append(srcs, src)
+	}
+	write := func() {
+		for _, src := range srcs {
+			if err := src.Write(constFrame(3000)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for range 4 {
+		write()
+	}
+	for range 3*trimWindow + 2 {
+		write()
+		m.mixOnce()
+	}
+	if cfg.MaxMixedSpeakers != 4 {
+		t.Fatalf("MaxMixedSpeakers %d: the test assumes 4", cfg.MaxMixedSpeakers)
+	}
+	st := m.Stats()
+	if st.InputFramesTrimmed != 3 || st.Underruns != 0 {
+		t.Errorf("trimmed %d frames with %d underruns, want the unheard source's 3 and none", st.InputFramesTrimmed, st.Underruns)
+	}
+	for _, src := range srcs {
+		src.mu.Lock()
+		n := src.count
+		src.mu.Unlock()
+		want := 4 // after the tick's read: the burst of 4 kept (one in, one out per tick)
+		if src.id == "e" {
+			want = 1 // 2 at the tick, as a quiet source is trimmed to
+		}
+		if n != want {
+			t.Errorf("source %s holds %d frames, want %d", src.id, n, want)
+		}
+	}
+}
