@@ -31,7 +31,10 @@ import (
 type rtpTransport struct {
 	p *Participant
 
-	audio, video *rtpio.Stream // nil: not negotiated (yet)
+	// The streams (nil: not negotiated yet). A renegotiation may add one while the stats, the timeout
+	// watch and a leave read them: it is stored only while the participant is not closing (p.mu), so a
+	// leave's closeStreams never misses one.
+	audio, video atomic.Pointer[rtpio.Stream]
 
 	// The senders, replaced when a renegotiation changes the payload type or packetization. The audio
 	// sender is written by the room's mixer goroutine only. Video may briefly come from two outputs
@@ -62,10 +65,12 @@ func (m *MCU) JoinRTP(roomName, displayName string, l ParticipantListener, media
 	p.kind = "sip"
 	t := &rtpTransport{p: p}
 	p.t = t
-	if err := t.open(m.cfg, media); err != nil {
-		t.closeStreams()
+	audio, video, err := t.open(m.cfg, media)
+	if err != nil {
 		return nil, RTPLocal{}, fmt.Errorf("join room %q: %w", roomName, err)
 	}
+	t.audio.Store(audio)
+	t.video.Store(video)
 	t.applyMedia(media)
 	if err := m.join(roomName, p); err != nil {
 		return nil, RTPLocal{}, err
@@ -100,18 +105,35 @@ func (p *Participant) UpdateRTP(media RTPMedia) (RTPLocal, error) {
 		return RTPLocal{}, fmt.Errorf("update rtp: %w", ErrClosed)
 	}
 	p.mu.Unlock()
-	hadAudio, hadVideo := t.audio != nil, t.video != nil
-	if err := t.open(p.m.cfg, media); err != nil {
+	audio, video, err := t.open(p.m.cfg, media)
+	if err != nil {
 		return RTPLocal{}, fmt.Errorf("update rtp: %w", err)
 	}
+	p.mu.Lock()
+	if p.closing { // it left meanwhile: its leave closed the streams it had, these are ours to close
+		p.mu.Unlock()
+		for _, s := range []*rtpio.Stream{audio, video} {
+			if s != nil {
+				_ = s.Close()
+			}
+		}
+		return RTPLocal{}, fmt.Errorf("update rtp: %w", ErrClosed)
+	}
+	if audio != nil {
+		t.audio.Store(audio)
+	}
+	if video != nil {
+		t.video.Store(video)
+	}
+	p.mu.Unlock()
 	t.applyMedia(media)
 	p.mu.Lock()
 	p.sdpCaps = rtpCaps(p.m.cfg, media)
 	if !p.closing {
-		if !hadAudio && t.audio != nil {
+		if audio != nil {
 			t.startAudio()
 		}
-		if !hadVideo && t.video != nil {
+		if video != nil {
 			t.startVideo()
 		}
 	}
@@ -149,44 +171,44 @@ func rtpCaps(cfg Config, media RTPMedia) Caps {
 	return c
 }
 
-// open opens the streams media has and the peer has not yet. Called before the participant's readers
-// start or with negMu held.
-func (t *rtpTransport) open(cfg Config, media RTPMedia) error {
+// open opens the streams media has and the peer has not yet, and returns them (nil: none new); the
+// caller stores them. On error it closes what it opened. Called before the participant's readers start
+// or with negMu held.
+func (t *rtpTransport) open(cfg Config, media RTPMedia) (audio, video *rtpio.Stream, err error) {
 	bind := netip.IPv4Unspecified()
 	if cfg.RTPAddress != "" {
 		a, err := netip.ParseAddr(cfg.RTPAddress)
 		if err != nil {
-			return fmt.Errorf("rtp address: %w", err)
+			return nil, nil, fmt.Errorf("rtp address: %w", err)
 		}
 		bind = a
 	}
-	if media.Audio != nil && t.audio == nil {
-		s, err := rtpio.NewStream(bind, cfg.RTPPortMin, cfg.RTPPortMax)
-		if err != nil {
-			return fmt.Errorf("audio stream: %w", err)
+	if media.Audio != nil && t.audio.Load() == nil {
+		if audio, err = rtpio.NewStream(bind, cfg.RTPPortMin, cfg.RTPPortMax); err != nil {
+			return nil, nil, fmt.Errorf("audio stream: %w", err)
 		}
-		s.SetStrict()
-		t.audio = s
+		audio.SetStrict()
 	}
-	if media.Video != nil && t.video == nil {
-		s, err := rtpio.NewStream(bind, cfg.RTPPortMin, cfg.RTPPortMax)
-		if err != nil {
-			return fmt.Errorf("video stream: %w", err)
+	if media.Video != nil && t.video.Load() == nil {
+		if video, err = rtpio.NewStream(bind, cfg.RTPPortMin, cfg.RTPPortMax); err != nil {
+			if audio != nil {
+				_ = audio.Close()
+			}
+			return nil, nil, fmt.Errorf("video stream: %w", err)
 		}
-		s.SetStrict()
-		t.video = s
+		video.SetStrict()
 	}
-	return nil
+	return audio, video, nil
 }
 
 // local returns the streams' addresses.
 func (t *rtpTransport) local() RTPLocal {
 	var l RTPLocal
-	if t.audio != nil {
-		l.Audio = t.audio.LocalAddr()
+	if s := t.audio.Load(); s != nil {
+		l.Audio = s.LocalAddr()
 	}
-	if t.video != nil {
-		l.Video = t.video.LocalAddr()
+	if s := t.video.Load(); s != nil {
+		l.Video = s.LocalAddr()
 	}
 	return l
 }
@@ -194,7 +216,7 @@ func (t *rtpTransport) local() RTPLocal {
 // totals returns the packets the peer's streams received, dropped (RTP: not RTP, a payload type or a
 // source not allowed, maybe cut; RTCP datagrams are not counted) and sent.
 func (t *rtpTransport) totals() (received, dropped, sent, unsent uint64) {
-	for _, s := range []*rtpio.Stream{t.audio, t.video} {
+	for _, s := range []*rtpio.Stream{t.audio.Load(), t.video.Load()} {
 		if s == nil {
 			continue
 		}
@@ -230,7 +252,7 @@ func (t *rtpTransport) close() {
 
 // closeStreams closes the streams' sockets.
 func (t *rtpTransport) closeStreams() {
-	for _, s := range []*rtpio.Stream{t.audio, t.video} {
+	for _, s := range []*rtpio.Stream{t.audio.Load(), t.video.Load()} {
 		if s != nil {
 			_ = s.Close()
 		}
@@ -267,15 +289,16 @@ func (t *rtpTransport) applyMedia(media RTPMedia) {
 	if a := m.Audio; a != nil {
 		a2 := *a
 		m.Audio = &a2
-		t.audio.SetSignalingAddr(m.SignalingAddr)
-		t.audio.SetRemote(a.Remote)
+		as := t.audio.Load() // stored before: media with audio opened it
+		as.SetSignalingAddr(m.SignalingAddr)
+		as.SetRemote(a.Remote)
 		pts := []uint8{a.PayloadType}
 		if a.DTMFPayloadType != 0 {
 			pts = append(pts, a.DTMFPayloadType)
 		}
-		t.audio.SetPayloadTypes(a.Codec.ClockRate(), pts...)
+		as.SetPayloadTypes(a.Codec.ClockRate(), pts...)
 		if old == nil || old.Audio == nil || old.Audio.PayloadType != a.PayloadType || old.Audio.Codec != a.Codec {
-			next := rtpio.NewAudioSender(t.audio, a.PayloadType, a.Codec.ClockRate())
+			next := rtpio.NewAudioSender(as, a.PayloadType, a.Codec.ClockRate())
 			t.audioMu.Lock() // the writer only tries it: this waits for at most one packet
 			if prev := t.audioOut.Load(); prev != nil {
 				next.ContinueFrom(prev, a.Codec.ClockRate())
@@ -287,12 +310,13 @@ func (t *rtpTransport) applyMedia(media RTPMedia) {
 	if v := m.Video; v != nil {
 		v2 := *v
 		m.Video = &v2
-		t.video.SetSignalingAddr(m.SignalingAddr)
-		t.video.SetRemote(v.Remote)
-		t.video.SetPayloadTypes(rtpio.VideoClockRate, v.PayloadType)
+		vs := t.video.Load() // stored before: media with video opened it
+		vs.SetSignalingAddr(m.SignalingAddr)
+		vs.SetRemote(v.Remote)
+		vs.SetPayloadTypes(rtpio.VideoClockRate, v.PayloadType)
 		if old == nil || old.Video == nil || old.Video.PayloadType != v.PayloadType ||
 			old.Video.PacketizationMode != v.PacketizationMode {
-			next := rtpio.NewVideoSender(t.video, v.PayloadType, v.PacketizationMode)
+			next := rtpio.NewVideoSender(vs, v.PayloadType, v.PacketizationMode)
 			t.videoMu.Lock() // writers only try it: this waits for at most the frame being written
 			if prev := t.videoOut.Load(); prev != nil {
 				next.ContinueFrom(prev)
@@ -308,10 +332,10 @@ func (t *rtpTransport) applyMedia(media RTPMedia) {
 // start starts the readers of the streams and the RTP timeout watch. p.mu is held and the participant is
 // not closing.
 func (t *rtpTransport) start() {
-	if t.audio != nil {
+	if t.audio.Load() != nil {
 		t.startAudio()
 	}
-	if t.video != nil {
+	if t.video.Load() != nil {
 		t.startVideo()
 	}
 	t.p.wg.Add(1)
@@ -320,7 +344,7 @@ func (t *rtpTransport) start() {
 
 // startAudio starts the audio stream's RTCP and its reader. p.mu is held.
 func (t *rtpTransport) startAudio() {
-	p, s := t.p, t.audio
+	p, s := t.p, t.audio.Load()
 	s.Start(rtpAudioRTCP{p})
 	p.wg.Add(1)
 	go func() {
@@ -331,7 +355,7 @@ func (t *rtpTransport) startAudio() {
 
 // startVideo starts the video stream's RTCP and its reader. p.mu is held.
 func (t *rtpTransport) startVideo() {
-	p, s := t.p, t.video
+	p, s := t.p, t.video.Load()
 	s.Start(rtpVideoRTCP{p})
 	p.wg.Add(1)
 	go func() {
@@ -512,7 +536,7 @@ func (t *rtpTransport) watch() {
 // or the last renegotiation if later.
 func (t *rtpTransport) lastAlive() time.Time {
 	last := time.Unix(0, t.since.Load())
-	for _, s := range []*rtpio.Stream{t.audio, t.video} {
+	for _, s := range []*rtpio.Stream{t.audio.Load(), t.video.Load()} {
 		if s == nil {
 			continue
 		}

@@ -626,3 +626,52 @@ func TestAudioOnlyPhonesComposeNothing(t *testing.T) {
 			s.VideoFramesComposed, s.VideoFramesOut, s.VideoEncoders)
 	}
 }
+
+// TestRTPRenegotiationRacingLeave: a re-INVITE that adds a video stream while the participant leaves
+// either fails with ErrClosed or adds a stream that the leave closes: no socket stays open, and nothing
+// races (under -race).
+func TestRTPRenegotiationRacingLeave(t *testing.T) {
+	cfg := smallConfig()
+	cfg.RTPAddress = "127.0.0.1"
+	m := newMCU(t, cfg)
+	lo := net.IPv4(127, 0, 0, 1)
+	for i := range 20 {
+		c, _ := udpPair(t, lo)
+		remote := c.LocalAddr().(*net.UDPAddr).AddrPort()
+		audio := &mcu.RTPAudio{Codec: mcu.PCMU, PayloadType: 0, Remote: remote, Send: true, Receive: true}
+		p, _, err := m.JoinRTP("room", fmt.Sprintf("phone%d", i), newListener(), mcu.RTPMedia{Audio: audio,
+			SignalingAddr: netip.MustParseAddr("127.0.0.1")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var local mcu.RTPLocal
+		var updErr error
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			local, updErr = p.UpdateRTP(mcu.RTPMedia{Audio: audio, Video: &mcu.RTPVideo{PayloadType: 96, PacketizationMode: 1,
+				Remote: remote, Send: true}, SignalingAddr: netip.MustParseAddr("127.0.0.1")})
+		}()
+		go func() {
+			defer wg.Done()
+			p.Leave()
+		}()
+		wg.Wait()
+		if updErr != nil {
+			if !errors.Is(updErr, mcu.ErrClosed) {
+				t.Fatalf("UpdateRTP racing Leave: %v, want nil or ErrClosed", updErr)
+			}
+			continue
+		}
+		// The stream was added before the leave: the leave closed it, so its port is free again.
+		if !local.Video.IsValid() {
+			t.Fatalf("UpdateRTP added no video stream: %+v", local)
+		}
+		conn, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(local.Video))
+		if err != nil {
+			t.Fatalf("the added video stream's socket %v is still open after the leave: %v", local.Video, err)
+		}
+		conn.Close()
+	}
+}
