@@ -97,11 +97,11 @@ func judge(r *Run) (held bool, reason string) {
 	return len(why) == 0, strings.Join(why, ", ")
 }
 
-// largestRealTime returns the largest N of tier that held in real time, 0 if none did.
-func largestRealTime(runs []Run, tier Tier) int {
+// largestRealTime returns the largest N of tier and content that held in real time, 0 if none did.
+func largestRealTime(runs []Run, tier Tier, content string) int {
 	best := 0
 	for _, r := range runs {
-		if r.Tier == tier && r.RealTime {
+		if r.Tier == tier && r.ContentName() == content && r.RealTime {
 			best = max(best, r.N)
 		}
 	}

@@ -71,10 +71,17 @@ func TestLargestRealTime(t *testing.T) {
 	a, b := Tier{1280, 720, 30, 1_500_000}, Tier{640, 360, 30, 500_000}
 	runs := []Run{{Tier: a, N: 2, RealTime: true}, {Tier: a, N: 4, RealTime: true}, {Tier: a, N: 9},
 		{Tier: b, N: 2}, {Tier: b, N: 4}}
-	if got := largestRealTime(runs, a); got != 4 {
+	if got := largestRealTime(runs, a, "noise"); got != 4 {
 		t.Errorf("largest real-time N of %v = %d, want 4", a, got)
 	}
-	if got := largestRealTime(runs, b); got != 0 {
+	if got := largestRealTime(runs, b, "noise"); got != 0 {
 		t.Errorf("largest real-time N of %v = %d, want 0 (none held)", b, got)
+	}
+	runs = append(runs, Run{Tier: b, N: 9, Content: "camera", RealTime: true})
+	if got := largestRealTime(runs, b, "camera"); got != 9 {
+		t.Errorf("largest real-time N of %v camera = %d, want 9", b, got)
+	}
+	if got := largestRealTime(runs, b, "noise"); got != 0 {
+		t.Errorf("largest real-time N of %v noise = %d, want 0 (none held; the camera run is not noise)", b, got)
 	}
 }

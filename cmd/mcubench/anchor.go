@@ -40,6 +40,8 @@ type AnchorResult struct {
 	MediaSec float64       `json:"media_seconds"`
 	Cores    float64       `json:"cores"` // CPU-seconds per second of media
 	Args     []string      `json:"args"`
+	// InputKbps is the average bitrate of the input files, in kbit/s at InputRate.
+	InputKbps float64 `json:"input_kbps,omitempty"`
 }
 
 // Args returns ffmpeg's command line (without the program name).

@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -11,8 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openmcu/mcu/cmd/internal/botload"
 	"github.com/openmcu/mcu/codec"
 	"github.com/openmcu/mcu/mixer"
+	"github.com/openmcu/mcu/signaling/bot/replay"
 )
 
 func TestAnchorArgs(t *testing.T) {
@@ -119,6 +121,54 @@ func TestAnchorRun(t *testing.T) {
 	}
 	if res.CPU <= 0 || res.MediaSec != 0.5 || res.Cores != res.CPU.Seconds()/0.5 {
 		t.Errorf("anchor result %+v: want CPU > 0 over 0.5 s of media", res)
+	}
+}
+
+// TestAnchorInputsCamera: the camera content's inputs are the participants' own clips, looped to the
+// frames asked for; ffmpeg decodes them whole, to the participant's colour on average, at a bitrate below
+// the noise's.
+func TestAnchorInputsCamera(t *testing.T) {
+	bots, err := botload.New(botload.Config{Content: replay.Camera}, botload.Params{Colour: participantColour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n, frames = 2, 75 // past the 60 frames of a loop
+	in := &anchorInputs{dir: t.TempDir(), frames: frames, content: replay.Camera, clip: bots.Clip}
+	files, err := in.files(context.Background(), n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range files {
+		c, err := bots.Clip(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := 0
+		for k := range frames {
+			want += len(c.VideoFrame(k))
+		}
+		if st, err := os.Stat(f); err != nil || st.Size() != int64(want) {
+			t.Errorf("input %d: %v, %v; want %d bytes, the clip's frames 0..59 then 0..14", i, st, err, want)
+		}
+	}
+	if again, err := in.files(context.Background(), n); err != nil || !slices.Equal(again, files) {
+		t.Errorf("files again = %v, %v; want the same files %v", again, err, files)
+	}
+	if kbps := in.kbps(files); kbps < 200 || kbps > 500 {
+		t.Errorf("camera inputs at %.0f kbit/s, want below the 500 kbit/s target", kbps)
+	}
+	if testing.Short() {
+		return
+	}
+	ff, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		t.Skip("no ffmpeg")
+	}
+	for i, f := range files {
+		pic := lastPicture(t, ff, f, inputWidth, inputHeight)
+		if got := pic.Mean(pic.Bounds()); nearest([]codec.YUV{participantColour(i)}, got) != 0 {
+			t.Errorf("input %d decodes to a mean of %v, want near %v", i, got, participantColour(i))
+		}
 	}
 }
 

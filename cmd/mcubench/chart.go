@@ -43,18 +43,25 @@ type chartPanel struct {
 // WriteChart writes the report's chart as SVG.
 func (r *Report) WriteChart(w io.Writer) error {
 	var rows [][2]chartPanel
+	contents := r.contents()
 	for _, t := range r.Tiers {
-		var runs []Run
-		for _, run := range r.Runs {
-			if run.Tier == t && run.Window > 0 {
-				runs = append(runs, run)
+		for _, c := range contents {
+			var runs []Run
+			for _, run := range r.Runs {
+				if run.Tier == t && run.ContentName() == c && run.Window > 0 {
+					runs = append(runs, run)
+				}
 			}
+			if len(runs) == 0 {
+				continue
+			}
+			slices.SortStableFunc(runs, func(a, b Run) int { return cmp.Compare(a.N, b.N) })
+			name := ""
+			if len(contents) > 1 {
+				name = c + " content"
+			}
+			rows = append(rows, tierPanels(t, runs, !r.Settings.SkipFFmpeg, name))
 		}
-		if len(runs) == 0 {
-			continue
-		}
-		slices.SortStableFunc(runs, func(a, b Run) int { return cmp.Compare(a.N, b.N) })
-		rows = append(rows, tierPanels(t, runs, !r.Settings.SkipFFmpeg))
 	}
 	width := 2 * chartPanelW
 	height := chartTitleH + float64(max(len(rows), 1))*chartPanelH
@@ -84,8 +91,12 @@ func (r *Report) WriteChart(w io.Writer) error {
 }
 
 // tierPanels builds the two panels of a tier from its measured runs, by N.
-func tierPanels(t Tier, runs []Run, ffmpeg bool) [2]chartPanel {
+// A content, when given, ends the panels' titles.
+func tierPanels(t Tier, runs []Run, ffmpeg bool, content string) [2]chartPanel {
 	name := fmt.Sprintf("%dx%d@%d, %s", t.Width, t.Height, t.FrameRate, humanBitrate(t.Bitrate))
+	if content != "" {
+		name += ", " + content
+	}
 	server := chartSeries{name: "server", colour: "#1f77b4"}
 	ff := chartSeries{name: "ffmpeg", colour: "#ff7f0e", dashed: true}
 	lat := []chartSeries{

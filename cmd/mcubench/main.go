@@ -10,6 +10,12 @@
 // libx264 at the tier's size and bitrate, and its CPU per second of media is set beside the server's.
 // Room sizes go through the -n list, then on by -step while the last held in real time, up to -max-n.
 //
+// The participants' video (and ffmpeg's inputs) show -content: "noise", each participant's colour under luma
+// noise in 4x4 blocks that changes every frame (the hardest content for an encoder), or "camera", a
+// camera-like scene in the colour (a still wall with a window and a shelf, a person swaying and nodding,
+// a little sensor noise: what users send). -content noise,camera measures both, one after the other, and
+// reports a table for each.
+//
 // With -cascade it measures instead one room over two nodes of a cluster (cascade.go): redis-server on a
 // unix socket, node1 and node2 (-cascade-rooms all), N/2 participants through each, the link's bitrate,
 // drops and round trip beside each node's CPU, memory, downstream and mixer latency, and (unless
@@ -24,6 +30,7 @@
 // the mixer latency percentiles against N (chart.go).
 //
 //	go run ./cmd/mcubench -server bin/mcu -n 2,4,9 -window 10s
+//	go run ./cmd/mcubench -server bin/mcu -n 4,9 -content noise,camera
 //	go run ./cmd/mcubench -server bin/mcu -cascade -n 20,40 -window 10s
 package main
 
@@ -41,11 +48,13 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/openmcu/mcu/cmd/internal/botload"
+	"github.com/openmcu/mcu/signaling/bot/replay"
 )
 
 func main() {
@@ -66,6 +75,8 @@ type options struct {
 	skipFFmpeg                                          bool
 	cascade, single                                     bool
 	redis                                               string
+	content                                             string
+	contents                                            []replay.Content // -content, parsed
 }
 
 // Defaults of -cascade for the flags not given: the 360p tier, 2 x 10 and 2 x 20, no growth.
@@ -101,7 +112,14 @@ func parseFlags(args []string) (options, error) {
 		"linked), with redis-server; no ffmpeg anchor. Defaults then: -tiers "+cascadeTiers+" -n "+cascadeCounts+" -step 0")
 	fs.BoolVar(&o.single, "single", true, "with -cascade, also measure the same room on one server, for the ratio of CPU")
 	fs.StringVar(&o.redis, "redis-server", "redis-server", "redis-server binary for -cascade")
+	fs.StringVar(&o.content, "content", "noise", "what the participants' video and ffmpeg's inputs show: noise (colour under "+
+		"4x4 block noise, new every frame), camera (a camera-like scene: still background, a person moving), or both, "+
+		"comma separated, each measured in turn")
 	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	var err error
+	if o.contents, err = parseContents(o.content); err != nil {
 		return o, err
 	}
 	if o.cascade {
@@ -117,6 +135,9 @@ func parseFlags(args []string) (options, error) {
 			o.step = 0
 		}
 		o.skipFFmpeg = true
+		if len(o.contents) > 1 {
+			return o, fmt.Errorf("-cascade: one -content at a time, not %q", o.content)
+		}
 		if o.step%2 != 0 {
 			return o, fmt.Errorf("-cascade: -step %d must be even (N/2 participants on each node)", o.step)
 		}
@@ -178,16 +199,22 @@ func run(args []string) error {
 	defer stop()
 
 	botLog := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	bots, err := botload.New(botload.Config{}, botload.Params{Colour: participantColour, Logger: botLog})
-	if err != nil {
-		return err
+	// One load and one set of ffmpeg inputs per content: each participant's clip is encoded once.
+	loads := make([]*botload.Load, len(o.contents))
+	inputs := make([]*anchorInputs, len(o.contents))
+	names := make([]string, len(o.contents))
+	for k, c := range o.contents {
+		if loads[k], err = botload.New(botload.Config{Content: c}, botload.Params{Colour: participantColour, Logger: botLog}); err != nil {
+			return err
+		}
+		inputs[k] = &anchorInputs{ffmpeg: o.ffmpeg, dir: o.logDir, frames: o.ffFrames, content: c, clip: loads[k].Clip}
+		names[k] = c.String()
 	}
 	r := &runner{
 		server: o.server, redis: o.redis, visibleTiles: o.visibleTiles, warmup: o.warmup, window: o.window,
-		joinTimeout: o.joinTimeout, logDir: o.logDir, load: botLoad{bots}, log: log,
+		joinTimeout: o.joinTimeout, logDir: o.logDir, load: botLoad{loads[0]}, content: o.contents[0], log: log,
 		http: &http.Client{Timeout: 5 * time.Second}, profileMax: o.profileMax,
 	}
-	inputs := &anchorInputs{ffmpeg: o.ffmpeg, dir: o.logDir, frames: o.ffFrames}
 	ffmpeg := ""
 	if !o.skipFFmpeg {
 		ffmpeg = o.ffmpeg
@@ -195,10 +222,11 @@ func run(args []string) error {
 	rep := &Report{
 		Started: time.Now(), Machine: describeMachine(ffmpeg), Command: commandLine(args), Tiers: tiers,
 		Settings: Settings{Warmup: o.warmup, Window: o.window, VisibleTiles: o.visibleTiles,
-			FFmpegThreads: o.ffThreads, FFmpegFrames: o.ffFrames, SkipFFmpeg: o.skipFFmpeg, Cascade: o.cascade},
+			FFmpegThreads: o.ffThreads, FFmpegFrames: o.ffFrames, SkipFFmpeg: o.skipFFmpeg, Cascade: o.cascade,
+			Contents: names},
 		Largest: map[string]int{},
 	}
-	log.Info("mcubench", "logdir", o.logDir, "tiers", o.tiers, "n", counts, "cascade", o.cascade)
+	log.Info("mcubench", "logdir", o.logDir, "tiers", o.tiers, "n", counts, "cascade", o.cascade, "content", o.content)
 	if o.cascade {
 		rep.LargestCascade = map[string]int{}
 		for _, tier := range tiers {
@@ -210,20 +238,25 @@ func run(args []string) error {
 		return writeReport(rep, o)
 	}
 	for _, tier := range tiers {
-		sched := NewSchedule(counts, o.step, o.maxN)
-		held := false
-		for n, ok := sched.Next(held); ok && ctx.Err() == nil; n, ok = sched.Next(held) {
-			log.Info("run", "tier", tier.String(), "n", n)
-			res := r.measure(ctx, tier, n)
-			if !o.skipFFmpeg && ctx.Err() == nil {
-				anchor(ctx, &res, inputs, o, log)
+		for k, content := range o.contents {
+			r.load, r.content = botLoad{loads[k]}, content
+			sched := NewSchedule(counts, o.step, o.maxN)
+			held := false
+			for n, ok := sched.Next(held); ok && ctx.Err() == nil; n, ok = sched.Next(held) {
+				log.Info("run", "tier", tier.String(), "n", n, "content", content.String())
+				res := r.measure(ctx, tier, n)
+				res.InputKbps = clipKbps(loads[k], n)
+				if !o.skipFFmpeg && ctx.Err() == nil {
+					anchor(ctx, &res, inputs[k], o, log)
+				}
+				held = res.RealTime
+				log.Info("result", "tier", tier.String(), "n", n, "content", content.String(),
+					"server_cores", fmt.Sprintf("%.2f", res.ServerCores), "fps_min", fmt.Sprintf("%.1f", res.Down.FPSMin),
+					"real_time", res.RealTime, "why", res.NotRealTime)
+				rep.Runs = append(rep.Runs, res)
 			}
-			held = res.RealTime
-			log.Info("result", "tier", tier.String(), "n", n, "server_cores", fmt.Sprintf("%.2f", res.ServerCores),
-				"fps_min", fmt.Sprintf("%.1f", res.Down.FPSMin), "real_time", res.RealTime, "why", res.NotRealTime)
-			rep.Runs = append(rep.Runs, res)
+			rep.Largest[rep.largestKey(tier, content.String())] = largestRealTime(rep.Runs, tier, content.String())
 		}
-		rep.Largest[tier.String()] = largestRealTime(rep.Runs, tier)
 	}
 	if err := ctx.Err(); err != nil {
 		log.Warn("interrupted: the report holds the runs done so far")
@@ -255,7 +288,7 @@ func cascadeTier(ctx context.Context, r *runner, rep *Report, tier Tier, counts 
 	}
 	rep.LargestCascade[tier.String()] = largestCascade(rep.Cascade, tier)
 	if o.single {
-		rep.Largest[tier.String()] = largestRealTime(rep.Runs, tier)
+		rep.Largest[tier.String()] = largestRealTime(rep.Runs, tier, r.content.String())
 	}
 }
 
@@ -274,10 +307,45 @@ func anchor(ctx context.Context, res *Run, inputs *anchorInputs, o options, log 
 		res.AnchorError = err.Error()
 		return
 	}
+	ar.InputKbps = inputs.kbps(files)
 	res.Anchor = &ar
 	if ar.Cores > 0 && res.Window > 0 {
 		res.Ratio = res.ServerCores / ar.Cores
 	}
+}
+
+// parseContents reads -content: one or more content names, comma separated, without repeats.
+func parseContents(s string) ([]replay.Content, error) {
+	var out []replay.Content
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		c, err := replay.ParseContent(f)
+		if err != nil {
+			return nil, fmt.Errorf("-content: %w", err)
+		}
+		if !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("-content %q: want noise, camera or both", s)
+	}
+	return out, nil
+}
+
+// clipKbps is the average bitrate, in kbit/s, of the clips participants 0..n-1 of l send (0 if any failed).
+func clipKbps(l *botload.Load, n int) float64 {
+	var sum float64
+	for i := range n {
+		c, err := l.Clip(i)
+		if err != nil {
+			return 0
+		}
+		sum += float64(c.VideoBitrate()) / 1000
+	}
+	return sum / float64(n)
 }
 
 func writeReport(rep *Report, o options) error {

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/openmcu/mcu/signaling/bot/replay"
 )
 
 // Report is the whole benchmark: the machine, the command, the settings, and every run. It is written as
@@ -23,7 +25,8 @@ type Report struct {
 	Settings Settings  `json:"settings"`
 	Tiers    []Tier    `json:"tiers"`
 	Runs     []Run     `json:"runs"`
-	// Largest is the largest real-time N per tier (by Tier.String), 0 when none held.
+	// Largest is the largest real-time N per tier (by Tier.String), 0 when none held; with more than one
+	// content, per tier and content (Tier.String, a space, the content: "640x360@30:500k camera").
 	Largest map[string]int `json:"largest_real_time_n"`
 	// Cascade holds the -cascade runs: rooms over two nodes (Runs then holds the same rooms on one
 	// server); LargestCascade their largest real-time N per tier.
@@ -40,6 +43,34 @@ type Settings struct {
 	FFmpegFrames  int           `json:"ffmpeg_frames"`
 	SkipFFmpeg    bool          `json:"skip_ffmpeg"`
 	Cascade       bool          `json:"cascade,omitempty"`
+	// Contents are what the participants' video and ffmpeg's inputs showed, each measured in turn:
+	// "noise" and/or "camera" (replay.Content). Empty means noise.
+	Contents []string `json:"contents,omitempty"`
+}
+
+// contents returns the report's contents, noise when none is recorded.
+func (r *Report) contents() []string {
+	if len(r.Settings.Contents) == 0 {
+		return []string{replay.Noise.String()}
+	}
+	return r.Settings.Contents
+}
+
+// largestKey is the key of tier and content in Largest.
+func (r *Report) largestKey(t Tier, content string) string {
+	if len(r.Settings.Contents) > 1 {
+		return t.String() + " " + content
+	}
+	return t.String()
+}
+
+// contentText describes a content in the report.
+var contentText = map[string]string{
+	"noise": "**noise**: each participant's colour under luma noise in 4x4 blocks that changes every frame, and a small " +
+		"grey block travelling round the border (the hardest content there is for an encoder)",
+	"camera": "**camera**: a camera-like scene in each participant's colour: a still wall (soft gradient, fine " +
+		"texture, a window frame, a shelf with books, a desk's edge) and a head-and-shoulders subject swaying and " +
+		"nodding at the centre, with a little sensor noise (what users send)",
 }
 
 // Machine says where the benchmark ran.
@@ -130,6 +161,12 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			"Real time: every participant receives >= 29/30 of the frame rate and no audio underrun.\n",
 			tiles, s.Window, s.Warmup)
 	}
+	var cs []string
+	for _, c := range r.contents() {
+		cs = append(cs, contentText[c])
+	}
+	fmt.Fprintf(b, "Video content (the participants' clips, 2 s looped, and ffmpeg's inputs alike): %s.\n",
+		strings.Join(cs, "; "))
 	if !s.SkipFFmpeg {
 		th := fmt.Sprintf("-threads %d", s.FFmpegThreads)
 		if s.FFmpegThreads == 0 {
@@ -154,27 +191,67 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 				continue
 			}
 			fmt.Fprintf(b, "\n#### The same rooms on one server, %s\n\n", title)
-		} else {
-			fmt.Fprintf(b, "\n### %s\n\n", title)
+			r.writeRunTable(b, t, r.contents()[0])
+			continue
 		}
-		b.WriteString("| N | server cores | load cores | other cores | RSS MiB | fps min / avg | missing frames | freezes | " +
-			"audio underruns | audio lost | audio p50 / p99 ms | video p50 / p99 ms | encoders video / audio | " +
-			"ffmpeg cores | ratio | real time |\n")
-		b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
-		for _, run := range r.Runs {
-			if run.Tier == t {
-				writeRow(b, run)
+		for _, c := range r.contents() {
+			if len(r.contents()) > 1 {
+				fmt.Fprintf(b, "\n### %s, %s content\n\n", title, c)
+			} else {
+				fmt.Fprintf(b, "\n### %s\n\n", title)
 			}
+			r.writeRunTable(b, t, c)
 		}
-		if n := r.Largest[t.String()]; n > 0 {
-			fmt.Fprintf(b, "\nLargest N in real time: **%d**.\n", n)
-		} else {
-			b.WriteString("\nLargest N in real time: **none** of those tried.\n")
-		}
-		writeStageTable(b, r.Runs, t)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeRunTable writes the runs of tier t and content c, their largest real-time N, their encoded bitrates
+// and their CPU by stage.
+func (r *Report) writeRunTable(b *strings.Builder, t Tier, c string) {
+	var runs []Run
+	for _, run := range r.Runs {
+		if run.Tier == t && run.ContentName() == c {
+			runs = append(runs, run)
+		}
+	}
+	b.WriteString("| N | server cores | load cores | other cores | RSS MiB | fps min / avg | missing frames | freezes | " +
+		"audio underruns | audio lost | audio p50 / p99 ms | video p50 / p99 ms | encoders video / audio | " +
+		"ffmpeg cores | ratio | real time |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, run := range runs {
+		writeRow(b, run)
+	}
+	if n := r.Largest[r.largestKey(t, c)]; n > 0 {
+		fmt.Fprintf(b, "\nLargest N in real time: **%d**.\n", n)
+	} else {
+		b.WriteString("\nLargest N in real time: **none** of those tried.\n")
+	}
+	writeBitrates(b, runs, c)
+	writeStageTable(b, runs, t)
+}
+
+// writeBitrates writes what the content cost to encode, per N: the participants' clips and ffmpeg's inputs
+// at the same 500 kbit/s target (an easier content comes out below it), and the server's views as the
+// participants received them. Nothing when no run has any.
+func writeBitrates(b *strings.Builder, runs []Run, c string) {
+	var parts []string
+	for _, r := range runs {
+		if r.InputKbps == 0 && r.Anchor == nil && r.Down.VideoKbpsAvg == 0 {
+			continue
+		}
+		ff := "-"
+		if r.Anchor != nil && r.Anchor.InputKbps > 0 {
+			ff = fmt.Sprintf("%.0f", r.Anchor.InputKbps)
+		}
+		parts = append(parts, fmt.Sprintf("N=%d: %.0f / %s / %.0f", r.N, r.InputKbps, ff, r.Down.VideoKbpsAvg))
+	}
+	if len(parts) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "\nEncoded video, kbit/s (%s content), participants' clips / ffmpeg's inputs / views received per "+
+		"participant: %s.\n", c, strings.Join(parts, "; "))
 }
 
 func writeRow(b *strings.Builder, r Run) {

@@ -2,9 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/openmcu/mcu/signaling/bot/replay"
 )
 
 func sampleReport() *Report {
@@ -46,6 +49,7 @@ func TestWriteMarkdown(t *testing.T) {
 		"Largest N in real time: **4**.",
 		"### 640x360@30, 500 kbit/s per video encoder",
 		"Largest N in real time: **none** of those tried.",
+		"Video content (the participants' clips, 2 s looped, and ffmpeg's inputs alike): **noise**: each participant's colour",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
@@ -59,8 +63,85 @@ func TestWriteMarkdown(t *testing.T) {
 	}
 }
 
+// TestWriteMarkdownContents: a report of both contents has a table per tier and content, each with its
+// own runs, largest N and bitrates, and says what each content is; its chart has a row per content.
+func TestWriteMarkdownContents(t *testing.T) {
+	tier := Tier{640, 360, 30, 500_000}
+	run := func(content string, n int, server, ff float64) Run {
+		return Run{Tier: tier, N: n, Content: content, Window: 10 * time.Second, ServerCores: server, RealTime: true,
+			InputKbps: 450, Down: Downstream{Participants: n, FPSMin: 30, FPSAvg: 30, VideoKbpsAvg: 480},
+			Anchor: &AnchorResult{Cores: ff, InputKbps: 460}, Ratio: server / ff}
+	}
+	rep := &Report{
+		Started: time.Date(2025, 1, 2, 3, 4, 0, 0, time.UTC), Tiers: []Tier{tier},
+		Settings: Settings{Window: 10 * time.Second, FFmpegThreads: 1, FFmpegFrames: 300, Contents: []string{"noise", "camera"}},
+		Runs:     []Run{run("noise", 4, 0.8, 0.5), run("noise", 9, 1.9, 1.2), run("camera", 4, 0.6, 0.4)},
+	}
+	rep.Largest = map[string]int{rep.largestKey(tier, "noise"): 9, rep.largestKey(tier, "camera"): 4}
+	if k := rep.largestKey(tier, "camera"); k != "640x360@30:500k camera" {
+		t.Errorf("largest key %q", k)
+	}
+	var b strings.Builder
+	if err := rep.WriteMarkdown(&b); err != nil {
+		t.Fatal(err)
+	}
+	md := b.String()
+	noise, camera := strings.Index(md, "### 640x360@30, 500 kbit/s per video encoder, noise content"),
+		strings.Index(md, "### 640x360@30, 500 kbit/s per video encoder, camera content")
+	if noise < 0 || camera < noise {
+		t.Fatalf("markdown lacks a noise then a camera table:\n%s", md)
+	}
+	for _, want := range []string{"**noise**: each participant's colour under luma noise", "**camera**: a camera-like scene"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q", want)
+		}
+	}
+	nt, ct := md[noise:camera], md[camera:]
+	if !strings.Contains(nt, "| 9 | 1.90 |") || strings.Contains(ct, "| 9 |") || !strings.Contains(ct, "| 4 | 0.60 |") ||
+		!strings.Contains(ct, "| 0.40 | 1.50 | yes |") {
+		t.Errorf("runs in the wrong tables:\n%s", md)
+	}
+	if !strings.Contains(nt, "Largest N in real time: **9**.") || !strings.Contains(ct, "Largest N in real time: **4**.") {
+		t.Errorf("largest N per content wrong:\n%s", md)
+	}
+	if !strings.Contains(ct, "(camera content), participants' clips / ffmpeg's inputs / views received per participant: N=4: 450 / 460 / 480.") {
+		t.Errorf("camera table lacks its bitrates:\n%s", ct)
+	}
+	var svg strings.Builder
+	if err := rep.WriteChart(&svg); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(svg.String(), "500 kbit/s, noise content") || !strings.Contains(svg.String(), "500 kbit/s, camera content") {
+		t.Errorf("chart lacks a row per content")
+	}
+}
+
+func TestParseContentFlag(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want []replay.Content
+	}{
+		{nil, []replay.Content{replay.Noise}},
+		{[]string{"-content", "camera"}, []replay.Content{replay.Camera}},
+		{[]string{"-content", "camera, noise,camera"}, []replay.Content{replay.Camera, replay.Noise}},
+		{[]string{"-cascade", "-content", "camera"}, []replay.Content{replay.Camera}},
+	} {
+		o, err := parseFlags(tt.args)
+		if err != nil || !slices.Equal(o.contents, tt.want) {
+			t.Errorf("parseFlags(%q): contents %v, %v; want %v", tt.args, o.contents, err, tt.want)
+		}
+	}
+	for _, args := range [][]string{{"-content", "face"}, {"-content", ","}, {"-cascade", "-content", "noise,camera"}} {
+		if _, err := parseFlags(args); err == nil {
+			t.Errorf("parseFlags(%q): want an error", args)
+		}
+	}
+}
+
 func TestReportJSON(t *testing.T) {
-	b, err := json.Marshal(sampleReport())
+	rep := sampleReport()
+	rep.Runs[0].Content, rep.Settings.Contents = "camera", []string{"camera"}
+	b, err := json.Marshal(rep)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +149,8 @@ func TestReportJSON(t *testing.T) {
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)
 	}
-	if len(back.Runs) != 3 || back.Runs[0].AudioLatency.P50 != 22*time.Millisecond || back.Runs[0].Anchor.Cores != 0.40 ||
+	if len(back.Runs) != 3 || back.Runs[0].Content != "camera" || back.Runs[0].ContentName() != "camera" || back.Runs[1].ContentName() != "noise" ||
+		!slices.Equal(back.Settings.Contents, []string{"camera"}) || back.Runs[0].AudioLatency.P50 != 22*time.Millisecond || back.Runs[0].Anchor.Cores != 0.40 ||
 		back.Runs[2].Error == "" || back.Largest["1280x720@30:1500k"] != 4 {
 		t.Errorf("JSON round trip lost data: %s", b)
 	}

@@ -13,12 +13,18 @@ import (
 	"time"
 
 	"github.com/openmcu/mcu/cmd/internal/serverproc"
+	"github.com/openmcu/mcu/signaling/bot/replay"
 )
 
 // Run is the measurement of one tier at one room size. Plain data; it is what the JSON output holds.
 type Run struct {
 	Tier Tier `json:"tier"`
 	N    int  `json:"n"`
+	// Content is what the participants' video and ffmpeg's inputs showed: "noise" or "camera"
+	// (replay.Content); empty means noise.
+	Content string `json:"content,omitempty"`
+	// InputKbps is the average bitrate of the clips the participants sent, in kbit/s.
+	InputKbps float64 `json:"input_kbps,omitempty"`
 	// Window is the measured time (the -window, as it really elapsed).
 	Window time.Duration `json:"window_ns"`
 	// ServerCores is the server's CPU time over the window divided by the window (user + system).
@@ -87,8 +93,11 @@ type runner struct {
 	// profileMax bounds the CPU profile taken during each window, in seconds (0 = no profile).
 	profileMax int
 	load       Load
-	log        *slog.Logger
-	http       *http.Client
+	// content is what load's participants send, recorded in every Run (and in the names of the logs when
+	// it is not the default).
+	content replay.Content
+	log     *slog.Logger
+	http    *http.Client
 }
 
 // args returns the server's flags for tier and n participants.
@@ -108,9 +117,9 @@ func (r *runner) args(tier Tier, n int) []string {
 // measure starts the server for tier, joins n participants, waits for the warm-up, measures over the
 // window, and stops everything. Failures are recorded in the Run, never hidden.
 func (r *runner) measure(ctx context.Context, tier Tier, n int) (run Run) {
-	run = Run{Tier: tier, N: n}
+	run = Run{Tier: tier, N: n, Content: r.content.String()}
 	log := r.log.With("tier", tier.String(), "n", n)
-	run.ServerLog = filepath.Join(r.logDir, fmt.Sprintf("server-%s-%d.log", tier.Canvas(), n))
+	run.ServerLog = filepath.Join(r.logDir, fmt.Sprintf("server-%s-%d%s.log", tier.Canvas(), n, r.logSuffix()))
 	profSeconds := profileSeconds(r.window, r.profileMax)
 	srv, err := serverproc.Start(ctx, serverproc.Options{Bin: r.server, Args: r.args(tier, n),
 		LogPath: run.ServerLog, Timeout: 10 * time.Second, DebugAddr: profSeconds > 0})
@@ -150,7 +159,7 @@ func (r *runner) measure(ctx context.Context, tier Tier, n int) (run Run) {
 	if profSeconds > 0 {
 		// The profile runs beside the window, from its start; the run waits for it before the server stops.
 		prof := make(chan profileResult, 1)
-		path := filepath.Join(r.logDir, fmt.Sprintf("cpu-%s-%d.pb.gz", tier.Canvas(), n))
+		path := filepath.Join(r.logDir, fmt.Sprintf("cpu-%s-%d%s.pb.gz", tier.Canvas(), n, r.logSuffix()))
 		go func() {
 			b, err := fetchProfile(ctx, srv.DebugURL("/debug/pprof/profile"), profSeconds, path)
 			prof <- profileResult{path, b, err}
@@ -190,6 +199,22 @@ func (r *runner) measure(ctx context.Context, tier Tier, n int) (run Run) {
 		run.Error = fmt.Sprintf("server rss: %v", err)
 	}
 	return run
+}
+
+// logSuffix tells apart the logs of another content than the default: "-camera".
+func (r *runner) logSuffix() string {
+	if r.content == replay.Noise {
+		return ""
+	}
+	return "-" + r.content.String()
+}
+
+// ContentName is the run's Content, "noise" when empty.
+func (r Run) ContentName() string {
+	if r.Content == "" {
+		return replay.Noise.String()
+	}
+	return r.Content
 }
 
 // join adds n participants, a few at a time. On error it closes those that joined.

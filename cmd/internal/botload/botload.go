@@ -4,7 +4,8 @@
 // the load generator little CPU.
 //
 // Every participant sends the same kind of media: 640x360 H.264 at 30 fps and 500 kbit/s with a
-// keyframe every second, looping every 2 s, and an Opus tone. Participant i's clip is made once, on its
+// keyframe every second, looping every 2 s, and an Opus tone. The video shows Config.Content in the
+// participant's colour: block noise (the default) or a camera-like scene (replay.Camera). Participant i's clip is made once, on its
 // first join, and shared by every later participant i.
 package botload
 
@@ -41,6 +42,8 @@ type Config struct {
 	// Interceptors runs pion's default interceptors in every bot, as a browser does: NACKs, receiver
 	// reports and TWCC feedback (peer.Config.Interceptors).
 	Interceptors bool
+	// Content is what every participant's video shows: replay.Noise (the default) or replay.Camera.
+	Content replay.Content
 }
 
 // Params holds what a Load is given rather than configured with.
@@ -71,12 +74,12 @@ func New(cfg Config, p Params) (*Load, error) {
 }
 
 // ClipConfig returns the configuration of participant i's clip: its colour and tone, and the media every
-// participant sends.
+// participant sends (of the Load's Content).
 func (l *Load) ClipConfig(i int) replay.Config {
 	return replay.Config{
 		Colour: l.colour(i), ToneHz: Tone(i),
 		Width: Width, Height: Height, FrameRate: FrameRate, VideoBitrate: VideoBitrate,
-		VideoCodec: codec.H264, Duration: Loop, KeyframeInterval: KeyframeInterval,
+		VideoCodec: codec.H264, Duration: Loop, KeyframeInterval: KeyframeInterval, Content: l.cfg.Content,
 	}
 }
 

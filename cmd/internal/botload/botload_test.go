@@ -43,6 +43,7 @@ func TestNewWithoutColour(t *testing.T) {
 // TestConfigs: participant i's clip has its colour and tone and the media every participant sends; its
 // bot joins the room by name, on loopback, without decoding.
 func TestConfigs(t *testing.T) {
+	l0 := newLoad(t, Config{})
 	for _, interceptors := range []bool{false, true} {
 		l := newLoad(t, Config{Interceptors: interceptors})
 		for _, i := range []int{0, 1, 7, 12} {
@@ -59,6 +60,14 @@ func TestConfigs(t *testing.T) {
 				!slices.Equal(m.Interfaces, []string{"lo"}) || m.ExpectedFrameRate != 15 {
 				t.Errorf("interceptors %v: botConfig(participant %d at 15 fps) = %+v", interceptors, i, c)
 			}
+		}
+	}
+	camera := newLoad(t, Config{Content: replay.Camera})
+	for _, i := range []int{0, 3} {
+		want := l0.ClipConfig(i)
+		want.Content = replay.Camera
+		if got := camera.ClipConfig(i); got != want {
+			t.Errorf("camera: ClipConfig(%d) = %+v, want %+v", i, got, want)
 		}
 	}
 	for i := range 64 {

@@ -35,6 +35,8 @@ type Config struct {
 	// Duration is the length of the loop (default 2 s); KeyframeInterval the distance between two
 	// keyframes (default 1 s; the first frame is always one).
 	Duration, KeyframeInterval time.Duration
+	// Content is what the video shows: Noise (the default) or Camera.
+	Content Content
 }
 
 func (c *Config) defaults() {
@@ -64,10 +66,12 @@ func (c *Config) defaults() {
 // Clip is pre-encoded media that participants replay in a loop instead of encoding live (NewVideo,
 // NewAudio): a few seconds of video and of Opus audio. Encoding happens once, in New.
 //
-// The video is Colour with a little luma noise that changes every frame (so that the encoder produces
-// P-frames of a realistic size for its bitrate, and the server's decoder does real work) and a small grey
-// block that travels round the picture's border, once per loop, away from the centre (where tests look for
-// the colour). Frame 0 and every KeyframeInterval after it are keyframes, so the loop's wrap lands on a
+// The video depends on Config.Content. Noise (the default) is Colour with a little luma noise in 4x4
+// blocks that changes every frame (so that the encoder produces P-frames of a realistic size for its
+// bitrate, and the server's decoder does real work) and a small grey block that travels round the
+// picture's border, once per loop, away from the centre (where tests look for the colour). Camera is a
+// camera-like scene in the colour: a still background and a person swaying and nodding at its centre (see
+// Camera); its mean is the colour, its centre is not. Frame 0 and every KeyframeInterval after it are keyframes, so the loop's wrap lands on a
 // keyframe and a replay can answer a keyframe request by skipping ahead to the next one.
 //
 // The audio is a whole number of 20 ms Opus packets. The tone is rounded to a whole number of cycles
@@ -98,6 +102,8 @@ func New(cfg Config) (*Clip, error) {
 		return nil, fmt.Errorf("clip keyframe interval %v: want a positive duration", cfg.KeyframeInterval)
 	case cfg.VideoCodec != codec.H264 && cfg.VideoCodec != codec.VP8:
 		return nil, fmt.Errorf("clip video codec %v: want H.264 or VP8", cfg.VideoCodec)
+	case cfg.Content != Noise && cfg.Content != Camera:
+		return nil, fmt.Errorf("clip content %v: want noise or camera", cfg.Content)
 	}
 	c := &Clip{cfg: cfg, frameDuration: time.Second / time.Duration(cfg.FrameRate)}
 	if err := c.encodeVideo(); err != nil {
@@ -120,6 +126,12 @@ func (c *Clip) AudioPackets() int { return len(c.audio) }
 
 // ToneHz returns the frequency actually encoded: Config().ToneHz rounded to whole cycles per loop.
 func (c *Clip) ToneHz() float64 { return c.toneHz }
+
+// VideoFrame returns encoded frame i of the loop (i modulo VideoFrames()): for H.264 an access unit in
+// Annex B form, parameter sets before every keyframe, so that the frames of one or more loops laid end to
+// end from frame 0 make a raw H.264 stream that any decoder reads (what the server decodes). The bytes
+// are the clip's own: do not modify them.
+func (c *Clip) VideoFrame(i int) []byte { return c.video[i%len(c.video)] }
 
 // VideoBitrate returns the average bitrate of the encoded video, in bit/s.
 func (c *Clip) VideoBitrate() int {
@@ -161,8 +173,13 @@ func (c *Clip) encodeVideo() error {
 	ends := make([]int, 0, frames)
 	c.keyframe = make([]bool, frames)
 	pic := enc.Frame()
+	draw := func(i int) { drawClipFrame(pic, cfg.Colour, i, frames) }
+	if cfg.Content == Camera {
+		scene := newCameraScene(cfg.Width, cfg.Height, cfg.Colour)
+		draw = func(i int) { scene.draw(pic, i, frames) }
+	}
 	for i := range frames {
-		drawClipFrame(pic, cfg.Colour, i, frames)
+		draw(i)
 		if i%every == 0 {
 			enc.ForceKeyframe()
 		}

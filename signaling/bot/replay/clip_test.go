@@ -14,13 +14,18 @@ import (
 
 // TestClip encodes clips and decodes them back: every frame decodes, through the loop's wrap and after a
 // skip to a keyframe, and shows the colour at the centre; keyframes sit where asked; the audio loop is a
-// whole number of packets at the rounded tone, with no click at the wrap.
+// whole number of packets at the rounded tone, with no click at the wrap. The camera content shows the
+// colour on average over the picture rather than at its centre.
 func TestClip(t *testing.T) {
-	for _, vc := range []codec.VideoCodec{codec.H264, codec.VP8} {
-		t.Run(vc.String(), func(t *testing.T) {
+	for _, tc := range []struct {
+		vc      codec.VideoCodec
+		content Content
+	}{{codec.H264, Noise}, {codec.VP8, Noise}, {codec.H264, Camera}, {codec.VP8, Camera}} {
+		vc := tc.vc
+		t.Run(vc.String()+"/"+tc.content.String(), func(t *testing.T) {
 			colour := codectest.NamedColor{Name: "orange", R: 230, G: 120, B: 20}.YUV()
 			cfg := Config{Colour: colour, ToneHz: 443.3, VideoCodec: vc, Width: 320, Height: 180,
-				Duration: 2 * time.Second, KeyframeInterval: 500 * time.Millisecond}
+				Duration: 2 * time.Second, KeyframeInterval: 500 * time.Millisecond, Content: tc.content}
 			clip, err := New(cfg)
 			if err != nil {
 				t.Fatalf("New(%+v): %v", cfg, err)
@@ -49,14 +54,17 @@ func TestClip(t *testing.T) {
 				}
 			}
 			order = append(order, 0, 1, 2, clip.nextKeyframe(3), clip.nextKeyframe(3)+1)
-			centre := image.Rect(cfg.Width/2-8, cfg.Height/2-8, cfg.Width/2+8, cfg.Height/2+8)
+			where, tol := image.Rect(cfg.Width/2-8, cfg.Height/2-8, cfg.Width/2+8, cfg.Height/2+8), 8
+			if tc.content == Camera {
+				where, tol = image.Rect(0, 0, cfg.Width, cfg.Height), 10
+			}
 			for n, i := range order {
-				pic, err := dec.Decode(clip.video[i])
+				pic, err := dec.Decode(clip.VideoFrame(i))
 				if err != nil || pic == nil {
 					t.Fatalf("decode #%d (frame %d): %v, %v", n, i, pic, err)
 				}
-				if got := pic.Mean(centre); !codectest.Near(got, colour, 8) {
-					t.Fatalf("decode #%d (frame %d): centre %v, want %v", n, i, got, colour)
+				if got := pic.Mean(where); !codectest.Near(got, colour, tol) {
+					t.Fatalf("decode #%d (frame %d): mean of %v %v, want %v", n, i, where, got, colour)
 				}
 			}
 
@@ -119,4 +127,28 @@ func pureness(pcm []int16, freq float64) float64 {
 	fit := a*ps + b*pc
 	rest := max(total-fit, 1)
 	return 10 * math.Log10(fit/rest)
+}
+
+func TestClipBadContent(t *testing.T) {
+	if _, err := New(Config{Content: Camera + 1}); err == nil {
+		t.Error("New with an unknown content: want an error")
+	}
+}
+
+// BenchmarkEncode measures encoding one 640x360 clip of each content, and reports its bitrate at the same
+// 500 kbit/s target: the camera content is the easier one.
+func BenchmarkEncode(b *testing.B) {
+	for _, content := range []Content{Noise, Camera} {
+		b.Run(content.String(), func(b *testing.B) {
+			var br int
+			for b.Loop() {
+				c, err := New(Config{Colour: codec.YUV{Y: 90, U: 160, V: 110}, Content: content})
+				if err != nil {
+					b.Fatal(err)
+				}
+				br = c.VideoBitrate()
+			}
+			b.ReportMetric(float64(br)/1000, "kbit/s")
+		})
+	}
 }
