@@ -172,7 +172,7 @@ clean:
 # beside Debian's ffmpeg doing the same media work. The Markdown report goes to stdout (and BENCH_OUT if
 # set); extra flags in BENCH_FLAGS, e.g. `make bench-mcu BENCH_FLAGS='-n 2,4 -window 5s -json bench.json'`.
 # `make bench-mcu BENCH_FLAGS=-cascade` measures one room over two nodes (Redis, a link) instead.
-BENCH_DEBS  := ffmpeg redis-server
+BENCH_DEBS  := ffmpeg redis-server sip-tester
 BENCH_FLAGS ?=
 BENCH_OUT   ?=
 

@@ -21,6 +21,12 @@
 // drops and round trip beside each node's CPU, memory, downstream and mixer latency, and (unless
 // -single=false) the same room on one server right after, for the ratio of CPU.
 //
+// With -sip N it measures instead N concurrent SIP phone calls into one room (sip.go): one sipp (Debian's
+// sip-tester) places them, each streaming a 1 kHz tone as PCMU RTP; the report gives the server's cores,
+// its % of a core per call, the plain-RTP packets in and out per second, sipp's CPU as the load, and
+// whether every call was up over the whole window. With -n M as well (one size), the room also holds M
+// video participants (a mixed room).
+//
 // During each window it also takes a CPU profile of the server (its -debug-addr profiler, over the first
 // -profile seconds) and splits the sampled CPU by stage: video decoding, composing, video encoding, audio,
 // RTP/SRTP/network, the Go runtime, other (stages.go, pprof.go); the profiles stay in the log directory.
@@ -32,6 +38,8 @@
 //	go run ./cmd/mcubench -server bin/mcu -n 2,4,9 -window 10s
 //	go run ./cmd/mcubench -server bin/mcu -n 4,9 -content noise,camera
 //	go run ./cmd/mcubench -server bin/mcu -cascade -n 20,40 -window 10s
+//	go run ./cmd/mcubench -server bin/mcu -sip 20 -window 10s
+//	go run ./cmd/mcubench -server bin/mcu -sip 20 -n 3 -window 10s
 package main
 
 import (
@@ -75,6 +83,9 @@ type options struct {
 	skipFFmpeg                                          bool
 	cascade, single                                     bool
 	redis                                               string
+	sip                                                 int    // -sip: SIP calls (0 = the video benchmark)
+	sipp                                                string // sipp binary
+	sipVideo                                            int    // with -sip, video participants from an explicit -n (0 = none)
 	content                                             string
 	contents                                            []replay.Content // -content, parsed
 }
@@ -115,6 +126,10 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.content, "content", "noise", "what the participants' video and ffmpeg's inputs show: noise (colour under "+
 		"4x4 block noise, new every frame), camera (a camera-like scene: still background, a person moving), or both, "+
 		"comma separated, each measured in turn")
+	fs.IntVar(&o.sip, "sip", 0, "measure N concurrent SIP phone calls (sipp, PCMU, a tone each) in one room instead: "+
+		"the server's cores per call, RTP in/out; with -n M (one size) the room also holds M video participants "+
+		"at the first tier; no ffmpeg anchor")
+	fs.StringVar(&o.sipp, "sipp", "sipp", "sipp binary for -sip (Debian's sip-tester)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -145,6 +160,27 @@ func parseFlags(args []string) (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	if o.sip < 0 {
+		return o, fmt.Errorf("-sip %d: want a number of calls", o.sip)
+	}
+	if o.sip > 0 {
+		if o.cascade {
+			return o, errors.New("-sip and -cascade do not go together")
+		}
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if set["n"] {
+			counts, err := ParseCounts(o.counts)
+			if err != nil {
+				return o, err
+			}
+			if len(counts) != 1 {
+				return o, fmt.Errorf("-sip with -n: one number of video participants, not %q", o.counts)
+			}
+			o.sipVideo = counts[0]
+		}
+		o.skipFFmpeg = true
+	}
 	if o.window <= 0 || o.warmup < 0 || o.ffFrames <= 0 || o.ffThreads < 0 || o.profileMax < 0 {
 		return o, fmt.Errorf("-window, -ffmpeg-frames must be positive; -warmup, -ffmpeg-threads, -profile not negative")
 	}
@@ -172,6 +208,11 @@ func run(args []string) error {
 	if _, err := os.Stat(o.server); err != nil {
 		return fmt.Errorf("server binary: %w (run make build)", err)
 	}
+	if o.sip > 0 {
+		if o.sipp, err = exec.LookPath(o.sipp); err != nil {
+			return fmt.Errorf("-sip needs sipp: %w (install Debian's sip-tester: apt-get install sip-tester; make bench-mcu does)", err)
+		}
+	}
 	if o.cascade {
 		for _, n := range counts {
 			if n%2 != 0 {
@@ -198,6 +239,9 @@ func run(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
+	if o.sip > 0 {
+		return runSIP(ctx, o, tiers[0], log)
+	}
 	botLog := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	// One load and one set of ffmpeg inputs per content: each participant's clip is encoded once.
 	loads := make([]*botload.Load, len(o.contents))

@@ -37,6 +37,8 @@ type Scrape struct {
 	CascadeBytesSent, CascadeBytesReceived                            float64
 	CascadePacketsSent, CascadePacketsReceived, CascadePacketsDropped float64
 	CascadeRTT                                                        []time.Duration
+	// Plain-RTP (SIP) packets, cumulative: mcu_rtp_packets_total{kind}.
+	RTPReceived, RTPSent, RTPDropped, RTPUnsent float64
 }
 
 // fetchMetrics scrapes url (the server's /metrics) and parses it.
@@ -91,6 +93,11 @@ func parseMetrics(r io.Reader) (Scrape, error) {
 			s.CascadeRTT = append(s.CascadeRTT, time.Duration(math.Round(valueOf(m)*1e9)))
 		}
 	}
+	rtp := fams["mcu_rtp_packets_total"]
+	s.RTPReceived = valueOf(labelled(rtp, "kind", "received"))
+	s.RTPSent = valueOf(labelled(rtp, "kind", "sent"))
+	s.RTPDropped = valueOf(labelled(rtp, "kind", "dropped"))
+	s.RTPUnsent = valueOf(labelled(rtp, "kind", "unsent"))
 	s.VideoFramesOut = value(fams["mcu_video_frames_out_total"], "")
 	s.VideoFramesDropped = value(fams["mcu_video_frames_dropped_total"], "")
 	s.AudioPacketsLost = value(fams["mcu_audio_packets_lost_total"], "")

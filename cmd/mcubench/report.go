@@ -32,6 +32,8 @@ type Report struct {
 	// server); LargestCascade their largest real-time N per tier.
 	Cascade        []CascadeRun   `json:"cascade,omitempty"`
 	LargestCascade map[string]int `json:"largest_real_time_cascade_n,omitempty"`
+	// SIP holds the -sip runs: N phone calls (sipp) in one room, alone or beside video participants.
+	SIP []SIPRun `json:"sip,omitempty"`
 }
 
 // Settings are the knobs of the run that shape its figures.
@@ -46,6 +48,10 @@ type Settings struct {
 	// Contents are what the participants' video and ffmpeg's inputs showed, each measured in turn:
 	// "noise" and/or "camera" (replay.Content). Empty means noise.
 	Contents []string `json:"contents,omitempty"`
+	// SIPCalls is -sip: the runs are SIP calls (Report.SIP), not the tiers' rooms.
+	SIPCalls int `json:"sip_calls,omitempty"`
+	// Sipp is sipp's version line, in -sip mode.
+	Sipp string `json:"sipp,omitempty"`
 }
 
 // contents returns the report's contents, noise when none is recorded.
@@ -143,6 +149,14 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	}
 	fmt.Fprintf(b, ".\n\nCommand: `%s`\n\n", r.Command)
 	s := r.Settings
+	if s.SIPCalls > 0 {
+		if s.Sipp != "" {
+			fmt.Fprintf(b, "Load: %s.\n\n", s.Sipp)
+		}
+		writeSIPMarkdown(b, r.SIP, s)
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
 	tiles := "the server's default visible-tile limit"
 	if s.VisibleTiles > 0 {
 		tiles = fmt.Sprintf("-visible-tiles %d", s.VisibleTiles)
