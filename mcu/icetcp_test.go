@@ -1,6 +1,7 @@
 package mcu_test
 
 import (
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -34,4 +35,36 @@ func TestICETCP(t *testing.T) {
 	if got := m.Stats().ParticipantsByRoute; got["tcp"] != 1 || got["udp"] != 1 {
 		t.Errorf("ParticipantsByRoute = %v, want one over TCP and one over UDP", got)
 	}
+}
+
+// TestStatsWhileNegotiating reads the stats (as the metrics do, at any time) without pause while
+// participants join and negotiate: under -race it catches the stats touching pion's ICE transport
+// before it has started (GetSelectedCandidatePair reads what Start writes without a lock).
+func TestStatsWhileNegotiating(t *testing.T) {
+	m := newMCU(t, smallConfig())
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				_ = m.Stats()
+			}
+		}
+	}()
+	for i := range 3 {
+		p := join(t, m, "room", fmt.Sprintf("P%d", i), i, 440+float64(i)*220)
+		defer p.client.Close()
+	}
+	codectest.Require(t, 10*time.Second, func() error {
+		if got := m.Stats().ParticipantsByRoute["udp"]; got != 3 {
+			return fmt.Errorf("%d participants by UDP, want 3", got)
+		}
+		return nil
+	})
+	close(stop)
+	<-done
 }

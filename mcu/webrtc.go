@@ -545,7 +545,15 @@ func (w *webrtcTransport) addStats(s *Stats) {
 
 // route is how the client's media reaches the server: "relay" when the client's side of the selected
 // candidate pair is a TURN relay, else "udp" or "tcp"; "" before a pair is selected.
+//
+// It asks nothing before the connection has been connected: pion's GetSelectedCandidatePair reads the
+// ICE transport's gatherer without the lock that Start writes it under (a data race -race reported from
+// the metrics scraping a participant still negotiating); once connected, Start is long done and
+// happened before (the state callback that set connected runs after it).
 func (w *webrtcTransport) route() string {
+	if !w.connected.Load() {
+		return ""
+	}
 	for _, tr := range w.pc.GetTransceivers() {
 		if tr.Receiver() == nil {
 			continue
