@@ -53,6 +53,7 @@ var errCascadeOff = errors.New("cascading is off: set -admin-token or -api-keys 
 // cascader runs this node's links to the other nodes of its cascaded rooms.
 type cascader struct {
 	n      *clusterNode
+	self   string // this node's ID
 	cfg    cascade.Config
 	pinned []string // -cascade-rooms: "all" or names
 	max    int
@@ -74,7 +75,7 @@ type linkKey struct{ room, peer string }
 
 // newCascader builds the cascading of node n, called id in the cluster.
 func newCascader(n *clusterNode, cfg Config, keys auth.Keys, id string) *cascader {
-	c := &cascader{n: n, pinned: cfg.CascadeRooms, max: cfg.MaxCascadeLinks, log: n.log.With("component", "cascade"),
+	c := &cascader{n: n, self: id, pinned: cfg.CascadeRooms, max: cfg.MaxCascadeLinks, log: n.log.With("component", "cascade"),
 		client: &http.Client{Timeout: exchangeTimeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		rooms: map[string]context.CancelFunc{}, links: map[linkKey]*cascade.Link{}}
@@ -117,7 +118,7 @@ func (c *cascader) serveHere(ctx context.Context, room string, lease cluster.Lea
 	var self, owner *cluster.Node
 	for i := range nodes {
 		switch nodes[i].ID {
-		case c.n.cl.ID():
+		case c.self:
 			self = &nodes[i]
 		case lease.Node:
 			owner = &nodes[i]
@@ -188,7 +189,7 @@ func (c *cascader) members(ctx context.Context, room string) {
 	}()
 	t := time.NewTicker(cascadeTick)
 	defer t.Stop()
-	self := c.n.cl.ID()
+	self := c.self
 	for {
 		if err := c.n.cl.Announce(ctx, room); err != nil {
 			c.log.Debug("announce", "room", room, "err", err)
@@ -270,7 +271,7 @@ func (c *cascader) exchange(ctx context.Context, target, offer string) (string, 
 	}
 	req.Header.Set("Content-Type", "application/sdp")
 	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set(nodeHeader, c.n.cl.ID())
+	req.Header.Set(nodeHeader, c.self)
 	resp, err := c.client.Do(req)
 	if err != nil {
 		return "", err
@@ -329,7 +330,7 @@ func (c *cascader) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	room, peer := r.PathValue("room"), r.Header.Get(nodeHeader)
-	if !mcu.ValidName(room) || !validNodeID(peer) || peer == c.n.cl.ID() {
+	if !mcu.ValidName(room) || !validNodeID(peer) || peer == c.self {
 		c.refused.Add(1)
 		http.Error(w, "bad room or node", http.StatusBadRequest)
 		return
