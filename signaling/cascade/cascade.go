@@ -778,7 +778,9 @@ func (l *Link) stream(msg Message) {
 	rp.gen[k].Store(uint32(msg.Gen))
 }
 
-// receiveMedia feeds one media message into its remote. It is pion's callback: it never blocks.
+// receiveMedia feeds one media message into its remote. It is pion's callback: it never blocks. It
+// keeps data (the packet's payload points into it, queued for the remote's reader): pion hands each
+// message over in a slice of its own, so no copy is made here.
 func (l *Link) receiveMedia(data []byte) {
 	if len(data) <= mediaHeader || (data[0] != wireAudio && data[0] != wireVideo) {
 		l.dropped.Add(1)
@@ -794,7 +796,7 @@ func (l *Link) receiveMedia(data []byte) {
 		return
 	}
 	pkt := &rtp.Packet{}
-	if err := pkt.Unmarshal(slices.Clone(data[mediaHeader:])); err != nil {
+	if err := pkt.Unmarshal(data[mediaHeader:]); err != nil {
 		l.dropped.Add(1)
 		return
 	}
