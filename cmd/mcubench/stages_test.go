@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"math"
 	"net/http"
@@ -13,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/encoding/protowire"
+	"github.com/google/pprof/profile"
 )
 
 // fakeProfile encodes a CPU profile as the Go runtime writes it (sample types samples/count and
@@ -26,89 +25,55 @@ type fakeStack struct {
 }
 
 func fakeProfile(stacks []fakeStack, gz bool) []byte {
-	strs := []string{"", "samples", "count", "cpu", "nanoseconds", "/usr/lib/libfoo.so"}
-	str := func(s string) uint64 {
-		for i, x := range strs {
-			if x == s {
-				return uint64(i)
-			}
+	lib := &profile.Mapping{ID: 1, File: "/usr/lib/libfoo.so"}
+	p := &profile.Profile{
+		SampleType:    []*profile.ValueType{{Type: "samples", Unit: "count"}, {Type: "cpu", Unit: "nanoseconds"}},
+		PeriodType:    &profile.ValueType{Type: "cpu", Unit: "nanoseconds"},
+		Period:        int64(10 * time.Millisecond),
+		DurationNanos: int64(5 * time.Second),
+		Mapping:       []*profile.Mapping{lib},
+	}
+	fns := map[string]*profile.Function{}
+	fn := func(name string) *profile.Function {
+		if f, ok := fns[name]; ok {
+			return f
 		}
-		strs = append(strs, s)
-		return uint64(len(strs) - 1)
+		f := &profile.Function{ID: uint64(len(fns) + 1), Name: name}
+		fns[name] = f
+		p.Function = append(p.Function, f)
+		return f
 	}
-	msg := func(b []byte, num protowire.Number, m []byte) []byte {
-		b = protowire.AppendTag(b, num, protowire.BytesType)
-		return protowire.AppendBytes(b, m)
-	}
-	varint := func(b []byte, num protowire.Number, v uint64) []byte {
-		b = protowire.AppendTag(b, num, protowire.VarintType)
-		return protowire.AppendVarint(b, v)
-	}
-	var out []byte
-	for _, vt := range [][2]string{{"samples", "count"}, {"cpu", "nanoseconds"}} {
-		var m []byte
-		m = varint(m, 1, str(vt[0]))
-		m = varint(m, 2, str(vt[1]))
-		out = msg(out, fProfileSampleType, m)
-	}
-	out = msg(out, fProfileMapping, varint(varint(nil, fMappingID, 1), fMappingFile, str("/usr/lib/libfoo.so")))
-	fnIDs := map[string]uint64{}
-	nextLoc := uint64(1)
-	for i, s := range stacks {
-		var locs []uint64
+	for _, s := range stacks {
+		var locs []*profile.Location
 		for j := 0; j < len(s.frames); j++ {
-			var loc []byte
-			loc = varint(loc, fLocationID, nextLoc)
+			loc := &profile.Location{ID: uint64(len(p.Location) + 1)}
 			if strings.HasPrefix(s.frames[j], "0x") {
-				loc = varint(loc, fLocationMapping, 1)
-				loc = varint(loc, fLocationAddress, 0x1234)
+				loc.Mapping, loc.Address = lib, 0x1234
 			} else {
 				n := 1
 				if j == 0 && len(s.frames) > 1 && !strings.HasPrefix(s.frames[1], "0x") {
 					n = 2 // inlined
 				}
 				for _, f := range s.frames[j : j+n] {
-					id, ok := fnIDs[f]
-					if !ok {
-						id = uint64(len(fnIDs) + 1)
-						fnIDs[f] = id
-						fn := varint(varint(nil, fFunctionID, id), fFunctionName, str(f))
-						out = msg(out, fProfileFunction, fn)
-					}
-					loc = msg(loc, fLocationLine, varint(nil, fLineFunction, id))
+					loc.Line = append(loc.Line, profile.Line{Function: fn(f)})
 				}
 				j += n - 1
 			}
-			out = msg(out, fProfileLocation, loc)
-			locs = append(locs, nextLoc)
-			nextLoc++
+			p.Location = append(p.Location, loc)
+			locs = append(locs, loc)
 		}
-		var sm, packed []byte
-		for _, l := range locs {
-			packed = protowire.AppendVarint(packed, l)
-		}
-		if i%2 == 0 { // packed, as Go writes them, and not, as the format allows
-			sm = msg(sm, fSampleLocation, packed)
-		} else {
-			for _, l := range locs {
-				sm = varint(sm, fSampleLocation, l)
-			}
-		}
-		sm = msg(sm, fSampleValue, protowire.AppendVarint(protowire.AppendVarint(nil, uint64(s.ticks)), uint64(s.ticks*10e6)))
-		out = msg(out, fProfileSample, sm)
-	}
-	out = varint(out, fProfileDuration, uint64(5*time.Second))
-	out = varint(out, fProfilePeriod, uint64(10*time.Millisecond))
-	for _, s := range strs {
-		out = msg(out, fProfileStrings, []byte(s))
-	}
-	if !gz {
-		return out
+		p.Sample = append(p.Sample, &profile.Sample{Location: locs, Value: []int64{s.ticks, s.ticks * 10e6}})
 	}
 	var b bytes.Buffer
-	w := gzip.NewWriter(&b)
-	_, _ = w.Write(out)
-	_ = w.Close()
+	var err error
+	if gz {
+		err = p.Write(&b)
+	} else {
+		err = p.WriteUncompressed(&b)
+	}
+	if err != nil {
+		panic(err)
+	}
 	return b.Bytes()
 }
 
