@@ -148,6 +148,10 @@ type AudioTick struct {
 	// zero when nothing with a known arrival time was mixed. Output time minus Arrived is the latency
 	// the mixer added for the longest-waiting voice.
 	Arrived time.Time
+	// Late is how long after its due time this tick was mixed: Run's wakeup delay plus any ticks it
+	// caught up before this one. It grows when the process is short of CPU time (zero when the
+	// caller runs the ticks itself).
+	Late time.Duration
 }
 
 // AudioMix is one distinct mix of a tick. Run one encoder per Key and send its output to every listener
@@ -237,6 +241,7 @@ type AudioMixer struct {
 	// Everything below belongs to the goroutine that calls mixOnce.
 	builtVersion uint64
 	seq          uint64
+	late         time.Duration   // the current tick's AudioTick.Late, set by Run
 	srcs         []*AudioSource  // sorted by ID
 	lsn          []listenerEntry // sorted by ID
 	removed      []*AudioSource  // sources removed since the last tick, for their final events
@@ -414,13 +419,15 @@ func (m *AudioMixer) Run(ctx context.Context) error {
 		// Mix as many frames as wall-clock time says are due, not one per ticker event (M2). The quarter
 		// period absorbs wakeup jitter.
 		n := int((now.Sub(last) + period/4) / period)
+		first := last.Add(period) // due time of the first tick mixed now
 		last = last.Add(time.Duration(n) * period)
 		if n > inputBufferFrames {
 			n = inputBufferFrames
 			m.stats.timingResets.Add(1)
 			last = now
 		}
-		for range n {
+		for i := range n {
+			m.late = max(0, m.clock.Now().Sub(first.Add(time.Duration(i)*period)))
 			m.mixOnce()
 			if m.seq%50 == 0 {
 				reported = m.reportDrops(reported)

@@ -89,7 +89,7 @@ func (m *AudioMixer) mixOnce() {
 	if len(changes) > 0 {
 		m.listener.OnSpeakingChanged(changes)
 	}
-	m.listener.OnAudioTick(AudioTick{Seq: seq, Mixes: mixes, Arrived: arrived})
+	m.listener.OnAudioTick(AudioTick{Seq: seq, Mixes: mixes, Arrived: arrived, Late: m.late})
 }
 
 // compareMixPriority orders active sources for the mix: loudest first, with a bonus for those already

@@ -19,6 +19,7 @@ import (
 type audioRecorder struct {
 	mu    sync.Mutex
 	seqs  []uint64
+	late  []time.Duration
 	first []map[ParticipantID]int16
 }
 
@@ -26,6 +27,7 @@ func (r *audioRecorder) OnAudioTick(t AudioTick) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.seqs = append(r.seqs, t.Seq)
+	r.late = append(r.late, t.Late)
 	first := map[ParticipantID]int16{}
 	for _, mx := range t.Mixes {
 		for _, id := range mx.Listeners {
@@ -128,6 +130,32 @@ func TestAudioRunTicks(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestAudioRunReportsLateness checks AudioTick.Late: ticks mixed on time report zero, and a wakeup three
+// periods late mixes the overdue ticks reporting how late each one is (what the server's video shedding
+// watches).
+func TestAudioRunReportsLateness(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		clk := mixertest.NewClock(time.Unix(1000, 0))
+		rec := &audioRecorder{}
+		m := NewAudioMixer(DefaultAudioConfig(), AudioParams{Clock: clk, Listener: rec})
+		stop := startAudioRun(t, m)
+		synctest.Wait()
+		clk.Advance(codec.FrameDuration)
+		synctest.Wait()
+		clk.Advance(3*codec.FrameDuration + 5*time.Millisecond)
+		synctest.Wait()
+		stop()
+		rec.mu.Lock()
+		got := rec.late
+		rec.mu.Unlock()
+		want := []time.Duration{0, 45 * time.Millisecond, 25 * time.Millisecond, 5 * time.Millisecond}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("Late per tick = %v, want %v", got, want)
+		}
+		_ = m.Close()
+	})
 }
 
 func repeatDuration(d time.Duration, n int) []time.Duration {

@@ -178,6 +178,7 @@ type CompositorStats struct {
 	ScaleReused   uint64 // tiles served from the per-tick scaled-tile cache
 	FramesIn      uint64 // source pictures pushed
 	FramesSkipped uint64 // source pictures replaced before any tick drew them
+	FramesShed    uint64 // canvases not drawn because of the shed level (SetShedLevel)
 	Outputs       int    // outputs running now
 }
 
@@ -218,11 +219,12 @@ type tileEntry struct {
 
 // outputPlan is what the tick goroutine draws for one output.
 type outputPlan struct {
-	out     *Output
-	every   int // draw on ticks divisible by this
-	sources []*source
-	rects   []image.Rectangle
-	drawn   []uint64 // per tile, the source seq last drawn in this output
+	out       *Output
+	every     int // draw on ticks divisible by this
+	receivers int // how many receivers watch it: the more, the later it is shed
+	sources   []*source
+	rects     []image.Rectangle
+	drawn     []uint64 // per tile, the source seq last drawn in this output
 }
 
 // Compositor draws every view of a room: for each output it places the latest picture of each visible
@@ -259,7 +261,8 @@ type Compositor struct {
 	tiles   map[tileKey]*tileEntry
 	labels  map[labelKey]*image.Alpha
 	tick    uint64
-	stats   struct{ ticks, composed, scaled, reused atomic.Uint64 }
+	stats   struct{ ticks, composed, scaled, reused, shed atomic.Uint64 }
+	shed    atomic.Int32 // SetShedLevel
 	nOut    atomic.Int64
 	visible atomic.Pointer[map[ParticipantID]struct{}] // sources shown in some view, replaced by rebuilds
 	closeMu sync.Mutex
@@ -462,6 +465,38 @@ func (c *Compositor) Visible(id ParticipantID) bool {
 	return ok
 }
 
+// MaxShedLevel is the highest level SetShedLevel takes.
+const MaxShedLevel = 4
+
+// SetShedLevel sets how much drawing the compositor skips to leave CPU time to audio, from 0 (none) to
+// MaxShedLevel; values outside are clamped. Each level divides the frame rate of outputs further (see
+// ShedDivisor): level 1 halves the outputs that only one receiver watches, 2 halves every output, 3
+// draws every third frame and 4 every sixth (5 fps at 30). Skipped canvases count in
+// CompositorStats.FramesShed. Safe for concurrent use; it takes effect at the next tick.
+func (c *Compositor) SetShedLevel(level int) {
+	c.shed.Store(int32(min(max(level, 0), MaxShedLevel)))
+}
+
+// ShedDivisor returns by how much an output watched by receivers participants has its frame rate divided
+// at a shed level (SetShedLevel): the least-shared views go first, then every view, further and further.
+func ShedDivisor(level, receivers int) int {
+	switch {
+	case level <= 0:
+		return 1
+	case level == 1:
+		if receivers <= 1 {
+			return 2
+		}
+		return 1
+	case level == 2:
+		return 2
+	case level == 3:
+		return 3
+	default:
+		return 6
+	}
+}
+
 // Stats returns the compositor's counters.
 func (c *Compositor) Stats() CompositorStats {
 	c.mu.Lock()
@@ -470,7 +505,7 @@ func (c *Compositor) Stats() CompositorStats {
 	return CompositorStats{
 		Ticks: c.stats.ticks.Load(), Composed: c.stats.composed.Load(),
 		Scaled: c.stats.scaled.Load(), ScaleReused: c.stats.reused.Load(),
-		FramesIn: in, FramesSkipped: skipped, Outputs: int(c.nOut.Load()),
+		FramesIn: in, FramesSkipped: skipped, FramesShed: c.stats.shed.Load(), Outputs: int(c.nOut.Load()),
 	}
 }
 
@@ -594,9 +629,15 @@ func (c *Compositor) composeOnce(now time.Time) {
 		c.listener.OutputsChanged(changed)
 	}
 
+	level := int(c.shed.Load())
 	for i := range c.plans {
 		p := &c.plans[i]
 		if (c.tick-1)%uint64(p.every) != 0 {
+			continue
+		}
+		// Outputs take turns (phase i), so that the encoders do not all run on the same ticks.
+		if f := ShedDivisor(level, p.receivers); f > 1 && ((c.tick-1)/uint64(p.every)+uint64(i))%uint64(f) != 0 {
+			c.stats.shed.Add(1)
 			continue
 		}
 		canvas := c.pool.Get(p.out.key.Width, p.out.key.Height)
@@ -850,6 +891,9 @@ func (c *Compositor) rebuildLocked(now time.Time) []Assignment {
 			plans[key] = outputPlan{out: out, every: every, sources: tiles, rects: rects, drawn: make([]uint64, len(tiles))}
 		}
 		a.Receivers = append(a.Receivers, r.id)
+		p := plans[key]
+		p.receivers++
+		plans[key] = p
 	}
 	for k, o := range c.outputs {
 		if _, ok := byKey[k]; !ok {

@@ -596,3 +596,61 @@ func TestInvisibleSourceComesBackAsPlaceholder(t *testing.T) {
 		t.Errorf("viewer sees %v after c's next picture, want a and c", got)
 	}
 }
+
+// TestShedLevelsDivideFrameRates runs 60 ticks (2 s at 30 fps) at each shed level in a room of 8 with 4
+// visible tiles (4 views watched by one receiver each, one shared by four) and counts the canvases each
+// output gets: level 1 halves only the single-receiver views, 2 halves all, 3 and 4 draw every third and
+// sixth frame; what is skipped counts in FramesShed. The canvases still show the right tiles.
+func TestShedLevelsDivideFrameRates(t *testing.T) {
+	cfg := DefaultCompositorConfig()
+	cfg.VisibleTiles = 4
+	c, l := newTestCompositor(t, cfg)
+	const n = 8
+	for i := range n {
+		id := ParticipantID(fmt.Sprint("p", i))
+		c.AddSource(id, string(id))
+		if err := c.AddReceiver(id, ReceiverOptions{Width: 320, Height: 180, FrameRate: 30}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.PushFrame(id, solid(160, 90, palette[i])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.SetSpeakers([]ParticipantID{"p5", "p6", "p2", "p7"})
+	c.ComposeOnce(time.Unix(0, 0))
+	shared, single := l.outputOf(t, "p0"), l.outputOf(t, "p5")
+	for _, o := range []*Output{shared, single} {
+		take(t, o)
+	}
+	for _, tc := range []struct{ level, shared, single int }{
+		{0, 60, 60}, {1, 60, 30}, {2, 30, 30}, {3, 20, 20}, {4, 10, 10}, {7, 10, 10}, {-1, 60, 60},
+	} {
+		c.SetShedLevel(tc.level)
+		before := c.Stats().FramesShed
+		var got [2]int
+		for range 60 {
+			c.ComposeOnce(time.Unix(0, 0))
+			for k, o := range []*Output{shared, single} {
+				select {
+				case f := <-o.Frames():
+					got[k]++
+					if k == 0 && got[k] == 1 {
+						if cols := tileColours(t, f, Grid.Rects(4, 320, 180), palette); !slices.Equal(cols, []int{2, 5, 6, 7}) {
+							t.Errorf("level %d: shared view shows %v, want [2 5 6 7]", tc.level, cols)
+						}
+					}
+					f.Release()
+				default:
+				}
+			}
+		}
+		if got != [2]int{tc.shared, tc.single} {
+			t.Errorf("level %d: shared and single-receiver views got %v canvases in 60 ticks, want [%d %d]", tc.level, got, tc.shared, tc.single)
+		}
+		// Five outputs: the shared one and four single-receiver ones.
+		wantShed := uint64(60-tc.shared) + 4*uint64(60-tc.single)
+		if shed := c.Stats().FramesShed - before; shed != wantShed {
+			t.Errorf("level %d: FramesShed grew by %d, want %d", tc.level, shed, wantShed)
+		}
+	}
+}
