@@ -44,16 +44,27 @@ const inputBufferFrames = 5
 // inputResumeFrames is how many frames a starved source must have buffered before it plays again.
 const inputResumeFrames = 2
 
-// Latency trimming: a source whose ring held at least trimMinFrames frames at every tick of the last
-// trimWindow ticks has more buffered than its arrival jitter needs, so one frame is dropped (20 ms less
-// delay; counted in AudioStats.InputFramesTrimmed). Only a quiet frame (below trimQuietPower, a pause
-// between words) is dropped, never speech: cutting 20 ms out of a voice or a tone is an audible click. A
-// regular source then sits at 2 frames at each tick (20 ms of jitter tolerance plus the tick phase)
-// instead of keeping the extra delay a burst of late packets left behind.
+// Latency trimming (AudioSource.trimLocked): a source whose ring held, at every tick of the last
+// trimWindow ticks, at least trimMinSpare samples beyond the tick's frame that had arrived trimMargin or
+// more before the tick has more buffered than its arrival jitter needs, and loses that much delay (up to
+// a frame): a quiet frame (below trimQuietPower, a pause between words) or a frame nobody hears is
+// dropped whole; a voice or a tone in the mix is shortened by a pitch-synchronous cross-fade instead
+// (accelerate), since cutting 20 ms out of it is an audible click. A regular source then plays each frame
+// at the first tick after it arrived when it arrives at least the margin before the tick, and one tick
+// later otherwise, instead of keeping whatever delay a burst of late packets left behind. Each underrun
+// widens that source's margin by trimMargin (up to trimMaxMargin, where it keeps a whole frame in hand);
+// trimCleanWindows windows without one narrow it again.
 const (
-	trimMinFrames  = 3
-	trimWindow     = 50     // ticks: 1 s
-	trimQuietPower = 1.0e-5 // mean square relative to full scale: -50 dBov
+	trimWindow       = 50 // ticks: 1 s
+	trimMinSpare     = codec.FrameSamples / 2
+	trimMargin       = 5 * time.Millisecond
+	trimMaxMargin    = 20 * time.Millisecond
+	trimCleanWindows = 10
+	trimQuietPower   = 1.0e-5 // mean square relative to full scale: -50 dBov
+	accelerateFade   = codec.FrameSamples / 2
+	// accelerateTolerance is how much worse (in normalised correlation) than the best lag a longer lag
+	// may match and still be taken.
+	accelerateTolerance = 0.05
 )
 
 // AudioConfig is the serialisable configuration of an AudioMixer. Start from DefaultAudioConfig, change
@@ -188,16 +199,18 @@ type AudioStats struct {
 	InputFramesDropped uint64
 	// Underruns counts how often a source had no frame for a tick and went back to buffering.
 	Underruns uint64
-	// InputFramesTrimmed counts frames dropped because a source had more buffered than it needed (see
-	// trimMinFrames).
-	InputFramesTrimmed uint64
+	// InputFramesTrimmed counts frames dropped whole because a source had more buffered than it needed
+	// (see trimWindow), and InputSamplesAccelerated the samples (48 kHz) cross-faded away for the same
+	// reason while the source was in the mix.
+	InputFramesTrimmed      uint64
+	InputSamplesAccelerated uint64
 	// TimingResets counts late wakeups of Run that were longer than the input buffer, after which the
 	// tick clock was reset instead of catching up.
 	TimingResets uint64
 }
 
 type audioCounters struct {
-	ticks, dropped, underruns, timingResets, trimmed atomic.Uint64
+	ticks, dropped, underruns, timingResets, trimmed, accelerated atomic.Uint64
 }
 
 // listenerEntry is one listener as the mixing goroutine sees it: src is its own source, if it is one.
@@ -367,11 +380,12 @@ func (m *AudioMixer) ActiveSpeakers() []ParticipantID {
 // Stats returns a snapshot of the counters. Safe for concurrent use.
 func (m *AudioMixer) Stats() AudioStats {
 	return AudioStats{
-		Ticks:              m.stats.ticks.Load(),
-		InputFramesDropped: m.stats.dropped.Load(),
-		Underruns:          m.stats.underruns.Load(),
-		TimingResets:       m.stats.timingResets.Load(),
-		InputFramesTrimmed: m.stats.trimmed.Load(),
+		Ticks:                   m.stats.ticks.Load(),
+		InputFramesDropped:      m.stats.dropped.Load(),
+		Underruns:               m.stats.underruns.Load(),
+		TimingResets:            m.stats.timingResets.Load(),
+		InputFramesTrimmed:      m.stats.trimmed.Load(),
+		InputSamplesAccelerated: m.stats.accelerated.Load(),
 	}
 }
 

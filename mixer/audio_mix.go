@@ -13,10 +13,11 @@ import (
 func (m *AudioMixer) mixOnce() {
 	changes := m.syncMembership(m.changes[:0])
 	seq := m.seq
+	now := m.clock.Now()
 
 	// Input and speaker detection.
 	for _, s := range m.srcs {
-		s.read()
+		s.read(now)
 		if s.det.update(&s.frame, m.thresholdPower, m.attackFrames, m.hangoverFrames, seq) {
 			changes = append(changes, SpeakingChange{ID: s.id, Speaking: s.det.speaking, LevelDBov: s.det.levelDBov})
 		}

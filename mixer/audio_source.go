@@ -2,6 +2,7 @@ package mixer
 
 import (
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -13,8 +14,11 @@ import (
 // beyond a 960-sample copy: the input is a ring of 5 frames, and when it is full the oldest frame is
 // overwritten and counted in AudioStats.InputFramesDropped (M1).
 //
-// When the mixer finds the ring empty at a tick (an underrun), the source plays silence and buffers again
-// until it holds 3 frames, so a source that alternates between one frame and none does not crackle.
+// When the mixer finds less than a frame buffered at a tick (an underrun), the source plays silence and
+// buffers again until it holds 2 frames, so a source that alternates between one frame and none does not
+// crackle. The ring then shrinks back to what the source's arrival jitter needs (see trimLocked): a
+// source whose frames arrive on time, some margin before the tick, plays each frame at the first tick
+// after it arrived.
 type AudioSource struct {
 	id       ParticipantID
 	minusKey string
@@ -25,11 +29,14 @@ type AudioSource struct {
 	ring      [inputBufferFrames][codec.FrameSamples]int16
 	arrived   [inputBufferFrames]time.Time // when each ring frame's packet arrived (zero if unknown)
 	head      int                          // index of the oldest frame
-	count     int                          // buffered frames
+	count     int                          // buffered frames, the head one included
+	off       int                          // samples of the head frame already played
 	buffering bool
 	removed   bool
-	minCount  int // fewest frames buffered at a tick in this trim window
-	ticks     int // ticks in this trim window
+	minSpare  int           // least spare (see trimLocked) at a tick in this trim window, in samples
+	ticks     int           // ticks in this trim window
+	margin    time.Duration // how long before a tick a frame must have arrived to count as spare
+	clean     int           // trim windows in a row without an underrun
 
 	// Everything below belongs to the mixing goroutine.
 	frame        [codec.FrameSamples]int16 // this tick's frame (silence if none)
@@ -38,6 +45,7 @@ type AudioSource struct {
 	contributing bool
 	minusPCM     [codec.FrameSamples]int16
 	minusLimiter limiter
+	span         [2 * codec.FrameSamples]int16 // scratch for accelerate
 }
 
 func newAudioSource(id ParticipantID, stats *audioCounters, lim limiter) *AudioSource {
@@ -46,6 +54,7 @@ func newAudioSource(id ParticipantID, stats *audioCounters, lim limiter) *AudioS
 		minusKey:     MinusMixKey(id),
 		stats:        stats,
 		buffering:    true,
+		margin:       trimMargin,
 		minusLimiter: lim,
 		det:          newSpeakerDetector(),
 	}
@@ -84,36 +93,6 @@ func (s *AudioSource) WriteAt(pcm []int16, arrived time.Time) error {
 	return nil
 }
 
-// trimLocked drops a frame when the ring held trimMinFrames or more at every tick of the last
-// trimWindow ticks (see trimMinFrames): a quiet one, or any one while the source is not in the mix (it
-// contributed to no mix last tick: nobody hears what is dropped, and the source enters the mix later
-// with less delay). Once the window is over it stays armed, looking at each tick's oldest frame, until
-// one can be dropped or the ring runs low (a new window starts). Called at each tick before the read,
-// on the mixing goroutine (which owns contributing).
-func (s *AudioSource) trimLocked() {
-	if s.buffering {
-		s.ticks = 0
-		return
-	}
-	if s.ticks == 0 || s.count < s.minCount {
-		s.minCount = s.count
-	}
-	s.ticks++
-	if s.ticks < trimWindow {
-		return
-	}
-	if s.minCount < trimMinFrames {
-		s.ticks = 0
-		return
-	}
-	if !s.contributing || quiet(&s.ring[s.head]) {
-		s.head = (s.head + 1) % inputBufferFrames
-		s.count--
-		s.stats.trimmed.Add(1)
-		s.ticks = 0
-	}
-}
-
 // quiet reports whether a frame's mean square is below trimQuietPower.
 func quiet(f *[codec.FrameSamples]int16) bool {
 	var sum int64
@@ -130,11 +109,12 @@ func (s *AudioSource) remove() {
 	s.mu.Unlock()
 }
 
-// read moves the oldest buffered frame into s.frame, or fills it with silence while the source is
-// buffering or has starved. It reports whether a real frame was read. Mixing goroutine only.
-func (s *AudioSource) read() bool {
+// read moves the next 960 samples into s.frame, or fills it with silence while the source is buffering
+// or has starved. It reports whether a real frame was read. now is the tick's time. Mixing goroutine
+// only.
+func (s *AudioSource) read(now time.Time) bool {
 	s.mu.Lock()
-	ok := s.readLocked()
+	ok := s.readLocked(now)
 	s.mu.Unlock()
 	if !ok {
 		clear(s.frame[:])
@@ -143,22 +123,161 @@ func (s *AudioSource) read() bool {
 	return ok
 }
 
-func (s *AudioSource) readLocked() bool {
-	s.trimLocked()
+// avail returns the samples buffered and not yet played.
+func (s *AudioSource) avail() int { return s.count*codec.FrameSamples - s.off }
+
+func (s *AudioSource) readLocked(now time.Time) bool {
 	if s.buffering {
-		if s.count < inputResumeFrames {
+		if s.avail() < inputResumeFrames*codec.FrameSamples {
 			return false
 		}
 		s.buffering = false
+		s.ticks = 0
 	}
-	if s.count == 0 {
+	if s.avail() < codec.FrameSamples {
 		s.buffering = true
 		s.stats.underruns.Add(1)
+		// Frames came later than the margin allowed for: keep more in hand from now on.
+		s.margin = min(s.margin+trimMargin, trimMaxMargin)
+		s.clean = 0
 		return false
 	}
-	copy(s.frame[:], s.ring[s.head][:])
 	s.frameArrived = s.arrived[s.head]
-	s.head = (s.head + 1) % inputBufferFrames
-	s.count--
+	drop, accel := s.trimLocked(now)
+	if accel > 0 {
+		s.accelerateLocked(accel)
+		return true
+	}
+	if drop {
+		// A quiet frame, or one nobody hears: dropped whole, then the next one is read.
+		s.advanceLocked(codec.FrameSamples)
+		s.stats.trimmed.Add(1)
+		s.frameArrived = s.arrived[s.head]
+	}
+	s.copyLocked(s.frame[:])
+	s.advanceLocked(codec.FrameSamples)
 	return true
+}
+
+// copyLocked copies the next len(dst) buffered samples into dst without consuming them; they must be
+// buffered.
+func (s *AudioSource) copyLocked(dst []int16) {
+	i, off := s.head, s.off
+	for n := 0; n < len(dst); {
+		k := copy(dst[n:], s.ring[i][off:])
+		n += k
+		i, off = (i+1)%inputBufferFrames, 0
+	}
+}
+
+// advanceLocked consumes n buffered samples.
+func (s *AudioSource) advanceLocked(n int) {
+	n += s.off
+	s.head = (s.head + n/codec.FrameSamples) % inputBufferFrames
+	s.count -= n / codec.FrameSamples
+	s.off = n % codec.FrameSamples
+}
+
+// spareLocked returns the samples buffered beyond this tick's frame that arrived at least the margin
+// before now: what the source could lose without this tick having starved had its newest frames come a
+// margin later. A frame of unknown arrival (Write) is never spare: only a source that says when its
+// frames arrived (WriteAt) is trimmed.
+func (s *AudioSource) spareLocked(now time.Time) int {
+	n := -s.off
+	for k := range s.count {
+		a := s.arrived[(s.head+k)%inputBufferFrames]
+		if a.IsZero() || now.Sub(a) < s.margin {
+			break
+		}
+		n += codec.FrameSamples
+	}
+	return n - codec.FrameSamples
+}
+
+// trimLocked decides whether this tick drops a whole frame before reading one, or how many samples it
+// accelerates away (accelerateLocked); neither, mostly. A source whose
+// spare (spareLocked) stayed at trimMinSpare samples or more at every tick of the last trimWindow ticks
+// has more buffered than its arrival jitter needs, so it loses delay: a whole frame when it is quiet or
+// not in the mix (it contributed to no mix last tick: nobody hears what is dropped) and that much was
+// spare, else, by accelerating (accelerateLocked), as much as was spare, up to a frame. Each loss starts a
+// new window. A source's margin grows by trimMargin at each underrun (up to trimMaxMargin) and shrinks
+// back after trimCleanWindows windows without one.
+func (s *AudioSource) trimLocked(now time.Time) (drop bool, accel int) {
+	spare := s.spareLocked(now)
+	if s.ticks == 0 || spare < s.minSpare {
+		s.minSpare = spare
+	}
+	s.ticks++
+	if s.ticks < trimWindow {
+		return false, 0
+	}
+	s.ticks = 0
+	if s.clean++; s.clean >= trimCleanWindows {
+		s.clean = 0
+		s.margin = max(s.margin-trimMargin, trimMargin)
+	}
+	switch {
+	case s.minSpare >= codec.FrameSamples && (!s.contributing || quiet(&s.ring[s.head])):
+		return true, 0
+	case s.minSpare >= trimMinSpare:
+		return false, min(s.minSpare, codec.FrameSamples)
+	}
+	return false, 0
+}
+
+// accelerateLocked fills s.frame from the next 960+k samples, k at most maxDrop and at least
+// trimMinSpare: it finds where the signal best repeats itself k samples later (the lag of highest
+// normalised correlation over a 10 ms window, as a pitch period or a multiple of it) and cross-fades from
+// the signal to itself k samples later over that window, so that a voice or a tone loses k samples
+// without a click (WSOLA; NetEq's "accelerate"). Counted in AudioStats.InputSamplesAccelerated.
+func (s *AudioSource) accelerateLocked(maxDrop int) {
+	const fade = accelerateFade
+	x := s.span[:codec.FrameSamples+maxDrop]
+	s.copyLocked(x)
+	var scores [codec.FrameSamples - trimMinSpare + 1]float64
+	var e0 float64
+	for i := range fade {
+		e0 += float64(x[i]) * float64(x[i])
+	}
+	lo := trimMinSpare
+	var eL float64
+	for i := range fade {
+		eL += float64(x[lo+i]) * float64(x[lo+i])
+	}
+	top := -2.0
+	for k := lo; k <= maxDrop; k++ {
+		if k > lo { // slide the energy window of x[k:k+fade]
+			a, b := float64(x[k-1]), float64(x[k+fade-1])
+			eL += b*b - a*a
+		}
+		var c float64
+		for i := range fade {
+			c += float64(x[i]) * float64(x[k+i])
+		}
+		score := 1.0 // silence matches anything
+		if e0 > 0 && eL > 1 {
+			score = c / math.Sqrt(e0*eL)
+		}
+		scores[k-lo] = score
+		top = max(top, score)
+	}
+	// The longest lag at a peak of the correlation that matches nearly as well as the best: as much delay
+	// gone per accelerate as a clean splice allows (a tone matches itself at every period).
+	best := maxDrop
+	for k := maxDrop; k >= lo; k-- {
+		sc := scores[k-lo]
+		if sc < top-accelerateTolerance {
+			continue
+		}
+		if (k == maxDrop || sc >= scores[k+1-lo]) && (k == lo || sc >= scores[k-1-lo]) {
+			best = k
+			break
+		}
+	}
+	for i := range fade {
+		s.frame[i] = int16((int32(x[i])*int32(fade-i) + int32(x[i+best])*int32(i)) / int32(fade))
+	}
+	copy(s.frame[fade:], x[fade+best:codec.FrameSamples+best])
+	s.advanceLocked(codec.FrameSamples + best)
+	s.stats.accelerated.Add(uint64(best))
 }

@@ -807,99 +807,192 @@ func TestAudioTickReportsEarliestArrival(t *testing.T) {
 	}
 }
 
+// stepClock is a Clock that only moves when told; mixOnce reads it, nothing here runs Run.
+type stepClock struct{ now time.Time }
+
+func (c *stepClock) Now() time.Time                 { return c.now }
+func (c *stepClock) NewTicker(time.Duration) Ticker { panic("stepClock has no ticker") }
+
+// TestAudioTrimsExcessLatency drives one source tick by tick on a manual clock, its frames arriving a
+// given time before the ticks they are written for, and counts the whole frames trimmed (quiet frames)
+// and the samples accelerated (a loud one), and what the ring holds at the end.
 func TestAudioTrimsExcessLatency(t *testing.T) {
 	tests := []struct {
 		name        string
 		prime       int
-		pattern     []int // frames written before each tick, repeated
-		wantTrimmed uint64
+		pattern     []int         // frames written before each tick, repeated
+		before      time.Duration // how long before its tick a frame arrives (primed frames: long before)
 		loud        bool
+		wantTrimmed uint64
+		wantAccel   uint64
+		wantHeld    int // frames in the ring after the last tick's read
 	}{
-		// Counts are taken at the tick, after that tick's writes. Frames are quiet (-50 dBov and below)
-		// unless loud is set.
-		{"steady source with a burst behind it: trimmed to 2 frames at the tick", 4, []int{1}, 3, false},
-		{"steady source at 2 frames at the tick: left alone", 1, []int{1}, 0, false},
-		{"jittery source (0 or 2 per tick) with a spare frame: trimmed once", 3, []int{0, 2}, 1, false},
-		{"jittery source (0 or 2 per tick) with no spare: left alone", 2, []int{0, 2}, 0, false},
-		{"speech is never cut", 4, []int{1}, 0, true},
+		// Frames are quiet (-56 dBov) unless loud is set.
+		{"a burst behind a steady source on time: trimmed to the frame of the tick", 4, []int{1}, 10 * time.Millisecond, false, 4, 0, 0},
+		{"steady source arriving 2 ms before the tick (inside the margin): one frame kept in hand", 1, []int{1}, 2 * time.Millisecond, false, 0, 0, 1},
+		{"steady source arriving 10 ms before the tick with one frame in hand: trimmed", 1, []int{1}, 10 * time.Millisecond, false, 1, 0, 0},
+		{"jittery source (0 or 2 per tick): trimmed while it never starves", 3, []int{0, 2}, 10 * time.Millisecond, false, 2, 0, 1},
+		{"a loud source (in the mix) is accelerated, never cut", 4, []int{1}, 10 * time.Millisecond, true, 0, 4 * uint64(codec.FrameSamples), 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m, _ := newTestAudioMixer(t, DefaultAudioConfig())
-			src, err := m.AddSource("a")
-			if err != nil {
-				t.Fatal(err)
-			}
+			clk := &stepClock{now: time.Unix(1000, 0)}
+			m := NewAudioMixer(DefaultAudioConfig(), AudioParams{Clock: clk, Listener: &recorder{}})
+			defer m.Close()
+			src := mustAddSource(t, m, "a")
+			mustAddListener(t, m, "l")
 			level := int16(50) // -56 dBov
 			if tt.loud {
 				level = 3000
 			}
 			for range tt.prime {
-				if err := src.Write(constFrame(level)); err != nil {
+				if err := src.WriteAt(constFrame(level), clk.now.Add(-time.Second)); err != nil {
 					t.Fatal(err)
 				}
 			}
-			for i := range 3*trimWindow + 2 { // the first tick only ends buffering
+			for i := range 5*trimWindow + 2 {
+				clk.now = clk.now.Add(codec.FrameDuration)
 				for range tt.pattern[i%len(tt.pattern)] {
-					if err := src.Write(constFrame(level)); err != nil {
+					if err := src.WriteAt(constFrame(level), clk.now.Add(-tt.before)); err != nil {
 						t.Fatal(err)
 					}
 				}
 				m.mixOnce()
 			}
 			st := m.Stats()
-			if st.InputFramesTrimmed != tt.wantTrimmed || st.Underruns != 0 {
-				t.Errorf("trimmed %d frames with %d underruns, want %d and 0", st.InputFramesTrimmed, st.Underruns, tt.wantTrimmed)
+			src.mu.Lock()
+			held := src.avail()
+			src.mu.Unlock()
+			if st.InputFramesTrimmed != tt.wantTrimmed || st.InputSamplesAccelerated != tt.wantAccel || st.Underruns != 0 ||
+				held != tt.wantHeld*codec.FrameSamples {
+				t.Errorf("trimmed %d frames, accelerated %d samples, %d underruns, %d samples held; want %d, %d, 0, %d",
+					st.InputFramesTrimmed, st.InputSamplesAccelerated, st.Underruns, held, tt.wantTrimmed, tt.wantAccel,
+					tt.wantHeld*codec.FrameSamples)
 			}
 		})
 	}
 }
 
 // TestAudioTrimsUnheardSources: of five loud sources with a burst behind them, the four in the mix
-// (MaxMixedSpeakers) keep their frames (cutting speech is a click), the fifth, heard by nobody, is
-// trimmed to 2 frames like a quiet one.
+// (MaxMixedSpeakers) lose their excess delay by acceleration (cutting speech is a click), the fifth,
+// heard by nobody, by dropping whole frames, like a quiet one.
 func TestAudioTrimsUnheardSources(t *testing.T) {
 	cfg := DefaultAudioConfig()
-	m, _ := newTestAudioMixer(t, cfg)
+	clk := &stepClock{now: time.Unix(1000, 0)}
+	m := NewAudioMixer(cfg, AudioParams{Clock: clk, Listener: &recorder{}})
+	defer m.Close()
 	var srcs []*AudioSource
 	for _, id := range []ParticipantID{"a", "b", "c", "d", "e"} {
-		src, err := m.AddSource(id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		srcs = append(srcs, src)
+		srcs = append(srcs, mustAddSource(t, m, id))
 	}
-	write := func() {
-		for _, src := range srcs {
-			if err := src.Write(constFrame(3000)); err != nil {
+	write := func(at time.Time) {
+		for i, src := range srcs {
+			if err := src.WriteAt(constFrame(int16(3000-100*i)), at); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
 	for range 4 {
-		write()
+		write(clk.now.Add(-time.Second))
 	}
 	for range 3*trimWindow + 2 {
-		write()
+		clk.now = clk.now.Add(codec.FrameDuration)
+		write(clk.now.Add(-10 * time.Millisecond))
 		m.mixOnce()
 	}
 	if cfg.MaxMixedSpeakers != 4 {
 		t.Fatalf("MaxMixedSpeakers %d: the test assumes 4", cfg.MaxMixedSpeakers)
 	}
 	st := m.Stats()
-	if st.InputFramesTrimmed != 3 || st.Underruns != 0 {
-		t.Errorf("trimmed %d frames with %d underruns, want the unheard source's 3 and none", st.InputFramesTrimmed, st.Underruns)
+	if st.InputFramesTrimmed != 3 || st.InputSamplesAccelerated != 4*3*uint64(codec.FrameSamples) || st.Underruns != 0 {
+		t.Errorf("trimmed %d frames, accelerated %d samples, %d underruns; want the unheard source's 3 frames, "+
+			"the others' 3 frames each and none", st.InputFramesTrimmed, st.InputSamplesAccelerated, st.Underruns)
 	}
 	for _, src := range srcs {
 		src.mu.Lock()
-		n := src.count
+		n := src.avail()
 		src.mu.Unlock()
-		want := 4 // after the tick's read: the burst of 4 kept (one in, one out per tick)
-		if src.id == "e" {
-			want = 1 // 2 at the tick, as a quiet source is trimmed to
-		}
-		if n != want {
-			t.Errorf("source %s holds %d frames, want %d", src.id, n, want)
+		if n != codec.FrameSamples {
+			t.Errorf("source %s holds %d samples after the tick, want one frame (%d): the burst of 4 less 3", src.id, n, codec.FrameSamples)
 		}
 	}
+}
+
+// TestAudioAccelerateIsClean: a 440 Hz tone (period 109.1 samples, no whole number of them in a frame)
+// with 60 ms of burst behind it loses that delay by acceleration while it is heard, and what the
+// listener hears stays a clean tone: no sample step larger than the tone's own steepest, and everything
+// but 440 Hz at least 35 dB down.
+func TestAudioAccelerateIsClean(t *testing.T) {
+	clk := &stepClock{now: time.Unix(1000, 0)}
+	rec := &recorder{}
+	m := NewAudioMixer(DefaultAudioConfig(), AudioParams{Clock: clk, Listener: rec})
+	defer m.Close()
+	ts := &toneSource{src: mustAddSource(t, m, "a"), freq: 440, amp: ampForDBov(-12)}
+	mustAddListener(t, m, "l")
+	write := func(at time.Time) {
+		f := codectest.Tone(ts.freq, ts.amp, codec.FrameSamples, codec.SampleRate, &ts.phase)
+		if err := ts.src.WriteAt(f, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 4 {
+		write(clk.now.Add(-time.Second))
+	}
+	const ticks = 5*trimWindow + 2
+	for range ticks {
+		clk.now = clk.now.Add(codec.FrameDuration)
+		write(clk.now.Add(-10 * time.Millisecond))
+		m.mixOnce()
+	}
+	st := m.Stats()
+	if st.InputSamplesAccelerated < 3*uint64(codec.FrameSamples)-200 || st.InputFramesTrimmed != 0 || st.Underruns != 0 {
+		t.Fatalf("accelerated %d samples, trimmed %d frames, %d underruns; want about 3 frames' worth, 0, 0",
+			st.InputSamplesAccelerated, st.InputFramesTrimmed, st.Underruns)
+	}
+	pcm := rec.heard("l")
+	start := 3 * codec.FrameSamples // past the attack
+	maxStep := 0.0
+	steepest := 2 * math.Pi * 440 / codec.SampleRate * float64(ts.amp)
+	for i := start + 1; i < len(pcm); i++ {
+		maxStep = max(maxStep, math.Abs(float64(pcm[i])-float64(pcm[i-1])))
+	}
+	if maxStep > 1.1*steepest {
+		t.Errorf("largest step between samples %.0f, the tone's steepest is %.0f: a click", maxStep, steepest)
+	}
+	// A tone whose phase jumps at each accelerate is not one sinusoid over the whole span: measure per
+	// frame, where at most one cross-fade falls.
+	worst := math.Inf(-1)
+	for f := start; f+codec.FrameSamples <= len(pcm); f += codec.FrameSamples {
+		worst = max(worst, residualDB(pcm[f:f+codec.FrameSamples], 440))
+	}
+	if worst > -35 {
+		t.Errorf("worst frame has everything but 440 Hz at %.1f dB of the tone, want at most -35 dB", worst)
+	}
+}
+
+// residualDB fits a sinusoid of freq to x (least squares over amplitude and phase) and returns the
+// energy of what is left relative to the fit, in dB.
+func residualDB(x []int16, freq float64) float64 {
+	var ss, cc, sc, xs, xc float64
+	for i, v := range x {
+		ph := 2 * math.Pi * freq * float64(i) / codec.SampleRate
+		s, c := math.Sin(ph), math.Cos(ph)
+		ss += s * s
+		cc += c * c
+		sc += s * c
+		xs += float64(v) * s
+		xc += float64(v) * c
+	}
+	det := ss*cc - sc*sc
+	a := (xs*cc - xc*sc) / det
+	b := (xc*ss - xs*sc) / det
+	var fit, res float64
+	for i, v := range x {
+		ph := 2 * math.Pi * freq * float64(i) / codec.SampleRate
+		y := a*math.Sin(ph) + b*math.Cos(ph)
+		fit += y * y
+		d := float64(v) - y
+		res += d * d
+	}
+	return 10 * math.Log10(res/fit)
 }
