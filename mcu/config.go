@@ -42,6 +42,10 @@ type Config struct {
 	// one lossy receiver cannot flood the others who share its encoder with keyframes. A new receiver on
 	// an encoder gets its IDR at once.
 	KeyframeInterval time.Duration `json:"keyframe_interval"`
+	// MeasurePSNR makes the H.264 output encoders measure each picture's luma PSNR against the composed
+	// picture (Stats.VideoPSNR): what receivers decode when nothing is lost. It costs a little CPU per
+	// picture; the capacity benchmark turns it on.
+	MeasurePSNR bool `json:"measure_psnr,omitempty"`
 	// MaxParticipants is the largest number of participants in one room (viewers included).
 	MaxParticipants int `json:"max_participants"`
 	// MaxRooms is the largest number of rooms open at once; a join that would open another gets
@@ -73,6 +77,10 @@ type Config struct {
 	// MaxInputBitrate bounds what one participant may send, audio and video together, in bit/s: packets
 	// beyond it (a token bucket of one second's worth) are dropped and counted in Stats.InputRefused.
 	MaxInputBitrate int `json:"max_input_bitrate"`
+	// NoVideoShedding keeps every view at its full frame rate when the server is short of CPU. By
+	// default, when the audio mixers run late the compositors draw fewer frames (the least-shared views
+	// first) until audio is on time again (governor.go); turn it off only to measure the difference.
+	NoVideoShedding bool `json:"no_video_shedding,omitempty"`
 
 	// UDPPort, when not zero, carries every peer's media on this one UDP port (ICE UDP mux), and
 	// UDPPortMin and UDPPortMax are ignored.

@@ -119,6 +119,7 @@ type audioListener struct{ r *room }
 // OnAudioTick encodes each distinct mix once and sends it to all of its listeners.
 func (l audioListener) OnAudioTick(tick mixer.AudioTick) {
 	r := l.r
+	start := time.Now()
 	members := *r.snapshot.Load()
 	for _, mix := range tick.Mixes {
 		// One encode per class among this mix's listeners (almost always one or two classes).
@@ -158,9 +159,15 @@ func (l audioListener) OnAudioTick(tick mixer.AudioTick) {
 		}
 		r.audioDone = done
 	}
+	now := time.Now()
 	if !tick.Arrived.IsZero() {
-		r.m.stats.audioLatency.Observe(time.Since(tick.Arrived))
+		r.m.stats.audioLatency.Observe(now.Sub(tick.Arrived))
 	}
+	// How late this tick's last packet went out: a thread that waits for the CPU mid-tick delays the
+	// packets as much as a late wakeup.
+	late := tick.Late + now.Sub(start)
+	r.m.stats.audioTickLate.Observe(late)
+	r.video.SetShedLevel(r.m.gov.observe(now, late))
 	for k, enc := range r.audioEnc {
 		if r.audioUsed[k] != tick.Seq {
 			enc.Close()
@@ -274,6 +281,13 @@ type outputEncoders struct {
 	dropped              uint64 // the output's dropped pictures already counted
 }
 
+// psnrMeter is a video encoder that measures the PSNR of its pictures (h264.Encoder with
+// Config.MeasurePSNR).
+type psnrMeter interface {
+	// LastPSNR returns the luma PSNR in dB of the last picture encoded, false when not measured.
+	LastPSNR() (lumaDB float64, ok bool)
+}
+
 // encoderSlot is one encoder of an output and whether this frame's receivers need it.
 type encoderSlot struct {
 	enc    videoEncoding
@@ -313,12 +327,19 @@ func (e *outputEncoders) encode(f *codec.VideoFrame) {
 		if force {
 			s.coder.ForceKeyframe()
 		}
+		e.r.m.encodeSlots <- struct{}{}
 		data, _, err := s.coder.Encode(f)
+		<-e.r.m.encodeSlots
 		if err != nil {
 			e.log.Error("video encode", "encoding", s.enc, "err", err)
 			continue
 		}
 		stats.VideoFramesOut.Add(1)
+		if m, ok := s.coder.(psnrMeter); ok {
+			if db, ok := m.LastPSNR(); ok {
+				stats.videoPSNR.observe(db)
+			}
+		}
 		for _, p := range receivers {
 			if p.videoEncoding() == s.enc {
 				p.writeVideo(data, dur)
@@ -422,7 +443,7 @@ func (r *room) newVideoEncoder(enc videoEncoding, key mixer.OutputKey, bitrate i
 			Bitrate: bitrate})
 	}
 	cfg := h264.Config{Width: key.Width, Height: key.Height, FrameRate: key.FrameRate, Bitrate: bitrate,
-		KeyframeInterval: enc.keyframeInterval}
+		KeyframeInterval: enc.keyframeInterval, MeasurePSNR: r.m.cfg.MeasurePSNR}
 	if enc.sliced {
 		cfg.SliceMaxSize = rtpio.MTU
 	}

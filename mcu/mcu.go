@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -56,6 +57,10 @@ type MCU struct {
 	api    *webrtc.API
 	stats  counters
 	panics panicCounts
+	gov    *videoGovernor // the server's video shed level, fed by every room's audio mixer
+	// encodeSlots bounds the video encodes running at once to the cores Go runs on: encoders beyond
+	// that would only queue for the CPU as OS threads, ahead of the audio and network goroutines.
+	encodeSlots chan struct{}
 
 	muxOnce sync.Once
 	muxes   []interface{ Close() error } // the ICE UDP mux (Config.UDPPort) and TCP mux (Config.TCPPort)
@@ -91,6 +96,10 @@ func New(cfg Config, p Params) (*MCU, error) {
 		return nil, err
 	}
 	m.api = api
+	m.encodeSlots = make(chan struct{}, runtime.GOMAXPROCS(0))
+	m.gov = newVideoGovernor(cfg.NoVideoShedding, func(level int) {
+		m.log.Warn("audio running late: video shed level changed", "level", level)
+	})
 	if m.events == nil {
 		m.events = nopEvents{}
 	}

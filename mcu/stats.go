@@ -1,6 +1,7 @@
 package mcu
 
 import (
+	"math"
 	"reflect"
 	"slices"
 	"strings"
@@ -35,11 +36,22 @@ type Stats struct {
 	VideoFramesOut     uint64 // encoded composed pictures
 	// VideoFramesComposed counts the pictures the open rooms' compositors drew (a room's count goes with it).
 	VideoFramesComposed uint64
-	AudioPacketsLost    uint64 // incoming audio packets missing in sequence (concealed)
-	DecodeErrors        uint64 // incoming frames that failed to decode
-	PLIsSent            uint64 // keyframe requests sent to publishers
-	KeyframesForced     uint64 // IDRs forced on output encoders (keyframe requests and new receivers)
-	WriteErrors         uint64 // samples that failed to go out (closed or unbound tracks)
+	// VideoFramesShed counts the pictures the open rooms' compositors did not draw to leave CPU time
+	// to audio (Config.NoVideoShedding), and VideoShedLevel is the server's shed level now (0: none).
+	VideoFramesShed uint64
+	VideoShedLevel  int
+	// The rooms' audio mixer inputs (a closing room's counts go with it): frames a source did not have
+	// in time (it plays silence and buffers again), frames dropped whole and samples (48 kHz) cross-faded
+	// away to shed delay a source did not need (mixer.AudioStats).
+	AudioInputUnderruns, AudioFramesTrimmed, AudioSamplesAccelerated uint64
+	// AudioTickLate is how long after its due time each of the rooms' audio mixer ticks sent its last
+	// packet (CPU pressure shows here first).
+	AudioTickLate    Histogram
+	AudioPacketsLost uint64 // incoming audio packets missing in sequence (concealed)
+	DecodeErrors     uint64 // incoming frames that failed to decode
+	PLIsSent         uint64 // keyframe requests sent to publishers
+	KeyframesForced  uint64 // IDRs forced on output encoders (keyframe requests and new receivers)
+	WriteErrors      uint64 // samples that failed to go out (closed or unbound tracks)
 
 	AudioEncoders int // audio encoders running now (one per distinct mix and audio class), all rooms
 	VideoEncoders int // video encoders running now (one per compositor output and codec), all rooms
@@ -83,6 +95,10 @@ type Stats struct {
 	// picture to the sending of the first composed frame that shows it (for the longest-waiting new
 	// picture of each frame).
 	VideoLatency Histogram
+	// VideoPSNR is the luma PSNR of each picture the H.264 output encoders encoded against the composed
+	// picture they were given (what a receiver decodes when nothing is lost), with Config.MeasurePSNR;
+	// empty without it.
+	VideoPSNR PSNRHistogram
 
 	// Panics counts the panics recovered, by where: "room" (a room's mixer, compositor or encoder:
 	// the room's participants were removed), "ingest", "rtcp", "bwe", "callback" (the participant was
@@ -93,6 +109,51 @@ type Stats struct {
 	// "negotiation" (NegotiationTimeout), "input_bitrate" (packets over MaxInputBitrate), "outputs"
 	// (recordings and streams over MaxOutputs), "remotes" (remote participants over MaxRemotes).
 	Refusals map[string]uint64
+}
+
+// PSNRHistogram is a snapshot of the PSNR of encoded pictures (Stats.VideoPSNR), in dB: Counts[i]
+// pictures up to Bounds[i], the last count above them all (x264 reports a picture coded without any
+// error as 100 dB); Sum is the sum of their PSNRs. Plain data.
+type PSNRHistogram struct {
+	Bounds []float64
+	Counts []uint64
+	Count  uint64
+	Sum    float64
+}
+
+// The PSNR histogram's buckets: upper bounds from psnrLow to psnrLow+(psnrBuckets-1)*psnrStep dB (20 to
+// 50), then the rest.
+const psnrLow, psnrStep, psnrBuckets = 20, 2, 16
+
+// psnrRecorder counts PSNRs into the buckets without locks. Its zero value is ready. Safe for concurrent
+// use.
+type psnrRecorder struct {
+	counts [psnrBuckets + 1]atomic.Uint64
+	sum    atomic.Int64 // in thousandths of a dB
+}
+
+// observe counts one picture's PSNR in dB.
+func (r *psnrRecorder) observe(db float64) {
+	i := 0
+	for i < psnrBuckets && db > psnrLow+float64(i*psnrStep) {
+		i++
+	}
+	r.counts[i].Add(1)
+	r.sum.Add(int64(math.Round(db * 1000)))
+}
+
+// snapshot returns the counts so far.
+func (r *psnrRecorder) snapshot() PSNRHistogram {
+	h := PSNRHistogram{Bounds: make([]float64, psnrBuckets), Counts: make([]uint64, psnrBuckets+1),
+		Sum: float64(r.sum.Load()) / 1000}
+	for i := range h.Bounds {
+		h.Bounds[i] = psnrLow + float64(i*psnrStep)
+	}
+	for i := range h.Counts {
+		h.Counts[i] = r.counts[i].Load()
+		h.Count += h.Counts[i]
+	}
+	return h
 }
 
 // RoomStats are one room's numbers now. Plain data.
@@ -137,6 +198,8 @@ type counters struct {
 
 	refusals                   refusalCounters
 	audioLatency, videoLatency latency.Recorder
+	audioTickLate              latency.Recorder // mixer.AudioTick.Late of every room's ticks
+	videoPSNR                  psnrRecorder
 }
 
 // refusalCounters count what the admission limits refused; each field's tag is its key in
@@ -176,7 +239,9 @@ func (c *counters) addTo(s *Stats) {
 		s.Refusals[rv.Type().Field(i).Tag.Get("limit")] = rv.Field(i).Addr().Interface().(*atomic.Uint64).Load()
 	}
 	s.AudioLatency = c.audioLatency.Snapshot()
+	s.AudioTickLate = c.audioTickLate.Snapshot()
 	s.VideoLatency = c.videoLatency.Snapshot()
+	s.VideoPSNR = c.videoPSNR.snapshot()
 }
 
 // Stats returns a snapshot of the counters. Safe for concurrent use.
@@ -209,7 +274,13 @@ func (m *MCU) Stats() Stats {
 		}
 		s.AudioEncoders += rs.AudioEncoders
 		s.VideoEncoders += rs.VideoEncoders
-		s.VideoFramesComposed += r.video.Stats().Composed
+		vs := r.video.Stats()
+		s.VideoFramesComposed += vs.Composed
+		s.VideoFramesShed += vs.FramesShed
+		as := r.audio.Stats()
+		s.AudioInputUnderruns += as.Underruns
+		s.AudioFramesTrimmed += as.InputFramesTrimmed
+		s.AudioSamplesAccelerated += as.InputSamplesAccelerated
 		for _, p := range ps {
 			p.t.addStats(&s)
 			if p.remote {
@@ -224,6 +295,7 @@ func (m *MCU) Stats() Stats {
 		s.RoomDetails = append(s.RoomDetails, rs)
 	}
 	m.stats.addTo(&s)
+	s.VideoShedLevel = m.gov.level()
 	s.Panics = m.panics.snapshot()
 	return s
 }

@@ -422,6 +422,11 @@ func (c *Config) settings() []setting {
 		}},
 		listSetting("public-ip", "public IPs of a server behind a 1:1 NAT, comma separated", &m.NAT1To1IPs),
 		listSetting("interfaces", "network interfaces to gather candidates on, comma separated (default all)", &m.Interfaces),
+		{"video-shedding", "under CPU pressure draw fewer video frames so that audio stays on time (false: measure without)", func(v string) error {
+			b, err := strconv.ParseBool(v)
+			m.NoVideoShedding = !b
+			return err
+		}, func() string { return strconv.FormatBool(!m.NoVideoShedding) }},
 		{"include-loopback", "gather loopback candidates (needed for a browser on the same machine)", func(v string) error {
 			b, err := strconv.ParseBool(v)
 			m.IncludeLoopback = b

@@ -206,13 +206,16 @@ func TestMediaSettings(t *testing.T) {
 		t.Errorf("speaker hold = %v, want 5s", m.SpeakerHold)
 	}
 	rtp, err := loadConfig([]string{"-keyframe-interval", "1s", "-rtp-address", "192.0.2.10", "-rtp-ports", "30000-30999",
-		"-rtp-timeout", "1m"}, func(string) string { return "" })
+		"-rtp-timeout", "1m", "-measure-psnr"}, func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r := rtp.MCU; r.KeyframeInterval != time.Second || r.RTPAddress != "192.0.2.10" || r.RTPPortMin != 30000 ||
-		r.RTPPortMax != 30999 || r.RTPTimeout != time.Minute {
-		t.Errorf("keyframe and rtp settings not applied: %+v", r)
+		r.RTPPortMax != 30999 || r.RTPTimeout != time.Minute || !r.MeasurePSNR {
+		t.Errorf("keyframe, rtp and psnr settings not applied: %+v", r)
+	}
+	if m.MeasurePSNR {
+		t.Error("PSNR measured without -measure-psnr")
 	}
 	if len(m.LowerTiers) != 1 || m.LowerTiers[0].Name != "sd" || m.LowerTiers[0].VideoBitrate != 300_000 {
 		t.Errorf("tiers = %+v", m.LowerTiers)

@@ -83,7 +83,10 @@ type statsCollector struct {
 	framesIn, framesOut, framesDropped        *prometheus.Desc
 	packetsLost, decodeErrors, plis, keyframe *prometheus.Desc
 	writeErrors, latency, tierEncoders        *prometheus.Desc
+	psnr                                      *prometheus.Desc
 	decoded, notDecoded, decodersActive       *prometheus.Desc
+	shedLevel, framesShed, tickLate           *prometheus.Desc
+	audioUnderruns, audioTrimmed, audioAccel  *prometheus.Desc
 	receiversByTier, tierChanges              *prometheus.Desc
 	nacksFiltered, rtpPackets                 *prometheus.Desc
 	sessions                                  *prometheus.Desc
@@ -134,6 +137,12 @@ func newStatsCollector(src statsSource) *statsCollector {
 		receiversByTier:      d("receivers_by_tier", "Participants receiving each tier (audio-only: no video fits their link).", "tier"),
 		tierChanges:          d("tier_changes_total", "Times bandwidth estimation moved a participant to another tier."),
 		notDecoded:           d("video_frames_not_decoded_total", "Incoming video frames not decoded: their sender was visible to nobody or had its camera off."),
+		shedLevel:            d("video_shed_level", "The server's video shed level: 0 none; above, audio ran late and the compositors draw fewer frames (1 halves views watched by one receiver, 2 halves all, 3 a third, 4 a sixth)."),
+		audioUnderruns:       d("audio_input_underruns_total", "Times an audio source had no frame for its mixer's tick (it plays silence and buffers again): late or lost audio from a participant."),
+		audioTrimmed:         d("audio_input_frames_trimmed_total", "Audio frames dropped whole (quiet, or heard by nobody) because their source held more than its arrival jitter needs."),
+		audioAccel:           d("audio_input_accelerated_seconds_total", "Audio cut from sources in the mix by cross-fading at a pitch period, to shed delay their arrival jitter does not need."),
+		tickLate:             d("audio_tick_late_seconds", "How long after its due time each audio mixer tick sent its last packet (wakeup delay plus mixing, encoding and sending): CPU pressure shows here first, and video shedding watches it."),
+		framesShed:           d("video_frames_shed_total", "Pictures the compositors did not draw to leave CPU time to audio (video shedding)."),
 		decodersActive:       d("video_decoders_active", "Incoming video tracks being decoded now (their sender is visible to someone)."),
 		nacksFiltered:        d("nacks_filtered_total", "Packets receivers asked to be resent that were not: sent over a second ago or resent twice already."),
 		sessions:             d("signaling_sessions", "Signalling sessions open now: websocket (the page), whip (publishers), whep (viewers), sip (calls).", "kind"),
@@ -174,14 +183,15 @@ func newStatsCollector(src statsSource) *statsCollector {
 		chatRejected:         d("chat_rejected_total", "Chat messages and uploads refused, by reason.", "code"),
 		chatDropped:          d("chat_dropped_total", "Chat messages a participant's connection could not take (full queue)."),
 		latency:              d("mixer_latency_seconds", "Latency the mixer adds, from packet arrival to the first mixed packet sent that carries it.", "kind"),
+		psnr:                 d("video_encode_psnr_db", "Luma PSNR of each encoded H.264 picture against the composed picture (what receivers decode when nothing is lost); 100 for a picture coded without error. Only with -measure-psnr."),
 	}
 }
 
 // Describe sends every descriptor.
 func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.rooms, c.participants, c.encoders, c.decoders, c.framesIn, c.framesOut,
-		c.framesDropped, c.packetsLost, c.decodeErrors, c.plis, c.keyframe, c.writeErrors, c.latency, c.tierEncoders,
-		c.decoded, c.notDecoded, c.decodersActive, c.receiversByTier, c.tierChanges, c.nacksFiltered, c.rtpPackets, c.sessions,
+		c.framesDropped, c.packetsLost, c.decodeErrors, c.plis, c.keyframe, c.writeErrors, c.latency, c.psnr, c.tierEncoders,
+		c.decoded, c.notDecoded, c.decodersActive, c.shedLevel, c.framesShed, c.tickLate, c.audioUnderruns, c.audioTrimmed, c.audioAccel, c.receiversByTier, c.tierChanges, c.nacksFiltered, c.rtpPackets, c.sessions,
 		c.roomParticipants, c.roomEncoders, c.roomTierEncoders, c.partTier, c.partEstimate, c.partSent, c.partLoss,
 		c.partKeyframeRequests, c.partKeyframesForced, c.panics, c.refusals, c.outputs, c.outputDropped, c.webhooks,
 		c.chatMessages, c.chatFiles, c.chatFileBytes, c.chatRejected, c.chatDropped,
@@ -331,6 +341,11 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.decoded, s.VideoFramesDecoded)
 	counter(c.notDecoded, s.VideoFramesNotDecoded)
 	gauge(c.decodersActive, float64(s.VideoDecodersActive))
+	gauge(c.shedLevel, float64(s.VideoShedLevel))
+	counter(c.framesShed, s.VideoFramesShed)
+	counter(c.audioUnderruns, s.AudioInputUnderruns)
+	counter(c.audioTrimmed, s.AudioFramesTrimmed)
+	ch <- prometheus.MustNewConstMetric(c.audioAccel, prometheus.CounterValue, float64(s.AudioSamplesAccelerated)/48000)
 	counter(c.framesIn, s.VideoFramesIn)
 	counter(c.framesOut, s.VideoFramesOut)
 	counter(c.framesDropped, s.VideoFramesDropped)
@@ -339,6 +354,7 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.plis, s.PLIsSent)
 	counter(c.keyframe, s.KeyframesForced)
 	counter(c.writeErrors, s.WriteErrors)
+	ch <- psnrHistogram(c.psnr, s.VideoPSNR)
 	for _, h := range []struct {
 		kind string
 		h    mcu.Histogram
@@ -351,4 +367,22 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstHistogram(c.latency, h.h.Count, h.h.Sum.Seconds(), buckets, h.kind)
 	}
+	buckets := make(map[float64]uint64, len(s.AudioTickLate.Bounds))
+	var cum uint64
+	for i, b := range s.AudioTickLate.Bounds {
+		cum += s.AudioTickLate.Counts[i]
+		buckets[b.Seconds()] = cum
+	}
+	ch <- prometheus.MustNewConstHistogram(c.tickLate, s.AudioTickLate.Count, s.AudioTickLate.Sum.Seconds(), buckets)
+}
+
+// psnrHistogram is the Prometheus histogram of h, whose bounds are in dB.
+func psnrHistogram(d *prometheus.Desc, h mcu.PSNRHistogram) prometheus.Metric {
+	buckets := make(map[float64]uint64, len(h.Bounds))
+	var cum uint64
+	for i, b := range h.Bounds {
+		cum += h.Counts[i]
+		buckets[b] = cum
+	}
+	return prometheus.MustNewConstHistogram(d, h.Count, h.Sum, buckets)
 }

@@ -85,7 +85,13 @@ func (c *Config) boolSettings() []setting {
 			b, err := strconv.ParseBool(v)
 			c.TLSSelfSigned = b
 			return err
-		}, func() string { return strconv.FormatBool(c.TLSSelfSigned) }}}
+		}, func() string { return strconv.FormatBool(c.TLSSelfSigned) }},
+		{"measure-psnr", "measure the luma PSNR of every encoded H.264 picture (metric mcu_video_encode_psnr_db); costs a little CPU",
+			func(v string) error {
+				b, err := strconv.ParseBool(v)
+				c.MCU.MeasurePSNR = b
+				return err
+			}, func() string { return strconv.FormatBool(c.MCU.MeasurePSNR) }}}
 }
 
 // boolFlag is a flag.Value for a boolSettings knob: it keeps the text for the setting to parse.

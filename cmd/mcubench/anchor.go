@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -42,12 +43,16 @@ type AnchorResult struct {
 	Args     []string      `json:"args"`
 	// InputKbps is the average bitrate of the input files, in kbit/s at InputRate.
 	InputKbps float64 `json:"input_kbps,omitempty"`
+	// PSNR is libx264's mean luma PSNR (dB) of each encoded view against ffmpeg's composed view, averaged
+	// over the views; 0 when ffmpeg printed none.
+	PSNR float64 `json:"psnr_y_db,omitempty"`
 }
 
-// Args returns ffmpeg's command line (without the program name).
+// Args returns ffmpeg's command line (without the program name). Every encoder measures PSNR, which
+// libx264 prints at the info log level when it closes.
 func (a Anchor) Args() []string {
 	n := len(a.Inputs)
-	args := []string{"-hide_banner", "-nostdin", "-loglevel", "error", "-nostats"}
+	args := []string{"-hide_banner", "-nostdin", "-loglevel", "info", "-nostats"}
 	th := strconv.Itoa(a.Threads)
 	for _, in := range a.Inputs {
 		if a.Threads > 0 {
@@ -66,7 +71,7 @@ func (a Anchor) Args() []string {
 			"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-profile:v", "baseline",
 			"-b:v", fmt.Sprintf("%dk", kbps), "-maxrate", fmt.Sprintf("%dk", kbps),
 			"-bufsize", fmt.Sprintf("%dk", max(kbps/2, 1)),
-			"-g", strconv.Itoa(keyint), "-sc_threshold", "0", "-bf", "0",
+			"-g", strconv.Itoa(keyint), "-sc_threshold", "0", "-bf", "0", "-flags", "+psnr",
 			"-r", strconv.Itoa(a.Tier.FrameRate), "-frames:v", strconv.Itoa(a.Frames))
 		if a.Threads > 0 {
 			args = append(args, "-threads", th)
@@ -134,10 +139,37 @@ func (a Anchor) Run(ctx context.Context) (AnchorResult, error) {
 	err := cmd.Run()
 	wall := time.Since(start)
 	if err != nil {
-		return AnchorResult{}, fmt.Errorf("ffmpeg: %w: %s", err, truncate(strings.TrimSpace(stderr.String()), 2000))
+		// At the info level the error is at the end.
+		msg := strings.TrimSpace(stderr.String())
+		if len(msg) > 2000 {
+			msg = "..." + msg[len(msg)-2000:]
+		}
+		return AnchorResult{}, fmt.Errorf("ffmpeg: %w: %s", err, msg)
 	}
 	ps := cmd.ProcessState
 	cpu := ps.UserTime() + ps.SystemTime()
 	media := float64(a.Frames) / float64(a.Tier.FrameRate)
-	return AnchorResult{CPU: cpu, Wall: wall, MediaSec: media, Cores: cpu.Seconds() / media, Args: args}, nil
+	return AnchorResult{CPU: cpu, Wall: wall, MediaSec: media, Cores: cpu.Seconds() / media, Args: args,
+		PSNR: x264PSNR(stderr.String())}, nil
+}
+
+// x264SummaryPSNR matches the summary libx264 prints for each encoder as it closes (not the lines per
+// picture type, which start with "frame"): [libx264 @ 0x55d0...] PSNR Mean Y:53.716 U:48.388 ... kb/s:203.89.
+var x264SummaryPSNR = regexp.MustCompile(`(?m)^\[libx264 @ [^\]]*\] PSNR Mean Y:([0-9.]+)`)
+
+// x264PSNR returns the average of the mean luma PSNRs in ffmpeg's log, one per libx264 encoder; 0 when
+// there is none.
+func x264PSNR(log string) float64 {
+	var sum float64
+	var n int
+	for _, m := range x264SummaryPSNR.FindAllStringSubmatch(log, -1) {
+		if v, err := strconv.ParseFloat(m[1], 64); err == nil {
+			sum += v
+			n++
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return sum / float64(n)
 }

@@ -33,6 +33,10 @@ func TestAnchorArgs(t *testing.T) {
 	if got := strings.Count(args, "-f null -"); got != 3 {
 		t.Errorf("%d null outputs, want 3 (one per view):\n%s", got, args)
 	}
+	// Every encoder measures PSNR and prints it at the info level.
+	if got := strings.Count(args, "-bf 0 -flags +psnr -r 30"); got != 3 || !strings.Contains(args, "-loglevel info") {
+		t.Errorf("%d encoders measure PSNR (want 3), loglevel info %t:\n%s", got, strings.Contains(args, "-loglevel info"), args)
+	}
 	a.Threads = 0
 	if args := strings.Join(a.Args(), " "); strings.Contains(args, "threads") {
 		t.Errorf("Threads 0 (ffmpeg's default) still sets threads:\n%s", args)
@@ -121,6 +125,28 @@ func TestAnchorRun(t *testing.T) {
 	}
 	if res.CPU <= 0 || res.MediaSec != 0.5 || res.Cores != res.CPU.Seconds()/0.5 {
 		t.Errorf("anchor result %+v: want CPU > 0 over 0.5 s of media", res)
+	}
+	if res.PSNR < 20 || res.PSNR > 99 {
+		t.Errorf("anchor PSNR %.2f dB, want libx264's mean luma PSNR of block noise, 20..99", res.PSNR)
+	}
+	t.Logf("ffmpeg's views of %d noise inputs at %s: luma PSNR %.2f dB", n, tier, res.PSNR)
+}
+
+// TestX264PSNR reads the mean luma PSNR of each libx264 encoder from ffmpeg's log, not the lines per
+// picture type.
+func TestX264PSNR(t *testing.T) {
+	log := `  split -> Stream #0:0 (libx264)
+[libx264 @ 0x55d06f204d80] frame I:1     Avg QP:20.00  size:  7154  PSNR Mean Y:52.94 U:48.02 V:47.11 Avg:48.72 Global:48.72
+[libx264 @ 0x55d06f204d80] frame P:29    Avg QP:17.62  size:   632  PSNR Mean Y:53.74 U:48.40 V:48.33 Avg:49.53 Global:49.49
+[libx264 @ 0x55d06f204d80] PSNR Mean Y:53.716 U:48.388 V:48.286 Avg:49.507 Global:49.458 kb/s:203.89
+[libx264 @ 0x55d06f205ec0] frame P:29    Avg QP:46.21  size:   225  PSNR Mean Y:32.72 U:35.67 V:35.55 Avg:34.40 Global:34.34
+[libx264 @ 0x55d06f205ec0] PSNR Mean Y:32.754 U:35.707 V:35.593 Avg:34.431 Global:34.372 kb/s:79.15
+`
+	if got, want := x264PSNR(log), (53.716+32.754)/2; got != want {
+		t.Errorf("x264PSNR = %v, want %v (the two encoders' summaries averaged)", got, want)
+	}
+	if got := x264PSNR("[libx264 @ 0x1] frame I:1 PSNR Mean Y:40.00\n"); got != 0 {
+		t.Errorf("x264PSNR without a summary = %v, want 0", got)
 	}
 }
 

@@ -29,6 +29,9 @@ type Scrape struct {
 	DecodeErrors       float64
 	// AudioLatency and VideoLatency are mcu_mixer_latency_seconds{kind}, cumulative.
 	AudioLatency, VideoLatency mcu.Histogram
+	// VideoPSNRCount and VideoPSNRSum are the count and sum (dB) of mcu_video_encode_psnr_db, cumulative:
+	// the luma PSNR of each picture the server encoded (-measure-psnr); zero without it.
+	VideoPSNRCount, VideoPSNRSum float64
 	// AudioDecoders is mcu_decoders{kind="audio"}: every participant's voice, local or remote, is decoded.
 	AudioDecoders float64
 	// Cascading (a node of a cluster; all zero otherwise): the links running now, the media bytes and
@@ -102,6 +105,9 @@ func parseMetrics(r io.Reader) (Scrape, error) {
 	s.VideoFramesDropped = value(fams["mcu_video_frames_dropped_total"], "")
 	s.AudioPacketsLost = value(fams["mcu_audio_packets_lost_total"], "")
 	s.DecodeErrors = value(fams["mcu_decode_errors_total"], "")
+	if m := metric(fams["mcu_video_encode_psnr_db"], ""); m != nil && m.Histogram != nil {
+		s.VideoPSNRCount, s.VideoPSNRSum = float64(m.Histogram.GetSampleCount()), m.Histogram.GetSampleSum()
+	}
 	lat := need("mcu_mixer_latency_seconds")
 	for _, k := range []struct {
 		kind string
@@ -212,4 +218,15 @@ type Latency struct {
 
 func latencyOf(h mcu.Histogram) Latency {
 	return Latency{P50: h.Quantile(0.5), P99: h.Quantile(0.99), Samples: h.Count}
+}
+
+// psnrOver returns the mean luma PSNR (dB) of the pictures the server encoded between two scrapes, from
+// the histogram's sum and count (exact, where a quantile would be bucketed): the same mean of per-picture
+// PSNRs as libx264's "PSNR Mean Y". 0 when none was measured.
+func psnrOver(before, after Scrape) float64 {
+	n := after.VideoPSNRCount - before.VideoPSNRCount
+	if n <= 0 {
+		return 0
+	}
+	return (after.VideoPSNRSum - before.VideoPSNRSum) / n
 }

@@ -78,6 +78,36 @@ func TestParseMetrics(t *testing.T) {
 	}
 }
 
+// TestPSNROverWindow reads mcu_video_encode_psnr_db from two scrapes and takes the mean over the window;
+// a server that does not measure PSNR has none.
+func TestPSNROverWindow(t *testing.T) {
+	psnr := func(count int, sum float64) string {
+		return fmt.Sprintf("# TYPE mcu_video_encode_psnr_db histogram\nmcu_video_encode_psnr_db_bucket{le=\"20\"} 0\n"+
+			"mcu_video_encode_psnr_db_bucket{le=\"+Inf\"} %d\nmcu_video_encode_psnr_db_sum %g\nmcu_video_encode_psnr_db_count %d\n",
+			count, sum, count)
+	}
+	parse := func(text string) Scrape {
+		t.Helper()
+		s, err := parseMetrics(strings.NewReader(exposition(2, counts(), counts()) + text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	// Before the window: 10 black pictures at 100 dB. During it: 300 pictures averaging 35 dB.
+	before, after := parse(psnr(10, 1000)), parse(psnr(310, 1000+300*35))
+	if before.VideoPSNRCount != 10 || before.VideoPSNRSum != 1000 {
+		t.Errorf("scrape: %v pictures, sum %v dB; want 10 and 1000", before.VideoPSNRCount, before.VideoPSNRSum)
+	}
+	if got := psnrOver(before, after); got != 35 {
+		t.Errorf("PSNR over the window = %v dB, want 35", got)
+	}
+	none := parse("")
+	if got := psnrOver(none, none); got != 0 || none.VideoPSNRCount != 0 {
+		t.Errorf("without the metric: PSNR %v over %v pictures, want none", got, none.VideoPSNRCount)
+	}
+}
+
 func TestParseMetricsMissing(t *testing.T) {
 	text := "# TYPE mcu_participants gauge\nmcu_participants 3\n"
 	if _, err := parseMetrics(strings.NewReader(text)); err == nil || !strings.Contains(err.Error(), "mcu_mixer_latency_seconds") {

@@ -191,6 +191,11 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			"the tier's size and bitrate, null muxer), %s, %d frames; cores = CPU-seconds per second of media. "+
 			"Audio is not in the ffmpeg work. Ratio = server cores / ffmpeg cores.\n", th, s.FFmpegFrames)
 	}
+	if !s.Cascade || len(r.Runs) > 0 {
+		b.WriteString("PSNR: x264's mean luma PSNR (dB) of each encoded picture against the picture it was given: for " +
+			"the server, its composed view, over the window; for ffmpeg, its composed view, over its frames. A receiver " +
+			"decodes exactly that picture when nothing is lost, so a cheaper setting that looks worse shows here.\n")
+	}
 	for _, t := range r.Tiers {
 		title := fmt.Sprintf("%dx%d@%d, %s per video encoder", t.Width, t.Height, t.FrameRate, humanBitrate(t.Bitrate))
 		if s.Cascade {
@@ -232,8 +237,8 @@ func (r *Report) writeRunTable(b *strings.Builder, t Tier, c string) {
 	}
 	b.WriteString("| N | server cores | load cores | other cores | RSS MiB | fps min / avg | missing frames | freezes | " +
 		"audio underruns | audio lost | audio p50 / p99 ms | video p50 / p99 ms | encoders video / audio | " +
-		"ffmpeg cores | ratio | real time |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		"ffmpeg cores | ratio | PSNR dB server / ffmpeg | real time |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, run := range runs {
 		writeRow(b, run)
 	}
@@ -269,9 +274,12 @@ func writeBitrates(b *strings.Builder, runs []Run, c string) {
 }
 
 func writeRow(b *strings.Builder, r Run) {
-	anchor, ratio := "-", "-"
+	anchor, ratio, ffPSNR := "-", "-", "-"
 	if r.Anchor != nil {
 		anchor = fmt.Sprintf("%.2f", r.Anchor.Cores)
+		if r.Anchor.PSNR > 0 {
+			ffPSNR = fmt.Sprintf("%.1f", r.Anchor.PSNR)
+		}
 		if r.Ratio > 0 {
 			ratio = fmt.Sprintf("%.2f", r.Ratio)
 		}
@@ -283,14 +291,18 @@ func writeRow(b *strings.Builder, r Run) {
 		verdict = "**no**: " + cell(r.NotRealTime)
 	}
 	if r.Window == 0 { // never measured: show the failure, not zeros
-		fmt.Fprintf(b, "| %d | - | - | - | - | - | - | - | - | - | - | - | - | %s | - | %s |\n", r.N, anchor, verdict)
+		fmt.Fprintf(b, "| %d | - | - | - | - | - | - | - | - | - | - | - | - | %s | - | - / %s | %s |\n", r.N, anchor, ffPSNR, verdict)
 		return
 	}
+	psnr := "-"
+	if r.VideoPSNR > 0 {
+		psnr = fmt.Sprintf("%.1f", r.VideoPSNR)
+	}
 	d := r.Down
-	fmt.Fprintf(b, "| %d | %.2f | %.2f | %.2f | %.0f | %.1f / %.1f | %d | %d | %d | %d | %s | %s | %d / %d | %s | %s | %s |\n",
+	fmt.Fprintf(b, "| %d | %.2f | %.2f | %.2f | %.0f | %.1f / %.1f | %d | %d | %d | %d | %s | %s | %d / %d | %s | %s | %s / %s | %s |\n",
 		r.N, r.ServerCores, r.LoadCores, r.OtherCores, float64(r.RSSBytes)/(1<<20), d.FPSMin, d.FPSAvg, d.MissingFrames,
 		d.Freezes, d.AudioUnderruns, d.AudioPacketsLost, pq(r.AudioLatency), pq(r.VideoLatency),
-		r.VideoEncoders, r.AudioEncoders, anchor, ratio, verdict)
+		r.VideoEncoders, r.AudioEncoders, anchor, ratio, psnr, ffPSNR, verdict)
 }
 
 // writeStageTable writes where the server's CPU went in tier t's runs, from their CPU profiles; nothing

@@ -17,7 +17,7 @@ func sampleReport() *Report {
 		AudioLatency: Latency{P50: 22 * time.Millisecond, P99: 38 * time.Millisecond, Samples: 2000},
 		VideoLatency: Latency{P50: 31 * time.Millisecond, P99: 74 * time.Millisecond, Samples: 1200},
 		Down:         Downstream{Participants: 4, FPSMin: 29.6, FPSAvg: 29.9, MissingFrames: 5, Freezes: 1},
-		Anchor:       &AnchorResult{Cores: 0.40}, Ratio: 1.3}
+		Anchor:       &AnchorResult{Cores: 0.40, PSNR: 33.46}, Ratio: 1.3, VideoPSNR: 35.04}
 	slow := Run{Tier: tier, N: 9, Window: 10 * time.Second, ServerCores: 1.95, Down: Downstream{Participants: 9, FPSMin: 17.2, FPSAvg: 22},
 		NotRealTime: "min fps 17.2 < 29.0, 12 audio underruns", AnchorError: "ffmpeg: exit status 1: bad | thing"}
 	failed := Run{Tier: tier, N: 16, Error: "3 of 16 participants received no video", NotRealTime: "3 of 16 participants received no video"}
@@ -42,8 +42,9 @@ func TestWriteMarkdown(t *testing.T) {
 		"Command: `go run ./cmd/mcubench -n 4,9,16`",
 		"-threads 1, 300 frames",
 		"### 1280x720@30, 1.5 Mbit/s per video encoder",
-		"| 4 | 0.52 | 0.10 | 0.03 | 96 | 29.6 / 29.9 | 5 | 1 | 0 | 0 | 22 / 38 | 31 / 74 | 4 / 5 | 0.40 | 1.30 | yes |",
-		"| 9 | 1.95 |", "**no**: min fps 17.2 < 29.0, 12 audio underruns |",
+		"| 4 | 0.52 | 0.10 | 0.03 | 96 | 29.6 / 29.9 | 5 | 1 | 0 | 0 | 22 / 38 | 31 / 74 | 4 / 5 | 0.40 | 1.30 | 35.0 / 33.5 | yes |",
+		"| 9 | 1.95 |", "| - | - / - | **no**: min fps 17.2 < 29.0, 12 audio underruns |",
+		"PSNR: x264's mean luma PSNR (dB) of each encoded picture",
 		"failed: ffmpeg: exit status 1: bad / thing",
 		"| 16 | - | - |", "**no**: 3 of 16 participants received no video |",
 		"Largest N in real time: **4**.",
@@ -57,8 +58,8 @@ func TestWriteMarkdown(t *testing.T) {
 	}
 	// Every table row has as many cells as the header.
 	for _, line := range strings.Split(md, "\n") {
-		if strings.HasPrefix(line, "|") && strings.Count(line, "|") != 17 {
-			t.Errorf("row with %d pipes, want 17: %s", strings.Count(line, "|"), line)
+		if strings.HasPrefix(line, "|") && strings.Count(line, "|") != 18 {
+			t.Errorf("row with %d pipes, want 18: %s", strings.Count(line, "|"), line)
 		}
 	}
 }
@@ -98,7 +99,7 @@ func TestWriteMarkdownContents(t *testing.T) {
 	}
 	nt, ct := md[noise:camera], md[camera:]
 	if !strings.Contains(nt, "| 9 | 1.90 |") || strings.Contains(ct, "| 9 |") || !strings.Contains(ct, "| 4 | 0.60 |") ||
-		!strings.Contains(ct, "| 0.40 | 1.50 | yes |") {
+		!strings.Contains(ct, "| 0.40 | 1.50 | - / - | yes |") {
 		t.Errorf("runs in the wrong tables:\n%s", md)
 	}
 	if !strings.Contains(nt, "Largest N in real time: **9**.") || !strings.Contains(ct, "Largest N in real time: **4**.") {
@@ -151,7 +152,7 @@ func TestReportJSON(t *testing.T) {
 	}
 	if len(back.Runs) != 3 || back.Runs[0].Content != "camera" || back.Runs[0].ContentName() != "camera" || back.Runs[1].ContentName() != "noise" ||
 		!slices.Equal(back.Settings.Contents, []string{"camera"}) || back.Runs[0].AudioLatency.P50 != 22*time.Millisecond || back.Runs[0].Anchor.Cores != 0.40 ||
-		back.Runs[2].Error == "" || back.Largest["1280x720@30:1500k"] != 4 {
+		back.Runs[0].VideoPSNR != 35.04 || back.Runs[0].Anchor.PSNR != 33.46 || back.Runs[2].Error == "" || back.Largest["1280x720@30:1500k"] != 4 {
 		t.Errorf("JSON round trip lost data: %s", b)
 	}
 }

@@ -47,6 +47,10 @@ type Run struct {
 	DecodeErrors       float64 `json:"decode_errors"`
 	AudioLatency       Latency `json:"audio_latency"`
 	VideoLatency       Latency `json:"video_latency"`
+	// VideoPSNR is the mean luma PSNR, in dB, of the pictures the server encoded over the window against
+	// its composed pictures (x264's measure: what the participants decode when nothing is lost); 0 when
+	// none was measured.
+	VideoPSNR float64 `json:"video_psnr_y_db,omitempty"`
 	// Down is what the participants received over the window.
 	Down Downstream `json:"downstream"`
 	// RealTime is the verdict (see judge); NotRealTime says why not.
@@ -107,6 +111,7 @@ func (r *runner) args(tier Tier, n int) []string {
 		"-video-bitrate", strconv.Itoa(tier.Bitrate), "-include-loopback", "true", "-interfaces", "lo",
 		"-max-participants", strconv.Itoa(max(n, 25)), "-log-level", "warn",
 		"-max-conns-per-ip", "0", // every bot comes from 127.0.0.1
+		"-measure-psnr",
 	}
 	if r.visibleTiles > 0 {
 		a = append(a, "-visible-tiles", strconv.Itoa(r.visibleTiles))
@@ -336,6 +341,7 @@ func fill(run *Run, before, after sample) error {
 	run.VideoFramesDropped = m1.VideoFramesDropped - m0.VideoFramesDropped
 	run.ServerAudioLost = m1.AudioPacketsLost - m0.AudioPacketsLost
 	run.DecodeErrors = m1.DecodeErrors - m0.DecodeErrors
+	run.VideoPSNR = psnrOver(m0, m1)
 	var errs []error
 	if h, err := histogramDelta(m0.AudioLatency, m1.AudioLatency); err != nil {
 		errs = append(errs, fmt.Errorf("audio latency: %w", err))

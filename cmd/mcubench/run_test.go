@@ -107,7 +107,7 @@ func TestMeasure(t *testing.T) {
 func TestServerArgs(t *testing.T) {
 	r := &runner{visibleTiles: 30}
 	got := strings.Join(r.args(Tier{640, 360, 15, 500_000}, 40), " ")
-	want := "-canvas 640x360 -fps 15 -video-bitrate 500000 -include-loopback true -interfaces lo -max-participants 40 -log-level warn -max-conns-per-ip 0 -visible-tiles 30"
+	want := "-canvas 640x360 -fps 15 -video-bitrate 500000 -include-loopback true -interfaces lo -max-participants 40 -log-level warn -max-conns-per-ip 0 -measure-psnr -visible-tiles 30"
 	if got != want {
 		t.Errorf("server args = %q, want %q", got, want)
 	}

@@ -32,6 +32,9 @@ type Config struct {
 	// SliceMaxSize, when not zero, cuts each picture into slices of at most this many bytes (100..65535),
 	// so that every NAL unit fits one RTP packet: receivers in packetization-mode 0 need that.
 	SliceMaxSize int
+	// MeasurePSNR makes the encoder measure each picture's PSNR against its input (Encoder.LastPSNR). It
+	// costs a little CPU per picture; off by default.
+	MeasurePSNR bool
 }
 
 // DefaultConfig returns the main output tier: 1280x720 at 30 fps and 1.5 Mbit/s, ultrafast.
@@ -41,6 +44,10 @@ func DefaultConfig() Config {
 		Preset: DefaultPreset, KeyframeInterval: DefaultKeyframeInterval,
 	}
 }
+
+// MaxPSNR is the PSNR, in dB, that x264 reports for a picture coded without any error (it caps PSNR there
+// rather than report infinity).
+const MaxPSNR = 100
 
 // Bitrate limits accepted by Validate and SetBitrate, in bits per second.
 const (

@@ -2,6 +2,22 @@
 
 package h264
 
+/*
+#include <stdarg.h>
+#include <stdio.h>
+
+// mcu_x264_log prints x264's errors as x264's own logger does and drops everything else: measuring PSNR
+// needs x264's log level at info, whose messages would otherwise fill the server's log. Not static: Go
+// takes its address.
+void mcu_x264_log(void *priv, int level, const char *fmt, va_list ap) {
+	(void)priv;
+	if (level > 0) return;
+	fputs("x264 [error]: ", stderr);
+	vfprintf(stderr, fmt, ap);
+}
+*/
+import "C"
+
 import (
 	"fmt"
 	"runtime"
@@ -39,6 +55,7 @@ type Encoder struct {
 	frame  codec.VideoFrame
 	pts    int64
 	forceK bool
+	psnr   float64 // luma PSNR of the last picture out, in dB; 0 when not measured
 }
 
 // x264State is the C side of an Encoder, kept apart from it so the cleanup does not keep the Encoder alive.
@@ -81,6 +98,7 @@ func NewEncoder(cfg Config) (*Encoder, error) {
 		return nil, fmt.Errorf("h264: open %dx%d: bad preset %q", cfg.Width, cfg.Height, cfg.Preset)
 	}
 	p.ILogLevel = x264c.LogError
+	p.PfLog = (*[0]byte)(C.mcu_x264_log)
 	p.IThreads = 1
 	p.ILookaheadThreads = 1
 	p.BSlicedThreads = 0
@@ -98,6 +116,11 @@ func NewEncoder(cfg Config) (*Encoder, error) {
 	p.BAnnexb = 1
 	p.BRepeatHeaders = 1
 	p.BAud = 0
+	if cfg.MeasurePSNR {
+		// x264 measures only at log level info or above; mcu_x264_log still prints errors only.
+		p.ILogLevel = x264c.LogInfo
+		p.Analyse.BPsnr = 1
+	}
 	// BT.601 (SMPTE 170M) limited range, which is what codec.RGBToYUV produces.
 	p.Vui.BFullrange = 0
 	p.Vui.IColorprim, p.Vui.ITransfer, p.Vui.IColmatrix = 6, 6, 6
@@ -171,6 +194,7 @@ func (e *Encoder) Encode(src *codec.VideoFrame) ([]byte, bool, error) {
 	}
 	pic.IPts = e.pts
 	e.pts++
+	e.psnr = 0
 	n := x264c.EncoderEncode(e.c.enc, e.nals, e.nnal, pic, e.picOut)
 	if n < 0 {
 		return nil, false, fmt.Errorf("h264: encode frame %d: x264 error %d", pic.IPts, n)
@@ -178,10 +202,19 @@ func (e *Encoder) Encode(src *codec.VideoFrame) ([]byte, bool, error) {
 	if n == 0 || *e.nnal == 0 {
 		return nil, false, nil // no output yet; does not happen with zerolatency
 	}
+	if e.cfg.MeasurePSNR {
+		e.psnr = e.picOut.Prop.FPsnr[0]
+	}
 	// x264 guarantees that the payloads of all NAL units of one call are contiguous.
 	data := unsafe.Slice((*byte)(e.nals[0].PPayload), int(n))
 	return data, e.picOut.BKeyframe != 0 || e.picOut.IType == x264c.TypeIdr, nil
 }
+
+// LastPSNR returns the luma PSNR, in dB, of the picture the last Encode returned against the picture it
+// was given: x264's measure of its reconstruction, which is exactly what a receiver decodes when nothing
+// is lost. A picture coded without any error reads MaxPSNR. ok is false when Config.MeasurePSNR is off or
+// the last Encode returned no picture.
+func (e *Encoder) LastPSNR() (lumaDB float64, ok bool) { return e.psnr, e.psnr > 0 }
 
 // ForceKeyframe makes the next Encode produce an IDR picture (with SPS and PPS in front).
 func (e *Encoder) ForceKeyframe() { e.forceK = true }

@@ -28,6 +28,9 @@ func (e *Encoder) Encode(*codec.VideoFrame) ([]byte, bool, error) {
 	return nil, false, fmt.Errorf("h264: encode: %w", errors.ErrUnsupported)
 }
 
+// LastPSNR returns 0, false.
+func (e *Encoder) LastPSNR() (lumaDB float64, ok bool) { return 0, false }
+
 // ForceKeyframe does nothing.
 func (e *Encoder) ForceKeyframe() {}
 

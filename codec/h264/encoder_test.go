@@ -2,6 +2,7 @@ package h264_test
 
 import (
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -150,6 +151,82 @@ func TestSliceMaxSize(t *testing.T) {
 		whole, n1, limit, sliced, n2)
 	if sliced > limit || whole <= limit || n2 <= n1 {
 		t.Errorf("largest slice %d bytes with SliceMaxSize %d (want <= it), %d without (want more)", sliced, limit, whole)
+	}
+}
+
+// lumaPSNR is the PSNR, in dB, of got's luma against want's, as x264 computes it (MaxPSNR when equal).
+func lumaPSNR(want, got *codec.VideoFrame) float64 {
+	var sse float64
+	for y := range want.Height {
+		a, b := want.Y[y*want.StrideY:][:want.Width], got.Y[y*got.StrideY:][:got.Width]
+		for x := range a {
+			d := float64(a[x]) - float64(b[x])
+			sse += d * d
+		}
+	}
+	mse := sse / float64(want.Width*want.Height) / (255 * 255)
+	if mse <= 1e-10 {
+		return h264.MaxPSNR
+	}
+	return -10 * math.Log10(mse)
+}
+
+// TestLastPSNR encodes moving noise at a high and a very low bitrate and checks the encoder's PSNR: what
+// a decoder's picture has against the source, higher at the high bitrate; and none when not asked for.
+func TestLastPSNR(t *testing.T) {
+	const w, h, frames = 320, 180, 20
+	src := codec.NewVideoFrame(w, h)
+	mean := func(bitrate int, measure bool) float64 {
+		c := cfg(w, h, bitrate)
+		c.MeasurePSNR = measure
+		e := codectest.Open(t, h264.NewEncoder, c)
+		dec := h264Case.Decoder(t)
+		var sum float64
+		for i := range frames {
+			codectest.FillNoise(src, uint64(i), 4, 24)
+			au, _, err := e.Encode(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			psnr, ok := e.LastPSNR()
+			if !measure {
+				if ok || psnr != 0 {
+					t.Fatalf("MeasurePSNR off: LastPSNR %v, %v; want 0, false", psnr, ok)
+				}
+				continue
+			}
+			pic, err := dec.Decode(au)
+			if err != nil || pic == nil {
+				t.Fatalf("frame %d: decode %v, %v", i, pic, err)
+			}
+			if !ok || math.IsInf(psnr, 0) || math.IsNaN(psnr) || psnr < 5 || psnr > h264.MaxPSNR {
+				t.Fatalf("frame %d at %d bit/s: LastPSNR %v, %v", i, bitrate, psnr, ok)
+			}
+			// The receiver decodes exactly the encoder's reconstruction.
+			if got := lumaPSNR(src, pic); math.Abs(got-psnr) > 0.01 {
+				t.Errorf("frame %d at %d bit/s: encoder's PSNR %.3f dB, decoded picture's %.3f dB", i, bitrate, psnr, got)
+			}
+			sum += psnr
+		}
+		return sum / frames
+	}
+	high, low := mean(5_000_000, true), mean(50_000, true)
+	t.Logf("moving noise %dx%d: mean luma PSNR %.2f dB at 5 Mbit/s, %.2f dB at 50 kbit/s", w, h, high, low)
+	if high < 20 || high > 99 || low < 10 || high < low+3 {
+		t.Errorf("mean luma PSNR %.2f dB at 5 Mbit/s, %.2f dB at 50 kbit/s: want 20..99 and well above the low one",
+			high, low)
+	}
+	mean(5_000_000, false)
+
+	// A flat picture codes without any error: x264 caps that at MaxPSNR.
+	c := cfg(w, h, 1_000_000)
+	c.MeasurePSNR = true
+	e := codectest.Open(t, h264.NewEncoder, c)
+	if _, _, err := e.Encode(nil); err != nil {
+		t.Fatal(err)
+	}
+	if psnr, ok := e.LastPSNR(); !ok || psnr != h264.MaxPSNR {
+		t.Errorf("black picture: LastPSNR %v, %v; want %v, true", psnr, ok, h264.MaxPSNR)
 	}
 }
 

@@ -1,0 +1,75 @@
+package mcu
+
+import (
+	"testing"
+	"time"
+
+	"github.com/openmcu/mcu/mixer"
+)
+
+// feed runs ticks of 20 ms from *now for d, every one late by late, and returns the last level.
+func feed(g *videoGovernor, now *time.Time, d, late time.Duration) int {
+	level := g.level()
+	for end := now.Add(d); now.Before(end); *now = now.Add(20 * time.Millisecond) {
+		level = g.observe(*now, late)
+	}
+	return level
+}
+
+// TestVideoGovernor walks the shed level through CPU pressure and relief: on-time ticks and a stray
+// late one shed nothing; sustained lateness raises one level per window up to the most; calm lowers one
+// level per 2 s; a level that has to come back soon after being lowered waits twice as long next time.
+func TestVideoGovernor(t *testing.T) {
+	var changes []int
+	g := newVideoGovernor(false, func(l int) { changes = append(changes, l) })
+	now := time.Unix(1000, 0)
+	if l := feed(g, &now, 10*time.Second, 3*time.Millisecond); l != 0 {
+		t.Fatalf("on-time ticks: level %d, want 0", l)
+	}
+	for range 5 { // one late tick per second
+		feed(g, &now, 980*time.Millisecond, 0)
+		feed(g, &now, 20*time.Millisecond, 30*time.Millisecond)
+	}
+	if l := g.level(); l != 0 {
+		t.Fatalf("one late tick a second: level %d, want 0", l)
+	}
+	if l := feed(g, &now, 1040*time.Millisecond, 15*time.Millisecond); l != 2 {
+		t.Fatalf("1.04 s of late ticks: level %d, want 2 (one step per 500 ms window)", l)
+	}
+	if l := feed(g, &now, 10*time.Second, 50*time.Millisecond); l != mixer.MaxShedLevel {
+		t.Fatalf("10 s of late ticks: level %d, want the most, %d", l, mixer.MaxShedLevel)
+	}
+	if l := feed(g, &now, 1500*time.Millisecond, 0); l != mixer.MaxShedLevel {
+		t.Fatalf("1.5 s calm after pressure: level %d, want still %d", l, mixer.MaxShedLevel)
+	}
+	if l := feed(g, &now, time.Second, 0); l != mixer.MaxShedLevel-1 {
+		t.Fatalf("2.5 s calm: level %d, want %d", l, mixer.MaxShedLevel-1)
+	}
+	// Lowering brought the lateness back: raised again, and the next lowering needs 4 s of calm.
+	if l := feed(g, &now, 600*time.Millisecond, 20*time.Millisecond); l != mixer.MaxShedLevel {
+		t.Fatalf("late again after lowering: level %d, want %d", l, mixer.MaxShedLevel)
+	}
+	if l := feed(g, &now, 3*time.Second, 0); l != mixer.MaxShedLevel {
+		t.Fatalf("3 s calm after flapping: level %d, want still %d (needs 4 s now)", l, mixer.MaxShedLevel)
+	}
+	if l := feed(g, &now, 1500*time.Millisecond, 0); l != mixer.MaxShedLevel-1 {
+		t.Fatalf("4.5 s calm after flapping: level %d, want %d", l, mixer.MaxShedLevel-1)
+	}
+	if l := feed(g, &now, 60*time.Second, 0); l != 0 {
+		t.Fatalf("a calm minute: level %d, want 0", l)
+	}
+	want := []int{1, 2, 3, 4, 3, 4, 3, 2, 1, 0}
+	if len(changes) != len(want) {
+		t.Fatalf("level changes %v, want %v", changes, want)
+	}
+	for i := range want {
+		if changes[i] != want[i] {
+			t.Fatalf("level changes %v, want %v", changes, want)
+		}
+	}
+
+	off := newVideoGovernor(true, func(int) { t.Error("a disabled governor changed level") })
+	if l := feed(off, &now, 5*time.Second, 100*time.Millisecond); l != 0 {
+		t.Errorf("disabled: level %d, want 0", l)
+	}
+}
