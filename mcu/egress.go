@@ -281,6 +281,22 @@ type outputEncoders struct {
 	dropped              uint64 // the output's dropped pictures already counted
 }
 
+// encodeBounded encodes f with enc once one of the MCU's encode slots is free (see MCU.encodeSlots),
+// counting the wait and the most encodes at once.
+func (m *MCU) encodeBounded(enc codec.VideoEncoder, f *codec.VideoFrame) ([]byte, error) {
+	t0 := time.Now()
+	m.encodeSlots <- struct{}{}
+	m.stats.VideoEncodeWait.Add(int64(time.Since(t0)))
+	n := m.encodesRunning.Add(1)
+	for p := m.stats.VideoEncodesPeak.Load(); n > p && !m.stats.VideoEncodesPeak.CompareAndSwap(p, n); {
+		p = m.stats.VideoEncodesPeak.Load()
+	}
+	data, _, err := enc.Encode(f)
+	m.encodesRunning.Add(-1)
+	<-m.encodeSlots
+	return data, err
+}
+
 // psnrMeter is a video encoder that measures the PSNR of its pictures (h264.Encoder with
 // Config.MeasurePSNR).
 type psnrMeter interface {
@@ -327,9 +343,7 @@ func (e *outputEncoders) encode(f *codec.VideoFrame) {
 		if force {
 			s.coder.ForceKeyframe()
 		}
-		e.r.m.encodeSlots <- struct{}{}
-		data, _, err := s.coder.Encode(f)
-		<-e.r.m.encodeSlots
+		data, err := e.r.m.encodeBounded(s.coder, f)
 		if err != nil {
 			e.log.Error("video encode", "encoding", s.enc, "err", err)
 			continue

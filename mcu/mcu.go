@@ -60,7 +60,8 @@ type MCU struct {
 	gov    *videoGovernor // the server's video shed level, fed by every room's audio mixer
 	// encodeSlots bounds the video encodes running at once to the cores Go runs on: encoders beyond
 	// that would only queue for the CPU as OS threads, ahead of the audio and network goroutines.
-	encodeSlots chan struct{}
+	encodeSlots    chan struct{}
+	encodesRunning atomic.Int64
 
 	muxOnce sync.Once
 	muxes   []interface{ Close() error } // the ICE UDP mux (Config.UDPPort) and TCP mux (Config.TCPPort)

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/openmcu/mcu/mcu/internal/latency"
 )
@@ -44,6 +45,11 @@ type Stats struct {
 	// in time (it plays silence and buffers again), frames dropped whole and samples (48 kHz) cross-faded
 	// away to shed delay a source did not need (mixer.AudioStats).
 	AudioInputUnderruns, AudioFramesTrimmed, AudioSamplesAccelerated uint64
+	// VideoEncodeWait is how long video encoders have waited, together, for the CPU: at most as many
+	// encodes run at once as Go has cores (VideoEncodesPeak is the most that ever did), so that audio and
+	// network goroutines do not queue behind encoder threads. It grows when video work exceeds the CPU.
+	VideoEncodeWait  time.Duration
+	VideoEncodesPeak int
 	// AudioTickLate is how long after its due time each of the rooms' audio mixer ticks sent its last
 	// packet (CPU pressure shows here first).
 	AudioTickLate    Histogram
@@ -184,6 +190,11 @@ type counters struct {
 	// Large rooms (ingest.go): decoded and skipped video frames, decoders not idle.
 	VideoFramesDecoded, VideoFramesNotDecoded atomic.Uint64
 	VideoDecodersActive                       atomic.Int64
+
+	// Video encodes (egress.go): the time encoders waited for one of the MCU's encode slots (the CPU
+	// was busy with as many encodes as Go has cores), and the most encodes that ever ran at once.
+	VideoEncodeWait  atomic.Int64
+	VideoEncodesPeak atomic.Int64
 
 	TierChanges          atomic.Uint64 // bwe.go
 	OutputFramesDropped  atomic.Uint64 // output.go

@@ -87,6 +87,7 @@ type statsCollector struct {
 	decoded, notDecoded, decodersActive       *prometheus.Desc
 	shedLevel, framesShed, tickLate           *prometheus.Desc
 	audioUnderruns, audioTrimmed, audioAccel  *prometheus.Desc
+	encodeWait                                *prometheus.Desc
 	receiversByTier, tierChanges              *prometheus.Desc
 	nacksFiltered, rtpPackets                 *prometheus.Desc
 	sessions                                  *prometheus.Desc
@@ -138,6 +139,7 @@ func newStatsCollector(src statsSource) *statsCollector {
 		tierChanges:          d("tier_changes_total", "Times bandwidth estimation moved a participant to another tier."),
 		notDecoded:           d("video_frames_not_decoded_total", "Incoming video frames not decoded: their sender was visible to nobody or had its camera off."),
 		shedLevel:            d("video_shed_level", "The server's video shed level: 0 none; above, audio ran late and the compositors draw fewer frames (1 halves views watched by one receiver, 2 halves all, 3 a third, 4 a sixth)."),
+		encodeWait:           d("video_encode_wait_seconds_total", "Time video encoders waited for the CPU: at most as many encodes run at once as the server has cores; it grows when video work exceeds the CPU."),
 		audioUnderruns:       d("audio_input_underruns_total", "Times an audio source had no frame for its mixer's tick (it plays silence and buffers again): late or lost audio from a participant."),
 		audioTrimmed:         d("audio_input_frames_trimmed_total", "Audio frames dropped whole (quiet, or heard by nobody) because their source held more than its arrival jitter needs."),
 		audioAccel:           d("audio_input_accelerated_seconds_total", "Audio cut from sources in the mix by cross-fading at a pitch period, to shed delay their arrival jitter does not need."),
@@ -191,7 +193,7 @@ func newStatsCollector(src statsSource) *statsCollector {
 func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.rooms, c.participants, c.encoders, c.decoders, c.framesIn, c.framesOut,
 		c.framesDropped, c.packetsLost, c.decodeErrors, c.plis, c.keyframe, c.writeErrors, c.latency, c.psnr, c.tierEncoders,
-		c.decoded, c.notDecoded, c.decodersActive, c.shedLevel, c.framesShed, c.tickLate, c.audioUnderruns, c.audioTrimmed, c.audioAccel, c.receiversByTier, c.tierChanges, c.nacksFiltered, c.rtpPackets, c.sessions,
+		c.decoded, c.notDecoded, c.decodersActive, c.shedLevel, c.framesShed, c.tickLate, c.audioUnderruns, c.audioTrimmed, c.audioAccel, c.encodeWait, c.receiversByTier, c.tierChanges, c.nacksFiltered, c.rtpPackets, c.sessions,
 		c.roomParticipants, c.roomEncoders, c.roomTierEncoders, c.partTier, c.partEstimate, c.partSent, c.partLoss,
 		c.partKeyframeRequests, c.partKeyframesForced, c.panics, c.refusals, c.outputs, c.outputDropped, c.webhooks,
 		c.chatMessages, c.chatFiles, c.chatFileBytes, c.chatRejected, c.chatDropped,
@@ -344,6 +346,7 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.shedLevel, float64(s.VideoShedLevel))
 	counter(c.framesShed, s.VideoFramesShed)
 	counter(c.audioUnderruns, s.AudioInputUnderruns)
+	ch <- prometheus.MustNewConstMetric(c.encodeWait, prometheus.CounterValue, s.VideoEncodeWait.Seconds())
 	counter(c.audioTrimmed, s.AudioFramesTrimmed)
 	ch <- prometheus.MustNewConstMetric(c.audioAccel, prometheus.CounterValue, float64(s.AudioSamplesAccelerated)/48000)
 	counter(c.framesIn, s.VideoFramesIn)
