@@ -155,9 +155,10 @@ type AudioTick struct {
 	// (key MinusMixKey(id)), plus the shared AllMixKey mix when at least one listener is not contributing.
 	// Each listener appears in exactly one mix.
 	Mixes []AudioMix
-	// Arrived is the earliest arrival time (AudioSource.WriteAt) among the frames mixed in this tick, or
-	// zero when nothing with a known arrival time was mixed. Output time minus Arrived is the latency
-	// the mixer added for the longest-waiting voice.
+	// Arrived is the earliest arrival time (AudioSource.WriteAt) among the frames that this tick is the
+	// first to carry (a source's tick may end one frame and start the next, after an accelerate), or zero
+	// when nothing with a known arrival time was mixed. Output time minus Arrived is the latency the mixer
+	// added for the longest-waiting voice, each frame counted once.
 	Arrived time.Time
 	// Late is how long after its due time this tick was mixed: Run's wakeup delay plus any ticks it
 	// caught up before this one. It grows when the process is short of CPU time (zero when the

@@ -40,7 +40,7 @@ type AudioSource struct {
 
 	// Everything below belongs to the mixing goroutine.
 	frame        [codec.FrameSamples]int16 // this tick's frame (silence if none)
-	frameArrived time.Time                 // when this tick's frame arrived; zero for silence
+	frameArrived time.Time                 // when the frame this tick starts to play arrived; zero for silence
 	det          speakerDetector
 	contributing bool
 	minusPCM     [codec.FrameSamples]int16
@@ -142,7 +142,7 @@ func (s *AudioSource) readLocked(now time.Time) bool {
 		s.clean = 0
 		return false
 	}
-	s.frameArrived = s.arrived[s.head]
+	s.frameArrived = s.firstArrivalLocked()
 	drop, accel := s.trimLocked(now)
 	if accel > 0 {
 		s.accelerateLocked(accel)
@@ -152,11 +152,21 @@ func (s *AudioSource) readLocked(now time.Time) bool {
 		// A quiet frame, or one nobody hears: dropped whole, then the next one is read.
 		s.advanceLocked(codec.FrameSamples)
 		s.stats.trimmed.Add(1)
-		s.frameArrived = s.arrived[s.head]
+		s.frameArrived = s.firstArrivalLocked()
 	}
 	s.copyLocked(s.frame[:])
 	s.advanceLocked(codec.FrameSamples)
 	return true
+}
+
+// firstArrivalLocked returns the arrival of the frame whose first sample the next read carries: the
+// head frame when none of it was played, else the next one (whose start falls in the next 960 samples).
+// Each frame is so reported once, at the first mixed frame that carries it.
+func (s *AudioSource) firstArrivalLocked() time.Time {
+	if s.off == 0 {
+		return s.arrived[s.head]
+	}
+	return s.arrived[(s.head+1)%inputBufferFrames]
 }
 
 // copyLocked copies the next len(dst) buffered samples into dst without consuming them; they must be

@@ -996,3 +996,46 @@ func residualDB(x []int16, freq float64) float64 {
 	}
 	return 10 * math.Log10(res/fit)
 }
+
+// TestAudioTickArrivalAfterAccelerate: once an accelerate has left a source part-way through a frame,
+// a tick carries the end of one frame and the start of the next; Arrived is the next one's arrival (this
+// tick is the first to carry it; the previous one already carried the start of the other).
+func TestAudioTickArrivalAfterAccelerate(t *testing.T) {
+	clk := &stepClock{now: time.Unix(1000, 0)}
+	rec := &recorder{}
+	m := NewAudioMixer(DefaultAudioConfig(), AudioParams{Clock: clk, Listener: rec})
+	defer m.Close()
+	ts := &toneSource{src: mustAddSource(t, m, "a"), freq: 440, amp: ampForDBov(-12)}
+	mustAddListener(t, m, "l")
+	var arrivals []time.Time // of frame k, in write order
+	write := func(at time.Time) {
+		f := codectest.Tone(ts.freq, ts.amp, codec.FrameSamples, codec.SampleRate, &ts.phase)
+		if err := ts.src.WriteAt(f, at); err != nil {
+			t.Fatal(err)
+		}
+		arrivals = append(arrivals, at)
+	}
+	for k := range 4 {
+		write(clk.now.Add(-time.Second + time.Duration(k)*time.Millisecond))
+	}
+	for range trimWindow + 3 {
+		clk.now = clk.now.Add(codec.FrameDuration)
+		write(clk.now.Add(-10 * time.Millisecond))
+		m.mixOnce()
+	}
+	accel := int(m.Stats().InputSamplesAccelerated)
+	if accel == 0 || accel%codec.FrameSamples == 0 {
+		t.Fatalf("accelerated %d samples: want a part of a frame", accel)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for i := trimWindow; i < len(rec.arrived); i++ {
+		// Tick i starts at sample i*960 plus what was accelerated before it (at tick trimWindow-1).
+		pos := i*codec.FrameSamples + accel
+		first := (pos + codec.FrameSamples - 1) / codec.FrameSamples // the first frame starting at or after pos
+		if got := rec.arrived[i]; !got.Equal(arrivals[first]) {
+			t.Errorf("tick %d (sample %d) Arrived = frame arrived %v, want frame %d's %v", i, pos,
+				got.Sub(clk.now), first, arrivals[first].Sub(clk.now))
+		}
+	}
+}
