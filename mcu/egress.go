@@ -286,7 +286,7 @@ type outputEncoders struct {
 func (m *MCU) encodeBounded(enc codec.VideoEncoder, f *codec.VideoFrame) ([]byte, error) {
 	t0 := time.Now()
 	m.encodeSlots <- struct{}{}
-	m.stats.VideoEncodeWait.Add(int64(time.Since(t0)))
+	m.stats.videoEncodeWait.Add(int64(time.Since(t0)))
 	n := m.encodesRunning.Add(1)
 	for p := m.stats.VideoEncodesPeak.Load(); n > p && !m.stats.VideoEncodesPeak.CompareAndSwap(p, n); {
 		p = m.stats.VideoEncodesPeak.Load()

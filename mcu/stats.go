@@ -193,7 +193,7 @@ type counters struct {
 
 	// Video encodes (egress.go): the time encoders waited for one of the MCU's encode slots (the CPU
 	// was busy with as many encodes as Go has cores), and the most encodes that ever ran at once.
-	VideoEncodeWait  atomic.Int64
+	videoEncodeWait  atomic.Int64 // nanoseconds, Stats.VideoEncodeWait
 	VideoEncodesPeak atomic.Int64
 
 	TierChanges          atomic.Uint64 // bwe.go
@@ -251,6 +251,7 @@ func (c *counters) addTo(s *Stats) {
 	}
 	s.AudioLatency = c.audioLatency.Snapshot()
 	s.AudioTickLate = c.audioTickLate.Snapshot()
+	s.VideoEncodeWait = time.Duration(c.videoEncodeWait.Load())
 	s.VideoLatency = c.videoLatency.Snapshot()
 	s.VideoPSNR = c.videoPSNR.snapshot()
 }
