@@ -126,6 +126,16 @@ func (ts *toneSource) write(t testing.TB) {
 	ts.sent = append(ts.sent, f...)
 }
 
+// writeAt writes the tone's next frame as arrived at at.
+func (ts *toneSource) writeAt(t testing.TB, at time.Time) {
+	t.Helper()
+	f := codectest.Tone(ts.freq, ts.amp, codec.FrameSamples, codec.SampleRate, &ts.phase)
+	if err := ts.src.WriteAt(f, at); err != nil {
+		t.Fatalf("write %s: %v", ts.src.ID(), err)
+	}
+	ts.sent = append(ts.sent, f...)
+}
+
 // ampForDBov returns the peak amplitude of a sine whose RMS level is dbov.
 func ampForDBov(dbov float64) int16 {
 	return int16(math.Round(32768 * math.Sqrt2 * math.Pow(10, dbov/20)))
@@ -929,12 +939,7 @@ func TestAudioAccelerateIsClean(t *testing.T) {
 	defer m.Close()
 	ts := &toneSource{src: mustAddSource(t, m, "a"), freq: 440, amp: ampForDBov(-12)}
 	mustAddListener(t, m, "l")
-	write := func(at time.Time) {
-		f := codectest.Tone(ts.freq, ts.amp, codec.FrameSamples, codec.SampleRate, &ts.phase)
-		if err := ts.src.WriteAt(f, at); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(at time.Time) { ts.writeAt(t, at) }
 	for range 4 {
 		write(clk.now.Add(-time.Second))
 	}
@@ -1009,10 +1014,7 @@ func TestAudioTickArrivalAfterAccelerate(t *testing.T) {
 	mustAddListener(t, m, "l")
 	var arrivals []time.Time // of frame k, in write order
 	write := func(at time.Time) {
-		f := codectest.Tone(ts.freq, ts.amp, codec.FrameSamples, codec.SampleRate, &ts.phase)
-		if err := ts.src.WriteAt(f, at); err != nil {
-			t.Fatal(err)
-		}
+		ts.writeAt(t, at)
 		arrivals = append(arrivals, at)
 	}
 	for k := range 4 {

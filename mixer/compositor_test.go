@@ -184,7 +184,10 @@ func countBright(f *codec.VideoFrame, r image.Rectangle, min uint8) int {
 	return n
 }
 
-func TestLargeRoomSharesViewsAndFollowsSpeakers(t *testing.T) {
+// largeRoom composes one tick of a room of 8 with 4 visible tiles, every participant a receiver of w x h
+// sending a half-size picture of its palette colour, with p5, p6, p2 and p7 speaking (in that order).
+func largeRoom(t *testing.T, w, h int) (*Compositor, *recordingListener) {
+	t.Helper()
 	cfg := DefaultCompositorConfig()
 	cfg.VisibleTiles = 4
 	c, l := newTestCompositor(t, cfg)
@@ -192,15 +195,20 @@ func TestLargeRoomSharesViewsAndFollowsSpeakers(t *testing.T) {
 	for i := range n {
 		id := ParticipantID(fmt.Sprint("p", i))
 		c.AddSource(id, string(id))
-		if err := c.AddReceiver(id, ReceiverOptions{Width: 640, Height: 360, FrameRate: 30}); err != nil {
+		if err := c.AddReceiver(id, ReceiverOptions{Width: w, Height: h, FrameRate: 30}); err != nil {
 			t.Fatal(err)
 		}
-		if err := c.PushFrame(id, solid(320, 180, palette[i])); err != nil {
+		if err := c.PushFrame(id, solid(w/2, h/2, palette[i])); err != nil {
 			t.Fatal(err)
 		}
 	}
 	c.SetSpeakers([]ParticipantID{"p5", "p6", "p2", "p7"})
 	c.ComposeOnce(time.Unix(0, 0))
+	return c, l
+}
+
+func TestLargeRoomSharesViewsAndFollowsSpeakers(t *testing.T) {
+	_, l := largeRoom(t, 640, 360)
 	// The four visible speakers each see the other three plus the next-ranked participant; the other four
 	// share one view of the four speakers: 5 outputs for 8 receivers.
 	if len(l.last) != 5 {
@@ -602,22 +610,7 @@ func TestInvisibleSourceComesBackAsPlaceholder(t *testing.T) {
 // output gets: level 1 halves only the single-receiver views, 2 halves all, 3 and 4 draw every third and
 // sixth frame; what is skipped counts in FramesShed. The canvases still show the right tiles.
 func TestShedLevelsDivideFrameRates(t *testing.T) {
-	cfg := DefaultCompositorConfig()
-	cfg.VisibleTiles = 4
-	c, l := newTestCompositor(t, cfg)
-	const n = 8
-	for i := range n {
-		id := ParticipantID(fmt.Sprint("p", i))
-		c.AddSource(id, string(id))
-		if err := c.AddReceiver(id, ReceiverOptions{Width: 320, Height: 180, FrameRate: 30}); err != nil {
-			t.Fatal(err)
-		}
-		if err := c.PushFrame(id, solid(160, 90, palette[i])); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c.SetSpeakers([]ParticipantID{"p5", "p6", "p2", "p7"})
-	c.ComposeOnce(time.Unix(0, 0))
+	c, l := largeRoom(t, 320, 180)
 	shared, single := l.outputOf(t, "p0"), l.outputOf(t, "p5")
 	for _, o := range []*Output{shared, single} {
 		take(t, o)
