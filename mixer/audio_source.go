@@ -84,6 +84,7 @@ func (s *AudioSource) WriteAt(pcm []int16, arrived time.Time) error {
 		// Full: drop the oldest frame to keep latency bounded.
 		s.head = (s.head + 1) % inputBufferFrames
 		s.count--
+		s.off = 0 // the frame being played went: the next plays from its start
 		s.stats.dropped.Add(1)
 	}
 	i := (s.head + s.count) % inputBufferFrames

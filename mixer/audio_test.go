@@ -1041,3 +1041,27 @@ func TestAudioTickArrivalAfterAccelerate(t *testing.T) {
 		}
 	}
 }
+
+// TestAudioOverflowDropsAPartlyPlayedFrame: when the ring overflows while its oldest frame is part-way
+// played (after an accelerate), that frame goes whole and the next plays from its first sample.
+func TestAudioOverflowDropsAPartlyPlayedFrame(t *testing.T) {
+	m, rec := newTestAudioMixer(t, DefaultAudioConfig())
+	s := mustAddSource(t, m, "a")
+	mustAddListener(t, m, "l")
+	for i := range inputBufferFrames {
+		if err := s.Write(constFrame(int16(1000 * (i + 1)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.mu.Lock()
+	s.off = 480 // half of the 1000s played
+	s.mu.Unlock()
+	if err := s.Write(constFrame(6000)); err != nil {
+		t.Fatal(err)
+	}
+	m.mixOnce()
+	out := rec.heard("l")
+	if len(out) != codec.FrameSamples || out[0] != 2000 || out[len(out)-1] != 2000 {
+		t.Errorf("after the overflow the tick played %d samples from %v to %v, want the 2000 frame whole", len(out), out[0], out[len(out)-1])
+	}
+}
