@@ -17,17 +17,18 @@ import (
 // level (mixer.Compositor.SetShedLevel: the least-shared views lose frames first, then all, down to 5
 // fps). Audio is never shed.
 const (
-	// shedLate is how late a tick must be to count as a sign of CPU pressure: three quarters of a frame,
-	// before a listener hears a gap (two frames).
-	shedLate = 15 * time.Millisecond
+	// shedLate is how late a tick must be to count as a sign of CPU pressure: a frame, half way to the
+	// gap a listener hears (two frames).
+	shedLate = 20 * time.Millisecond
 	// shedWindow is how often the governor decides: at most one level up or down per window.
 	shedWindow = 500 * time.Millisecond
-	// shedLateTicks is how many late ticks in one window raise the level (a stray late wakeup does not).
-	shedLateTicks = 3
-	// shedCalm is how many calm windows in a row lower the level again (2 s), doubled, up to
+	// shedLateTicks is how many late ticks in one window (of 25) raise the level: sustained pressure, not
+	// the few late ticks of a burst of joins (DTLS handshakes, first keyframes).
+	shedLateTicks = 5
+	// shedCalm is how many calm windows in a row lower the level again (1 s), doubled, up to
 	// shedMaxCalm, each time a lowered level had to be raised again soon after (so that a server just
 	// past capacity does not flap between levels).
-	shedCalm    = 4
+	shedCalm    = 2
 	shedMaxCalm = 120
 )
 

@@ -16,9 +16,9 @@ func feed(g *videoGovernor, now *time.Time, d, late time.Duration) int {
 	return level
 }
 
-// TestVideoGovernor walks the shed level through CPU pressure and relief: on-time ticks and a stray
-// late one shed nothing; sustained lateness raises one level per window up to the most; calm lowers one
-// level per 2 s; a level that has to come back soon after being lowered waits twice as long next time.
+// TestVideoGovernor walks the shed level through CPU pressure and relief: on-time ticks, a stray
+// late one and a few per window shed nothing; sustained lateness raises one level per window up to the most; calm lowers one
+// level per second; a level that has to come back soon after being lowered waits twice as long next time.
 func TestVideoGovernor(t *testing.T) {
 	var changes []int
 	g := newVideoGovernor(false, func(l int) { changes = append(changes, l) })
@@ -33,27 +33,34 @@ func TestVideoGovernor(t *testing.T) {
 	if l := g.level(); l != 0 {
 		t.Fatalf("one late tick a second: level %d, want 0", l)
 	}
-	if l := feed(g, &now, 1040*time.Millisecond, 15*time.Millisecond); l != 2 {
+	for range 6 { // four late ticks every half second, as a burst of joins makes
+		feed(g, &now, 80*time.Millisecond, 40*time.Millisecond)
+		feed(g, &now, 420*time.Millisecond, 0)
+	}
+	if l := g.level(); l != 0 {
+		t.Fatalf("four late ticks every half second: level %d, want 0", l)
+	}
+	if l := feed(g, &now, 1040*time.Millisecond, 25*time.Millisecond); l != 2 {
 		t.Fatalf("1.04 s of late ticks: level %d, want 2 (one step per 500 ms window)", l)
 	}
 	if l := feed(g, &now, 10*time.Second, 50*time.Millisecond); l != mixer.MaxShedLevel {
 		t.Fatalf("10 s of late ticks: level %d, want the most, %d", l, mixer.MaxShedLevel)
 	}
-	if l := feed(g, &now, 1500*time.Millisecond, 0); l != mixer.MaxShedLevel {
-		t.Fatalf("1.5 s calm after pressure: level %d, want still %d", l, mixer.MaxShedLevel)
+	if l := feed(g, &now, 400*time.Millisecond, 0); l != mixer.MaxShedLevel {
+		t.Fatalf("0.4 s calm after pressure: level %d, want still %d", l, mixer.MaxShedLevel)
 	}
-	if l := feed(g, &now, time.Second, 0); l != mixer.MaxShedLevel-1 {
-		t.Fatalf("2.5 s calm: level %d, want %d", l, mixer.MaxShedLevel-1)
+	if l := feed(g, &now, 1200*time.Millisecond, 0); l != mixer.MaxShedLevel-1 {
+		t.Fatalf("1.6 s calm: level %d, want %d", l, mixer.MaxShedLevel-1)
 	}
-	// Lowering brought the lateness back: raised again, and the next lowering needs 4 s of calm.
+	// Lowering brought the lateness back: raised again, and the next lowering needs 2 s of calm.
 	if l := feed(g, &now, 600*time.Millisecond, 20*time.Millisecond); l != mixer.MaxShedLevel {
 		t.Fatalf("late again after lowering: level %d, want %d", l, mixer.MaxShedLevel)
 	}
-	if l := feed(g, &now, 3*time.Second, 0); l != mixer.MaxShedLevel {
-		t.Fatalf("3 s calm after flapping: level %d, want still %d (needs 4 s now)", l, mixer.MaxShedLevel)
+	if l := feed(g, &now, 1500*time.Millisecond, 0); l != mixer.MaxShedLevel {
+		t.Fatalf("1.5 s calm after flapping: level %d, want still %d (needs 2 s now)", l, mixer.MaxShedLevel)
 	}
-	if l := feed(g, &now, 1500*time.Millisecond, 0); l != mixer.MaxShedLevel-1 {
-		t.Fatalf("4.5 s calm after flapping: level %d, want %d", l, mixer.MaxShedLevel-1)
+	if l := feed(g, &now, time.Second, 0); l != mixer.MaxShedLevel-1 {
+		t.Fatalf("2.5 s calm after flapping: level %d, want %d", l, mixer.MaxShedLevel-1)
 	}
 	if l := feed(g, &now, 60*time.Second, 0); l != 0 {
 		t.Fatalf("a calm minute: level %d, want 0", l)
