@@ -76,7 +76,7 @@ func main() {
 
 type options struct {
 	server, tiers, counts, ffmpeg, out, jsonOut, logDir string
-	chart                                               string
+	chart, merge                                        string
 	step, maxN, visibleTiles, ffThreads, ffFrames       int
 	profileMax                                          int
 	window, warmup, joinTimeout                         time.Duration
@@ -114,6 +114,8 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.ffFrames, "ffmpeg-frames", 300, "frames ffmpeg encodes per output")
 	fs.StringVar(&o.out, "out", "", "also write the Markdown report to this file")
 	fs.StringVar(&o.jsonOut, "json", "", "write the report as JSON to this file")
+	fs.StringVar(&o.merge, "merge", "", "measure nothing: merge reports saved with -json (comma separated; a tier in a later "+
+		"file replaces the same tier's runs of an earlier one) and write the Markdown (-out, or stdout), -json and the chart")
 	fs.StringVar(&o.chart, "chart", "", "write a chart (SVG) of cores and mixer latency against N to this file "+
 		"(default with -out FILE.md: FILE.svg beside it)")
 	fs.IntVar(&o.profileMax, "profile", 10, "take a CPU profile of the server over the first this many seconds "+
@@ -196,6 +198,13 @@ func run(args []string) error {
 	o, err := parseFlags(args)
 	if err != nil {
 		return err
+	}
+	if o.merge != "" {
+		rep, err := mergeReports(strings.Split(o.merge, ","))
+		if err != nil {
+			return err
+		}
+		return writeReport(rep, o)
 	}
 	tiers, err := ParseTiers(o.tiers)
 	if err != nil {
