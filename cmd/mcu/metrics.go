@@ -358,25 +358,20 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.keyframe, s.KeyframesForced)
 	counter(c.writeErrors, s.WriteErrors)
 	ch <- psnrHistogram(c.psnr, s.VideoPSNR)
-	for _, h := range []struct {
-		kind string
-		h    mcu.Histogram
-	}{{"audio", s.AudioLatency}, {"video", s.VideoLatency}} {
-		buckets := make(map[float64]uint64, len(h.h.Bounds))
-		var cum uint64
-		for i, b := range h.h.Bounds {
-			cum += h.h.Counts[i]
-			buckets[b.Seconds()] = cum
-		}
-		ch <- prometheus.MustNewConstHistogram(c.latency, h.h.Count, h.h.Sum.Seconds(), buckets, h.kind)
-	}
-	buckets := make(map[float64]uint64, len(s.AudioTickLate.Bounds))
+	ch <- durationHistogram(c.latency, s.AudioLatency, "audio")
+	ch <- durationHistogram(c.latency, s.VideoLatency, "video")
+	ch <- durationHistogram(c.tickLate, s.AudioTickLate)
+}
+
+// durationHistogram is a latency histogram snapshot as a Prometheus histogram in seconds.
+func durationHistogram(d *prometheus.Desc, h mcu.Histogram, labels ...string) prometheus.Metric {
+	buckets := make(map[float64]uint64, len(h.Bounds))
 	var cum uint64
-	for i, b := range s.AudioTickLate.Bounds {
-		cum += s.AudioTickLate.Counts[i]
+	for i, b := range h.Bounds {
+		cum += h.Counts[i]
 		buckets[b.Seconds()] = cum
 	}
-	ch <- prometheus.MustNewConstHistogram(c.tickLate, s.AudioTickLate.Count, s.AudioTickLate.Sum.Seconds(), buckets)
+	return prometheus.MustNewConstHistogram(d, h.Count, h.Sum.Seconds(), buckets, labels...)
 }
 
 // psnrHistogram is the Prometheus histogram of h, whose bounds are in dB.
