@@ -282,11 +282,15 @@ type outputEncoders struct {
 }
 
 // encodeBounded encodes f with enc once one of the MCU's encode slots is free (see MCU.encodeSlots),
-// counting the wait and the most encodes at once.
+// counting the time it waited for one and the most encodes at once.
 func (m *MCU) encodeBounded(enc codec.VideoEncoder, f *codec.VideoFrame) ([]byte, error) {
-	t0 := time.Now()
-	m.encodeSlots <- struct{}{}
-	m.stats.videoEncodeWait.Add(int64(time.Since(t0)))
+	select {
+	case m.encodeSlots <- struct{}{}:
+	default: // every slot taken: wait, and count the wait
+		t0 := time.Now()
+		m.encodeSlots <- struct{}{}
+		m.stats.videoEncodeWait.Add(int64(time.Since(t0)))
+	}
 	n := m.encodesRunning.Add(1)
 	for p := m.stats.VideoEncodesPeak.Load(); n > p && !m.stats.VideoEncodesPeak.CompareAndSwap(p, n); {
 		p = m.stats.VideoEncodesPeak.Load()

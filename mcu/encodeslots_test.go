@@ -9,7 +9,7 @@ import (
 // TestEncodesBoundedByCores: with Go on one core, four participants with four distinct views have
 // four encoder goroutines offered a picture at every tick, yet never more than one x264 encode runs
 // at once (an encode is a cgo call that gives its P away, so without the bound they overlap); the
-// others wait, and the wait is counted.
+// others wait (only a wait for a taken slot counts), and the wait is counted.
 func TestEncodesBoundedByCores(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	m := newMCU(t, smallConfig())
@@ -31,8 +31,8 @@ func TestEncodesBoundedByCores(t *testing.T) {
 	if s.VideoEncodesPeak != 1 {
 		t.Errorf("at most %d encodes ran at once, want 1 (GOMAXPROCS 1)", s.VideoEncodesPeak)
 	}
-	if s.VideoEncodeWait <= 0 {
-		t.Errorf("encoders waited %v for the CPU, want some: four encoders offered pictures on the same ticks", s.VideoEncodeWait)
+	if s.VideoEncodeWait == 0 {
+		t.Errorf("no encoder ever found every slot taken: four encoders offered pictures on the same ticks")
 	}
 	t.Logf("%d pictures, encoders waited %v in all", s.VideoFramesOut, s.VideoEncodeWait)
 }
