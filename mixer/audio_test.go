@@ -928,17 +928,25 @@ func TestAudioTrimsUnheardSources(t *testing.T) {
 	}
 }
 
+// toneMixer returns a mixer on a manual clock with one source, a, a 440 Hz tone at -12 dBov, and one
+// listener, l (closed when the test ends).
+func toneMixer(t *testing.T) (*stepClock, *recorder, *AudioMixer, *toneSource) {
+	t.Helper()
+	clk := &stepClock{now: time.Unix(1000, 0)}
+	rec := &recorder{}
+	m := NewAudioMixer(DefaultAudioConfig(), AudioParams{Clock: clk, Listener: rec})
+	t.Cleanup(func() { _ = m.Close() })
+	ts := &toneSource{src: mustAddSource(t, m, "a"), freq: 440, amp: ampForDBov(-12)}
+	mustAddListener(t, m, "l")
+	return clk, rec, m, ts
+}
+
 // TestAudioAccelerateIsClean: a 440 Hz tone (period 109.1 samples, no whole number of them in a frame)
 // with 60 ms of burst behind it loses that delay by acceleration while it is heard, and what the
 // listener hears stays a clean tone: no sample step larger than the tone's own steepest, and everything
 // but 440 Hz at least 35 dB down.
 func TestAudioAccelerateIsClean(t *testing.T) {
-	clk := &stepClock{now: time.Unix(1000, 0)}
-	rec := &recorder{}
-	m := NewAudioMixer(DefaultAudioConfig(), AudioParams{Clock: clk, Listener: rec})
-	defer m.Close()
-	ts := &toneSource{src: mustAddSource(t, m, "a"), freq: 440, amp: ampForDBov(-12)}
-	mustAddListener(t, m, "l")
+	clk, rec, m, ts := toneMixer(t)
 	write := func(at time.Time) { ts.writeAt(t, at) }
 	for range 4 {
 		write(clk.now.Add(-time.Second))
@@ -1006,12 +1014,7 @@ func residualDB(x []int16, freq float64) float64 {
 // a tick carries the end of one frame and the start of the next; Arrived is the next one's arrival (this
 // tick is the first to carry it; the previous one already carried the start of the other).
 func TestAudioTickArrivalAfterAccelerate(t *testing.T) {
-	clk := &stepClock{now: time.Unix(1000, 0)}
-	rec := &recorder{}
-	m := NewAudioMixer(DefaultAudioConfig(), AudioParams{Clock: clk, Listener: rec})
-	defer m.Close()
-	ts := &toneSource{src: mustAddSource(t, m, "a"), freq: 440, amp: ampForDBov(-12)}
-	mustAddListener(t, m, "l")
+	clk, rec, m, ts := toneMixer(t)
 	var arrivals []time.Time // of frame k, in write order
 	write := func(at time.Time) {
 		ts.writeAt(t, at)
