@@ -32,6 +32,7 @@ import (
 
 	"github.com/openmcu/mcu/cmd/internal/botload"
 	"github.com/openmcu/mcu/cmd/internal/serverproc"
+	"github.com/openmcu/mcu/codec/g711"
 )
 
 // sipRoom is the room every call and bot joins.
@@ -96,41 +97,15 @@ type SIPRun struct {
 	SippLog   string `json:"sipp_log"`
 }
 
-// mulaw encodes one linear 16-bit sample as G.711 mu-law.
-func mulaw(s int16) byte {
-	const bias, clip = 0x84, 32635
-	x := int(s)
-	sign := 0
-	if x < 0 {
-		x, sign = -x, 0x80
-	}
-	x = min(x, clip) + bias
-	exp := 7
-	for mask := 0x4000; x&mask == 0 && exp > 0; mask >>= 1 {
-		exp--
-	}
-	mant := (x >> (exp + 3)) & 0x0f
-	return ^byte(sign | exp<<4 | mant)
-}
-
-// unmulaw decodes a G.711 mu-law byte to a linear sample (for the tests).
-func unmulaw(u byte) int16 {
-	u = ^u
-	t := (int(u&0x0f)<<3 + 0x84) << ((u & 0x70) >> 4)
-	if u&0x80 != 0 {
-		return int16(0x84 - t)
-	}
-	return int16(t - 0x84)
-}
-
 // toneFile returns the raw payload sipp's rtp_stream plays: headerless 8 kHz mu-law (sipp sends the
 // file's bytes as they are, 160 to a 20 ms PCMU packet), a 1 kHz tone, one second.
 func toneFile() []byte {
-	b := make([]byte, toneRate*toneSeconds)
-	for i := range b {
-		v := toneLevel * 32767 * math.Sin(2*math.Pi*toneHz*float64(i)/toneRate)
-		b[i] = mulaw(int16(math.Round(v)))
+	pcm := make([]int16, toneRate*toneSeconds)
+	for i := range pcm {
+		pcm[i] = int16(math.Round(toneLevel * 32767 * math.Sin(2*math.Pi*toneHz*float64(i)/toneRate)))
 	}
+	b := make([]byte, len(pcm))
+	g711.MuLaw.Encode(b, pcm)
 	return b
 }
 
@@ -187,7 +162,7 @@ func sipScenario(tone string, hold time.Duration) string {
   </send>
   <nop>
     <action>
-      <exec rtp_stream="` + xmlAttr(tone) + `,-1,0"/>
+      <exec rtp_stream="` + esc(tone) + `,-1,0"/>
     </action>
   </nop>
   <pause milliseconds="` + strconv.FormatInt(hold.Milliseconds(), 10) + `"/>
@@ -208,11 +183,6 @@ func sipScenario(tone string, hold time.Duration) string {
   <recv response="200" crlf="true"/>
 </scenario>
 `
-}
-
-// xmlAttr escapes s for a double-quoted XML attribute.
-func xmlAttr(s string) string {
-	return strings.NewReplacer(`&`, "&amp;", `<`, "&lt;", `>`, "&gt;", `"`, "&quot;").Replace(s)
 }
 
 // sippArgs returns sipp's command line: n calls at once (-l n -m n), placed at up to n a second, from
@@ -341,9 +311,13 @@ func (s *sipp) exited() bool {
 
 // wait waits up to d for sipp to end by itself, then kills it; it returns how sipp ended.
 func (s *sipp) wait(d time.Duration) string {
+	var timeout <-chan time.Time // nil when sipp has ended: the select must not pick the timer by chance
+	if !s.exited() {
+		timeout = time.After(d)
+	}
 	select {
 	case <-s.done:
-	case <-time.After(d):
+	case <-timeout:
 		_ = s.cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-s.done:

@@ -4,37 +4,14 @@ import (
 	"encoding/xml"
 	"io"
 	"math"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/openmcu/mcu/codec/g711"
 )
-
-func TestMulawRoundTrip(t *testing.T) {
-	// Known G.711 values: silence is 0xff, full scale 0x80 / 0x00.
-	for _, c := range []struct {
-		in   int16
-		want byte
-	}{{0, 0xff}, {32767, 0x80}, {-32768, 0x00}, {-1, 0x7f}} {
-		if got := mulaw(c.in); got != c.want {
-			t.Errorf("mulaw(%d) = %#x, want %#x", c.in, got, c.want)
-		}
-	}
-	for s := -32768; s <= 32767; s += 7 {
-		got := int(unmulaw(mulaw(int16(s))))
-		// mu-law keeps about 4 bits of mantissa: the error grows with the magnitude.
-		if tol := max(abs(s)/16, 8); abs(got-s) > tol {
-			t.Fatalf("round trip of %d = %d (tolerance %d)", s, got, tol)
-		}
-	}
-}
-
-func abs(x int) int {
-	if x < 0 {
-		return -x
-	}
-	return x
-}
 
 func TestToneFile(t *testing.T) {
 	b := toneFile()
@@ -42,11 +19,12 @@ func TestToneFile(t *testing.T) {
 		t.Fatalf("tone: %d bytes, want 8000 (whole 20 ms packets)", len(b))
 	}
 	// Decoded, it is a 1 kHz sine at about -10 dBFS: RMS and zero crossings.
+	pcm := make([]int16, len(b))
+	g711.MuLaw.Decode(pcm, b)
 	var sum float64
 	crossings := 0
-	prev := unmulaw(b[len(b)-1])
-	for _, u := range b {
-		v := unmulaw(u)
+	prev := pcm[len(pcm)-1]
+	for _, v := range pcm {
 		sum += float64(v) * float64(v)
 		if (prev < 0) != (v < 0) {
 			crossings++
@@ -193,6 +171,26 @@ func TestSIPMarkdown(t *testing.T) {
 		"**no**: sipp: boom / bad"} {
 		if !strings.Contains(s, w) {
 			t.Errorf("markdown lacks %q:\n%s", w, s)
+		}
+	}
+}
+
+// TestSippWaitAfterExit: once sipp has ended, wait(0) reports how it ended, never a kill (the timer of
+// zero and the closed done channel used to race, and half the reports said "killed after 0s").
+func TestSippWaitAfterExit(t *testing.T) {
+	for _, c := range []struct {
+		script string
+		want   string
+	}{{"exit 0", "ok"}, {"exit 3", "exit status 3"}} {
+		s, err := startSipp("sh", []string{"-c", c.script}, filepath.Join(t.TempDir(), "sipp.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-s.done
+		for range 50 {
+			if got := s.wait(0); !strings.Contains(got, c.want) {
+				t.Fatalf("%s: wait(0) after the exit = %q, want %q", c.script, got, c.want)
+			}
 		}
 	}
 }
