@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 )
 
-// mergeReports reads reports saved with -json and returns one with the runs of each tier taken from the
-// last file that has that tier: a tier measured again (after a run disturbed by something else on the
-// machine) replaces the earlier one, and the other tiers stay. Machine, command and settings are the
-// first file's, with each later file's command appended; Largest is the merged files' own entries, per tier.
+// mergeReports reads reports saved with -json and returns one in which the runs of each tier and
+// content come from the last file that measured them: a tier measured again (after a run disturbed by
+// something else on the machine) replaces the earlier runs of that tier and content, and everything else
+// stays. Machine and settings are the first file's, with the contents of all; the command is the first
+// file's with each later file's appended; Largest is worked out again from the merged runs.
 func mergeReports(paths []string) (*Report, error) {
 	var out *Report
 	for _, p := range paths {
@@ -24,46 +26,45 @@ func mergeReports(paths []string) (*Report, error) {
 		}
 		if out == nil {
 			out = &r
-			if out.Largest == nil {
-				out.Largest = map[string]int{}
-			}
+			out.Settings.Contents = out.contents()
 			continue
 		}
-		out.Command += "; then, for " + tierList(r.Tiers) + ": " + r.Command
-		for _, t := range r.Tiers {
-			key := t.String()
-			out.Runs = slices.DeleteFunc(out.Runs, func(x Run) bool { return x.Tier.String() == key })
-			if !slices.ContainsFunc(out.Tiers, func(x Tier) bool { return x.String() == key }) {
-				out.Tiers = append(out.Tiers, t)
-			}
-			for k, n := range r.Largest {
-				if k == key || len(k) > len(key) && k[:len(key)+1] == key+" " {
-					out.Largest[k] = n
-				}
+		measured := make(map[string]bool, len(r.Runs))
+		var tiers []string
+		for _, run := range r.Runs {
+			measured[run.Tier.String()+" "+run.ContentName()] = true
+			if !slices.Contains(tiers, run.Tier.String()) {
+				tiers = append(tiers, run.Tier.String())
 			}
 		}
+		out.Command += "; then, for " + strings.Join(tiers, ", ") + ": " + r.Command
+		out.Runs = slices.DeleteFunc(out.Runs, func(x Run) bool { return measured[x.Tier.String()+" "+x.ContentName()] })
 		out.Runs = append(out.Runs, r.Runs...)
+		for _, t := range r.Tiers {
+			if !slices.Contains(out.Tiers, t) {
+				out.Tiers = append(out.Tiers, t)
+			}
+		}
+		for _, c := range r.contents() {
+			if !slices.Contains(out.Settings.Contents, c) {
+				out.Settings.Contents = append(out.Settings.Contents, c)
+			}
+		}
 	}
 	if out == nil {
 		return nil, fmt.Errorf("merge: no reports")
 	}
 	// Runs in the order of the tiers, each tier's in the order measured.
-	order := make(map[string]int, len(out.Tiers))
+	order := make(map[Tier]int, len(out.Tiers))
 	for i, t := range out.Tiers {
-		order[t.String()] = i
+		order[t] = i
 	}
-	slices.SortStableFunc(out.Runs, func(a, b Run) int { return order[a.Tier.String()] - order[b.Tier.String()] })
-	return out, nil
-}
-
-// tierList names tiers, comma separated.
-func tierList(ts []Tier) string {
-	var s string
-	for i, t := range ts {
-		if i > 0 {
-			s += ", "
+	slices.SortStableFunc(out.Runs, func(a, b Run) int { return order[a.Tier] - order[b.Tier] })
+	out.Largest = make(map[string]int)
+	for _, t := range out.Tiers {
+		for _, c := range out.contents() {
+			out.Largest[out.largestKey(t, c)] = largestRealTime(out.Runs, t, c)
 		}
-		s += t.String()
 	}
-	return s
+	return out, nil
 }
