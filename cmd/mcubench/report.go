@@ -248,7 +248,7 @@ func (r *Report) writeRunTable(b *strings.Builder, t Tier, c string) {
 		b.WriteString("\nLargest N in real time: **none** of those tried.\n")
 	}
 	writeBitrates(b, runs, c)
-	writeStageTable(b, runs, t)
+	writeStageTable(b, runs)
 }
 
 // writeBitrates writes what the content cost to encode, per N: the participants' clips and ffmpeg's inputs
@@ -305,10 +305,10 @@ func writeRow(b *strings.Builder, r Run) {
 		r.VideoEncoders, r.AudioEncoders, anchor, ratio, psnr, ffPSNR, verdict)
 }
 
-// writeStageTable writes where the server's CPU went in tier t's runs, from their CPU profiles; nothing
-// when no run of t has a profile or a profile failure.
-func writeStageTable(b *strings.Builder, runs []Run, t Tier) {
-	if !slices.ContainsFunc(runs, func(r Run) bool { return r.Tier == t && (r.Stages != nil || r.StagesError != "") }) {
+// writeStageTable writes where the server's CPU went in runs (one tier's), from their CPU profiles;
+// nothing when no run has a profile or a profile failure.
+func writeStageTable(b *strings.Builder, runs []Run) {
+	if !slices.ContainsFunc(runs, func(r Run) bool { return r.Stages != nil || r.StagesError != "" }) {
 		return
 	}
 	b.WriteString("\nServer CPU by stage, % of the CPU a profile sampled over the window's first seconds (each stack " +
@@ -319,7 +319,7 @@ func writeStageTable(b *strings.Builder, runs []Run, t Tier) {
 	}
 	b.WriteString("\n|---|---|---|" + strings.Repeat("---|", len(stageOrder)) + "\n")
 	for _, r := range runs {
-		if r.Tier != t || (r.Stages == nil && r.StagesError == "") {
+		if r.Stages == nil && r.StagesError == "" {
 			continue
 		}
 		c := r.Stages

@@ -54,8 +54,8 @@ func TestCameraDeterministic(t *testing.T) {
 	a, b := newCameraScene(320, 180, colour), newCameraScene(320, 180, colour)
 	for _, i := range []int{0, 7, 59} {
 		f1, f2, f3 := drawCamera(a, i, 60), drawCamera(a, i, 60), drawCamera(b, i, 60)
-		if !bytes.Equal(f1.Y, f2.Y) || !bytes.Equal(f1.U, f2.U) || !bytes.Equal(f1.V, f3.V) ||
-			!bytes.Equal(f1.Y, f3.Y) || !bytes.Equal(f1.U, f3.U) {
+		if !bytes.Equal(f1.Y, f2.Y) || !bytes.Equal(f1.U, f2.U) || !bytes.Equal(f1.V, f2.V) ||
+			!bytes.Equal(f1.Y, f3.Y) || !bytes.Equal(f1.U, f3.U) || !bytes.Equal(f1.V, f3.V) {
 			t.Errorf("frame %d drawn twice differs", i)
 		}
 	}
