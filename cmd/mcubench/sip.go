@@ -433,14 +433,14 @@ func (r *runner) measureSIP(ctx context.Context, sippBin string, tier Tier, call
 	if err := sleep(ctx, srv, r.window); err != nil {
 		return fail(err)
 	}
+	if sp.exited() { // before sampling: its CPU can no longer be read, which would hide why
+		return fail(fmt.Errorf("sipp ended during the window (%s)", sp.wait(0)))
+	}
 	after, err := r.sampleSIP(ctx, srv, sp, parts, roomURL)
 	if err != nil {
 		return fail(err)
 	}
 	errs := []error{fillSIP(&run, before, after, tier.FrameRate)}
-	if sp.exited() {
-		errs = append(errs, errors.New("sipp ended during the window"))
-	}
 	if run.RSSBytes, run.PeakRSSBytes, err = procRSS(strconv.Itoa(srv.Pid())); err != nil {
 		errs = append(errs, fmt.Errorf("server rss: %w", err))
 	}
