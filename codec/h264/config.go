@@ -35,6 +35,10 @@ type Config struct {
 	// MeasurePSNR makes the encoder measure each picture's PSNR against its input (Encoder.LastPSNR). It
 	// costs a little CPU per picture; off by default.
 	MeasurePSNR bool
+	// AnalyseUnchanged makes x264 analyse every macroblock of a picture given to Encode, even those that
+	// did not change since the previous picture (which it otherwise codes as skipped without analysis
+	// where that loses nothing). Off by default; for measuring what the skipping saves.
+	AnalyseUnchanged bool
 }
 
 // DefaultConfig returns the main output tier: 1280x720 at 30 fps and 1.5 Mbit/s, ultrafast.

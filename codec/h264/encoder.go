@@ -5,6 +5,7 @@ package h264
 /*
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 // mcu_x264_log prints x264's errors as x264's own logger does and drops everything else: measuring PSNR
 // needs x264's log level at info, whose messages would otherwise fill the server's log. Not static: Go
@@ -56,6 +57,10 @@ type Encoder struct {
 	pts    int64
 	forceK bool
 	psnr   float64 // luma PSNR of the last picture out, in dB; 0 when not measured
+	// mbInfo views x264State.mbInfo (nil when Config.AnalyseUnchanged): one flag per macroblock, set by
+	// Encode(src) where src did not change since the previous picture; mbw is a row of it.
+	mbInfo []byte
+	mbw    int
 }
 
 // x264State is the C side of an Encoder, kept apart from it so the cleanup does not keep the Encoder alive.
@@ -65,6 +70,9 @@ type x264State struct {
 	enc   *x264c.T
 	pic   x264c.Picture // input picture, planes allocated by x264_picture_alloc
 	alloc bool
+	// mbInfo is the picture's macroblock flags, in C memory: x264 keeps the pointer in its frame after
+	// the call, which a Go allocation must not be.
+	mbInfo unsafe.Pointer
 }
 
 // free releases the encoder and the input picture, once, whoever calls first (Close or the cleanup).
@@ -79,6 +87,10 @@ func (s *x264State) free() {
 	if s.alloc {
 		x264c.PictureClean(&s.pic)
 		s.alloc = false
+	}
+	if s.mbInfo != nil {
+		C.free(s.mbInfo)
+		s.mbInfo = nil
 	}
 }
 
@@ -116,6 +128,13 @@ func NewEncoder(cfg Config) (*Encoder, error) {
 	p.BAnnexb = 1
 	p.BRepeatHeaders = 1
 	p.BAud = 0
+	// Macroblocks that Encode(src) finds unchanged since the previous picture are coded as skipped
+	// without analysis where x264 judges that safe: the previous picture is the reference and was coded
+	// at no worse a quantiser (see x264's mb_info).
+	p.Analyse.BMbInfo = 1
+	if cfg.AnalyseUnchanged {
+		p.Analyse.BMbInfo = 0
+	}
 	if cfg.MeasurePSNR {
 		// x264 measures only at log level info or above; mcu_x264_log still prints errors only.
 		p.ILogLevel = x264c.LogInfo
@@ -134,6 +153,16 @@ func NewEncoder(cfg Config) (*Encoder, error) {
 		return nil, fmt.Errorf("h264: open %dx%d: picture allocation failed", cfg.Width, cfg.Height)
 	}
 	s.alloc = true
+	if p.Analyse.BMbInfo != 0 {
+		e.mbw = (cfg.Width + 15) / 16
+		n := e.mbw * ((cfg.Height + 15) / 16)
+		s.mbInfo = C.calloc(C.size_t(n), 1)
+		if s.mbInfo == nil {
+			s.free()
+			return nil, fmt.Errorf("h264: open %dx%d: macroblock flags allocation failed", cfg.Width, cfg.Height)
+		}
+		e.mbInfo = unsafe.Slice((*byte)(s.mbInfo), n)
+	}
 	s.enc = x264c.EncoderOpen(p)
 	if s.enc == nil {
 		s.free()
@@ -174,19 +203,29 @@ func (e *Encoder) Config() Config { return e.cfg }
 func (e *Encoder) Frame() *codec.VideoFrame { return &e.frame }
 
 // Encode encodes one picture: src, copied first into Frame(), or Frame() itself when src is nil (or is
-// Frame()). It returns the access unit (Annex-B NAL units; SPS and PPS precede every IDR), which views
-// x264's own buffer and is valid until the next Encode or Close, and whether it is an IDR picture.
+// Frame()). Copying src also finds the macroblocks that did not change since the previous picture, which
+// x264 then skips without analysing them (unless Config.AnalyseUnchanged); a picture drawn into Frame()
+// is analysed whole. It returns the access unit (Annex-B NAL units; SPS and PPS precede every IDR), which
+// views x264's own buffer and is valid until the next Encode or Close, and whether it is an IDR picture.
 // A src of another size returns an error wrapping codec.ErrFrameSize.
 func (e *Encoder) Encode(src *codec.VideoFrame) ([]byte, bool, error) {
 	if e.c.done.Load() {
 		return nil, false, fmt.Errorf("h264: encode: %w", codec.ErrClosed)
 	}
+	pic := &e.c.pic
+	pic.Prop.MbInfo = nil
 	if src != nil && src != &e.frame {
-		if err := e.frame.CopyFrom(src); err != nil {
-			return nil, false, fmt.Errorf("h264: encode: %w", err)
+		if src.Width != e.frame.Width || src.Height != e.frame.Height {
+			return nil, false, fmt.Errorf("h264: encode %dx%d into %dx%d: %w",
+				src.Width, src.Height, e.frame.Width, e.frame.Height, codec.ErrFrameSize)
+		}
+		if e.mbInfo != nil {
+			copyMarkUnchanged(&e.frame, src, e.mbInfo, e.mbw)
+			pic.Prop.MbInfo = (*uint8)(e.c.mbInfo)
+		} else {
+			_ = e.frame.CopyFrom(src) // the size was checked above
 		}
 	}
-	pic := &e.c.pic
 	pic.IType = x264c.TypeAuto
 	if e.forceK {
 		pic.IType = x264c.TypeIdr
