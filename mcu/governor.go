@@ -44,7 +44,7 @@ type videoGovernor struct {
 	late    int       // late ticks in the current window
 	calm    int       // calm windows in a row
 	need    int       // calm windows needed to lower the level
-	lowered time.Time // when the level was last lowered
+	lowered time.Time // when the level was last lowered, zero once raised again
 }
 
 func newVideoGovernor(disabled bool, onChange func(level int)) *videoGovernor {
@@ -75,9 +75,13 @@ func (g *videoGovernor) observe(now time.Time, late time.Duration) int {
 	case g.late >= shedLateTicks:
 		g.calm = 0
 		if level < mixer.MaxShedLevel {
+			// A flap is the first raise soon after a lowering: it doubles the calm needed, once. The
+			// raises that follow in the same spell of pressure are not flaps (doubling for each of them
+			// kept a server at 5 fps for 16 s after a burst of joins that had ended).
 			if !g.lowered.IsZero() && now.Sub(g.lowered) < time.Duration(2*g.need)*shedWindow {
 				g.need = min(2*g.need, shedMaxCalm)
 			}
+			g.lowered = time.Time{}
 			g.set(level + 1)
 		}
 	case level > 0:

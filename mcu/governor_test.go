@@ -1,6 +1,7 @@
 package mcu
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -73,6 +74,21 @@ func TestVideoGovernor(t *testing.T) {
 		if changes[i] != want[i] {
 			t.Fatalf("level changes %v, want %v", changes, want)
 		}
+	}
+
+	// A flap doubles the calm needed once, not again for each raise of the same spell of pressure.
+	changes = nil
+	g = newVideoGovernor(false, func(l int) { changes = append(changes, l) })
+	feed(g, &now, 520*time.Millisecond, 30*time.Millisecond) // level 1 at the first window's end
+	feed(g, &now, time.Second, 0)                            // two calm windows: lowered to 0
+	if l := feed(g, &now, 1040*time.Millisecond, 30*time.Millisecond); l != 2 {
+		t.Fatalf("late again after lowering: level %d, want 2", l) // the flap, then one more raise
+	}
+	if l := feed(g, &now, 4*time.Second, 0); l != 0 {
+		t.Fatalf("4 s calm after one flap: level %d, want 0 (2 s a level)", l)
+	}
+	if want := []int{1, 0, 1, 2, 1, 0}; !slices.Equal(changes, want) {
+		t.Fatalf("level changes %v, want %v", changes, want)
 	}
 
 	off := newVideoGovernor(true, func(int) { t.Error("a disabled governor changed level") })
