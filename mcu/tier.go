@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/pion/sdp/v3"
+
+	"github.com/openmcu/mcu/mcu/internal/nackfilter"
 )
 
 // Tier is one video output profile for a class of link: a picture size, frame rate and bitrate. Receivers
@@ -62,6 +64,16 @@ type tierSet struct {
 }
 
 func (c Config) tierSet() tierSet { return tierSet{tiers: c.Tiers(), audio: c.AudioBitrate} }
+
+// nackHistory is how many recent packets each outgoing video stream keeps to resend on a NACK: enough
+// for the fastest tier (nackfilter.HistoryFor).
+func (s tierSet) nackHistory() int {
+	h := nackfilter.MinHistory
+	for _, t := range s.tiers {
+		h = max(h, nackfilter.HistoryFor(t.VideoBitrate, t.FrameRate))
+	}
+	return h
+}
 
 // fit returns the index of the best tier that fits caps, or -1 when none does and the receiver gets
 // audio only.

@@ -91,11 +91,12 @@ func (m *MCU) newAPI() (*webrtc.API, error) {
 	}
 	// Registered before pion's defaults, so the NACK responder wraps it and sees NACKs without what is
 	// not worth resending (nackfilter.go).
-	ir.Add(nackfilter.Factory{Filtered: &m.stats.NACKsFiltered})
-	// The NACK responder keeps the last nackfilter.History packets of each outgoing video stream to
-	// resend, not pion's 1024 (their copies were most of the server's Go heap).
+	history := m.tiers.nackHistory()
+	ir.Add(nackfilter.Factory{Filtered: &m.stats.NACKsFiltered, History: history})
+	// The NACK responder keeps only the packets of each outgoing video stream that the filter would let
+	// it resend (about a second's), not pion's 1024: their copies were most of the server's Go heap.
 	if err := webrtc.RegisterDefaultInterceptorsWithOptions(me, ir, webrtc.WithInterceptorLoggerFactory(lf),
-		webrtc.WithNackResponderOptions(nack.ResponderSize(nackfilter.History))); err != nil {
+		webrtc.WithNackResponderOptions(nack.ResponderSize(uint16(history)))); err != nil {
 		return nil, fmt.Errorf("register interceptors: %w", err)
 	}
 

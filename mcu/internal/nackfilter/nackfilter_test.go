@@ -89,6 +89,49 @@ func TestNACKFilter(t *testing.T) {
 	}
 }
 
+// TestHistoryFor checks the history sizes: powers of two in MinHistory..MaxHistory that hold at least a
+// second of packets, counting 1000 bytes a packet and one more per picture.
+func TestHistoryFor(t *testing.T) {
+	for _, tc := range []struct{ bitrate, fps, want int }{
+		{1_500_000, 30, 256}, {500_000, 30, 128}, {100_000, 15, 64}, {2_500_000, 30, 512}, {50_000_000, 60, 1024},
+	} {
+		got := HistoryFor(tc.bitrate, tc.fps)
+		if got != tc.want {
+			t.Errorf("HistoryFor(%d, %d) = %d, want %d", tc.bitrate, tc.fps, got, tc.want)
+		}
+		if need := tc.bitrate/8/1000 + tc.fps; got&(got-1) != 0 || (got < need && got != MaxHistory) {
+			t.Errorf("HistoryFor(%d, %d) = %d: want a power of two of at least %d", tc.bitrate, tc.fps, got, need)
+		}
+	}
+}
+
+// TestNACKFilterHistory: a filter of 64 packets strikes a packet 64 or more sequence numbers older than the
+// newest (the responder no longer has it) and keeps a newer one; one of the default size keeps both.
+func TestNACKFilterHistory(t *testing.T) {
+	for _, tc := range []struct {
+		history int
+		want    []uint16
+	}{{64, []uint16{50}}, {0, []uint16{10, 50}}} {
+		var filtered atomic.Uint64
+		i, _ := Factory{Filtered: &filtered, History: tc.history}.NewInterceptor("")
+		f := i.(*nackFilter)
+		w := f.BindLocalStream(&interceptor.StreamInfo{SSRC: 1}, interceptor.RTPWriterFunc(
+			func(h *rtp.Header, p []byte, _ interceptor.Attributes) (int, error) { return len(p), nil }))
+		for seq := range uint16(100) {
+			w.Write(&rtp.Header{SSRC: 1, SequenceNumber: seq}, []byte{1}, nil)
+		}
+		nack := &rtcp.TransportLayerNack{MediaSSRC: 1, Nacks: rtcp.NackPairsFromSequenceNumbers([]uint16{10, 50})}
+		f.filter(nack)
+		var got []uint16
+		for _, pair := range nack.Nacks {
+			got = append(got, pair.PacketList()...)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("History %d, 100 packets sent: NACK for 10 and 50 leaves %v, want %v", tc.history, got, tc.want)
+		}
+	}
+}
+
 // FuzzNACKFilter feeds arbitrary RTCP datagrams through the filter's RTCP reader, as pion's NACK
 // responder would read them, after a stream sent packets. Nothing may panic, and a NACK that comes out
 // names only packets of that stream the filter has seen sent.
