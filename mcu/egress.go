@@ -288,7 +288,9 @@ func (m *MCU) encodeBounded(enc codec.VideoEncoder, f *codec.VideoFrame) ([]byte
 	case m.encodeSlots <- struct{}{}:
 	default: // every slot taken: wait, and count the wait
 		t0 := time.Now()
+		m.encodesWaiting.Add(1)
 		m.encodeSlots <- struct{}{}
+		m.encodesWaiting.Add(-1)
 		m.stats.videoEncodeWait.Add(int64(time.Since(t0)))
 	}
 	n := m.encodesRunning.Add(1)

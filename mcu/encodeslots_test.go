@@ -8,8 +8,9 @@ import (
 
 // TestEncodesBoundedByCores: with Go on one core, four participants with four distinct views have
 // four encoder goroutines offered a picture at every tick, yet never more than one x264 encode runs
-// at once (an encode is a cgo call that gives its P away, so without the bound they overlap); the
-// others wait (only a wait for a taken slot counts), and the wait is counted.
+// at once (an encode is a cgo call that gives its P away, so without the bound they overlap). Whether
+// an encoder ever finds the slot taken depends on the scheduler (small pictures encode in less time
+// than a goroutine switch), so the count of waits is TestEncodeBoundedCountsWait's, not this test's.
 func TestEncodesBoundedByCores(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	m := newMCU(t, smallConfig())
@@ -30,9 +31,6 @@ func TestEncodesBoundedByCores(t *testing.T) {
 	}
 	if s.VideoEncodesPeak != 1 {
 		t.Errorf("at most %d encodes ran at once, want 1 (GOMAXPROCS 1)", s.VideoEncodesPeak)
-	}
-	if s.VideoEncodeWait == 0 {
-		t.Errorf("no encoder ever found every slot taken: four encoders offered pictures on the same ticks")
 	}
 	t.Logf("%d pictures, encoders waited %v in all", s.VideoFramesOut, s.VideoEncodeWait)
 }

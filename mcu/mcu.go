@@ -62,6 +62,7 @@ type MCU struct {
 	// that would only queue for the CPU as OS threads, ahead of the audio and network goroutines.
 	encodeSlots    chan struct{}
 	encodesRunning atomic.Int64
+	encodesWaiting atomic.Int64 // encoders now waiting for a slot
 
 	muxOnce sync.Once
 	muxes   []interface{ Close() error } // the ICE UDP mux (Config.UDPPort) and TCP mux (Config.TCPPort)

@@ -29,7 +29,19 @@ func withMallocTunables() {
 	if err != nil {
 		return
 	}
-	_ = syscall.Exec(exe, os.Args, append(os.Environ(), env)) // on failure, go on with glibc's defaults
+	_ = syscall.Exec(exe, os.Args, replaceEnv(os.Environ(), env)) // on failure, go on with glibc's defaults
+}
+
+// replaceEnv returns environ with entry (KEY=value) in place of every entry for the same key.
+func replaceEnv(environ []string, entry string) []string {
+	key, _, _ := strings.Cut(entry, "=")
+	out := make([]string, 0, len(environ)+1)
+	for _, e := range environ {
+		if k, _, _ := strings.Cut(e, "="); k != key {
+			out = append(out, e)
+		}
+	}
+	return append(out, entry)
 }
 
 // tunedEnv returns the GLIBC_TUNABLES=... entry to add to the environment, or false when none is needed.

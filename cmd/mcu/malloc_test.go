@@ -27,8 +27,17 @@ func TestTunedEnv(t *testing.T) {
 	}
 }
 
+func TestReplaceEnv(t *testing.T) {
+	got := replaceEnv([]string{"A=1", "GLIBC_TUNABLES=", "B=2", "GLIBC_TUNABLES=x"}, "GLIBC_TUNABLES=y")
+	if want := []string{"A=1", "B=2", "GLIBC_TUNABLES=y"}; strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
 // TestServerSetsMallocTunables: the server binary re-executes itself with the tunables in its
-// environment (read from /proc while it runs).
+// environment (read from /proc while it runs). Some glibc versions parse GLIBC_TUNABLES in place,
+// ending each tunable with a NUL where the ':' was, so the tunables are looked for one by one in the
+// environment's single GLIBC_TUNABLES entry and what follows it.
 func TestServerSetsMallocTunables(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the server")
@@ -49,10 +58,42 @@ func TestServerSetsMallocTunables(t *testing.T) {
 	var env string
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(cmd.Process.Pid), "environ"))
-		if err == nil && strings.Contains(string(b), mallocTunables) {
+		env = string(b)
+		if err == nil && hasTunables(env) {
 			return
 		}
-		env = string(b)
 	}
 	t.Errorf("the server's environment has no %s: %q", mallocTunables, strings.ReplaceAll(env, "\x00", " "))
+}
+
+// hasTunables reports whether environ (NUL-separated, as in /proc/PID/environ) has exactly one
+// GLIBC_TUNABLES entry and every one of mallocTunables in it, separated by ':' or by NULs.
+func hasTunables(environ string) bool {
+	if strings.Count("\x00"+environ, "\x00GLIBC_TUNABLES=") != 1 {
+		return false
+	}
+	_, rest, _ := strings.Cut("\x00"+environ, "\x00GLIBC_TUNABLES=")
+	for _, tun := range strings.Split(mallocTunables, ":") {
+		i := strings.Index(rest, tun)
+		if i < 0 {
+			return false
+		}
+		rest = rest[i+len(tun):]
+	}
+	return true
+}
+
+func TestHasTunables(t *testing.T) {
+	nul := strings.ReplaceAll(mallocTunables, ":", "\x00")
+	for env, want := range map[string]bool{
+		"A=1\x00GLIBC_TUNABLES=" + mallocTunables + "\x00B=2":             true,
+		"GLIBC_TUNABLES=" + nul + "\x00B=2":                               true, // parsed in place by glibc
+		"A=1\x00GLIBC_TUNABLES=\x00GLIBC_TUNABLES=" + mallocTunables:      false,
+		"A=1\x00GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072\x00B=2": false,
+		"A=1\x00B=" + mallocTunables:                                      false,
+	} {
+		if got := hasTunables(env); got != want {
+			t.Errorf("%q: %t, want %t", env, got, want)
+		}
+	}
 }
