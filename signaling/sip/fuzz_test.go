@@ -239,6 +239,7 @@ func (f *fuzzServer) close(input []byte) {
 	}
 }
 
+// fuzz budget: 20000x (each input runs through three servers: 60000 took 9 min 18 s of a 29-minute CI run)
 func FuzzServerRequest(f *testing.F) {
 	for _, seed := range fuzzSeeds() {
 		f.Add([]byte(seed))
