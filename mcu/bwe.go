@@ -38,8 +38,9 @@ type Quality struct {
 	SentBitrate int `json:"sent_bitrate"`
 	// Loss is the fraction of packets the client reported missing in its TWCC feedback (GCC's average).
 	Loss float64 `json:"loss"`
-	// Limit says what holds the tier down: "caps" (its own or its SDP's), "bandwidth" (the estimate) or
-	// "" (nothing: the best tier).
+	// Limit says what holds the tier down: "caps" (its own or its SDP's), "bandwidth" (the estimate),
+	// "cpu" (the server sheds video work: see the README's "Audio first under CPU pressure") or "" (nothing:
+	// the best tier).
 	Limit string `json:"limit"`
 	// KeyframeRequests counts the PLIs and FIRs the participant sent; KeyframesForced the IDRs forced on
 	// the encoder it receives at its request (requests within the keyframe interval are coalesced).
@@ -62,6 +63,8 @@ func (p *Participant) Quality() Quality {
 		q.Limit = "caps"
 	case bc == i:
 		q.Limit = "bandwidth"
+	case int(p.m.tierFloor.Load()) >= i:
+		q.Limit = "cpu"
 	}
 	return q
 }

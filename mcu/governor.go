@@ -1,6 +1,7 @@
 package mcu
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,7 +16,10 @@ import (
 // time the tick took) to one governor for the whole server, which raises a shed level
 // when ticks run late and lowers it again after a calm spell; every room's compositor draws at that
 // level (mixer.Compositor.SetShedLevel: the least-shared views lose frames first, then all, down to 5
-// fps). Audio is never shed.
+// fps). Past the compositor's last level, each further level moves every video receiver one tier down
+// (MCU.tierFloor: a smaller picture is a cheaper encode and is more often shared), down to the lowest
+// tier; video is never turned off for CPU. Lowering the level gives the tiers back first, then the frame
+// rates. Audio is never shed.
 const (
 	// shedLate is how late a tick must be to count as a sign of CPU pressure: a frame, half way to the
 	// gap a listener hears (two frames).
@@ -37,6 +41,7 @@ const (
 type videoGovernor struct {
 	cur      atomic.Int32
 	disabled bool
+	max      int             // the highest level: mixer.MaxShedLevel plus the tiers below the best
 	onChange func(level int) // called with mu held when the level changes; may be nil
 
 	mu      sync.Mutex
@@ -47,9 +52,16 @@ type videoGovernor struct {
 	lowered time.Time // when the level was last lowered, zero once raised again
 }
 
-func newVideoGovernor(disabled bool, onChange func(level int)) *videoGovernor {
-	return &videoGovernor{disabled: disabled, onChange: onChange, need: shedCalm}
+// newVideoGovernor returns a governor whose levels go up to mixer.MaxShedLevel plus tierSteps (the
+// tiers below the best one that shedding may move receivers to).
+func newVideoGovernor(disabled bool, tierSteps int, onChange func(level int)) *videoGovernor {
+	return &videoGovernor{disabled: disabled, max: mixer.MaxShedLevel + max(tierSteps, 0), onChange: onChange,
+		need: shedCalm}
 }
+
+// shedTierSteps returns how many tiers below the best the level moves video receivers (0 up to the
+// compositor's last level).
+func shedTierSteps(level int) int { return max(level-mixer.MaxShedLevel, 0) }
 
 // level returns the current shed level (0: none).
 func (g *videoGovernor) level() int { return int(g.cur.Load()) }
@@ -74,7 +86,7 @@ func (g *videoGovernor) observe(now time.Time, late time.Duration) int {
 	switch {
 	case g.late >= shedLateTicks:
 		g.calm = 0
-		if level < mixer.MaxShedLevel {
+		if level < g.max {
 			// A flap is the first raise soon after a lowering: it doubles the calm needed, once. The
 			// raises that follow in the same spell of pressure are not flaps (doubling for each of them
 			// kept a server at 5 fps for 16 s after a burst of joins that had ended).
@@ -105,5 +117,45 @@ func (g *videoGovernor) set(level int) {
 	g.cur.Store(int32(level))
 	if g.onChange != nil {
 		g.onChange(level)
+	}
+}
+
+// onShedLevel is the governor's onChange (called with its lock held: it must not wait): it logs the new
+// level and, when the level moves the tier floor, re-applies every participant's tier on a goroutine of
+// its own. Re-applications that overlap are harmless: each reads the floor when it runs, so the latest
+// wins.
+func (m *MCU) onShedLevel(level int) {
+	m.log.Warn("audio running late: video shed level changed", "level", level)
+	steps := int32(shedTierSteps(level))
+	if m.tierFloor.Swap(steps) == steps {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return
+	}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		defer m.catch(panicCallback, m.log, nil)
+		m.reapplyTiers(fmt.Sprintf("cpu: shed level %d", level))
+	}()
+}
+
+// reapplyTiers puts every participant of every room on the tier its caps and the tier floor allow.
+func (m *MCU) reapplyTiers(reason string) {
+	m.mu.Lock()
+	rooms := make([]*room, 0, len(m.rooms))
+	for _, r := range m.rooms {
+		rooms = append(rooms, r)
+	}
+	m.mu.Unlock()
+	for _, r := range rooms {
+		for _, p := range r.members() {
+			if err := p.applyTier(reason); err != nil {
+				p.log.Warn("apply tier", "err", err)
+			}
+		}
 	}
 }

@@ -22,7 +22,7 @@ func feed(g *videoGovernor, now *time.Time, d, late time.Duration) int {
 // level per second; a level that has to come back soon after being lowered waits twice as long next time.
 func TestVideoGovernor(t *testing.T) {
 	var changes []int
-	g := newVideoGovernor(false, func(l int) { changes = append(changes, l) })
+	g := newVideoGovernor(false, 0, func(l int) { changes = append(changes, l) })
 	now := time.Unix(1000, 0)
 	if l := feed(g, &now, 10*time.Second, 3*time.Millisecond); l != 0 {
 		t.Fatalf("on-time ticks: level %d, want 0", l)
@@ -78,7 +78,7 @@ func TestVideoGovernor(t *testing.T) {
 
 	// A flap doubles the calm needed once, not again for each raise of the same spell of pressure.
 	changes = nil
-	g = newVideoGovernor(false, func(l int) { changes = append(changes, l) })
+	g = newVideoGovernor(false, 0, func(l int) { changes = append(changes, l) })
 	feed(g, &now, 520*time.Millisecond, 30*time.Millisecond) // level 1 at the first window's end
 	feed(g, &now, time.Second, 0)                            // two calm windows: lowered to 0
 	if l := feed(g, &now, 1040*time.Millisecond, 30*time.Millisecond); l != 2 {
@@ -91,8 +91,40 @@ func TestVideoGovernor(t *testing.T) {
 		t.Fatalf("level changes %v, want %v", changes, want)
 	}
 
-	off := newVideoGovernor(true, func(int) { t.Error("a disabled governor changed level") })
+	off := newVideoGovernor(true, 2, func(int) { t.Error("a disabled governor changed level") })
 	if l := feed(off, &now, 5*time.Second, 100*time.Millisecond); l != 0 {
 		t.Errorf("disabled: level %d, want 0", l)
+	}
+}
+
+// TestVideoGovernorTierLevels: with tiers below the best, sustained pressure goes on past the
+// compositor's last level, one tier step per level, up to the lowest tier; calm gives the tiers back
+// first (the levels past the compositor's), then the frame rates.
+func TestVideoGovernorTierLevels(t *testing.T) {
+	var changes []int
+	g := newVideoGovernor(false, 2, func(l int) { changes = append(changes, l) })
+	now := time.Unix(1000, 0)
+	top := mixer.MaxShedLevel + 2
+	if l := feed(g, &now, 10*time.Second, 40*time.Millisecond); l != top {
+		t.Fatalf("10 s of late ticks: level %d, want %d (the compositor's %d and two tiers)", l, top, mixer.MaxShedLevel)
+	}
+	if s := shedTierSteps(g.level()); s != 2 {
+		t.Fatalf("at level %d: %d tier steps, want 2", g.level(), s)
+	}
+	if l := feed(g, &now, 1040*time.Millisecond, 0); l != top-1 || shedTierSteps(l) != 1 {
+		t.Fatalf("1 s calm: level %d (%d tier steps), want %d (1)", l, shedTierSteps(l), top-1)
+	}
+	if l := feed(g, &now, 1040*time.Millisecond, 0); l != mixer.MaxShedLevel || shedTierSteps(l) != 0 {
+		t.Fatalf("2 s calm: level %d (%d tier steps), want %d (0: tiers back, frame rates still shed)", l,
+			shedTierSteps(l), mixer.MaxShedLevel)
+	}
+	want := []int{1, 2, 3, 4, 5, 6, 5, 4}
+	if !slices.Equal(changes, want) {
+		t.Fatalf("level changes %v, want %v", changes, want)
+	}
+	for level, steps := range []int{0, 0, 0, 0, 0, 1, 2, 3} {
+		if got := shedTierSteps(level); got != steps {
+			t.Errorf("shedTierSteps(%d) = %d, want %d", level, got, steps)
+		}
 	}
 }

@@ -58,6 +58,9 @@ type MCU struct {
 	stats  counters
 	panics panicCounts
 	gov    *videoGovernor // the server's video shed level, fed by every room's audio mixer
+	// tierFloor is how many tiers below the best every video receiver is held for CPU (the shed levels
+	// past the compositor's: shedTierSteps); applyTier reads it.
+	tierFloor atomic.Int32
 	// encodeSlots bounds the video encodes running at once to the cores Go runs on: encoders beyond
 	// that would only queue for the CPU as OS threads, ahead of the audio and network goroutines.
 	encodeSlots    chan struct{}
@@ -99,9 +102,7 @@ func New(cfg Config, p Params) (*MCU, error) {
 	}
 	m.api = api
 	m.encodeSlots = make(chan struct{}, runtime.GOMAXPROCS(0))
-	m.gov = newVideoGovernor(cfg.NoVideoShedding, func(level int) {
-		m.log.Warn("audio running late: video shed level changed", "level", level)
-	})
+	m.gov = newVideoGovernor(cfg.NoVideoShedding, len(m.tiers.tiers)-1, m.onShedLevel)
 	if m.events == nil {
 		m.events = nopEvents{}
 	}

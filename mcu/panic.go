@@ -20,7 +20,7 @@ const (
 	panicIngest   = "ingest"   // an inbound track reader
 	panicRTCP     = "rtcp"     // an RTCP reader
 	panicBWE      = "bwe"      // a participant's bandwidth estimation loop
-	panicCallback = "callback" // a pion callback (candidates, connection state) or a remover
+	panicCallback = "callback" // a pion callback (candidates, connection state), a remover or a re-tiering
 	panicOutput   = "output"   // an Output's writer (a recording or live stream)
 )
 

@@ -276,7 +276,7 @@ func (p *Participant) Tier() (Tier, bool) {
 }
 
 // applyTier puts the participant on the tier its caps allow (its own, its SDP's and the bandwidth
-// estimate's, the tightest winning), with its layout: a compositor receiver of that size and rate, or
+// estimate's, the tightest winning) and the server's CPU allows (MCU.tierFloor), with its layout: a compositor receiver of that size and rate, or
 // none (audio only). reason is logged when the tier changes.
 func (p *Participant) applyTier(reason string) error {
 	p.tierMu.Lock()
@@ -288,6 +288,10 @@ func (p *Participant) applyTier(reason string) error {
 		return nil
 	}
 	i := p.m.tiers.fit(caps)
+	if i >= 0 {
+		// Shedding video for CPU holds receivers some tiers down, never below the lowest (MCU.tierFloor).
+		i = min(max(i, int(p.m.tierFloor.Load())), len(p.m.tiers.tiers)-1)
+	}
 	if old := p.tier.Swap(int32(i)); old != int32(i) {
 		p.log.Info("tier changed", "tier", p.tierName(i), "from", p.tierName(int(old)), "max_bitrate", caps.MaxBitrate,
 			"reason", reason)

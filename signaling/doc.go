@@ -44,7 +44,7 @@
 //	{"type":"room","recording":bool,"streaming":bool,"presenter":"PID","presenterName":"N"}   the room's
 //	                                      state (presenter only while someone presents; also in "joined")
 //	{"type":"error","code":"...","message":"..."}
-//	{"type":"quality","tier":"hd|sd|ld|audio-only","limit":"caps|bandwidth|","estimatedKbps":N,"sentKbps":N,
+//	{"type":"quality","tier":"hd|sd|ld|audio-only","limit":"caps|bandwidth|cpu|","estimatedKbps":N,"sentKbps":N,
 //	 "lossPct":N,"keyframeRequests":N,"keyframesForced":N}   every second while joined: the downstream link
 //
 // Error codes (ErrorCode): bad-json, unknown-type, bad-message (a missing or mistyped field, a bad room or

@@ -188,7 +188,7 @@ const fmt = (/** @type {number|null} */ x, /** @type {string} */ unit) => (x ===
  *   keyframeRequests: number, keyframesForced: number}} q
  */
 export function renderQuality(q) {
-  const why = q.limit === 'caps' ? ' (capped)' : q.limit === 'bandwidth' ? ' (bandwidth)' : '';
+  const why = { caps: ' (capped)', bandwidth: ' (bandwidth)', cpu: ' (server busy)' }[q.limit] || '';
   const cells = {
     tier: `${q.tier}${why}`,
     link: `${q.sentKbps} of ${q.estimatedKbps ? `~${q.estimatedKbps}` : '?'} kbit/s, ${q.lossPct}% lost`,
