@@ -16,7 +16,8 @@ import (
 // time the tick took) to one governor for the whole server, which raises a shed level
 // when ticks run late and lowers it again after a calm spell; every room's compositor draws at that
 // level (mixer.Compositor.SetShedLevel: the least-shared views lose frames first, then all, down to 5
-// fps). Past the compositor's last level, each further level moves every video receiver one tier down
+// fps). Past the compositor's last level, each further level (after 10 s more of lateness each) moves
+// every video receiver one tier down
 // (MCU.tierFloor: a smaller picture is a cheaper encode and is more often shared), down to the lowest
 // tier; video is never turned off for CPU. Lowering the level gives the tiers back first, then the frame
 // rates. Audio is never shed.
@@ -34,6 +35,12 @@ const (
 	// past capacity does not flap between levels).
 	shedCalm    = 2
 	shedMaxCalm = 120
+	// shedTierWindows is how many late windows in a row at a level of the compositor's last or above
+	// raise the level into (or further into) the tier steps (10 s): a tier change costs every receiver a
+	// keyframe, and a burst of joins makes ticks late for seconds without any lasting overload (41
+	// WebRTC joins in 9 s on 2 cores kept ticks late for 6 s after the compositor's last level; with
+	// tier steps as fast as the frame rates, or after 4 s, the room went down a tier during its joins).
+	shedTierWindows = 20
 )
 
 // videoGovernor turns the audio mixers' lateness into the server's video shed level. observe is called
@@ -47,6 +54,7 @@ type videoGovernor struct {
 	mu      sync.Mutex
 	start   time.Time // of the current window
 	late    int       // late ticks in the current window
+	lateRun int       // late windows in a row since the last raise
 	calm    int       // calm windows in a row
 	need    int       // calm windows needed to lower the level
 	lowered time.Time // when the level was last lowered, zero once raised again
@@ -86,17 +94,19 @@ func (g *videoGovernor) observe(now time.Time, late time.Duration) int {
 	switch {
 	case g.late >= shedLateTicks:
 		g.calm = 0
-		if level < g.max {
+		g.lateRun++
+		if level < g.max && (level < mixer.MaxShedLevel || g.lateRun >= shedTierWindows) {
 			// A flap is the first raise soon after a lowering: it doubles the calm needed, once. The
 			// raises that follow in the same spell of pressure are not flaps (doubling for each of them
 			// kept a server at 5 fps for 16 s after a burst of joins that had ended).
 			if !g.lowered.IsZero() && now.Sub(g.lowered) < time.Duration(2*g.need)*shedWindow {
 				g.need = min(2*g.need, shedMaxCalm)
 			}
-			g.lowered = time.Time{}
+			g.lowered, g.lateRun = time.Time{}, 0
 			g.set(level + 1)
 		}
 	case level > 0:
+		g.lateRun = 0
 		g.calm++
 		if g.calm >= g.need {
 			g.calm = 0
@@ -104,6 +114,7 @@ func (g *videoGovernor) observe(now time.Time, late time.Duration) int {
 			g.set(level - 1)
 		}
 	default:
+		g.lateRun = 0
 		// At rest: forget past flapping once the server has been calm for the longest spell.
 		if g.calm++; g.calm >= shedMaxCalm {
 			g.calm, g.need = 0, shedCalm

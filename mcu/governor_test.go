@@ -98,24 +98,39 @@ func TestVideoGovernor(t *testing.T) {
 }
 
 // TestVideoGovernorTierLevels: with tiers below the best, sustained pressure goes on past the
-// compositor's last level, one tier step per level, up to the lowest tier; calm gives the tiers back
-// first (the levels past the compositor's), then the frame rates.
+// compositor's last level, one tier step per 10 s of lateness, up to the lowest tier; calm gives the
+// tiers back first (the levels past the compositor's), then the frame rates.
 func TestVideoGovernorTierLevels(t *testing.T) {
 	var changes []int
 	g := newVideoGovernor(false, 2, func(l int) { changes = append(changes, l) })
 	now := time.Unix(1000, 0)
 	top := mixer.MaxShedLevel + 2
-	if l := feed(g, &now, 10*time.Second, 40*time.Millisecond); l != top {
-		t.Fatalf("10 s of late ticks: level %d, want %d (the compositor's %d and two tiers)", l, top, mixer.MaxShedLevel)
+	hold := shedTierWindows * shedWindow
+	if l := feed(g, &now, 2040*time.Millisecond, 40*time.Millisecond); l != mixer.MaxShedLevel {
+		t.Fatalf("2 s of late ticks: level %d, want %d (one frame-rate level per window)", l, mixer.MaxShedLevel)
+	}
+	if l := feed(g, &now, hold-600*time.Millisecond, 40*time.Millisecond); l != mixer.MaxShedLevel {
+		t.Fatalf("%v more of late ticks: level %d, want still %d (a tier step needs %v)", hold-600*time.Millisecond, l,
+			mixer.MaxShedLevel, hold)
+	}
+	if l := feed(g, &now, time.Second, 40*time.Millisecond); l != mixer.MaxShedLevel+1 {
+		t.Fatalf("%v more of late ticks: level %d, want %d (one tier step)", hold+400*time.Millisecond, l, mixer.MaxShedLevel+1)
+	}
+	if l := feed(g, &now, hold-600*time.Millisecond, 40*time.Millisecond); l != mixer.MaxShedLevel+1 {
+		t.Fatalf("%v later: level %d, want still %d", hold-600*time.Millisecond, l, mixer.MaxShedLevel+1)
+	}
+	if l := feed(g, &now, hold+time.Second, 40*time.Millisecond); l != top {
+		t.Fatalf("%v more of late ticks: level %d, want %d (the compositor's %d and two tiers)", hold+time.Second, l, top,
+			mixer.MaxShedLevel)
 	}
 	if s := shedTierSteps(g.level()); s != 2 {
 		t.Fatalf("at level %d: %d tier steps, want 2", g.level(), s)
 	}
-	if l := feed(g, &now, 1040*time.Millisecond, 0); l != top-1 || shedTierSteps(l) != 1 {
-		t.Fatalf("1 s calm: level %d (%d tier steps), want %d (1)", l, shedTierSteps(l), top-1)
+	if l := feed(g, &now, 1540*time.Millisecond, 0); l != top-1 || shedTierSteps(l) != 1 {
+		t.Fatalf("1.5 s calm (the first window still had late ticks): level %d (%d tier steps), want %d (1)", l, shedTierSteps(l), top-1)
 	}
 	if l := feed(g, &now, 1040*time.Millisecond, 0); l != mixer.MaxShedLevel || shedTierSteps(l) != 0 {
-		t.Fatalf("2 s calm: level %d (%d tier steps), want %d (0: tiers back, frame rates still shed)", l,
+		t.Fatalf("2.5 s calm: level %d (%d tier steps), want %d (0: tiers back, frame rates still shed)", l,
 			shedTierSteps(l), mixer.MaxShedLevel)
 	}
 	want := []int{1, 2, 3, 4, 5, 6, 5, 4}
