@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/interceptor/pkg/nack"
@@ -102,6 +103,10 @@ func (m *MCU) newAPI() (*webrtc.API, error) {
 
 	se := webrtc.SettingEngine{LoggerFactory: lf}
 	se.SetIncludeLoopbackCandidate(m.cfg.IncludeLoopback)
+	// No mDNS, as SFUs run: the server's candidates are addresses, and a client's .local ones are dropped
+	// (mdns.go). pion's default (query only) opened two multicast sockets and a reader goroutine per
+	// PeerConnection, each parsing every mDNS packet on the LAN.
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	// Disconnected after 2 s without traffic, failed after 2 s more; the watchdog removes the
 	// participant after Config.DisconnectTimeout in either state.
 	se.SetICETimeouts(2*time.Second, 2*time.Second, time.Second)
@@ -234,7 +239,11 @@ func (p *Participant) HandleOffer(offer string) (string, error) {
 			return "", fmt.Errorf("handle offer: %w", err)
 		}
 	}
-	if err := w.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+	desc, dropped := withoutMDNSCandidates(offer)
+	if dropped > 0 {
+		p.log.Debug("mdns candidates dropped", "count", dropped)
+	}
+	if err := w.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: desc}); err != nil {
 		return "", fmt.Errorf("handle offer: set remote description: %w", err)
 	}
 	answer, err := w.pc.CreateAnswer(nil)
@@ -385,14 +394,16 @@ func (p *Participant) HandleAnswer(answer string) error {
 	if p.isClosing() {
 		return fmt.Errorf("handle answer: %w", ErrClosed)
 	}
-	if err := w.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+	desc, _ := withoutMDNSCandidates(answer)
+	if err := w.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: desc}); err != nil {
 		return fmt.Errorf("handle answer: %w", err)
 	}
 	return nil
 }
 
-// AddICECandidate adds a candidate trickled by the client. It fails for a plain-RTP participant. Safe for
-// concurrent use.
+// AddICECandidate adds a candidate trickled by the client; one that names its address by mDNS (.local)
+// is ignored (the server learns that address from the client's checks). It fails for a plain-RTP
+// participant. Safe for concurrent use.
 func (p *Participant) AddICECandidate(c ICECandidate) error {
 	w, err := webrtcOf(p, "add ice candidate")
 	if err != nil {
@@ -400,6 +411,9 @@ func (p *Participant) AddICECandidate(c ICECandidate) error {
 	}
 	if p.isClosing() {
 		return fmt.Errorf("add ice candidate: %w", ErrClosed)
+	}
+	if isMDNSCandidate(c.Candidate) {
+		return nil // not needed (mdns.go)
 	}
 	if err := w.pc.AddICECandidate(webrtc.ICECandidateInit{Candidate: c.Candidate, SDPMid: c.SDPMid,
 		SDPMLineIndex: c.SDPMLineIndex, UsernameFragment: c.UsernameFragment}); err != nil {
