@@ -115,6 +115,26 @@ func BenchmarkCopyMarkUnchanged(b *testing.B) {
 			copyMarkUnchanged(dst, src, flags, 80)
 		}
 	})
+	// A camera's picture: a still background and a subject (a 400x480 box) that moves every picture.
+	scene := [2]*codec.VideoFrame{paddedFrame(1280, 720, r, 0), nil}
+	scene[1] = paddedFrame(1280, 720, r, 0)
+	_ = scene[1].CopyFrom(scene[0])
+	for y := 120; y < 600; y++ {
+		for x := 440; x < 840; x++ {
+			scene[1].Y[y*scene[1].StrideY+x] ^= 0x55
+		}
+	}
+	for y := 60; y < 300; y++ {
+		for x := 220; x < 420; x++ {
+			scene[1].U[y*scene[1].StrideU+x] ^= 0x55
+			scene[1].V[y*scene[1].StrideV+x] ^= 0x55
+		}
+	}
+	b.Run("mark-camera", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			copyMarkUnchanged(dst, scene[i%2], flags, 80)
+		}
+	})
 	b.Run("copy", func(b *testing.B) {
 		for b.Loop() {
 			_ = dst.CopyFrom(src)
