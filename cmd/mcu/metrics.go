@@ -138,7 +138,7 @@ func newStatsCollector(src statsSource) *statsCollector {
 		receiversByTier:      d("receivers_by_tier", "Participants receiving each tier (audio-only: no video fits their link).", "tier"),
 		tierChanges:          d("tier_changes_total", "Times bandwidth estimation moved a participant to another tier."),
 		notDecoded:           d("video_frames_not_decoded_total", "Incoming video frames not decoded: their sender was visible to nobody or had its camera off."),
-		shedLevel:            d("video_shed_level", "The server's video shed level: 0 none; above, audio ran late and the compositors draw fewer frames (1 halves views watched by one receiver, 2 halves all, 3 a third, 4 a sixth)."),
+		shedLevel:            d("video_shed_level", "The server's video shed level: 0 none; above, audio ran late and the compositors draw fewer frames (1 halves views watched by one receiver, 2 halves all, 3 a third, 4 a sixth; 5 and above also move every video receiver that many less 4 tiers down)."),
 		encodeWait:           d("video_encode_wait_seconds_total", "Time video encoders waited for the CPU: at most as many encodes run at once as the server has cores; it grows when video work exceeds the CPU."),
 		audioUnderruns:       d("audio_input_underruns_total", "Times an audio source had no frame for its mixer's tick (it plays silence and buffers again): late or lost audio from a participant."),
 		audioTrimmed:         d("audio_input_frames_trimmed_total", "Audio frames dropped whole (quiet, or heard by nobody) because their source held more than its arrival jitter needs."),

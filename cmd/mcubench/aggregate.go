@@ -94,6 +94,9 @@ func judge(r *Run) (held bool, reason string) {
 	if r.Down.AudioUnderruns > 0 {
 		why = append(why, fmt.Sprintf("%d audio underruns", r.Down.AudioUnderruns))
 	}
+	if len(why) > 0 && r.VideoFramesShed > 0 {
+		why = append(why, fmt.Sprintf("the server shed %.0f pictures to keep audio on time", r.VideoFramesShed))
+	}
 	return len(why) == 0, strings.Join(why, ", ")
 }
 

@@ -50,6 +50,9 @@ func TestJudge(t *testing.T) {
 		{"both", Run{Tier: tier, Down: Downstream{FPSMin: 12, AudioUnderruns: 1}}, false, []string{"min fps 12.0", "1 audio underruns"}},
 		{"error", Run{Tier: tier, Error: "server exited", Down: Downstream{FPSMin: 30}}, false, []string{"server exited"}},
 		{"15 fps tier", Run{Tier: Tier{640, 360, 15, 500_000}, Down: Downstream{FPSMin: 14.6}}, true, nil},
+		{"shed", Run{Tier: tier, VideoFramesShed: 120, Down: Downstream{FPSMin: 24}}, false,
+			[]string{"min fps 24.0", "the server shed 120 pictures"}},
+		{"shed, held", Run{Tier: tier, VideoFramesShed: 3, Down: Downstream{FPSMin: 29.5}}, true, nil},
 	}
 	for _, tt := range tests {
 		held, why := judge(&tt.run)

@@ -79,7 +79,7 @@ type options struct {
 	chart, merge                                        string
 	step, maxN, visibleTiles, ffThreads, ffFrames       int
 	profileMax                                          int
-	window, warmup, joinTimeout                         time.Duration
+	window, warmup, settle, joinTimeout                 time.Duration
 	skipFFmpeg                                          bool
 	cascade, single                                     bool
 	redis                                               string
@@ -106,6 +106,8 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.maxN, "max-n", 49, "largest room size the -step growth reaches")
 	fs.DurationVar(&o.window, "window", 10*time.Second, "measurement window")
 	fs.DurationVar(&o.warmup, "warmup", 3*time.Second, "wait after every participant receives video, before measuring")
+	fs.DurationVar(&o.settle, "settle", 20*time.Second, "after the warm-up, wait up to this long for the server to stop "+
+		"shedding video (mcu_video_shed_level 0) before measuring")
 	fs.DurationVar(&o.joinTimeout, "join-timeout", 15*time.Second, "time for every participant to receive media (plus 1s per participant)")
 	fs.IntVar(&o.visibleTiles, "visible-tiles", 0, "the server's -visible-tiles (0 = its default); N-1 or more composes every view in full, like ffmpeg")
 	fs.StringVar(&o.ffmpeg, "ffmpeg", "ffmpeg", "ffmpeg binary for the anchor")
@@ -183,8 +185,8 @@ func parseFlags(args []string) (options, error) {
 		}
 		o.skipFFmpeg = true
 	}
-	if o.window <= 0 || o.warmup < 0 || o.ffFrames <= 0 || o.ffThreads < 0 || o.profileMax < 0 {
-		return o, fmt.Errorf("-window, -ffmpeg-frames must be positive; -warmup, -ffmpeg-threads, -profile not negative")
+	if o.window <= 0 || o.warmup < 0 || o.settle < 0 || o.ffFrames <= 0 || o.ffThreads < 0 || o.profileMax < 0 {
+		return o, fmt.Errorf("-window, -ffmpeg-frames must be positive; -warmup, -settle, -ffmpeg-threads, -profile not negative")
 	}
 	if o.chart == "" && o.out != "" {
 		if o.chart = strings.TrimSuffix(o.out, filepath.Ext(o.out)) + ".svg"; o.chart == o.out {
@@ -264,8 +266,8 @@ func run(args []string) error {
 		names[k] = c.String()
 	}
 	r := &runner{
-		server: o.server, redis: o.redis, visibleTiles: o.visibleTiles, warmup: o.warmup, window: o.window,
-		joinTimeout: o.joinTimeout, logDir: o.logDir, load: botLoad{loads[0]}, content: o.contents[0], log: log,
+		server: o.server, redis: o.redis, visibleTiles: o.visibleTiles, warmup: o.warmup, settleMax: o.settle,
+		window: o.window, joinTimeout: o.joinTimeout, logDir: o.logDir, load: botLoad{loads[0]}, content: o.contents[0], log: log,
 		http: &http.Client{Timeout: 5 * time.Second}, profileMax: o.profileMax,
 	}
 	ffmpeg := ""
@@ -274,7 +276,7 @@ func run(args []string) error {
 	}
 	rep := &Report{
 		Started: time.Now(), Machine: describeMachine(ffmpeg), Command: commandLine(args), Tiers: tiers,
-		Settings: Settings{Warmup: o.warmup, Window: o.window, VisibleTiles: o.visibleTiles,
+		Settings: Settings{Warmup: o.warmup, Settle: o.settle, Window: o.window, VisibleTiles: o.visibleTiles,
 			FFmpegThreads: o.ffThreads, FFmpegFrames: o.ffFrames, SkipFFmpeg: o.skipFFmpeg, Cascade: o.cascade,
 			Contents: names},
 		Largest: map[string]int{},
@@ -305,7 +307,8 @@ func run(args []string) error {
 				held = res.RealTime
 				log.Info("result", "tier", tier.String(), "n", n, "content", content.String(),
 					"server_cores", fmt.Sprintf("%.2f", res.ServerCores), "fps_min", fmt.Sprintf("%.1f", res.Down.FPSMin),
-					"real_time", res.RealTime, "why", res.NotRealTime)
+					"settled", res.Settled.Round(time.Millisecond), "shed_at_start", res.ShedAtStart,
+					"frames_shed", res.VideoFramesShed, "real_time", res.RealTime, "why", res.NotRealTime)
 				rep.Runs = append(rep.Runs, res)
 			}
 			rep.Largest[rep.largestKey(tier, content.String())] = largestRealTime(rep.Runs, tier, content.String())

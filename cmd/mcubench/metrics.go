@@ -42,6 +42,9 @@ type Scrape struct {
 	CascadeRTT                                                        []time.Duration
 	// Plain-RTP (SIP) packets, cumulative: mcu_rtp_packets_total{kind}.
 	RTPReceived, RTPSent, RTPDropped, RTPUnsent float64
+	// VideoShedLevel is mcu_video_shed_level now; VideoFramesShed is mcu_video_frames_shed_total,
+	// cumulative (pictures not drawn to leave CPU time to audio).
+	VideoShedLevel, VideoFramesShed float64
 }
 
 // fetchMetrics scrapes url (the server's /metrics) and parses it.
@@ -105,6 +108,8 @@ func parseMetrics(r io.Reader) (Scrape, error) {
 	s.VideoFramesDropped = value(fams["mcu_video_frames_dropped_total"], "")
 	s.AudioPacketsLost = value(fams["mcu_audio_packets_lost_total"], "")
 	s.DecodeErrors = value(fams["mcu_decode_errors_total"], "")
+	s.VideoShedLevel = value(fams["mcu_video_shed_level"], "")
+	s.VideoFramesShed = value(fams["mcu_video_frames_shed_total"], "")
 	if m := metric(fams["mcu_video_encode_psnr_db"], ""); m != nil && m.Histogram != nil {
 		s.VideoPSNRCount, s.VideoPSNRSum = float64(m.Histogram.GetSampleCount()), m.Histogram.GetSampleSum()
 	}

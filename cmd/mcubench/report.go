@@ -38,7 +38,9 @@ type Report struct {
 
 // Settings are the knobs of the run that shape its figures.
 type Settings struct {
-	Warmup        time.Duration `json:"warmup_ns"`
+	Warmup time.Duration `json:"warmup_ns"`
+	// Settle is the longest the window waited after the warm-up for the server to stop shedding video.
+	Settle        time.Duration `json:"settle_ns,omitempty"`
 	Window        time.Duration `json:"window_ns"`
 	VisibleTiles  int           `json:"visible_tiles"` // 0 = the server's default
 	FFmpegThreads int           `json:"ffmpeg_threads"`
@@ -169,11 +171,11 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	}
 	if !s.Cascade || len(r.Runs) > 0 {
 		fmt.Fprintf(b, "Each row: the real server (%s) with N synthetic participants on loopback in one room, "+
-			"each sending 640x360@30 H.264 and an Opus tone; measured over %v after all receive video plus %v. "+
+			"each sending 640x360@30 H.264 and an Opus tone; measured over %v after all receive video plus %v%s. "+
 			"Server and load generator share the machine (\"load\" is the benchmark process's own CPU; \"other\" is "+
 			"everything else the machine ran meanwhile, which competed with the server). "+
 			"Real time: every participant receives >= 29/30 of the frame rate and no audio underrun.\n",
-			tiles, s.Window, s.Warmup)
+			tiles, s.Window, s.Warmup, settleText(s.Settle))
 	}
 	var cs []string
 	for _, c := range r.contents() {
@@ -366,4 +368,13 @@ func cell(s string) string {
 	s = strings.Join(strings.Fields(s), " ")
 	s = strings.ReplaceAll(s, "|", "/")
 	return truncate(s, 200)
+}
+
+// settleText is how the intro says that the window waits for the server to stop shedding video.
+func settleText(settle time.Duration) string {
+	if settle <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(" and once the server sheds no video (the burst of joins can make it shed for seconds; "+
+		"waited for at most %v, then measured all the same)", settle)
 }

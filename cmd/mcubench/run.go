@@ -45,8 +45,15 @@ type Run struct {
 	VideoFramesDropped float64 `json:"video_frames_dropped"`
 	ServerAudioLost    float64 `json:"server_audio_packets_lost"`
 	DecodeErrors       float64 `json:"decode_errors"`
-	AudioLatency       Latency `json:"audio_latency"`
-	VideoLatency       Latency `json:"video_latency"`
+	// Settled is how long after the warm-up the window waited for the server to stop shedding video
+	// (the burst of joins can make it shed for seconds); ShedAtStart is the shed level when the window
+	// began anyway (non-zero only when it did not stop within -settle); VideoFramesShed counts the
+	// pictures not drawn in the window.
+	Settled         time.Duration `json:"settled_ns"`
+	ShedAtStart     int           `json:"shed_level_at_start,omitempty"`
+	VideoFramesShed float64       `json:"video_frames_shed"`
+	AudioLatency    Latency       `json:"audio_latency"`
+	VideoLatency    Latency       `json:"video_latency"`
 	// VideoPSNR is the mean luma PSNR, in dB, of the pictures the server encoded over the window against
 	// its composed pictures (x264's measure: what the participants decode when nothing is lost); 0 when
 	// none was measured.
@@ -91,6 +98,7 @@ type runner struct {
 	redis        string // redis-server binary, for -cascade
 	visibleTiles int    // 0 = the server's default
 	warmup       time.Duration
+	settleMax    time.Duration // how long after the warm-up to wait for the server to stop shedding video
 	window       time.Duration
 	joinTimeout  time.Duration // for all participants to receive video, on top of one second each
 	logDir       string
@@ -151,6 +159,10 @@ func (r *runner) measure(ctx context.Context, tier Tier, n int) (run Run) {
 		return run
 	}
 	if err := sleep(ctx, srv, r.warmup); err != nil {
+		run.Error = err.Error()
+		return run
+	}
+	if run.Settled, run.ShedAtStart, err = r.settle(ctx, srv); err != nil {
 		run.Error = err.Error()
 		return run
 	}
@@ -271,6 +283,27 @@ func (r *runner) waitReceiving(ctx context.Context, srv *serverproc.Proc, parts 
 	}
 }
 
+// settle waits until the server sheds no video (mcu_video_shed_level 0), polling its metrics, for at most
+// r.settleMax. It returns how long it waited and the level it gave up at (0 when it settled): the window
+// measures the room as it runs, not the governor coming down after the burst of joins, and a server
+// past capacity that never settles is measured all the same.
+func (r *runner) settle(ctx context.Context, srv *serverproc.Proc) (time.Duration, int, error) {
+	start := time.Now()
+	for {
+		m, err := fetchMetrics(ctx, r.http, srv.URL("/metrics"))
+		if err != nil {
+			return time.Since(start), 0, err
+		}
+		waited := time.Since(start)
+		if m.VideoShedLevel == 0 || waited >= r.settleMax {
+			return waited, int(m.VideoShedLevel), nil
+		}
+		if err := sleep(ctx, srv, 250*time.Millisecond); err != nil {
+			return waited, 0, err
+		}
+	}
+}
+
 // sleep waits d unless ctx ends or the server exits.
 func sleep(ctx context.Context, srv *serverproc.Proc, d time.Duration) error {
 	t := time.NewTimer(d)
@@ -341,6 +374,7 @@ func fill(run *Run, before, after sample) error {
 	run.VideoFramesDropped = m1.VideoFramesDropped - m0.VideoFramesDropped
 	run.ServerAudioLost = m1.AudioPacketsLost - m0.AudioPacketsLost
 	run.DecodeErrors = m1.DecodeErrors - m0.DecodeErrors
+	run.VideoFramesShed = m1.VideoFramesShed - m0.VideoFramesShed
 	run.VideoPSNR = psnrOver(m0, m1)
 	var errs []error
 	if h, err := histogramDelta(m0.AudioLatency, m1.AudioLatency); err != nil {
