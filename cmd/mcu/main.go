@@ -39,6 +39,7 @@ func main() {
 		os.Exit(2)
 	}
 	withMallocTunables()
+	withGCPercent(os.Getenv)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.logLevel()}))
 	slog.SetDefault(log)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)

@@ -2,9 +2,23 @@ package main
 
 import (
 	"os"
+	"runtime/debug"
 	"strings"
 	"syscall"
 )
+
+// gcPercent is the Go collector's target (GOGC) unless the environment sets one: the heap may grow to
+// 1.75 times what is live after a collection, not twice. At 41 participants (360p) the live heap is
+// about 33 MB: the server's RSS averaged 206 MiB instead of 217 over six benchmark runs each, for
+// about one more collection a second (each about 30 ms of CPU: 3.7 % of a core instead of 2.6).
+const gcPercent = 75
+
+// withGCPercent sets the collector's target to gcPercent unless getenv("GOGC") is set.
+func withGCPercent(getenv func(string) string) {
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
+}
 
 // mallocTunables make glibc give back the memory the cgo codecs (x264, libavcodec, libopus) free: blocks
 // of 128 KiB and more are mmapped (and unmapped when freed) instead of carved from arenas whose

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
@@ -95,5 +96,24 @@ func TestHasTunables(t *testing.T) {
 		if got := hasTunables(env); got != want {
 			t.Errorf("%q: %t, want %t", env, got, want)
 		}
+	}
+}
+
+// TestGCPercent: the server's collector target is gcPercent unless GOGC is set.
+func TestGCPercent(t *testing.T) {
+	old := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(old)
+	withGCPercent(func(string) string { return "" })
+	if got := debug.SetGCPercent(100); got != gcPercent {
+		t.Errorf("without GOGC: the collector's target is %d, want %d", got, gcPercent)
+	}
+	withGCPercent(func(k string) string {
+		if k == "GOGC" {
+			return "200"
+		}
+		return ""
+	})
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("with GOGC set: the target was changed to %d", got)
 	}
 }
