@@ -15,11 +15,11 @@ import (
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
-	"github.com/pion/rtp/codecs"
 
 	"github.com/openmcu/mcu/codec"
 	"github.com/openmcu/mcu/codec/g711"
 	"github.com/openmcu/mcu/codec/h264"
+	"github.com/openmcu/mcu/mcu/internal/assembler"
 	"github.com/openmcu/mcu/mcu/internal/dtmf"
 	"github.com/openmcu/mcu/mcu/internal/rtpio"
 )
@@ -380,7 +380,7 @@ func (t *rtpTransport) startVideo() {
 			}
 		}
 		pli := func() error { return s.SendPLI(ssrc.Load()) }
-		p.readVideo(read, pli, codec.H264, &codecs.H264Packet{}, p.camera())
+		p.readVideo(read, pli, codec.H264, &assembler.H264{}, p.camera())
 	}()
 }
 

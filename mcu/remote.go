@@ -21,6 +21,7 @@ import (
 	"github.com/pion/rtp/codecs"
 
 	"github.com/openmcu/mcu/codec"
+	"github.com/openmcu/mcu/mcu/internal/assembler"
 )
 
 const (
@@ -360,7 +361,7 @@ func (t *remoteTransport) runVideo() {
 	defer p.wg.Done()
 	defer p.m.catch(panicIngest, p.log, p.removeAsync)
 	t.runStreams(&t.video, func(s *remoteStream, read rtpReader) {
-		var d rtp.Depacketizer = &codecs.H264Packet{}
+		var d rtp.Depacketizer = &assembler.H264{}
 		if s.video == codec.VP8 {
 			d = &codecs.VP8Packet{}
 		}

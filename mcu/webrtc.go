@@ -28,6 +28,7 @@ import (
 
 	"github.com/openmcu/mcu/codec"
 	"github.com/openmcu/mcu/codec/opus"
+	"github.com/openmcu/mcu/mcu/internal/assembler"
 	"github.com/openmcu/mcu/mcu/internal/nackfilter"
 	"github.com/openmcu/mcu/mcu/internal/pionlog"
 )
@@ -706,7 +707,7 @@ func (w *webrtcTransport) onTrack(t *webrtc.TrackRemote, recv *webrtc.RTPReceive
 		defer dec.Close()
 		p.readAudio(readRTP, dec, nil, p.audioTap(Opus))
 	case strings.ToLower(webrtc.MimeTypeH264):
-		p.readVideo(readRTP, pli, codec.H264, &codecs.H264Packet{}, to)
+		p.readVideo(readRTP, pli, codec.H264, &assembler.H264{}, to)
 	case strings.ToLower(webrtc.MimeTypeVP8):
 		p.readVideo(readRTP, pli, codec.VP8, &codecs.VP8Packet{}, to)
 	default:

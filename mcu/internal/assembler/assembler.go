@@ -90,13 +90,21 @@ func (a *Assembler) emitOne(now time.Time, emit func([]byte, bool)) bool {
 		}
 		a.frame = a.frame[:0]
 		ok := true
+		app, _ := a.depacketizer.(Appender)
 		for s := a.next; ; s++ {
 			pk := a.slots[s%assemblerSlots]
-			data, err := a.depacketizer.Unmarshal(pk.Payload)
-			if err != nil {
-				ok = false
+			if app != nil {
+				var err error
+				if a.frame, err = app.AppendPayload(a.frame, pk.Payload, s == seq); err != nil {
+					ok = false
+				}
+			} else {
+				data, err := a.depacketizer.Unmarshal(pk.Payload)
+				if err != nil {
+					ok = false
+				}
+				a.frame = append(a.frame, data...)
 			}
-			a.frame = append(a.frame, data...)
 			a.clear(s)
 			if s == seq {
 				break

@@ -117,13 +117,14 @@ func TestFrameAssemblerWrapsAndSurvivesJumps(t *testing.T) {
 }
 
 // FuzzAssembler splits arbitrary bytes into RTP packets (sequence numbers, timestamps and markers from the
-// input) and pushes them through an assembler with pion's H.264 and VP8 depacketizers, as the video
-// readers do: nothing may panic, and every frame it emits is non-empty.
+// input) and pushes them through an assembler with the H.264 depacketizer (H264) and pion's VP8 one, as
+// the video readers do: nothing may panic, every frame it emits is non-empty, and an H.264 frame is
+// Annex B (it starts with a start code).
 func FuzzAssembler(f *testing.F) {
 	f.Add([]byte{0, 1, 0, 0, 0x10, 'a', 0, 2, 1, 0, 0x00, 'b'}, true)
 	f.Add([]byte{0, 1, 0, 0, 0x7c, 0x85, 'x', 0, 2, 1, 0, 0x7c, 0x45, 'y'}, false)
 	f.Fuzz(func(t *testing.T, in []byte, vp8 bool) {
-		var d rtp.Depacketizer = &codecs.H264Packet{}
+		var d rtp.Depacketizer = &H264{}
 		if vp8 {
 			d = &codecs.VP8Packet{}
 		}
@@ -141,6 +142,9 @@ func FuzzAssembler(f *testing.F) {
 			a.Push(p, now, func(data []byte, _ bool) {
 				if len(data) == 0 {
 					t.Fatal("an empty frame")
+				}
+				if !vp8 && !bytes.HasPrefix(data, []byte{0, 0, 0, 1}) {
+					t.Fatalf("an H.264 frame without a start code: % x", data[:min(len(data), 8)])
 				}
 			})
 		}
