@@ -23,12 +23,7 @@ type RoomDetail struct {
 
 // Rooms returns every open room, by name. Safe for concurrent use.
 func (m *MCU) Rooms() []RoomDetail {
-	m.mu.Lock()
-	rooms := make([]*room, 0, len(m.rooms))
-	for _, r := range m.rooms {
-		rooms = append(rooms, r)
-	}
-	m.mu.Unlock()
+	rooms := m.openRooms()
 	slices.SortFunc(rooms, func(a, b *room) int { return strings.Compare(a.name, b.name) })
 	out := make([]RoomDetail, 0, len(rooms))
 	for _, r := range rooms {

@@ -156,13 +156,7 @@ func (m *MCU) onShedLevel(level int) {
 
 // reapplyTiers puts every participant of every room on the tier its caps and the tier floor allow.
 func (m *MCU) reapplyTiers(reason string) {
-	m.mu.Lock()
-	rooms := make([]*room, 0, len(m.rooms))
-	for _, r := range m.rooms {
-		rooms = append(rooms, r)
-	}
-	m.mu.Unlock()
-	for _, r := range rooms {
+	for _, r := range m.openRooms() {
 		for _, p := range r.members() {
 			if err := p.applyTier(reason); err != nil {
 				p.log.Warn("apply tier", "err", err)

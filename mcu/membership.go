@@ -5,6 +5,7 @@ package mcu
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -105,6 +106,13 @@ func (m *MCU) admitLocked(roomName string, p *Participant) (r *room, created boo
 	}
 	m.rooms[roomName] = r
 	return r, true, nil
+}
+
+// openRooms returns the open rooms, in no order. Safe for concurrent use.
+func (m *MCU) openRooms() []*room {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Collect(maps.Values(m.rooms))
 }
 
 // participantsLocked counts the local participants of every room. m.mu is held.

@@ -258,18 +258,13 @@ func (c *counters) addTo(s *Stats) {
 
 // Stats returns a snapshot of the counters. Safe for concurrent use.
 func (m *MCU) Stats() Stats {
-	m.mu.Lock()
+	rooms := m.openRooms()
 	tiers := m.tiers.tiers
-	s := Stats{Rooms: len(m.rooms), ReceiversByTier: make(map[string]int), ParticipantsByRoute: make(map[string]int),
+	s := Stats{Rooms: len(rooms), ReceiversByTier: make(map[string]int), ParticipantsByRoute: make(map[string]int),
 		VideoEncodersByTier: make(map[string]int, len(tiers))}
 	for _, t := range tiers {
 		s.VideoEncodersByTier[t.Name] = 0 // every tier, even with no room
 	}
-	rooms := make([]*room, 0, len(m.rooms))
-	for _, r := range m.rooms {
-		rooms = append(rooms, r)
-	}
-	m.mu.Unlock()
 	slices.SortFunc(rooms, func(a, b *room) int { return strings.Compare(a.name, b.name) })
 	// Encoder counts are the rooms' sums (a closing room, already forgotten, no longer counts).
 	for _, r := range rooms {
