@@ -34,7 +34,11 @@ import {
   presentationRects, speakerRects, writeFixtures,
 } from './helpers.js';
 
-const TEST_TIMEOUT_MS = 90000;
+/**
+ * The whole scenario's budget: four browsers and the server on two cores take 84-85 s of it on a quiet
+ * CI machine (each step has its own, shorter limit); 90 s timed out once with every check passing.
+ */
+const TEST_TIMEOUT_MS = 150000;
 /** A colour may differ from the sent one by this much per channel (H.264 twice, colour matrices). */
 const MAX_CHANNEL_SHIFT = 70;
 /** The shared screen: a colour no camera has (at least 170 away from each on some channel). */
