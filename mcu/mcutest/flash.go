@@ -57,6 +57,13 @@ func (l *FlashLog) Video() map[int]time.Time {
 	return maps.Clone(l.video)
 }
 
+// Audio returns the send times of the beeps' first audio frames, by second.
+func (l *FlashLog) Audio() map[int]time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return maps.Clone(l.audio)
+}
+
 func (l *FlashLog) note(video bool, k int, at time.Time) {
 	if l == nil {
 		return
