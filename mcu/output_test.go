@@ -186,7 +186,8 @@ func checkFlashAndRed(t *testing.T, path string, w, h int, log *mcutest.FlashLog
 
 // checkSync checks the flash/beep pairs found in the file at path (media times; the file's media began
 // at start on the wall clock): the skew the server added to each pair is at most maxSkew (median), and
-// the flashes and the beeps are as far apart in the file as the client sent them (within 1 %).
+// the flashes and the beeps are as far apart in the file as the client sent them (within 1 % or
+// maxSpanJitter).
 func checkSync(t *testing.T, path string, pairs [][2]time.Duration, log *mcutest.FlashLog, start time.Time) {
 	t.Helper()
 	// The skew the server added: the file's audio-minus-video of each flash, less the skew with which
@@ -207,11 +208,15 @@ func checkSync(t *testing.T, path string, pairs [][2]time.Duration, log *mcutest
 	if len(abs) == 0 {
 		return
 	}
-	// The flashes, and the beeps, are as far apart in the file as the client sent them: whole seconds
-	// of its clock, but a loaded machine sends some late (a beep 60 ms late has been seen), which the
-	// file rightly shows. The first pair may be cut by the start of the file or stream (a picture before
-	// the first keyframe is not there): it is left out of the span.
+	// The flashes, and the beeps, are as far apart in the file as the client sent them, within 1 % (a
+	// wrong clock rate is off by several) or maxSpanJitter, whichever is more: a flash is found to the
+	// picture, and on a loaded machine the server sheds pictures (a flash then shows a frame or two
+	// late) and a voice's jitter buffer underruns (a beep then plays a frame or two late until it is
+	// caught up); CI has seen a flash 35 ms early and a beep 40 ms late over 3 s, with the client's
+	// sends exact. The first pair may be cut by the start of the file or stream (a picture before the
+	// first keyframe is not there): it is left out of the span.
 	const maxSkew = 80 * time.Millisecond
+	const maxSpanJitter = 70 * time.Millisecond
 	in, first, last := pairs[1:], ks[1], ks[len(ks)-1]
 	for i, sent := range []map[int]time.Time{log.Video(), log.Audio()} {
 		what := []string{"flashes", "beeps"}[i]
@@ -223,9 +228,9 @@ func checkSync(t *testing.T, path string, pairs [][2]time.Duration, log *mcutest
 			continue
 		}
 		want := b.Sub(a)
-		if d := span - want; want < 2*time.Second || max(d, -d) > want/100 {
-			t.Errorf("%s span %v in %s, sent %v apart (flashes %d to %d): want within 1 %%", what, span, path, want,
-				first, last)
+		if d := span - want; want < 2*time.Second || max(d, -d) > max(want/100, maxSpanJitter) {
+			t.Errorf("%s span %v in %s, sent %v apart (flashes %d to %d): want within 1 %% or %v", what, span, path,
+				want, first, last, maxSpanJitter)
 		}
 	}
 	slices.Sort(abs)
