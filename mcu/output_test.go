@@ -228,7 +228,7 @@ func checkSync(t *testing.T, path string, pairs [][2]time.Duration, log *mcutest
 			continue
 		}
 		want := b.Sub(a)
-		if d := span - want; want < 2*time.Second || max(d, -d) > max(want/100, maxSpanJitter) {
+		if d := span - want; want.Round(time.Second) < 2*time.Second || max(d, -d) > max(want/100, maxSpanJitter) {
 			t.Errorf("%s span %v in %s, sent %v apart (flashes %d to %d): want within 1 %% or %v", what, span, path,
 				want, first, last, maxSpanJitter)
 		}
