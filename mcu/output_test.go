@@ -212,11 +212,13 @@ func checkSync(t *testing.T, path string, pairs [][2]time.Duration, log *mcutest
 	// wrong clock rate is off by several) or maxSpanJitter, whichever is more: a flash is found to the
 	// picture, and on a loaded machine the server sheds pictures (a flash then shows a frame or two
 	// late) and a voice's jitter buffer underruns (a beep then plays a frame or two late until it is
-	// caught up); CI has seen a flash 35 ms early and a beep 40 ms late over 3 s, with the client's
-	// sends exact. The first pair may be cut by the start of the file or stream (a picture before the
-	// first keyframe is not there): it is left out of the span.
+	// caught up); CI (go test -race of every package at once on 2 cores) has seen a flash 35 ms early
+	// and a beep 40 ms late over 3 s, and flashes 117 ms short over 7 s with single flashes up to 120 ms
+	// off, the client's sends exact. 150 ms still fails a wrong clock rate (44.1 for 48 kHz is 8.8 %: 176
+	// ms over the shortest span, 2 s). The first pair may be cut by the start of the file or stream (a
+	// picture before the first keyframe is not there): it is left out of the span.
 	const maxSkew = 80 * time.Millisecond
-	const maxSpanJitter = 70 * time.Millisecond
+	const maxSpanJitter = 150 * time.Millisecond
 	in, first, last := pairs[1:], ks[1], ks[len(ks)-1]
 	for i, sent := range []map[int]time.Time{log.Video(), log.Audio()} {
 		what := []string{"flashes", "beeps"}[i]
