@@ -17,10 +17,9 @@ import (
 // when ticks run late and lowers it again after a calm spell; every room's compositor draws at that
 // level (mixer.Compositor.SetShedLevel: the least-shared views lose frames first, then all, down to 5
 // fps). Past the compositor's last level, each further level (after 10 s more of lateness each) moves
-// every video receiver one tier down
-// (MCU.tierFloor: a smaller picture is a cheaper encode and is more often shared), down to the lowest
-// tier; video is never turned off for CPU. Lowering the level gives the tiers back first, then the frame
-// rates. Audio is never shed.
+// every video receiver but the outputs one tier down (MCU.tierFloor: a smaller picture is a cheaper
+// encode and is more often shared), down to the lowest tier; video is never turned off for CPU.
+// Lowering the level gives the tiers back first, then the frame rates. Audio is never shed.
 const (
 	// shedLate is how late a tick must be to count as a sign of CPU pressure: a frame, half way to the
 	// gap a listener hears (two frames).

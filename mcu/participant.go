@@ -276,8 +276,9 @@ func (p *Participant) Tier() (Tier, bool) {
 }
 
 // applyTier puts the participant on the tier its caps allow (its own, its SDP's and the bandwidth
-// estimate's, the tightest winning) and the server's CPU allows (MCU.tierFloor), with its layout: a compositor receiver of that size and rate, or
-// none (audio only). reason is logged when the tier changes.
+// estimate's, the tightest winning) and, unless it is an output, the server's CPU allows
+// (MCU.tierFloor), with its layout: a compositor receiver of that size and rate, or none (audio only).
+// reason is logged when the tier changes.
 func (p *Participant) applyTier(reason string) error {
 	p.tierMu.Lock()
 	defer p.tierMu.Unlock()
@@ -288,8 +289,9 @@ func (p *Participant) applyTier(reason string) error {
 		return nil
 	}
 	i := p.m.tiers.fit(caps)
-	if i >= 0 {
+	if i >= 0 && !p.output {
 		// Shedding video for CPU holds receivers some tiers down, never below the lowest (MCU.tierFloor).
+		// Not a recording or a live stream: its picture size is fixed for the file or the platform.
 		i = min(max(i, int(p.m.tierFloor.Load())), len(p.m.tiers.tiers)-1)
 	}
 	if old := p.tier.Swap(int32(i)); old != int32(i) {

@@ -2,6 +2,8 @@ package mcu_test
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -13,8 +15,9 @@ import (
 
 // TestShedLevelsLowerTiers: past the compositor's last shed level, each level holds every video
 // receiver one tier further down (a smaller encode), never below the lowest tier and never to audio
-// only; a receiver its caps already hold lower stays there, and an audio-only one gets no video. When the
-// level comes down, everyone goes back to the tier their caps allow. Audio flows throughout.
+// only; a receiver its caps already hold lower stays there, an audio-only one gets no video, and a
+// recording keeps its tier (its file's picture size). When the level comes down, everyone goes back to
+// the tier their caps allow. Audio flows throughout.
 func TestShedLevelsLowerTiers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test over loopback")
@@ -43,6 +46,23 @@ func TestShedLevelsLowerTiers(t *testing.T) {
 	if err := a.p.SetCaps(mcu.Caps{MaxBitrate: 60_000}); err != nil { // audio only
 		t.Fatal(err)
 	}
+	file, err := os.Create(filepath.Join(t.TempDir(), "room.mp4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := m.Record("room", mcu.RecordOptions{File: file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Stop()
+	recTier := func() string {
+		for _, d := range m.Stats().ParticipantDetails {
+			if d.ID == rec.ID() {
+				return d.Quality.Tier
+			}
+		}
+		return "not in the stats"
+	}
 	// expect polls until R and L are on these tiers, with R's pictures that size and R's quality saying
 	// what holds it down, and everyone hears S.
 	expect := func(what, rTier string, rw, rh int, rLimit, lTier string) {
@@ -56,6 +76,9 @@ func TestShedLevelsLowerTiers(t *testing.T) {
 			}
 			if got := tierOf(l.p); got != lTier {
 				return fmt.Errorf("%s: L is on %s, want %s", what, got, lTier)
+			}
+			if got := recTier(); got != "hd" {
+				return fmt.Errorf("%s: the recording is on %s, want hd", what, got)
 			}
 			if got := tierOf(a.p); got != "audio-only" {
 				return fmt.Errorf("%s: A is on %s, want audio-only", what, got)

@@ -105,7 +105,7 @@ func (m *MCU) newAPI() (*webrtc.API, error) {
 	se := webrtc.SettingEngine{LoggerFactory: lf}
 	se.SetIncludeLoopbackCandidate(m.cfg.IncludeLoopback)
 	// No mDNS, as SFUs run: the server's candidates are addresses, and a client's .local ones are dropped
-	// (mdns.go). pion's default (query only) opened two multicast sockets and a reader goroutine per
+	// (mdns.go). pion's default (query only) opened four multicast sockets and a reader goroutine per
 	// PeerConnection, each parsing every mDNS packet on the LAN.
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	// Disconnected after 2 s without traffic, failed after 2 s more; the watchdog removes the
