@@ -22,6 +22,7 @@ const assemblerSlots = 1024
 // It belongs to one goroutine and keeps the packets it is given (they must not be reused by the caller).
 type Assembler struct {
 	depacketizer rtp.Depacketizer
+	appender     Appender // the depacketizer, when it is one
 	maxDelay     time.Duration
 
 	slots   [assemblerSlots]*rtp.Packet
@@ -35,7 +36,8 @@ type Assembler struct {
 // New returns an assembler of the frames of one track, depacketized by d, that waits at most maxDelay
 // for a missing packet.
 func New(d rtp.Depacketizer, maxDelay time.Duration) *Assembler {
-	return &Assembler{depacketizer: d, maxDelay: maxDelay}
+	app, _ := d.(Appender)
+	return &Assembler{depacketizer: d, appender: app, maxDelay: maxDelay}
 }
 
 // Push adds a packet that arrived at now and calls emit for every frame it completes, in order. data is
@@ -90,20 +92,18 @@ func (a *Assembler) emitOne(now time.Time, emit func([]byte, bool)) bool {
 		}
 		a.frame = a.frame[:0]
 		ok := true
-		app, _ := a.depacketizer.(Appender)
 		for s := a.next; ; s++ {
 			pk := a.slots[s%assemblerSlots]
-			if app != nil {
-				var err error
-				if a.frame, err = app.AppendPayload(a.frame, pk.Payload, s == seq); err != nil {
-					ok = false
-				}
+			var err error
+			if a.appender != nil {
+				a.frame, err = a.appender.AppendPayload(a.frame, pk.Payload, s == seq)
 			} else {
-				data, err := a.depacketizer.Unmarshal(pk.Payload)
-				if err != nil {
-					ok = false
-				}
+				var data []byte
+				data, err = a.depacketizer.Unmarshal(pk.Payload)
 				a.frame = append(a.frame, data...)
+			}
+			if err != nil {
+				ok = false
 			}
 			a.clear(s)
 			if s == seq {

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"math/rand/v2"
 	"testing"
+	"time"
 
+	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 )
 
@@ -110,5 +112,45 @@ func TestH264Refuses(t *testing.T) {
 	}
 	if _, err := h.AppendPayload(nil, []byte{0x7c, 0x45, 2}, true); err == nil {
 		t.Error("an end fragment at the start of a new frame was taken for the end of the last frame's unit")
+	}
+}
+
+// TestAssemblerWithH264: the assembler takes the Appender path for H264 and emits a fragmented frame
+// (an IDR in FU-A behind a STAP-A of SPS and PPS) as its units in Annex B, and twice in a row (its
+// buffer and the depacketizer's state reused).
+func TestAssemblerWithH264(t *testing.T) {
+	idr := make([]byte, 3000)
+	for i := range idr {
+		idr[i] = byte(i)
+	}
+	idr[0] = 0x65
+	sps, pps := []byte{0x67, 0x42, 0xc0, 0x1f}, []byte{0x68, 0xce, 0x3c, 0x80}
+	var pl codecs.H264Payloader
+	var payloads [][]byte
+	for _, u := range [][]byte{sps, pps, idr} {
+		payloads = append(payloads, pl.Payload(1200, append([]byte{0, 0, 0, 1}, u...))...)
+	}
+	var want []byte
+	for _, u := range [][]byte{sps, pps, idr} {
+		want = append(append(want, 0, 0, 0, 1), u...)
+	}
+	a := New(&H264{}, 300*time.Millisecond)
+	var got [][]byte
+	seq := uint16(100)
+	for ts := uint32(0); ts < 2; ts++ {
+		for i, p := range payloads {
+			pkt := &rtp.Packet{Header: rtp.Header{SequenceNumber: seq, Timestamp: ts * 3000, Marker: i == len(payloads)-1},
+				Payload: p}
+			seq++
+			a.Push(pkt, time.Unix(0, 0), func(d []byte, lost bool) {
+				if lost {
+					t.Error("a frame reported lost")
+				}
+				got = append(got, bytes.Clone(d))
+			})
+		}
+	}
+	if len(payloads) < 4 || len(got) != 2 || !bytes.Equal(got[0], want) || !bytes.Equal(got[1], want) {
+		t.Fatalf("%d packets gave %d frames, want 2 of the %d bytes in Annex B", len(payloads), len(got), len(want))
 	}
 }
