@@ -756,6 +756,10 @@ func FuzzWHIPRealMCU(f *testing.F) {
 	f.Add(recvOnlyOffer, trickleFrag("Ab3d", "abcdefghijklmnopqrstuvwx", hostCandidate), false)
 	f.Add(strings.Replace(recvOnlyOffer, "a=recvonly", "a=sendrecv", 2), "a=candidate:1 1 udp 1 127.0.0.1 9 typ host\r\n", true)
 	f.Add("v=0\r\nm=video 0 RTP/AVP 96\r\n", "a=candidate:\r\nm=\r\n", false)
+	// mDNS host candidates, as browsers give them, in the offer and trickled (dropped by the MCU).
+	const mdnsCandidate = "candidate:1 1 udp 2122260223 1f2e3d4c-0000-4000-8000-000000000001.local 54321 typ host"
+	f.Add(strings.Replace(recvOnlyOffer, "a=mid:0\r\n", "a=mid:0\r\na="+mdnsCandidate+"\r\n", 1),
+		trickleFrag("Ab3d", "abcdefghijklmnopqrstuvwx", mdnsCandidate), false)
 	cfg := mcu.DefaultConfig()
 	cfg.IncludeLoopback, cfg.Interfaces = true, []string{"lo"}
 	cfg.Width, cfg.Height, cfg.LowerTiers = 320, 180, nil
