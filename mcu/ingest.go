@@ -140,7 +140,8 @@ func (p *Participant) readVideo(read rtpReader, sendPLI func() error, c codec.Vi
 			p.m.stats.VideoDecodersActive.Add(-1)
 		}
 	}()
-	asm := assembler.New(depacketizer, frameMaxDelay)
+	asm := assembler.New(depacketizer, frameMaxDelay, &p.m.packets)
+	defer asm.Close()
 	tap := p.videoTap(c, to)
 	var lastPLI time.Time
 	pli := func() {
@@ -219,11 +220,13 @@ func (p *Participant) readVideo(read rtpReader, sendPLI func() error, c codec.Vi
 			p.r.video.ClearPicture(to.id)
 		}
 	}
+	// The assembler keeps packets, whose payloads point into their buffers, until their frame is
+	// complete, then gives them back to the MCU's pool: each packet is read into a buffer of its own,
+	// which was some earlier packet's.
+	pkt := p.m.packets.Get()
+	defer func() { p.m.packets.Put(pkt) }()
 	for {
-		// The assembler keeps packets, whose payloads point into their buffers, until their frame is
-		// complete: a buffer per packet, as pion's TrackRemote.ReadRTP does.
-		pkt, buf := &rtp.Packet{}, make([]byte, 1500)
-		at, err := read(pkt, buf)
+		at, err := read(&pkt.Packet, pkt.Buf[:])
 		if err != nil && at.IsZero() {
 			return
 		}
@@ -233,9 +236,10 @@ func (p *Participant) readVideo(read rtpReader, sendPLI func() error, c codec.Vi
 		if tap != nil && p.kfWanted.Swap(false) {
 			pli()
 		}
-		tap.packet(pkt)
+		tap.packet(&pkt.Packet)
 		arrival = at
 		asm.Push(pkt, arrival, emit)
+		pkt = p.m.packets.Get()
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 
 	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/openmcu/mcu/mcu/internal/assembler"
 )
 
 // Errors returned by Join and the Participant methods. Check them with errors.Is.
@@ -66,6 +68,8 @@ type MCU struct {
 	encodeSlots    chan struct{}
 	encodesRunning atomic.Int64
 	encodesWaiting atomic.Int64 // encoders now waiting for a slot
+	// packets lends the video readers the packets they read into; their assemblers give them back.
+	packets assembler.Pool
 
 	muxOnce sync.Once
 	muxes   []interface{ Close() error } // the ICE UDP mux (Config.UDPPort) and TCP mux (Config.TCPPort)

@@ -3,6 +3,7 @@
 package assembler
 
 import (
+	"sync"
 	"time"
 
 	"github.com/pion/rtp"
@@ -19,13 +20,16 @@ const assemblerSlots = 1024
 // it is given up, and the next frame that starts cleanly is emitted with lost set, so the decoder knows
 // its references are broken.
 //
-// It belongs to one goroutine and keeps the packets it is given (they must not be reused by the caller).
+// It belongs to one goroutine. It owns the packets it is given (the caller must not touch them again) and
+// gives each to its Recycler once it is done with it: at once for a packet it does not keep, after its
+// frame is emitted or given up for the others.
 type Assembler struct {
 	depacketizer rtp.Depacketizer
 	appender     Appender // the depacketizer, when it is one
 	maxDelay     time.Duration
+	recycler     Recycler // nil: packets are left to the garbage collector
 
-	slots   [assemblerSlots]*rtp.Packet
+	slots   [assemblerSlots]*Packet
 	arrived [assemblerSlots]time.Time
 	next    uint16 // sequence number of the first packet of the next frame to emit
 	started bool
@@ -33,29 +37,82 @@ type Assembler struct {
 	frame   []byte // reused output buffer
 }
 
+// PacketSize is the largest RTP packet a Packet holds.
+const PacketSize = 1500
+
+// Packet is an RTP packet with the memory it is read into: unmarshalled from Buf, its payload, CSRCs and
+// header extensions point into the Packet itself, so that reading a track into Packets from a Pool
+// allocates nothing per packet.
+type Packet struct {
+	rtp.Packet
+	// Buf is the buffer a reader reads the datagram into.
+	Buf  [PacketSize]byte
+	csrc [15]uint32
+	ext  [8]rtp.Extension
+}
+
+// reset empties p, its header's lists pointing into p's own arrays again (a reader may have pointed them
+// elsewhere).
+func (p *Packet) reset() {
+	p.Packet = rtp.Packet{Header: rtp.Header{CSRC: p.csrc[:0], Extensions: p.ext[:0]}}
+}
+
+// Recycler takes back the packets an Assembler is done with.
+type Recycler interface {
+	Put(p *Packet)
+}
+
+// Pool lends Packets to the readers of many tracks and takes them back (a Recycler). The zero value is
+// ready; it is safe for concurrent use and must not be copied.
+type Pool struct {
+	pool sync.Pool
+}
+
+// Get returns an empty packet, reused or new.
+func (pl *Pool) Get() *Packet {
+	if p, ok := pl.pool.Get().(*Packet); ok {
+		return p
+	}
+	p := new(Packet)
+	p.reset()
+	return p
+}
+
+// Put gives p back; nothing may use it afterwards.
+func (pl *Pool) Put(p *Packet) {
+	p.reset()
+	pl.pool.Put(p)
+}
+
 // New returns an assembler of the frames of one track, depacketized by d, that waits at most maxDelay
-// for a missing packet.
-func New(d rtp.Depacketizer, maxDelay time.Duration) *Assembler {
+// for a missing packet and gives the packets it is done with to r (nil: to nobody).
+func New(d rtp.Depacketizer, maxDelay time.Duration, r Recycler) *Assembler {
 	app, _ := d.(Appender)
-	return &Assembler{depacketizer: d, appender: app, maxDelay: maxDelay}
+	return &Assembler{depacketizer: d, appender: app, maxDelay: maxDelay, recycler: r}
 }
 
 // Push adds a packet that arrived at now and calls emit for every frame it completes, in order. data is
-// valid only during the call; lost reports that frames before this one were given up.
-func (a *Assembler) Push(p *rtp.Packet, now time.Time, emit func(data []byte, lost bool)) {
+// valid only during the call; lost reports that frames before this one were given up. The assembler owns
+// p from now on.
+func (a *Assembler) Push(p *Packet, now time.Time, emit func(data []byte, lost bool)) {
 	if !a.started {
 		if !a.depacketizer.IsPartitionHead(p.Payload) {
-			return // wait for the start of a frame
+			a.recycle(p) // wait for the start of a frame
+			return
 		}
 		a.started, a.next = true, p.SequenceNumber
 	}
 	if d := p.SequenceNumber - a.next; d >= 0x8000 {
-		return // before next: late, a duplicate, or a retransmission of a frame given up
+		a.recycle(p) // before next: late, a duplicate, or a retransmission of a frame given up
+		return
 	} else if d >= assemblerSlots {
 		// Far ahead: everything held is too old to complete. Start over from this packet.
 		a.reset(p.SequenceNumber)
 	}
 	i := p.SequenceNumber % assemblerSlots
+	if old := a.slots[i]; old != nil {
+		a.recycle(old) // a duplicate replaces the copy held
+	}
 	a.slots[i], a.arrived[i] = p, now
 	for a.emitOne(now, emit) {
 	}
@@ -170,11 +227,30 @@ func (a *Assembler) dropHead() {
 }
 
 func (a *Assembler) reset(next uint16) {
-	clear(a.slots[:])
+	for i, p := range a.slots {
+		if p != nil {
+			a.recycle(p)
+			a.slots[i] = nil
+		}
+	}
 	a.next = next
 	a.lost = true
 }
 
 func (a *Assembler) clear(seq uint16) {
-	a.slots[seq%assemblerSlots] = nil
+	if p := a.slots[seq%assemblerSlots]; p != nil {
+		a.recycle(p)
+		a.slots[seq%assemblerSlots] = nil
+	}
+}
+
+// Close gives every packet held to the recycler. The assembler is not used afterwards.
+func (a *Assembler) Close() {
+	a.reset(a.next)
+}
+
+func (a *Assembler) recycle(p *Packet) {
+	if a.recycler != nil {
+		a.recycler.Put(p)
+	}
 }

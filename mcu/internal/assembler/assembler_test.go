@@ -25,6 +25,67 @@ func vp8Frame(seq uint16, ts uint32, n int) []*rtp.Packet {
 	return out
 }
 
+// packet copies p into a Packet's own memory, as a reader would have read it.
+func packet(p *rtp.Packet) *Packet {
+	pk := &Packet{}
+	pk.reset()
+	pk.Header = p.Header
+	pk.Payload = pk.Buf[:copy(pk.Buf[:], p.Payload)]
+	return pk
+}
+
+// scribbler is a Recycler that checks that an assembler gives every packet back once, and only when it
+// no longer needs it: it overwrites each packet it gets (header and memory), so a frame built from a
+// packet given back too early comes out wrong.
+type scribbler struct {
+	t      testing.TB
+	pushed int
+	back   map[*Packet]bool
+}
+
+func newScribbler(t testing.TB) *scribbler { return &scribbler{t: t, back: map[*Packet]bool{}} }
+
+func (s *scribbler) Put(p *Packet) {
+	if s.back[p] {
+		s.t.Fatalf("packet %d given back twice", p.SequenceNumber)
+	}
+	s.back[p] = true
+	for i := range p.Buf {
+		p.Buf[i] = 0xee
+	}
+	p.SequenceNumber += 0x5555
+	p.Timestamp ^= 0xffffffff
+	p.Marker = !p.Marker
+}
+
+// push gives the assembler a copy of p, counting it.
+func (s *scribbler) push(a *Assembler, p *rtp.Packet, now time.Time, emit func([]byte, bool)) {
+	s.pushed++
+	a.Push(packet(p), now, emit)
+}
+
+// check verifies that every packet pushed is held by a or was given back, then that Close gives back
+// the rest.
+func (s *scribbler) check(a *Assembler) {
+	held := 0
+	for _, p := range a.slots {
+		if p != nil {
+			if s.back[p] {
+				s.t.Fatalf("packet %d given back while still held", p.SequenceNumber)
+			}
+			held++
+		}
+	}
+	if held+len(s.back) != s.pushed {
+		s.t.Fatalf("%d packets pushed, %d held, %d given back: %d lost", s.pushed, held, len(s.back),
+			s.pushed-held-len(s.back))
+	}
+	a.Close()
+	if len(s.back) != s.pushed {
+		s.t.Fatalf("after Close %d of %d packets given back", len(s.back), s.pushed)
+	}
+}
+
 type emitted struct {
 	data string
 	lost bool
@@ -34,9 +95,12 @@ func run(t *testing.T, a *Assembler, pkts []*rtp.Packet, at []time.Duration) []e
 	t.Helper()
 	var got []emitted
 	t0 := time.Unix(0, 0)
+	s := newScribbler(t)
+	a.recycler = s
 	for i, p := range pkts {
-		a.Push(p, t0.Add(at[i]), func(d []byte, lost bool) { got = append(got, emitted{string(bytes.Clone(d)), lost}) })
+		s.push(a, p, t0.Add(at[i]), func(d []byte, lost bool) { got = append(got, emitted{string(bytes.Clone(d)), lost}) })
 	}
+	s.check(a)
 	return got
 }
 
@@ -78,7 +142,7 @@ func TestFrameAssembler(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a := New(&codecs.VP8Packet{}, 500*time.Millisecond)
+			a := New(&codecs.VP8Packet{}, 500*time.Millisecond, nil)
 			got := run(t, a, tt.pkts, tt.at)
 			if len(got) != len(tt.want) {
 				t.Fatalf("emitted %v, want %v", got, tt.want)
@@ -93,14 +157,15 @@ func TestFrameAssembler(t *testing.T) {
 }
 
 func TestFrameAssemblerWrapsAndSurvivesJumps(t *testing.T) {
-	a := New(&codecs.VP8Packet{}, 500*time.Millisecond)
+	s := newScribbler(t)
+	a := New(&codecs.VP8Packet{}, 500*time.Millisecond, s)
 	var n int
 	emit := func([]byte, bool) { n++ }
 	t0 := time.Unix(0, 0)
 	seq := uint16(65530)
 	for i := range 20 {
 		for _, p := range vp8Frame(seq, uint32(i)*3000, 3) {
-			a.Push(p, t0.Add(time.Duration(i)*33*time.Millisecond), emit)
+			s.push(a, p, t0.Add(time.Duration(i)*33*time.Millisecond), emit)
 		}
 		seq += 3
 	}
@@ -109,17 +174,19 @@ func TestFrameAssemblerWrapsAndSurvivesJumps(t *testing.T) {
 	}
 	// A jump far ahead (a new sender, a restart) starts over cleanly.
 	for _, p := range vp8Frame(seq+30000, 99000, 2) {
-		a.Push(p, t0.Add(time.Second), emit)
+		s.push(a, p, t0.Add(time.Second), emit)
 	}
 	if n != 21 {
 		t.Fatalf("after a sequence jump emitted %d frames, want 21", n)
 	}
+	s.check(a)
 }
 
 // FuzzAssembler splits arbitrary bytes into RTP packets (sequence numbers, timestamps and markers from the
 // input) and pushes them through an assembler with the H.264 depacketizer (H264) and pion's VP8 one, as
-// the video readers do: nothing may panic, every frame it emits is non-empty, and an H.264 frame is
-// Annex B (it starts with a start code).
+// the video readers do: nothing may panic, every frame it emits is non-empty, an H.264 frame is Annex B
+// (it starts with a start code), and every packet is given back once, never while it is still held
+// (scribbler).
 func FuzzAssembler(f *testing.F) {
 	f.Add([]byte{0, 1, 0, 0, 0x10, 'a', 0, 2, 1, 0, 0x00, 'b'}, true)
 	f.Add([]byte{0, 1, 0, 0, 0x7c, 0x85, 'x', 0, 2, 1, 0, 0x7c, 0x45, 'y'}, false)
@@ -128,7 +195,8 @@ func FuzzAssembler(f *testing.F) {
 		if vp8 {
 			d = &codecs.VP8Packet{}
 		}
-		a := New(d, 300*time.Millisecond)
+		s := newScribbler(t)
+		a := New(d, 300*time.Millisecond, s)
 		now := time.Unix(0, 0)
 		for len(in) >= 5 {
 			n := 5 + int(in[4]%16)
@@ -139,7 +207,7 @@ func FuzzAssembler(f *testing.F) {
 				Marker: in[3]&1 == 1}, Payload: append([]byte(nil), in[4:n]...)}
 			in = in[n:]
 			now = now.Add(time.Duration(p.Timestamp) * time.Millisecond)
-			a.Push(p, now, func(data []byte, _ bool) {
+			s.push(a, p, now, func(data []byte, _ bool) {
 				if len(data) == 0 {
 					t.Fatal("an empty frame")
 				}
@@ -148,5 +216,91 @@ func FuzzAssembler(f *testing.F) {
 				}
 			})
 		}
+		s.check(a)
 	})
+}
+
+// freeList is a Recycler that keeps what it gets for reuse, as a Pool does (without sync.Pool, which
+// the race detector makes drop items at random).
+type freeList []*Packet
+
+func (f *freeList) Put(p *Packet) {
+	p.reset()
+	*f = append(*f, p)
+}
+
+func (f *freeList) get() *Packet {
+	if n := len(*f); n > 0 {
+		p := (*f)[n-1]
+		*f = (*f)[:n-1]
+		return p
+	}
+	p := &Packet{}
+	p.reset()
+	return p
+}
+
+// TestAssemblerAllocatesNothing reads H.264 frames the way a video reader does, each datagram
+// unmarshalled into a recycled Packet (header extensions and CSRCs included) and pushed: once the
+// packets are warm, a frame costs no allocation.
+func TestAssemblerAllocatesNothing(t *testing.T) {
+	var pl codecs.H264Payloader
+	nal := make([]byte, 4000)
+	nal[0] = 0x65
+	var datagrams [][]byte
+	for i, payload := range pl.Payload(1200, append([]byte{0, 0, 0, 1}, nal...)) {
+		h := rtp.Header{Version: 2, SequenceNumber: uint16(i), CSRC: []uint32{7, 8}}
+		for id := uint8(1); id <= 3; id++ {
+			if err := h.SetExtension(id, []byte{id, id}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b, err := (&rtp.Packet{Header: h, Payload: payload}).Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		datagrams = append(datagrams, b)
+	}
+	var free freeList
+	a := New(&H264{}, 300*time.Millisecond, &free)
+	frames := 0
+	emit := func([]byte, bool) { frames++ }
+	seq, ts := uint16(0), uint32(0)
+	frame := func() {
+		for i, d := range datagrams {
+			p := free.get()
+			n := copy(p.Buf[:], d)
+			if err := p.Unmarshal(p.Buf[:n]); err != nil {
+				t.Fatal(err)
+			}
+			p.SequenceNumber, p.Timestamp, p.Marker = seq, ts, i == len(datagrams)-1
+			seq++
+			a.Push(p, time.Unix(0, 0), emit)
+		}
+		ts += 3000
+	}
+	frame()
+	if allocs := testing.AllocsPerRun(50, frame); allocs != 0 {
+		t.Errorf("%.1f allocations per frame of %d packets, want 0", allocs, len(datagrams))
+	}
+	if frames != 52 {
+		t.Errorf("%d frames emitted, want 52", frames)
+	}
+}
+
+// TestPoolPacketsOwnTheirLists: a reader may point a packet's lists at memory of its own (the remote
+// reader copies a whole packet in); a packet back from the Pool points at its own arrays again.
+func TestPoolPacketsOwnTheirLists(t *testing.T) {
+	var pool Pool
+	p := pool.Get()
+	if cap(p.CSRC) != len(p.csrc) || cap(p.Extensions) != len(p.ext) {
+		t.Fatalf("a new packet's lists have room for %d CSRCs and %d extensions, want %d and %d",
+			cap(p.CSRC), cap(p.Extensions), len(p.csrc), len(p.ext))
+	}
+	other := rtp.Packet{Header: rtp.Header{CSRC: []uint32{1}, Extensions: []rtp.Extension{{}}}, Payload: []byte{1}}
+	p.Packet = other
+	pool.Put(p)
+	if p.Payload != nil || len(p.CSRC) != 0 || &p.CSRC[:1][0] != &p.csrc[0] || &p.Extensions[:1][0] != &p.ext[0] {
+		t.Fatal("a packet given back still points at the reader's memory")
+	}
 }

@@ -134,7 +134,8 @@ func TestAssemblerWithH264(t *testing.T) {
 	for _, u := range [][]byte{sps, pps, idr} {
 		want = append(append(want, 0, 0, 0, 1), u...)
 	}
-	a := New(&H264{}, 300*time.Millisecond)
+	s := newScribbler(t)
+	a := New(&H264{}, 300*time.Millisecond, s)
 	var got [][]byte
 	seq := uint16(100)
 	for ts := uint32(0); ts < 2; ts++ {
@@ -142,7 +143,7 @@ func TestAssemblerWithH264(t *testing.T) {
 			pkt := &rtp.Packet{Header: rtp.Header{SequenceNumber: seq, Timestamp: ts * 3000, Marker: i == len(payloads)-1},
 				Payload: p}
 			seq++
-			a.Push(pkt, time.Unix(0, 0), func(d []byte, lost bool) {
+			s.push(a, pkt, time.Unix(0, 0), func(d []byte, lost bool) {
 				if lost {
 					t.Error("a frame reported lost")
 				}
@@ -153,4 +154,5 @@ func TestAssemblerWithH264(t *testing.T) {
 	if len(payloads) < 4 || len(got) != 2 || !bytes.Equal(got[0], want) || !bytes.Equal(got[1], want) {
 		t.Fatalf("%d packets gave %d frames, want 2 of the %d bytes in Annex B", len(payloads), len(got), len(want))
 	}
+	s.check(a)
 }
