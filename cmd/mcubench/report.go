@@ -237,10 +237,11 @@ func (r *Report) writeRunTable(b *strings.Builder, t Tier, c string) {
 			runs = append(runs, run)
 		}
 	}
-	b.WriteString("| N | server cores | load cores | other cores | RSS MiB | fps min / avg | missing frames | freezes | " +
+	b.WriteString("| N | server cores | load cores | other cores | RSS MiB | MiB per participant: RSS / added | " +
+		"fps min / avg | missing frames | freezes | " +
 		"audio underruns | audio lost | audio p50 / p99 ms | video p50 / p99 ms | encoders video / audio | " +
 		"ffmpeg cores | ratio | PSNR dB server / ffmpeg | real time |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, run := range runs {
 		writeRow(b, run)
 	}
@@ -293,7 +294,7 @@ func writeRow(b *strings.Builder, r Run) {
 		verdict = "**no**: " + cell(r.NotRealTime)
 	}
 	if r.Window == 0 { // never measured: show the failure, not zeros
-		fmt.Fprintf(b, "| %d | - | - | - | - | - | - | - | - | - | - | - | - | %s | - | - / %s | %s |\n", r.N, anchor, ffPSNR, verdict)
+		fmt.Fprintf(b, "| %d | - | - | - | - | - | - | - | - | - | - | - | - | - | %s | - | - / %s | %s |\n", r.N, anchor, ffPSNR, verdict)
 		return
 	}
 	psnr := "-"
@@ -301,10 +302,23 @@ func writeRow(b *strings.Builder, r Run) {
 		psnr = fmt.Sprintf("%.1f", r.VideoPSNR)
 	}
 	d := r.Down
-	fmt.Fprintf(b, "| %d | %.2f | %.2f | %.2f | %.0f | %.1f / %.1f | %d | %d | %d | %d | %s | %s | %d / %d | %s | %s | %s / %s | %s |\n",
-		r.N, r.ServerCores, r.LoadCores, r.OtherCores, float64(r.RSSBytes)/(1<<20), d.FPSMin, d.FPSAvg, d.MissingFrames,
+	fmt.Fprintf(b, "| %d | %.2f | %.2f | %.2f | %.0f | %s | %.1f / %.1f | %d | %d | %d | %d | %s | %s | %d / %d | %s | %s | %s / %s | %s |\n",
+		r.N, r.ServerCores, r.LoadCores, r.OtherCores, float64(r.RSSBytes)/(1<<20), perParticipant(r), d.FPSMin, d.FPSAvg, d.MissingFrames,
 		d.Freezes, d.AudioUnderruns, d.AudioPacketsLost, pq(r.AudioLatency), pq(r.VideoLatency),
 		r.VideoEncoders, r.AudioEncoders, anchor, ratio, psnr, ffPSNR, verdict)
+}
+
+// perParticipant is the RSS of run r over its N and, when the server's idle RSS is known, what each
+// participant added to it: "5.1 / 4.2" (MiB).
+func perParticipant(r Run) string {
+	if r.N == 0 || r.RSSBytes == 0 {
+		return "-"
+	}
+	total := fmt.Sprintf("%.1f", float64(r.RSSBytes)/(1<<20)/float64(r.N))
+	if r.IdleRSSBytes == 0 {
+		return total + " / -"
+	}
+	return fmt.Sprintf("%s / %.1f", total, float64(r.RSSBytes-r.IdleRSSBytes)/(1<<20)/float64(r.N))
 }
 
 // writeStageTable writes where the server's CPU went in runs (one tier's), from their CPU profiles;

@@ -37,6 +37,9 @@ type Run struct {
 	OtherCores   float64 `json:"other_cores"`
 	RSSBytes     int64   `json:"rss_bytes"`
 	PeakRSSBytes int64   `json:"peak_rss_bytes"`
+	// IdleRSSBytes is the server's RSS once it was up, before anyone joined (the binary, its libraries,
+	// the runtime): RSSBytes less this, over N, is what each participant added.
+	IdleRSSBytes int64 `json:"idle_rss_bytes,omitempty"`
 	// Server-side figures over the window, from /metrics.
 	Participants       int     `json:"participants"`
 	VideoEncoders      int     `json:"video_encoders"`
@@ -140,6 +143,9 @@ func (r *runner) measure(ctx context.Context, tier Tier, n int) (run Run) {
 		run.Error = err.Error()
 		run.RealTime, run.NotRealTime = judge(&run)
 		return run
+	}
+	if run.IdleRSSBytes, _, err = procRSS(strconv.Itoa(srv.Pid())); err != nil {
+		run.Error = fmt.Sprintf("server rss: %v", err)
 	}
 	var parts []Participant
 	defer func() { // runs after the return value is set: it may still add a stop failure and the verdict

@@ -97,8 +97,9 @@ func TestMeasure(t *testing.T) {
 					run.Window, run.Down, tt.load.fps)
 			}
 			// The fake server's histograms do not move, so the window holds no latency samples.
-			if run.AudioLatency.Samples != 0 || run.RSSBytes <= 0 || run.ServerCores < 0 {
-				t.Errorf("measure: audio latency %+v, rss %d, cores %v", run.AudioLatency, run.RSSBytes, run.ServerCores)
+			if run.AudioLatency.Samples != 0 || run.RSSBytes <= 0 || run.IdleRSSBytes <= 0 || run.ServerCores < 0 {
+				t.Errorf("measure: audio latency %+v, rss %d (idle %d), cores %v", run.AudioLatency, run.RSSBytes,
+					run.IdleRSSBytes, run.ServerCores)
 			}
 		})
 	}
