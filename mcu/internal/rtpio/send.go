@@ -5,9 +5,9 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
-	"github.com/pion/rtp/codecs"
 
 	"github.com/openmcu/mcu/codec/h264"
+	"github.com/openmcu/mcu/mcu/internal/packetize"
 )
 
 // rtpAudioFrame is the duration of the audio in one RTP packet.
@@ -91,7 +91,7 @@ func (a *AudioSender) Skip() {
 
 // VideoSender turns H.264 access units in Annex-B form (start codes, as the encoder emits them) into
 // RTP packets on a stream, in packetization mode 1 (single NAL units, STAP-A and FU-A, payloads up to
-// MTU, with pion's payloader) or 0 (one NAL unit per packet, however large: such an endpoint needs an
+// MTU, as pion's payloader cuts them: packetize.H264) or 0 (one NAL unit per packet, however large: such an endpoint needs an
 // encoder that slices). Timestamps are at 90 kHz and advance by each frame's duration; the marker bit is
 // on the last packet of a frame. It belongs to one goroutine.
 type VideoSender struct {
@@ -102,7 +102,7 @@ type VideoSender struct {
 	seq       uint16
 	ts        uint32
 	tsRem     int64 // the fraction of a timestamp unit carried over, in units of 1/time.Second
-	payloader codecs.H264Payloader
+	payloader packetize.H264
 	buf       []byte
 }
 
@@ -144,7 +144,7 @@ func (v *VideoSender) WriteFrame(au []byte, d time.Duration) {
 	if v.mode == 0 {
 		v.writeSingle(au, now)
 	} else {
-		payloads := v.payloader.Payload(MTU, au)
+		payloads := v.payloader.Payloads(MTU, au)
 		for i, p := range payloads {
 			v.writePacket(p, i == len(payloads)-1, now)
 		}
