@@ -76,9 +76,10 @@
 // # Locks
 //
 // Lock order: room.screenMu (the presentation), then MCU.mu, then room.mu, then Participant.mu. No lock is held across a cgo call (encode, decode),
-// I/O (WriteSample, WriteRTCP, PeerConnection calls) or a listener callback, with one exception: a
-// forwarder's own mutexes (forward.go) are held across its callbacks, to serialise them and to let stop
-// wait for them; they are never taken with another lock held.
+// I/O (WriteSample, WriteRTCP, PeerConnection calls) or a listener callback, with two exceptions, leaf
+// locks never taken with another held: a forwarder's own mutexes (forward.go) are held across its
+// callbacks, to serialise them and to let stop wait for them; an outgoing video track's (webrtcvideo.go)
+// across its packets' writes, so that two writers' frames go out whole.
 //
 // # Limits
 //

@@ -179,7 +179,7 @@ type webrtcTransport struct {
 
 	// The outgoing tracks, created by the first offer (which decides the video codec); nil before.
 	outAudio  atomic.Pointer[webrtc.TrackLocalStaticSample]
-	outVideo  atomic.Pointer[webrtc.TrackLocalStaticSample]
+	outVideo  atomic.Pointer[videoTrack]
 	codec     atomic.Int32 // codec.VideoCodec of outVideo; 0 before the first offer
 	connected atomic.Bool  // the connection reached "connected" once
 
@@ -298,15 +298,15 @@ func (w *webrtcTransport) addTracks(offer string) error {
 	if vc == codec.VP8 {
 		vcap = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
 	}
-	video, err := webrtc.NewTrackLocalStaticSample(vcap, "video", stream)
+	video, err := newVideoTrack(vc, vcap, stream)
 	if err != nil {
-		return fmt.Errorf("new video track: %w", err)
+		return err
 	}
 	audioSender, err := w.pc.AddTrack(audio)
 	if err != nil {
 		return fmt.Errorf("add audio track: %w", err)
 	}
-	videoSender, err := w.pc.AddTrack(video)
+	videoSender, err := w.pc.AddTrack(video.local())
 	if err != nil {
 		return fmt.Errorf("add video track: %w", err)
 	}
@@ -523,14 +523,23 @@ func (w *webrtcTransport) writeAudio(payload []byte) bool {
 }
 
 func (w *webrtcTransport) writeVideo(frame []byte, d time.Duration) bool {
-	return w.write(w.outVideo.Load(), media.Sample{Data: frame, Duration: d})
+	v := w.outVideo.Load()
+	if v == nil {
+		return false
+	}
+	return w.wrote(v.write(frame, d))
 }
 
 func (w *webrtcTransport) write(t *webrtc.TrackLocalStaticSample, s media.Sample) bool {
 	if t == nil {
 		return false
 	}
-	if err := t.WriteSample(s); err != nil {
+	return w.wrote(t.WriteSample(s))
+}
+
+// wrote reports whether a write succeeded, counting an error other than a closed connection's.
+func (w *webrtcTransport) wrote(err error) bool {
+	if err != nil {
 		if !errors.Is(err, io.ErrClosedPipe) {
 			w.p.m.stats.WriteErrors.Add(1)
 		}
